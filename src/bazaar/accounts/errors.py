@@ -1,0 +1,28 @@
+"""Accounts errors."""
+from __future__ import annotations
+
+from bazaar.kernel.errors import Conflict, NotAuthenticated
+
+
+class EmailTaken(Conflict):
+    """An account with this email already exists."""
+
+    code = "email_taken"
+
+
+class InvalidCredentials(NotAuthenticated):
+    """The email or password is wrong."""
+
+    code = "invalid_credentials"
+
+
+class InvalidToken(NotAuthenticated):
+    """The token is missing, expired or revoked; log in again."""
+
+    code = "not_authenticated"
+
+
+class AlreadySeller(Conflict):
+    """This account is already a seller."""
+
+    code = "already_seller"

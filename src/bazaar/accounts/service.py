@@ -1,0 +1,129 @@
+"""Accounts use cases: register, log in and out, authenticate a bearer token, become a seller."""
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from bazaar.accounts.errors import AlreadySeller, EmailTaken, InvalidCredentials, InvalidToken
+from bazaar.accounts.events import SellerCreated, UserRegistered
+from bazaar.accounts.models import AuthToken, Seller, User
+from bazaar.accounts.passwords import Passwords
+from bazaar.accounts.schemas import LoginResult, Principal, SellerRead, UserRead
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.clock import utcnow
+from bazaar.kernel.errors import NotFound
+from bazaar.kernel.ids import new_secret
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _roles(user: User, seller: Seller | None) -> list[str]:
+    roles = ["buyer"]
+    if seller is not None:
+        roles.append("seller")
+    if user.is_admin:
+        roles.append("admin")
+    return roles
+
+
+def _user_read(user: User, seller: Seller | None) -> UserRead:
+    return UserRead(
+        id=user.id, email=user.email, name=user.name, roles=_roles(user, seller),
+        seller_id=seller.id if seller else None, created_at=user.created_at,
+    )
+
+
+def _seller_read(seller: Seller) -> SellerRead:
+    return SellerRead(
+        id=seller.id, user_id=seller.user_id, display_name=seller.display_name,
+        rating=round(seller.rating_average, 2), rating_count=seller.rating_count, created_at=seller.created_at,
+    )
+
+
+async def register_user(*, uow: UnitOfWork, passwords: Passwords, email: str, password: str, name: str) -> UserRead:
+    email = email.strip().lower()
+    if (await uow.session.execute(select(User.id).where(User.email == email))).first():
+        raise EmailTaken(email=email)
+    user = User(email=email, name=name, password_hash=await passwords.hash(password))
+    uow.session.add(user)
+    try:
+        await uow.flush()
+    except IntegrityError as exc:  # a concurrent registration won the unique index
+        raise EmailTaken(email=email) from exc
+    uow.emit(UserRegistered(id=user.id, email=email))
+    await uow.commit()
+    return _user_read(user, None)
+
+
+async def login(
+    *, uow: UnitOfWork, passwords: Passwords, email: str, password: str, token_ttl: timedelta
+) -> LoginResult:
+    email = email.strip().lower()
+    user = (await uow.session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    if not await passwords.verify(user.password_hash if user else None, password) or user is None:
+        raise InvalidCredentials()
+    token = new_secret()
+    uow.session.add(AuthToken(user_id=user.id, token_hash=_hash_token(token), expires_at=utcnow() + token_ttl))
+    seller = (await uow.session.execute(select(Seller).where(Seller.user_id == user.id))).scalar_one_or_none()
+    await uow.commit()
+    return LoginResult(token=token, user=_user_read(user, seller))
+
+
+async def logout(*, uow: UnitOfWork, principal: Principal) -> None:
+    await uow.session.execute(
+        update(AuthToken)
+        .where(AuthToken.id == principal.token_id, AuthToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    await uow.commit()
+
+
+async def authenticate(*, uow: UnitOfWork, token: str) -> Principal:
+    """Resolve a bearer token to its user; roles are read now, not when the token was issued."""
+    row = (
+        await uow.session.execute(
+            select(AuthToken, User, Seller)
+            .join(User, User.id == AuthToken.user_id)
+            .outerjoin(Seller, Seller.user_id == User.id)
+            .where(AuthToken.token_hash == _hash_token(token))
+        )
+    ).first()
+    if row is None:
+        raise InvalidToken()
+    auth, user, seller = row
+    if auth.revoked_at is not None or auth.expires_at <= utcnow():
+        raise InvalidToken()
+    return Principal(
+        user_id=user.id, email=user.email, name=user.name, roles=_roles(user, seller),
+        seller_id=seller.id if seller else None, token_id=auth.id, created_at=user.created_at,
+    )
+
+
+async def get_user(*, uow: UnitOfWork, user_id: str) -> UserRead:
+    row = (
+        await uow.session.execute(
+            select(User, Seller).outerjoin(Seller, Seller.user_id == User.id).where(User.id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("user not found")
+    return _user_read(row[0], row[1])
+
+
+async def become_seller(*, uow: UnitOfWork, principal: Principal, display_name: str) -> SellerRead:
+    if (await uow.session.execute(select(Seller.id).where(Seller.user_id == principal.user_id))).first():
+        raise AlreadySeller()
+    seller = Seller(user_id=principal.user_id, display_name=display_name)
+    uow.session.add(seller)
+    try:
+        await uow.flush()
+    except IntegrityError as exc:
+        raise AlreadySeller() from exc
+    uow.emit(SellerCreated(id=seller.id, user_id=principal.user_id, display_name=display_name))
+    await uow.commit()
+    return _seller_read(seller)

@@ -1,0 +1,80 @@
+"""Catalog tables: the category tree, products, SKUs (variants) and offers (one seller's listing of a SKU)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bazaar.db.base import Base, created_column, id_column, updated_column
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[str] = id_column()
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("categories.id"), index=True, nullable=True)
+    slug: Mapped[str] = mapped_column(String(160), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(160), nullable=False)
+    # Materialised path of ids ("/root/child/"), so "this category and its descendants" is a prefix match.
+    path: Mapped[str] = mapped_column(String(400), index=True, nullable=False)
+    depth: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    position: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("rating_average >= 0 AND rating_average <= 5", name="rating_range"),
+        CheckConstraint("weight_grams >= 0", name="weight_nonnegative"),
+    )
+
+    id: Mapped[str] = id_column()
+    title: Mapped[str] = mapped_column(String(300), nullable=False)
+    description: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    brand: Mapped[str] = mapped_column(String(120), index=True, nullable=False)
+    category_id: Mapped[str] = mapped_column(ForeignKey("categories.id"), index=True, nullable=False)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    rating_average: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    tax_category: Mapped[str] = mapped_column(String(40), default="general", nullable=False)
+    weight_grams: Mapped[int] = mapped_column(Integer, default=500, nullable=False)
+    image_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_by_seller_id: Mapped[str | None] = mapped_column(ForeignKey("sellers.id"), nullable=True)
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = updated_column()
+
+
+class Sku(Base):
+    __tablename__ = "skus"
+
+    id: Mapped[str] = id_column()
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True, nullable=False)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    gtin: Mapped[str | None] = mapped_column(String(14), unique=True, nullable=True)
+    created_at: Mapped[datetime] = created_column()
+
+
+class Offer(Base):
+    __tablename__ = "offers"
+    __table_args__ = (
+        CheckConstraint("price_amount >= 0", name="price_nonnegative"),
+        CheckConstraint("shipping_amount >= 0", name="shipping_nonnegative"),
+        CheckConstraint("condition IN ('new', 'used', 'refurbished')", name="condition_known"),
+        CheckConstraint("bucket_count >= 1", name="bucket_count_positive"),
+        Index("ix_offers_seller_created", "seller_id", "created_at"),
+    )
+
+    id: Mapped[str] = id_column()
+    sku_id: Mapped[str] = mapped_column(ForeignKey("skus.id"), index=True, nullable=False)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True, nullable=False)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), nullable=False)
+    price_amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    shipping_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
+    condition: Mapped[str] = mapped_column(String(16), default="new", nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default="active", nullable=False)
+    bucket_count: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = updated_column()

@@ -1,0 +1,119 @@
+"""The `bazaar` command line: serve, worker, migrate, seed."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+from bazaar.settings import Settings
+
+
+def _migrate(settings: Settings) -> None:
+    from bazaar.db.migrate import upgrade
+
+    upgrade(settings)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    if args.downgrade:
+        from bazaar.db.migrate import downgrade
+
+        downgrade(settings, args.downgrade)
+        print(f"schema downgraded to {args.downgrade}")
+    else:
+        _migrate(settings)
+        print("schema is up to date")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from bazaar.seed.loader import seed_catalog
+
+    _migrate(settings)
+    result = asyncio.run(seed_catalog(settings, products=args.products, sellers=args.sellers, seed=args.seed,
+                                      progress=not args.quiet))
+    print(result.summary())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from bazaar.seed.loader import seed_if_empty
+
+    _migrate(settings)
+    if settings.seed_products_on_first_start > 0:
+        asyncio.run(seed_if_empty(settings, products=settings.seed_products_on_first_start))
+    worker_proc = None
+    if args.workers > 1 and settings.embedded_workers:
+        # Several web processes: background work runs once, in its own process, not in each web process.
+        os.environ["BAZAAR_EMBEDDED_WORKERS"] = "false"
+        worker_proc = subprocess.Popen([sys.executable, "-m", "bazaar.cli", "worker"])
+    try:
+        uvicorn.run(
+            "bazaar.web.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+            log_config=None, access_log=False, lifespan="on",
+        )
+    finally:
+        if worker_proc is not None:
+            worker_proc.send_signal(signal.SIGTERM)
+            worker_proc.wait(timeout=15)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from bazaar.bootstrap import build_container
+    from bazaar.web.observability import configure_logging
+    from bazaar.workers.runner import run_all
+
+    configure_logging(settings.log_level, settings.log_json)
+    _migrate(settings)
+
+    async def main() -> None:
+        container = build_container(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_all(container, stop)
+        finally:
+            await container.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bazaar", description="Bazaar marketplace")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="migrate if needed, then serve the API and storefront")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+    worker = sub.add_parser("worker", help="run the background workers")
+    worker.set_defaults(func=cmd_worker)
+    migrate = sub.add_parser("migrate", help="bring the schema up to date")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION (e.g. base) instead")
+    migrate.set_defaults(func=cmd_migrate)
+    seed = sub.add_parser("seed", help="load a deterministic demo catalog (idempotent)")
+    seed.add_argument("--products", type=int, default=1000)
+    seed.add_argument("--sellers", type=int, default=None)
+    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    seed.set_defaults(func=cmd_seed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    return int(args.func(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

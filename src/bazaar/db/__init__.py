@@ -1,0 +1,1 @@
+"""Database plumbing: declarative Base, engines, UnitOfWork, outbox/inbox tables and migrations."""

@@ -1,0 +1,20 @@
+"""Imports every context's models so Base.metadata knows the whole schema (for Alembic and tests)."""
+from __future__ import annotations
+
+from bazaar.accounts import models as accounts_models
+from bazaar.cart import models as cart_models
+from bazaar.catalog import models as catalog_models
+from bazaar.checkout import models as checkout_models
+from bazaar.db import outbox
+from bazaar.db.base import Base
+from bazaar.inventory import models as inventory_models
+from bazaar.notifications import models as notifications_models
+from bazaar.orders import models as orders_models
+from bazaar.payments import models as payments_models
+from bazaar.shipping import models as shipping_models
+
+MODULES = (
+    accounts_models, cart_models, catalog_models, checkout_models, outbox, inventory_models,
+    notifications_models, orders_models, payments_models, shipping_models,
+)
+metadata = Base.metadata

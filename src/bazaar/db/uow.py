@@ -1,0 +1,79 @@
+"""UnitOfWork: the one place that commits; `emit()` writes events to the outbox in the same transaction."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bazaar.db.outbox import OutboxEvent
+from bazaar.kernel.events import Event
+from bazaar.kernel.ids import new_id
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class UnitOfWork:
+    """Use as `async with container.uow() as uow: ...; await uow.commit()`; leaving without commit rolls back."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        on_events_committed: Callable[[], None] | None = None,
+        dialect: str = "sqlite",
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._on_events_committed = on_events_committed
+        self._after_commit: list[AfterCommit] = []
+        self._emitted = 0
+        self.dialect = dialect
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessionmaker()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def emit(self, event: Event) -> str:
+        """Record an event in the outbox; it is published only if this unit of work commits."""
+        event_id = new_id()
+        self.session.add(OutboxEvent(event_id=event_id, topic=event.topic, key=event.key(), payload=event.payload()))
+        self._emitted += 1
+        return event_id
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run a side effect (cache flag, wake-up) only once the transaction is durable."""
+        self._after_commit.append(callback)
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            await callback()
+        if self._emitted and self._on_events_committed is not None:
+            self._on_events_committed()
+        self._emitted = 0
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+        self._after_commit.clear()
+        self._emitted = 0
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def info(self) -> dict[str, Any]:
+        return {"dialect": self.dialect}

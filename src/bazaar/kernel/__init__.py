@@ -1,0 +1,1 @@
+"""Kernel: Money, ids, clock, DomainError tree, Event base and ports. No I/O."""

@@ -1,0 +1,100 @@
+"""Order tables: orders, their lines (each with its seller), status history and returns."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'processing', 'shipped', 'delivered', 'cancelled', 'returned')",
+            name="status_known",
+        ),
+        Index("ix_orders_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), unique=True, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
+    subtotal_amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    shipping_amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    tax_amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    total_amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    shipping_method: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = updated_column()
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("shipped_quantity >= 0 AND shipped_quantity <= quantity", name="shipped_within"),
+        CheckConstraint("returned_quantity >= 0 AND returned_quantity <= quantity", name="returned_within"),
+        Index("ix_order_lines_seller_order", "seller_id", "order_id"),
+    )
+
+    id: Mapped[str] = id_column()
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True, nullable=False)
+    offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), nullable=False)
+    sku_id: Mapped[str] = mapped_column(ForeignKey("skus.id"), nullable=False)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), nullable=False)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), nullable=False)
+    reservation_id: Mapped[str | None] = mapped_column(ForeignKey("reservations.id"), nullable=True)
+    title: Mapped[str] = mapped_column(String(300), nullable=False)
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    unit_price_amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    shipping_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    tax_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
+    shipped_quantity: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    returned_quantity: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+
+
+class OrderStatusHistory(Base):
+    __tablename__ = "order_status_history"
+
+    id: Mapped[str] = id_column()
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = created_column()
+
+
+class Return(Base):
+    __tablename__ = "returns"
+    __table_args__ = (
+        CheckConstraint("status IN ('requested', 'received', 'refunded', 'rejected')", name="status_known"),
+    )
+
+    id: Mapped[str] = id_column()
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), index=True, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default="requested", nullable=False)
+    reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
+    refund_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    created_at: Mapped[datetime] = created_column()
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = updated_column()
+
+
+class ReturnLine(Base):
+    __tablename__ = "return_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    return_id: Mapped[str] = mapped_column(ForeignKey("returns.id"), primary_key=True)
+    order_line_id: Mapped[str] = mapped_column(ForeignKey("order_lines.id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)

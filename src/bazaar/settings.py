@@ -1,0 +1,61 @@
+"""Settings: embedded defaults for `make run`, production values from BAZAAR_* variables."""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
+
+    env: str = "development"
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str = "development-only-secret"
+
+    reservation_ttl_seconds: int = 600
+    capture_delay_seconds: int = 60
+    checkout_deadline_seconds: int = 30
+    rate_limits: str = "on"
+    login_limit_per_minute: int = 10  # per email
+    login_ip_limit_per_minute: int = 60
+    register_limit_per_minute: int = 20  # per IP
+    register_email_limit_per_minute: int = 5
+    password_hash_profile: str = "default"  # "fast" only for tests
+    redis_prefix: str = "bazaar:"
+    token_ttl_days: int = 30
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    log_level: str = "INFO"
+    log_json: bool = True
+    access_log: bool = True
+    embedded_workers: bool = True
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    seed_products_on_first_start: int = 2000
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        url = self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'bazaar.sqlite3').resolve()}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        elif url.startswith("sqlite:///"):
+            url = "sqlite+aiosqlite:///" + url.split(":///", 1)[1]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def rate_limits_enabled(self) -> bool:
+        return self.rate_limits.lower() not in {"off", "0", "false", "no"}
+
+    def check_production_safety(self) -> None:
+        """Refuse to run in production with the development secret."""
+        if self.env == "production" and self.secret_key == "development-only-secret":
+            raise RuntimeError("BAZAAR_SECRET_KEY must be set in production")

@@ -1,0 +1,72 @@
+"""FastAPI dependencies: the container, units of work and the authenticated caller, as Annotated aliases."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from bazaar.accounts import service as accounts
+from bazaar.accounts.schemas import Principal
+from bazaar.bootstrap import Container
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.errors import Forbidden, NotAuthenticated
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_uow(container: ContainerDep) -> AsyncIterator[UnitOfWork]:
+    async with container.uow() as uow:
+        yield uow
+
+
+async def get_read_uow(container: ContainerDep) -> AsyncIterator[UnitOfWork]:
+    async with container.read_uow() as uow:
+        yield uow
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+ReadUowDep = Annotated[UnitOfWork, Depends(get_read_uow)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get("bazaar_session") or None
+
+
+async def optional_principal(request: Request, container: ContainerDep) -> Principal | None:
+    token = bearer_token(request)
+    if token is None:
+        return None
+    async with container.read_uow() as uow:
+        return await accounts.authenticate(uow=uow, token=token)
+
+
+async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    if principal is None:
+        raise NotAuthenticated("log in to do this")
+    return principal
+
+
+async def current_seller(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if principal.seller_id is None:
+        raise Forbidden("only sellers can do this; create a seller profile with POST /api/v1/sellers")
+    return principal
+
+
+OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+CurrentSeller = Annotated[Principal, Depends(current_seller)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

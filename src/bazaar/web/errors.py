@@ -1,0 +1,70 @@
+"""The one table from DomainError to HTTP status, and the error envelope of API.md."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bazaar.kernel import errors as e
+
+log = logging.getLogger("bazaar.web")
+
+STATUS: list[tuple[type[e.DomainError], int]] = [
+    (e.BadRequest, 400),
+    (e.ValidationFailed, 422),
+    (e.NotAuthenticated, 401),
+    (e.Forbidden, 403),
+    (e.NotFound, 404),
+    (e.Conflict, 409),
+    (e.PaymentDeclined, 402),
+    (e.RateLimited, 429),
+    (e.DependencyUnavailable, 503),
+]
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large", 415: "unsupported_media_type",
+}
+
+
+def status_for(exc: e.DomainError) -> int:
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _clean(errors: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for err in errors:
+        out.append({"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": err.get("type")})
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(e.DomainError)
+    async def domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
+        status = status_for(exc)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, e.RateLimited) else None
+        return JSONResponse(envelope(exc.code, exc.message, exc.details), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _clean(list(exc.errors()))
+        bad_json = any(err["type"] == "json_invalid" for err in errors)
+        message = "the request body is not valid JSON" if bad_json else "the request is not valid"
+        return JSONResponse(envelope("validation_error", message, {"errors": errors}), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code
+        return JSONResponse(envelope(code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None))

@@ -1,0 +1,48 @@
+"""Operations endpoints at the root: liveness, readiness and Prometheus metrics."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from bazaar.web.api.deps import ContainerDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(container: ContainerDep) -> JSONResponse:
+    checks: dict[str, Any] = {}
+
+    async def database() -> bool:
+        async with container.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    async def probe(name: str, check: Any) -> None:
+        try:
+            checks[name] = "ok" if await asyncio.wait_for(check(), timeout=2) else "down"
+        except Exception as exc:  # a readiness probe reports, it never raises
+            checks[name] = f"down: {type(exc).__name__}"
+
+    await probe("database", database)
+    if container.settings.redis_url:
+        await probe("redis", container.cache.ping)
+    for name, check in container.extras.get("readiness", {}).items():
+        await probe(name, check)
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

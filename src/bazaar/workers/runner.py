@@ -1,0 +1,54 @@
+"""The worker runner: each worker is `run_once(container) -> int`, looped until stopped."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bazaar.bootstrap import Container
+from bazaar.workers import outbox_relay
+
+log = logging.getLogger("bazaar.workers")
+
+RunOnce = Callable[[Container], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    run_once: RunOnce
+    idle_seconds: float
+    wake_on_outbox: bool = False
+
+
+def all_workers(container: Container) -> list[Worker]:
+    """Every background worker; later contexts add theirs here."""
+    poll = container.settings.worker_poll_seconds
+    return [
+        Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True),
+    ]
+
+
+async def run_worker(container: Container, worker: Worker, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            done = await worker.run_once(container)
+        except Exception:
+            log.exception("worker %s failed; retrying", worker.name)
+            done = 0
+        if done:
+            continue
+        waits = [asyncio.ensure_future(stop.wait())]
+        if worker.wake_on_outbox:
+            container.outbox_wakeup.clear()
+            waits.append(asyncio.ensure_future(container.outbox_wakeup.wait()))
+        _, pending = await asyncio.wait(waits, timeout=worker.idle_seconds, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+
+async def run_all(container: Container, stop: asyncio.Event) -> None:
+    workers = all_workers(container)
+    log.info("workers started: %s", ", ".join(w.name for w in workers))
+    await asyncio.gather(*(run_worker(container, w, stop) for w in workers))
