@@ -1,4 +1,5 @@
 """Composition root: settings -> database, unit of work, and the adapters chosen for this deployment."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """The `bazaar` command line: serve, worker, migrate, seed."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,9 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     from bazaar.seed.loader import seed_catalog
 
     _migrate(settings)
-    result = asyncio.run(seed_catalog(settings, products=args.products, sellers=args.sellers, seed=args.seed,
-                                      progress=not args.quiet))
+    result = asyncio.run(
+        seed_catalog(settings, products=args.products, sellers=args.sellers, seed=args.seed, progress=not args.quiet)
+    )
     print(result.summary())
     return 0
 
@@ -54,8 +56,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         worker_proc = subprocess.Popen([sys.executable, "-m", "bazaar.cli", "worker"])
     try:
         uvicorn.run(
-            "bazaar.web.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-            log_config=None, access_log=False, lifespan="on",
+            "bazaar.web.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
         )
     finally:
         if worker_proc is not None:

@@ -1,4 +1,5 @@
 """Settings: embedded defaults for `make run`, production values from BAZAAR_* variables."""
+
 from __future__ import annotations
 
 from functools import cached_property

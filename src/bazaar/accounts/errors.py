@@ -1,4 +1,5 @@
 """Accounts errors."""
+
 from __future__ import annotations
 
 from bazaar.kernel.errors import Conflict, NotAuthenticated

@@ -1,4 +1,5 @@
 """Accounts events."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Accounts tables: users, sellers and revocable auth tokens (stored hashed)."""
+
 from __future__ import annotations
 
 from datetime import datetime

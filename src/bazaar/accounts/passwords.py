@@ -1,4 +1,5 @@
 """Password hashing with Argon2id; hashing runs in a thread so the event loop keeps serving."""
+
 from __future__ import annotations
 
 import anyio

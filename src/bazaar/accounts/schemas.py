@@ -1,4 +1,5 @@
 """Accounts schemas: what the API reads and answers."""
+
 from __future__ import annotations
 
 from datetime import datetime

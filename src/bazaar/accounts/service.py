@@ -1,4 +1,5 @@
 """Accounts use cases: register, log in and out, authenticate a bearer token, become a seller."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,15 +34,23 @@ def _roles(user: User, seller: Seller | None) -> list[str]:
 
 def _user_read(user: User, seller: Seller | None) -> UserRead:
     return UserRead(
-        id=user.id, email=user.email, name=user.name, roles=_roles(user, seller),
-        seller_id=seller.id if seller else None, created_at=user.created_at,
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        roles=_roles(user, seller),
+        seller_id=seller.id if seller else None,
+        created_at=user.created_at,
     )
 
 
 def _seller_read(seller: Seller) -> SellerRead:
     return SellerRead(
-        id=seller.id, user_id=seller.user_id, display_name=seller.display_name,
-        rating=round(seller.rating_average, 2), rating_count=seller.rating_count, created_at=seller.created_at,
+        id=seller.id,
+        user_id=seller.user_id,
+        display_name=seller.display_name,
+        rating=round(seller.rating_average, 2),
+        rating_count=seller.rating_count,
+        created_at=seller.created_at,
     )
 
 
@@ -99,8 +108,13 @@ async def authenticate(*, uow: UnitOfWork, token: str) -> Principal:
     if auth.revoked_at is not None or auth.expires_at <= utcnow():
         raise InvalidToken()
     return Principal(
-        user_id=user.id, email=user.email, name=user.name, roles=_roles(user, seller),
-        seller_id=seller.id if seller else None, token_id=auth.id, created_at=user.created_at,
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        roles=_roles(user, seller),
+        seller_id=seller.id if seller else None,
+        token_id=auth.id,
+        created_at=user.created_at,
     )
 
 

@@ -1,4 +1,5 @@
 """In-process cache (the embedded default): a bounded LRU with per-key expiry."""
+
 from __future__ import annotations
 
 import time

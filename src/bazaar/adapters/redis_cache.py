@@ -1,4 +1,5 @@
 """Redis cache (production): shared by every web process; keys live under one prefix."""
+
 from __future__ import annotations
 
 from redis.asyncio import Redis
@@ -20,7 +21,7 @@ class RedisCache:
             value = await self.client.get(self._k(key))
         except RedisError as exc:
             raise DependencyUnavailable("the cache is not reachable", service="redis") from exc
-        return value if value is None or isinstance(value, bytes) else bytes(value)
+        return value if value is None or isinstance(value, bytes) else str(value).encode()
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         try:

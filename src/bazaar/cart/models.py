@@ -1,4 +1,5 @@
 """Cart tables: anonymous or per-user carts and their lines, the durable copy of every cart."""
+
 from __future__ import annotations
 
 from datetime import datetime

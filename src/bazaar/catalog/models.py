@@ -1,4 +1,5 @@
 """Catalog tables: the category tree, products, SKUs (variants) and offers (one seller's listing of a SKU)."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Checkout tables: the saga record (one per user and idempotency key) and its step log."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,8 +11,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
 
 CHECKOUT_STATUSES = (
-    "started", "cart_validated", "inventory_reserved", "priced", "payment_authorized",
-    "order_created", "payment_captured", "completed", "compensating", "failed",
+    "started",
+    "cart_validated",
+    "inventory_reserved",
+    "priced",
+    "payment_authorized",
+    "order_created",
+    "payment_captured",
+    "completed",
+    "compensating",
+    "failed",
 )
 
 

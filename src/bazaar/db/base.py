@@ -1,4 +1,5 @@
 """Declarative Base, naming convention and column helpers shared by every context's models."""
+
 from __future__ import annotations
 
 from datetime import datetime

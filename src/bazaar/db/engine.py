@@ -4,6 +4,7 @@ SQLite write transactions start with BEGIN IMMEDIATE so two writers queue on the
 timeout instead of failing when one upgrades a read lock; reads use a second engine
 whose transactions start deferred and never block writers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

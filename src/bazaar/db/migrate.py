@@ -1,4 +1,5 @@
 """Schema migrations with Alembic, driven from code (`bazaar migrate`, `serve`, tests)."""
+
 from __future__ import annotations
 
 import asyncio

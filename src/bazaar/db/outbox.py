@@ -1,4 +1,5 @@
 """Outbox, inbox and idempotency tables: the plumbing that makes events and retries exactly-once."""
+
 from __future__ import annotations
 
 from datetime import datetime

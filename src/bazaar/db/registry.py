@@ -1,4 +1,5 @@
 """Imports every context's models so Base.metadata knows the whole schema (for Alembic and tests)."""
+
 from __future__ import annotations
 
 from bazaar.accounts import models as accounts_models
@@ -14,7 +15,15 @@ from bazaar.payments import models as payments_models
 from bazaar.shipping import models as shipping_models
 
 MODULES = (
-    accounts_models, cart_models, catalog_models, checkout_models, outbox, inventory_models,
-    notifications_models, orders_models, payments_models, shipping_models,
+    accounts_models,
+    cart_models,
+    catalog_models,
+    checkout_models,
+    outbox,
+    inventory_models,
+    notifications_models,
+    orders_models,
+    payments_models,
+    shipping_models,
 )
 metadata = Base.metadata

@@ -1,4 +1,5 @@
 """UnitOfWork: the one place that commits; `emit()` writes events to the outbox in the same transaction."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable

@@ -4,6 +4,7 @@ Each bucket keeps `on_hand` (units in the warehouse, not yet sold) and `availabl
 (on_hand minus what reservations hold). The CHECKs make overselling impossible even
 if application code were wrong.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

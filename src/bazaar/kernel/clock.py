@@ -1,4 +1,5 @@
 """The clock: one place to read the time, so tests can move it."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

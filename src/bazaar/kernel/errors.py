@@ -3,6 +3,7 @@
 Statuses are decided in web/errors.py from the class, never here; `code` is the
 snake_case name that clients read, `details` carries machine-readable context.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """The Event base: small frozen dataclasses, past tense, published through the outbox."""
+
 from __future__ import annotations
 
 import dataclasses

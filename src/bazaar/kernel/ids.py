@@ -1,4 +1,5 @@
 """Identifiers: time-ordered, URL-safe strings (ULID layout, Crockford base32)."""
+
 from __future__ import annotations
 
 import os

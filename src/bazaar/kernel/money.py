@@ -1,4 +1,5 @@
 """Money: integer minor units plus an ISO-4217 currency code, never a float."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

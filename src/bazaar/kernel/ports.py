@@ -1,4 +1,5 @@
 """Ports: the Protocols behind which external systems sit; adapters implement them."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ class Cache(Protocol):
     async def incr_window(self, key: str, window_seconds: int) -> tuple[int, int]:
         """Count one hit in a fixed window; answers (hits so far, seconds until the window ends)."""
         ...
+
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 

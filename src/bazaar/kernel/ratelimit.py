@@ -1,4 +1,5 @@
 """Fixed-window rate limiting on top of the Cache port (Redis when configured, in-process otherwise)."""
+
 from __future__ import annotations
 
 from bazaar.kernel.errors import RateLimited

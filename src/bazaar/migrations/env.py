@@ -1,4 +1,5 @@
 """Alembic environment: runs migrations on the configured database (async engines, sync Alembic)."""
+
 from __future__ import annotations
 
 import asyncio

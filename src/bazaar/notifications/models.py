@@ -1,4 +1,5 @@
 """Notification tables: messages for buyers and sellers, and the seller figures kept by a consumer."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Order tables: orders, their lines (each with its seller), status history and returns."""
+
 from __future__ import annotations
 
 from datetime import datetime

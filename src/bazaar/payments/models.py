@@ -1,4 +1,5 @@
 """Payment tables: our record of each payment at the provider, and every call we made for it."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Shipping tables: one shipment per seller and order (partial ones allowed), its lines and tracking events."""
+
 from __future__ import annotations
 
 from datetime import datetime

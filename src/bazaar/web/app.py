@@ -1,4 +1,5 @@
 """create_app(settings): the JSON API under /api/v1, the storefront, operations endpoints and embedded workers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     metrics = Metrics()
     app.state.metrics = metrics
+    if container is not None:
+        app.state.container = container
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(accounts.router, prefix=API_PREFIX)

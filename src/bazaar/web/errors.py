@@ -1,4 +1,5 @@
 """The one table from DomainError to HTTP status, and the error envelope of API.md."""
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,14 @@ STATUS: list[tuple[type[e.DomainError], int]] = [
 ]
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large", 415: "unsupported_media_type",
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
 }
 
 
@@ -45,7 +52,9 @@ def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> 
 def _clean(errors: list[Any]) -> list[dict[str, Any]]:
     out = []
     for err in errors:
-        out.append({"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": err.get("type")})
+        out.append(
+            {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": err.get("type")}
+        )
     return out
 
 

@@ -1,4 +1,5 @@
 """Request ids, JSON logs, Prometheus metrics and the last-resort 500 handler, as one ASGI middleware."""
+
 from __future__ import annotations
 
 import contextvars
@@ -53,13 +54,17 @@ class Metrics:
             "bazaar_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
         )
         self.latency = Histogram(
-            "bazaar_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+            "bazaar_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
 
 
-_ERROR_BODY = b'{"error":{"code":"internal_error","message":"something went wrong on our side","details":{"request_id":"%s"}}}'
+_ERROR_BODY = (
+    b'{"error":{"code":"internal_error","message":"something went wrong on our side","details":{"request_id":"%s"}}}'
+)
 
 
 class ObservabilityMiddleware:
@@ -92,20 +97,31 @@ class ObservabilityMiddleware:
         except Exception:
             log.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
             if not response_started:
-                await send({
-                    "type": "http.response.start", "status": 500,
-                    "headers": [(b"content-type", b"application/json"), (b"x-request-id", rid.encode())],
-                })
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [(b"content-type", b"application/json"), (b"x-request-id", rid.encode())],
+                    }
+                )
                 await send({"type": "http.response.body", "body": _ERROR_BODY % rid.encode()})
             status = 500
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = _route_label(scope)
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(scope["method"], route).observe(elapsed)
             if status >= 500 or self.access_log:
-                log.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status,
-                                           "duration_ms": round(elapsed * 1000, 2), "route": route})
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "route": route,
+                    },
+                )
             request_id_var.reset(token)
 
 
@@ -116,3 +132,13 @@ def _incoming_request_id(scope: Scope) -> str | None:
             if candidate.replace("-", "").isalnum():
                 return candidate
     return None
+
+
+def _route_label(scope: Scope) -> str:
+    """The path template (`/api/v1/products/{id}`), so metrics do not grow a series per id."""
+    if scope.get("route") is None:
+        return "unmatched"
+    path: str = scope.get("path", "")
+    for name, value in (scope.get("path_params") or {}).items():
+        path = path.replace(f"/{value}", f"/{{{name}}}", 1)
+    return path

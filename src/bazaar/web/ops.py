@@ -1,4 +1,5 @@
 """Operations endpoints at the root: liveness, readiness and Prometheus metrics."""
+
 from __future__ import annotations
 
 import asyncio
@@ -40,7 +41,9 @@ async def readyz(container: ContainerDep) -> JSONResponse:
     for name, check in container.extras.get("readiness", {}).items():
         await probe(name, check)
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/metrics")

@@ -3,6 +3,7 @@
 Each consumer handles an event in its own transaction together with an inbox row, so a
 redelivered event is skipped, and a consumer that fails is retried without losing the event.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,8 +50,13 @@ async def run_once(container: Container) -> int:
         rows = list((await uow.session.execute(query)).scalars())
         published = 0
         for row in rows:
-            event = {"event_id": row.event_id, "topic": row.topic, "key": row.key, "payload": row.payload,
-                     "created_at": row.created_at.isoformat()}
+            event = {
+                "event_id": row.event_id,
+                "topic": row.topic,
+                "key": row.key,
+                "payload": row.payload,
+                "created_at": row.created_at.isoformat(),
+            }
             try:
                 for subscription in container.subscriptions:
                     if subscription.wants(row.topic):

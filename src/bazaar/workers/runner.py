@@ -1,4 +1,5 @@
 """The worker runner: each worker is `run_once(container) -> int`, looped until stopped."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Accounts endpoints: register, login, logout, me, become a seller."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -28,7 +29,10 @@ async def login(body: LoginRequest, request: Request, container: ContainerDep, u
     await container.limiter.hit("login-ip", client_ip(request), limit=limits.login_ip_limit_per_minute)
     await container.limiter.hit("login-email", body.email.lower(), limit=limits.login_limit_per_minute)
     result = await service.login(
-        uow=uow, passwords=container.passwords, email=body.email, password=body.password,
+        uow=uow,
+        passwords=container.passwords,
+        email=body.email,
+        password=body.password,
         token_ttl=timedelta(days=limits.token_ttl_days),
     )
     return result

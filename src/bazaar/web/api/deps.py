@@ -1,4 +1,5 @@
 """FastAPI dependencies: the container, units of work and the authenticated caller, as Annotated aliases."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

@@ -1,4 +1,5 @@
 """Storefront pages (server-rendered HTML)."""
+
 from __future__ import annotations
 
 from pathlib import Path

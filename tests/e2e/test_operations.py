@@ -1,0 +1,74 @@
+"""Operations endpoints, the OpenAPI document, request ids and the 500 envelope."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.helpers import API
+
+
+async def test_health_ready_metrics(client: httpx.AsyncClient, settings) -> None:  # type: ignore[no-untyped-def]
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    checks = ready.json()["checks"]
+    assert checks["database"] == "ok"
+    if settings.redis_url:
+        assert checks["redis"] == "ok"
+    await client.get(f"{API}/me")
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'bazaar_http_requests_total{method="GET",route="/api/v1/me",status="401"}' in metrics.text
+    assert "bazaar_http_request_duration_seconds_bucket" in metrics.text
+
+
+async def test_openapi_lists_the_contract_paths(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path in ("/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/logout", "/api/v1/me", "/api/v1/sellers"):
+        assert path in spec["paths"], path
+
+
+async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    assert len((await client.get("/healthz")).headers["x-request-id"]) == 26
+
+
+async def test_unexpected_error_is_a_500_envelope_with_request_id(app, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+    async def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    app.add_api_route("/boom", boom)
+    r = await client.get("/boom")
+    assert r.status_code == 500
+    body = r.json()
+    assert body["error"]["code"] == "internal_error"
+    assert body["error"]["details"]["request_id"] == r.headers["x-request-id"]
+    assert "kaboom" not in r.text
+
+
+async def test_readyz_reports_a_dead_database(settings_factory) -> None:  # type: ignore[no-untyped-def]
+    from bazaar.bootstrap import build_container
+    from bazaar.web.app import create_app
+
+    container = build_container(settings_factory())
+    await container.db.engine.dispose()
+    container.db.engine = __import__("sqlalchemy.ext.asyncio", fromlist=["create_async_engine"]).create_async_engine(
+        "postgresql+asyncpg://nobody@127.0.0.1:1/none"
+    )
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(container=container)), base_url="http://t"
+        ) as client:
+            r = await client.get("/readyz")
+            assert r.status_code == 503
+            assert r.json()["checks"]["database"].startswith("down")
+    finally:
+        await container.close()
+
+
+async def test_home_page_renders(client: httpx.AsyncClient) -> None:
+    r = await client.get("/")
+    assert r.status_code == 200
+    assert "Bazaar" in r.text
+    assert r.headers["content-type"].startswith("text/html")
