@@ -1,0 +1,28 @@
+"""Inventory errors."""
+from __future__ import annotations
+
+from bazaar.kernel.errors import Conflict, NotFound, ValidationFailed
+
+
+class InsufficientStock(Conflict):
+    """Not enough stock is available."""
+
+    code = "insufficient_stock"
+
+
+class StockBelowHeld(Conflict):
+    """The new stock level is below what buyers' checkouts are holding right now."""
+
+    code = "stock_below_held"
+
+
+class InvalidQuantity(ValidationFailed):
+    """The quantity must be a whole number of units within the allowed range."""
+
+    code = "invalid_quantity"
+
+
+class OfferNotFound(NotFound):
+    """No such offer."""
+
+    code = "offer_not_found"
