@@ -1,1 +1,1 @@
-
+"""Shipping context: addresses, carrier rates, shipments and tracking."""

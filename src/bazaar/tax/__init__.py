@@ -1,1 +1,1 @@
-
+"""Tax context: destination rates and per-line rounding."""

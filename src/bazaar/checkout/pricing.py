@@ -1,0 +1,110 @@
+"""Pricing a cart for an address: per-seller shipping options, per-line tax, totals. Pure, no I/O."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from bazaar.kernel.errors import ValidationFailed
+from bazaar.shipping.rates import ShippingOption, options_for_shipment
+from bazaar.tax.service import line_tax, shipping_tax
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    offer_id: str
+    sku_id: str
+    product_id: str
+    seller_id: str
+    title: str
+    quantity: int
+    unit_price: int
+    listed_shipping: int
+    weight_grams: int
+    tax_category: str
+
+
+@dataclass
+class SellerShipment:
+    seller_id: str
+    options: list[ShippingOption]
+    chosen: ShippingOption | None = None
+    tax: int = 0
+
+
+@dataclass
+class Quote:
+    currency: str
+    lines: list[PricedLine]
+    line_taxes: dict[str, int]
+    shipments: list[SellerShipment]
+    method: str | None
+    subtotal: int = 0
+    shipping: int = 0
+    tax: int = 0
+    options: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.subtotal + self.shipping + self.tax
+
+
+class ShippingMethodUnavailable(ValidationFailed):
+    """This shipping method does not deliver to the address for every seller in the cart."""
+
+    code = "shipping_method_unavailable"
+
+
+def price_cart(*, lines: list[PricedLine], country: str, region: str, method: str | None, currency: str) -> Quote:
+    """Price `lines` for the destination; with `method` None the totals use the cheapest common option."""
+    by_seller: dict[str, list[PricedLine]] = defaultdict(list)
+    for line in lines:
+        by_seller[line.seller_id].append(line)
+    shipments = [
+        SellerShipment(
+            seller_id=seller_id,
+            options=options_for_shipment(
+                country=country,
+                region=region,
+                weight_grams=sum(li.weight_grams * li.quantity for li in seller_lines),
+                listed_amount=max(li.listed_shipping for li in seller_lines),
+            ),
+        )
+        for seller_id, seller_lines in sorted(by_seller.items())
+    ]
+    common = _common_options(shipments)
+    if method is not None and method not in common:
+        raise ShippingMethodUnavailable(available=sorted(common), method=method)
+    chosen_method = method or (min(common, key=lambda m: common[m]["price"]) if common else None)
+    quote = Quote(currency=currency, lines=lines, line_taxes={}, shipments=shipments, method=chosen_method)
+    for line in lines:
+        quote.line_taxes[line.offer_id] = line_tax(
+            country=country, region=region, tax_category=line.tax_category, amount=line.unit_price * line.quantity
+        )
+    for shipment in shipments:
+        shipment.chosen = next((o for o in shipment.options if o.method == chosen_method), None)
+        if shipment.chosen is not None:
+            shipment.tax = shipping_tax(country=country, region=region, amount=shipment.chosen.amount)
+    quote.subtotal = sum(li.unit_price * li.quantity for li in lines)
+    quote.shipping = sum(s.chosen.amount for s in shipments if s.chosen)
+    quote.tax = sum(quote.line_taxes.values()) + sum(s.tax for s in shipments)
+    quote.options = sorted(common.values(), key=lambda o: (o["price"], o["estimated_days"]))  # type: ignore[arg-type, return-value]
+    return quote
+
+
+def _common_options(shipments: list[SellerShipment]) -> dict[str, dict[str, object]]:
+    """Methods every seller can ship with, priced as the sum over sellers, days as the slowest."""
+    if not shipments:
+        return {}
+    methods = set.intersection(*({o.method for o in s.options} for s in shipments))
+    common: dict[str, dict[str, object]] = {}
+    for method in methods:
+        chosen = [next(o for o in s.options if o.method == method) for s in shipments]
+        carriers = sorted({o.carrier for o in chosen})
+        common[method] = {
+            "method": method,
+            "carrier": ", ".join(carriers),
+            "price": sum(o.amount for o in chosen),
+            "estimated_days": max(o.estimated_days for o in chosen),
+        }
+    return common
