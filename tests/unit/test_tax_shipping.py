@@ -80,7 +80,7 @@ def test_quote_is_per_seller_with_combined_shipping_and_per_line_tax() -> None:
     assert quote.line_taxes == {"o1": 250, "o2": 31, "o3": 63}  # 249.875, 31.25, 62.5 rounded half up
     assert quote.tax == 250 + 31 + 63 + 31  # shipping taxed in TX: 499 * 6.25% = 31.1875
     assert quote.total == quote.subtotal + quote.shipping + quote.tax
-    methods = [o["method"] for o in quote.options]
+    methods = [o.method for o in quote.options]
     assert methods[0] == "standard" and "express" in methods
 
 

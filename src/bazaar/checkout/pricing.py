@@ -32,6 +32,16 @@ class SellerShipment:
     tax: int = 0
 
 
+@dataclass(frozen=True)
+class CommonOption:
+    """One method offered to the whole cart: prices summed over sellers, days of the slowest."""
+
+    method: str
+    carrier: str
+    price: int
+    estimated_days: int
+
+
 @dataclass
 class Quote:
     currency: str
@@ -42,7 +52,7 @@ class Quote:
     subtotal: int = 0
     shipping: int = 0
     tax: int = 0
-    options: list[dict[str, object]] = field(default_factory=list)
+    options: list[CommonOption] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -75,7 +85,9 @@ def price_cart(*, lines: list[PricedLine], country: str, region: str, method: st
     common = _common_options(shipments)
     if method is not None and method not in common:
         raise ShippingMethodUnavailable(available=sorted(common), method=method)
-    chosen_method = method or (min(common, key=lambda m: common[m]["price"]) if common else None)
+    chosen_method = method or (
+        min(common.values(), key=lambda o: (o.price, o.estimated_days)).method if common else None
+    )
     quote = Quote(currency=currency, lines=lines, line_taxes={}, shipments=shipments, method=chosen_method)
     for line in lines:
         quote.line_taxes[line.offer_id] = line_tax(
@@ -88,16 +100,16 @@ def price_cart(*, lines: list[PricedLine], country: str, region: str, method: st
     quote.subtotal = sum(li.unit_price * li.quantity for li in lines)
     quote.shipping = sum(s.chosen.amount for s in shipments if s.chosen)
     quote.tax = sum(quote.line_taxes.values()) + sum(s.tax for s in shipments)
-    quote.options = sorted(common.values(), key=lambda o: (o["price"], o["estimated_days"]))  # type: ignore[arg-type, return-value]
+    quote.options = sorted(common.values(), key=lambda o: (o.price, o.estimated_days))
     return quote
 
 
-def _common_options(shipments: list[SellerShipment]) -> dict[str, dict[str, object]]:
+def _common_options(shipments: list[SellerShipment]) -> dict[str, CommonOption]:
     """Methods every seller can ship with, priced as the sum over sellers, days as the slowest."""
     if not shipments:
         return {}
     methods = set.intersection(*({o.method for o in s.options} for s in shipments))
-    common: dict[str, dict[str, object]] = {}
+    common: dict[str, CommonOption] = {}
     for method in methods:
         chosen = [next(o for o in s.options if o.method == method) for s in shipments]
         carriers = sorted({o.carrier for o in chosen})
