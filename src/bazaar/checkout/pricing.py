@@ -113,10 +113,10 @@ def _common_options(shipments: list[SellerShipment]) -> dict[str, CommonOption]:
     for method in methods:
         chosen = [next(o for o in s.options if o.method == method) for s in shipments]
         carriers = sorted({o.carrier for o in chosen})
-        common[method] = {
-            "method": method,
-            "carrier": ", ".join(carriers),
-            "price": sum(o.amount for o in chosen),
-            "estimated_days": max(o.estimated_days for o in chosen),
-        }
+        common[method] = CommonOption(
+            method=method,
+            carrier=", ".join(carriers),
+            price=sum(o.amount for o in chosen),
+            estimated_days=max(o.estimated_days for o in chosen),
+        )
     return common
