@@ -80,7 +80,7 @@ async def test_declining_test_cards_are_402_declines(
     assert not result.approved
     assert result.status is status and result.error_code == error_code
     assert result.provider_payment_id is None
-    error = declined_error(result)
+    error = declined_error(result.status, result.error_code, result.message)
     assert isinstance(error, PaymentDeclined) and error.code == api_code and status_for(error) == 402
     assert sandbox.ledger.count_operations("authorize") == 0
 
@@ -100,7 +100,7 @@ async def test_declining_test_cards_are_402_declines(
 async def test_invalid_cards_are_refused_without_an_attempt(gateway: HttpPaymentGateway, bad_card: object) -> None:
     result = await gateway.authorize(idempotency_key="k-invalid", amount=usd(1000), card=bad_card)  # type: ignore[arg-type]
     assert result.status is ProviderStatus.INVALID_CARD and result.error_code == "invalid_card"
-    error = declined_error(result)
+    error = declined_error(result.status, result.error_code, result.message)
     assert isinstance(error, InvalidCard) and status_for(error) == 422
 
 

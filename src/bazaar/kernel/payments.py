@@ -93,9 +93,11 @@ class ProviderProtocolError(RuntimeError):
     """The provider answered something this client does not understand: a bug, not a refusal."""
 
 
-def declined_error(result: ProviderResult) -> PaymentDeclined | InvalidCard:
+def declined_error(
+    status: ProviderStatus, error_code: str | None = None, message: str | None = None
+) -> PaymentDeclined | InvalidCard:
     """The DomainError a refused authorization becomes: 402 payment_declined / insufficient_funds, 422 invalid_card."""
-    if result.status is ProviderStatus.INVALID_CARD:
-        return InvalidCard(result.message, reason=result.error_code)
-    code = "insufficient_funds" if result.status is ProviderStatus.INSUFFICIENT_FUNDS else "payment_declined"
-    return PaymentDeclined(result.message or "the card was declined", code=code, reason=result.error_code)
+    if status is ProviderStatus.INVALID_CARD:
+        return InvalidCard(message, reason=error_code)
+    code = "insufficient_funds" if status is ProviderStatus.INSUFFICIENT_FUNDS else "payment_declined"
+    return PaymentDeclined(message or "the card was declined", code=code, reason=error_code)
