@@ -57,6 +57,8 @@ class Container:
     async def close(self) -> None:
         await self.cache.close()
         await self.payments.close()
+        if self.payment_sandbox is not None:
+            self.payment_sandbox.state.ledger.close()
         await self.db.dispose()
 
 

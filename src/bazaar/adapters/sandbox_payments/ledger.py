@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -114,84 +115,79 @@ def _answer(
 
 
 class Ledger:
+    """One connection, used by one thread at a time: requests in this process queue on a lock (cheaper than
+    SQLite's busy handler, whose sleeps grow to 100 ms, or than reopening the file per request); other
+    processes sharing the file wait on BEGIN IMMEDIATE with a busy timeout."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
 
     # -- the transaction every request runs in -------------------------------------------------
 
     def idempotent(self, key: str, print_: str, action: Callable[[sqlite3.Connection], Reply]) -> Reply:
         """Answer the stored reply for `key`, or run `action` and store its reply, all in one transaction."""
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            row = conn.execute("SELECT * FROM idempotency WHERE key = ?", (key,)).fetchone()
-            if row is not None:
-                conn.execute("ROLLBACK")
-                if row["fingerprint"] != print_:
-                    return Reply(409, {"error": {"code": "idempotency_key_reused", "message": _REUSED}})
-                return Reply(row["status_code"], json.loads(row["body"]), bool(row["answer_lost"]))
+        with self._lock:
+            conn = self._conn
             try:
-                reply = action(conn)
-            except _ServerFailure:
-                conn.execute("ROLLBACK")
-                return Reply(500, {"error": {"code": "processing_error", "message": "the processor failed"}})
-            conn.execute(
-                "INSERT INTO idempotency (key, fingerprint, status_code, body, answer_lost, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key, print_, reply.status_code, json.dumps(reply.body), int(reply.answer_lost), iso(utcnow())),
-            )
-            conn.execute("COMMIT")
-            return reply
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
+                conn.execute("BEGIN IMMEDIATE")
+                row = conn.execute("SELECT * FROM idempotency WHERE key = ?", (key,)).fetchone()
+                if row is not None:
+                    conn.execute("ROLLBACK")
+                    if row["fingerprint"] != print_:
+                        return Reply(409, {"error": {"code": "idempotency_key_reused", "message": _REUSED}})
+                    return Reply(row["status_code"], json.loads(row["body"]), bool(row["answer_lost"]))
+                try:
+                    reply = action(conn)
+                except _ServerFailure:
+                    conn.execute("ROLLBACK")
+                    return Reply(500, {"error": {"code": "processing_error", "message": "the processor failed"}})
+                conn.execute(
+                    "INSERT INTO idempotency (key, fingerprint, status_code, body, answer_lost, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, print_, reply.status_code, json.dumps(reply.body), int(reply.answer_lost), iso(utcnow())),
+                )
+                conn.execute("COMMIT")
+                return reply
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
 
     def stored(self, key: str) -> Reply | None:
-        conn = self._connect()
-        try:
-            row = conn.execute("SELECT status_code, body FROM idempotency WHERE key = ?", (key,)).fetchone()
-        finally:
-            conn.close()
-        return None if row is None else Reply(row["status_code"], json.loads(row["body"]))
+        rows = self._read("SELECT status_code, body FROM idempotency WHERE key = ?", key)
+        return Reply(rows[0]["status_code"], json.loads(rows[0]["body"])) if rows else None
 
     def payment(self, payment_id: str) -> dict[str, Any] | None:
-        conn = self._connect()
-        try:
-            row = conn.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
-            ops = conn.execute(
-                "SELECT id, kind, status, amount, idempotency_key, created_at FROM operations"
-                " WHERE payment_id = ? ORDER BY created_at, id",
-                (payment_id,),
-            ).fetchall()
-        finally:
-            conn.close()
-        return None if row is None else {**dict(row), "operations": [dict(op) for op in ops]}
+        rows = self._read("SELECT * FROM payments WHERE id = ?", payment_id)
+        if not rows:
+            return None
+        ops = self._read(
+            "SELECT id, kind, status, amount, idempotency_key, created_at FROM operations"
+            " WHERE payment_id = ? ORDER BY created_at, id",
+            payment_id,
+        )
+        return {**dict(rows[0]), "operations": [dict(op) for op in ops]}
 
     def count_operations(self, kind: str, status: str = "approved") -> int:
         """How many operations of a kind the provider performed (what tests check to prove no double charge)."""
-        conn = self._connect()
-        try:
-            return int(
-                conn.execute(
-                    "SELECT count(*) FROM operations WHERE kind = ? AND status = ?", (kind, status)
-                ).fetchone()[0]
-            )
-        finally:
-            conn.close()
+        rows = self._read("SELECT count(*) FROM operations WHERE kind = ? AND status = ?", kind, status)
+        return int(rows[0][0])
 
     # -- operations -----------------------------------------------------------------------------
 
