@@ -78,3 +78,15 @@ async def test_bazaar_sandbox_payments_runs_as_its_own_process(tmp_path: Path) -
             proc.terminate()
         # uvicorn shuts down gracefully, then re-raises the signal it caught.
         assert await asyncio.wait_for(proc.wait(), timeout=10) in (0, -signal.SIGTERM)
+
+
+def test_a_provider_url_replaces_the_in_process_sandbox(tmp_path: Path) -> None:
+    from bazaar.bootstrap import build_payment_gateway
+    from bazaar.web.app import create_app
+
+    settings = Settings(data_dir=tmp_path, payment_provider_url="http://127.0.0.1:9", log_level="WARNING")
+    gateway, sandbox = build_payment_gateway(settings)
+    assert isinstance(gateway, HttpPaymentGateway) and sandbox is None
+    assert not (tmp_path / "sandbox-payments.sqlite3").exists()
+    paths = {getattr(route, "path", "") for route in create_app(settings).routes}
+    assert SANDBOX not in paths

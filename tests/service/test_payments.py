@@ -270,6 +270,52 @@ async def test_capture_is_scheduled_with_the_order_and_becomes_due(container: Co
         assert (await queries.get_payment(uow=uow, payment_id=payment.id)).order_id == "order-1"
 
 
+class FailsFirstCapture:
+    """A gateway whose first capture never reaches the provider: it is down, or the request is lost on the way."""
+
+    def __init__(self, inner: Any, error: Exception) -> None:
+        self.inner = inner
+        self.error: Exception | None = error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def capture(self, **kw: Any) -> ProviderResult:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        return await self.inner.capture(**kw)  # type: ignore[no-any-return]
+
+
+async def test_capture_after_the_provider_was_down_is_sent_again_under_its_key(container: Container) -> None:
+    payment = await authorize(container, await new_checkout(container))
+    gateway = FailsFirstCapture(container.payments, ProviderUnavailable())
+    kw: dict[str, Any] = {"uow_factory": container.uow, "gateway": gateway, "payment_id": payment.id}
+    with pytest.raises(ProviderUnavailable):
+        await payments.capture_payment(**kw)
+    assert [e[:2] for e in await events(container, payment.id)][-1] == ("capture", "unavailable")
+    assert (await payments.capture_payment(**kw)).status == "captured"
+    assert [e[:2] for e in await events(container, payment.id)][-1] == ("capture", "approved")
+    assert ledger(container).count_operations("capture") == 1
+
+
+async def test_reconciler_finds_calls_never_performed_and_they_can_be_sent_again(container: Container) -> None:
+    payment = await authorize(container, await new_checkout(container))
+    gateway = FailsFirstCapture(container.payments, PaymentOutcomeUnknown())
+    kw: dict[str, Any] = {"uow_factory": container.uow, "gateway": gateway, "payment_id": payment.id}
+    with pytest.raises(PaymentOutcomeUnknown):
+        await payments.capture_payment(**kw)
+    async with container.read_uow() as uow:
+        waiting = await queries.payments_awaiting_answers(uow=uow, recorded_before=utcnow() + timedelta(seconds=1))
+        assert await queries.payments_awaiting_answers(uow=uow, recorded_before=utcnow() - timedelta(hours=1)) == []
+    assert waiting == [payment.id]
+    reconciled = await payments.reconcile_payment(**kw)
+    assert reconciled.status == "authorized"  # the provider never saw the capture
+    assert [e[:2] for e in await events(container, payment.id)][-1] == ("capture", "not_performed")
+    assert (await payments.capture_payment(**kw)).status == "captured"
+    assert ledger(container).count_operations("capture") == 1
+
+
 # -- concurrency on PostgreSQL, with separate engines (real parallel connections) --------------------
 
 

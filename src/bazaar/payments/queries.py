@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.payments.errors import PaymentNotFound
@@ -85,6 +85,19 @@ async def payments_due_for_capture(*, uow: UnitOfWork, now: datetime, limit: int
         select(Payment.id)
         .where(Payment.status == "authorized", Payment.capture_after.is_not(None), Payment.capture_after <= now)
         .order_by(Payment.capture_after, Payment.id)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def payments_awaiting_answers(*, uow: UnitOfWork, recorded_before: datetime, limit: int = 100) -> list[str]:
+    """Ids of payments with a provider call recorded before `recorded_before` whose answer we still do not
+    have (in flight when a process died, or lost): the reconciler passes each to reconcile_payment."""
+    rows = await uow.session.execute(
+        select(PaymentEvent.payment_id)
+        .where(PaymentEvent.outcome.in_(("pending", "unknown")), PaymentEvent.created_at < recorded_before)
+        .group_by(PaymentEvent.payment_id)
+        .order_by(func.min(PaymentEvent.created_at))
         .limit(limit)
     )
     return list(rows.scalars())
