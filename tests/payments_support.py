@@ -80,8 +80,8 @@ class Sandbox:
         *,
         wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
         recorder: Recorder | None = None,
-        call_timeout: float = 0.5,
-        deadline: float = 2.0,
+        call_timeout: float = 2.0,  # generous: only the timeout tests want short ones, and the machine is shared
+        deadline: float = 5.0,
     ) -> HttpPaymentGateway:
         transport = self.inner_transport()
         if wrap is not None:

@@ -37,9 +37,10 @@ from tests.payments_support import (
     usd,
 )
 
+# Short enough for the "times out after authorizing" card, long enough for a loaded shared machine.
 FAST_PAYMENTS = {
-    "payment_call_timeout_seconds": 0.3,
-    "payment_deadline_seconds": 0.8,
+    "payment_call_timeout_seconds": 0.75,
+    "payment_deadline_seconds": 1.5,
     "payment_retry_base_seconds": 0.02,
     "payment_sandbox_hang_seconds": 5,
 }
@@ -72,7 +73,7 @@ async def new_checkout(container: Container, total: int = 5000) -> str:
 async def authorize(container: Container, checkout_id: str, amount: int = 5000, **kw: Any) -> Any:
     return await payments.authorize_payment(
         uow_factory=container.uow,
-        gateway=container.payments,
+        gateway=kw.pop("gateway", container.payments),
         checkout_id=checkout_id,
         amount=usd(amount),
         card=kw.pop("card", card()),
@@ -270,26 +271,31 @@ async def test_capture_is_scheduled_with_the_order_and_becomes_due(container: Co
         assert (await queries.get_payment(uow=uow, payment_id=payment.id)).order_id == "order-1"
 
 
-class FailsFirstCapture:
-    """A gateway whose first capture never reaches the provider: it is down, or the request is lost on the way."""
+class FailsOnce:
+    """A gateway whose first call of one method never reaches the provider: it is down, or the request is lost."""
 
-    def __init__(self, inner: Any, error: Exception) -> None:
+    def __init__(self, inner: Any, method: str, error: Exception) -> None:
         self.inner = inner
+        self.method = method
         self.error: Exception | None = error
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        real = getattr(self.inner, name)
+        if name != self.method:
+            return real
 
-    async def capture(self, **kw: Any) -> ProviderResult:
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
-        return await self.inner.capture(**kw)  # type: ignore[no-any-return]
+        async def once(**kw: Any) -> Any:
+            if self.error is not None:
+                error, self.error = self.error, None
+                raise error
+            return await real(**kw)
+
+        return once
 
 
 async def test_capture_after_the_provider_was_down_is_sent_again_under_its_key(container: Container) -> None:
     payment = await authorize(container, await new_checkout(container))
-    gateway = FailsFirstCapture(container.payments, ProviderUnavailable())
+    gateway = FailsOnce(container.payments, "capture", ProviderUnavailable())
     kw: dict[str, Any] = {"uow_factory": container.uow, "gateway": gateway, "payment_id": payment.id}
     with pytest.raises(ProviderUnavailable):
         await payments.capture_payment(**kw)
@@ -301,7 +307,7 @@ async def test_capture_after_the_provider_was_down_is_sent_again_under_its_key(c
 
 async def test_reconciler_finds_calls_never_performed_and_they_can_be_sent_again(container: Container) -> None:
     payment = await authorize(container, await new_checkout(container))
-    gateway = FailsFirstCapture(container.payments, PaymentOutcomeUnknown())
+    gateway = FailsOnce(container.payments, "capture", PaymentOutcomeUnknown())
     kw: dict[str, Any] = {"uow_factory": container.uow, "gateway": gateway, "payment_id": payment.id}
     with pytest.raises(PaymentOutcomeUnknown):
         await payments.capture_payment(**kw)
@@ -314,6 +320,22 @@ async def test_reconciler_finds_calls_never_performed_and_they_can_be_sent_again
     assert [e[:2] for e in await events(container, payment.id)][-1] == ("capture", "not_performed")
     assert (await payments.capture_payment(**kw)).status == "captured"
     assert ledger(container).count_operations("capture") == 1
+
+
+async def test_provider_down_after_a_lost_answer_still_leaves_the_outcome_unknown(container: Container) -> None:
+    checkout_id = await new_checkout(container)
+    with pytest.raises(PaymentOutcomeUnknown):
+        await authorize(container, checkout_id, card=card(TIMEOUT_AFTER_AUTHORIZING))
+    down = FailsOnce(container.payments, "authorize", ProviderUnavailable())
+    with pytest.raises(PaymentOutcomeUnknown):  # not ProviderUnavailable: the first attempt may have authorized
+        await authorize(container, checkout_id, card=card(TIMEOUT_AFTER_AUTHORIZING), gateway=down)
+    async with container.read_uow() as uow:
+        payment = await queries.payment_for_checkout(uow=uow, checkout_id=checkout_id)
+    assert payment is not None and payment.status == "pending"
+    truth = await payments.reconcile_payment(
+        uow_factory=container.uow, gateway=container.payments, payment_id=payment.id
+    )
+    assert truth.status == "authorized"
 
 
 # -- concurrency on PostgreSQL, with separate engines (real parallel connections) --------------------

@@ -37,6 +37,7 @@ log = logging.getLogger("bazaar.payments.client")
 DEFINITIVE = {200, 201, 402, 404, 409, 422}
 # A gateway timeout means the request may have reached the provider and been carried out.
 MAYBE_ACTED_STATUSES = {504}
+MIN_ATTEMPT_SECONDS = 0.25
 
 
 class HttpPaymentGateway:
@@ -157,7 +158,9 @@ class HttpPaymentGateway:
                 "payment provider call failed; retrying with the same key",
                 extra={"path": path, "idempotency_key": key, "attempt": attempt, "problem": last_problem},
             )
-            if time.monotonic() + pause >= give_up_at:
+            # An attempt squeezed into the last few milliseconds would mostly time out, and a timeout
+            # after sending turns "surely not done" into "maybe done": leave it out.
+            if time.monotonic() + pause + min(self.call_timeout, MIN_ATTEMPT_SECONDS) >= give_up_at:
                 break
             await asyncio.sleep(pause)
         if maybe_acted:

@@ -19,7 +19,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bazaar.db.uow import UnitOfWork
-from bazaar.kernel.errors import DomainError
+from bazaar.kernel.errors import DomainError, ValidationFailed
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.money import Money
 from bazaar.kernel.payments import (
@@ -90,11 +90,11 @@ async def authorize_payment(
     _check_positive(amount)
     key = idempotency_key or f"checkout:{checkout_id}"
     if len(key) > MAX_KEY_LENGTH:
-        raise InvalidPaymentAmount(f"the idempotency key is longer than {MAX_KEY_LENGTH} characters")
-    payment, event = await _open_authorization(uow_factory, checkout_id, amount, card.last4, key)
+        raise ValidationFailed(f"the idempotency key is longer than {MAX_KEY_LENGTH} characters")
+    payment, event, ours = await _open_authorization(uow_factory, checkout_id, amount, card.last4, key)
     if event.outcome in OPEN:
         call = gateway.authorize(idempotency_key=event.idempotency_key, amount=amount, card=card, deadline=deadline)
-        result = await _guarded(uow_factory, event, call)
+        result = await _guarded(uow_factory, event, call, sent_before=not ours)
         payment, event = await _record_outcome(uow_factory, event.id, result)
     return _settled(payment, event)
 
@@ -115,10 +115,10 @@ async def capture_payment(
         if not 0 < amount_minor <= payment.authorized_amount:
             raise InvalidPaymentAmount("a capture must be positive and at most the authorized amount")
 
-    payment, event = await _open_call(
+    payment, event, ours = await _open_call(
         uow_factory, payment_id=payment_id, kind="capture", key_of=capture_key, amount=amount, check=check
     )
-    return await _perform(uow_factory, gateway, payment, event, deadline)
+    return await _perform(uow_factory, gateway, payment, event, deadline, ours=ours)
 
 
 async def void_payment(
@@ -141,10 +141,10 @@ async def void_payment(
         if payment.status != "authorized":
             raise PaymentStateConflict(f"cannot void a {payment.status} payment; refund it", status=payment.status)
 
-    payment, event = await _open_call(
+    payment, event, ours = await _open_call(
         uow_factory, payment_id=payment_id, kind="void", key_of=void_key, amount=None, check=check
     )
-    return await _perform(uow_factory, gateway, payment, event, deadline)
+    return await _perform(uow_factory, gateway, payment, event, deadline, ours=ours)
 
 
 async def refund_payment(
@@ -168,7 +168,7 @@ async def refund_payment(
                 refundable=payment.captured_amount - payment.refunded_amount, requested=amount_minor
             )
 
-    payment, event = await _open_call(
+    payment, event, ours = await _open_call(
         uow_factory,
         payment_id=payment_id,
         kind="refund",
@@ -176,7 +176,7 @@ async def refund_payment(
         amount=amount,
         check=check,
     )
-    return await _perform(uow_factory, gateway, payment, event, deadline)
+    return await _perform(uow_factory, gateway, payment, event, deadline, ours=ours)
 
 
 async def reconcile_payment(
@@ -208,7 +208,8 @@ async def reconcile_payment(
 
 async def _open_authorization(
     uow_factory: UowFactory, checkout_id: str, amount: Money, last4: str, key: str
-) -> tuple[Payment, PaymentEvent]:
+) -> tuple[Payment, PaymentEvent, bool]:
+    """The payment and its recorded authorize call, and whether this call just recorded them."""
     for attempt in range(2):
         async with uow_factory() as uow:
             query = select(Payment).where((Payment.idempotency_key == key) | (Payment.checkout_id == checkout_id))
@@ -219,7 +220,7 @@ async def _open_authorization(
                     raise PaymentKeyReused(checkout_id=checkout_id)
                 event = await _event_by_key(uow, authorization_key(key))
                 # Read again after the event: a concurrent call may have closed it since the first read.
-                return _detached(uow, await get_payment_row(uow, payment.id), event)
+                return (*_detached(uow, await get_payment_row(uow, payment.id), event), False)
             payment = Payment(
                 id=new_id(), checkout_id=checkout_id, idempotency_key=key, status="pending",
                 currency=amount.currency, amount=amount.amount, card_last4=last4,
@@ -236,7 +237,7 @@ async def _open_authorization(
                     raise
                 continue  # a concurrent call recorded this payment first: use its row
             await uow.commit()
-            return _detached(uow, payment, event)
+            return (*_detached(uow, payment, event), True)
     raise AssertionError("unreachable")
 
 
@@ -248,8 +249,9 @@ async def _open_call(
     key_of: Callable[[str], str],
     amount: Money | None,
     check: Callable[[Payment, int], None],
-) -> tuple[Payment, PaymentEvent]:
-    """The payment and the recorded call of this kind under its key: an existing one, or a new one if allowed."""
+) -> tuple[Payment, PaymentEvent, bool]:
+    """The payment and the recorded call of this kind under its key — an existing one, or a new one if allowed —
+    and whether this call just recorded it."""
     for attempt in range(2):
         async with uow_factory() as uow:
             payment = await get_payment_row(uow, payment_id)
@@ -262,7 +264,7 @@ async def _open_call(
                 if event.amount != amount_minor:
                     raise PaymentKeyReused(f"this {kind} was already asked for another amount", amount=event.amount)
                 # Read again after the event: a concurrent call may have closed it since the first read.
-                return _detached(uow, await get_payment_row(uow, payment_id), event)
+                return (*_detached(uow, await get_payment_row(uow, payment_id), event), False)
             check(payment, amount_minor)
             event = PaymentEvent(
                 payment_id=payment.id, kind=kind, amount=amount_minor, idempotency_key=key, outcome="pending"
@@ -275,7 +277,7 @@ async def _open_call(
                     raise
                 continue  # a concurrent caller recorded the same call first: join it
             await uow.commit()
-            return _detached(uow, payment, event)
+            return (*_detached(uow, payment, event), True)
     raise AssertionError("unreachable")
 
 
@@ -299,7 +301,13 @@ async def _event_by_key(uow: UnitOfWork, key: str, *, missing_ok: bool = False) 
 
 
 async def _perform(
-    uow_factory: UowFactory, gateway: PaymentGateway, payment: Payment, event: PaymentEvent, deadline: float | None
+    uow_factory: UowFactory,
+    gateway: PaymentGateway,
+    payment: Payment,
+    event: PaymentEvent,
+    deadline: float | None,
+    *,
+    ours: bool,
 ) -> PaymentRead:
     """Send a recorded capture, void or refund (again, under its key) unless its answer is already known."""
     if event.outcome in NOT_FINAL:
@@ -313,37 +321,50 @@ async def _perform(
             call = gateway.void(idempotency_key=key, provider_payment_id=pid, deadline=deadline)
         else:
             call = gateway.refund(idempotency_key=key, provider_payment_id=pid, amount=money, deadline=deadline)
-        result = await _guarded(uow_factory, event, call)
+        result = await _guarded(uow_factory, event, call, sent_before=not ours and event.outcome in OPEN)
         payment, event = await _record_outcome(uow_factory, event.id, result)
     return _settled(payment, event)
 
 
-async def _guarded(uow_factory: UowFactory, event: PaymentEvent, call: Awaitable[ProviderResult]) -> ProviderResult:
-    """Await the provider; when it gives no answer, write down what that means before raising."""
+async def _guarded(
+    uow_factory: UowFactory, event: PaymentEvent, call: Awaitable[ProviderResult], *, sent_before: bool
+) -> ProviderResult:
+    """Await the provider; when it gives no answer, write down what that means before raising.
+
+    `sent_before`: the call was recorded by someone else (a concurrent duplicate, a process that died) or
+    its answer was lost earlier, so the provider may have acted even if it is unavailable now.
+    """
     try:
         return await call
-    except ProviderUnavailable:
-        await _mark(uow_factory, event, "unavailable")
-        raise
+    except ProviderUnavailable as exc:
+        if not sent_before and await _mark(uow_factory, event, "unavailable"):
+            raise
+        await _mark(uow_factory, event, "unknown")
+        raise PaymentOutcomeUnknown(
+            idempotency_key=event.idempotency_key, attempts=exc.details.get("attempts")
+        ) from exc
     except PaymentOutcomeUnknown:
         await _mark(uow_factory, event, "unknown")
         raise
 
 
-# -- step 3: record the answer -----------------------------------------------------------------------
-
-
-async def _mark(uow_factory: UowFactory, event: PaymentEvent, outcome: str) -> None:
+async def _mark(uow_factory: UowFactory, event: PaymentEvent, outcome: str) -> bool:
+    """Record that a call got no answer ("unavailable", "unknown") or that lookup found the provider never carried
+    it out ("not_performed"). "unavailable" never replaces "unknown": once the provider may have acted, only its
+    answer or its lookup settles the call. An authorization surely not made fails the payment."""
+    replaceable = ("pending", *NOT_PERFORMED) if outcome == "unavailable" else NOT_FINAL
     async with uow_factory() as uow:
         marked = await uow.session.execute(
             update(PaymentEvent)
-            .where(PaymentEvent.id == event.id, PaymentEvent.outcome.in_(NOT_FINAL))
+            .where(PaymentEvent.id == event.id, PaymentEvent.outcome.in_(replaceable))
             .values(outcome=outcome)
         )
-        if marked.rowcount and event.kind == "authorize" and outcome in NOT_PERFORMED:  # type: ignore[attr-defined]
+        applied = bool(marked.rowcount)  # type: ignore[attr-defined]
+        if applied and event.kind == "authorize" and outcome in NOT_PERFORMED:
             failed = update(Payment).where(Payment.id == event.payment_id, Payment.status == "pending")
             await uow.session.execute(failed.values(status="failed"))
         await uow.commit()
+        return applied
 
 
 async def _record_outcome(
