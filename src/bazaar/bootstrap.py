@@ -9,10 +9,12 @@ from typing import Any
 
 from bazaar.accounts.passwords import Passwords
 from bazaar.adapters.memory_cache import MemoryCache
+from bazaar.adapters.payment_client import HttpPaymentGateway
 from bazaar.adapters.redis_cache import RedisCache
+from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
-from bazaar.kernel.ports import Cache
+from bazaar.kernel.ports import Cache, PaymentGateway
 from bazaar.kernel.ratelimit import RateLimiter
 from bazaar.settings import Settings
 
@@ -36,9 +38,11 @@ class Container:
     cache: Cache
     limiter: RateLimiter
     passwords: Passwords
+    payments: PaymentGateway
     subscriptions: list[Subscription] = field(default_factory=list)
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     extras: dict[str, Any] = field(default_factory=dict)
+    payment_sandbox: Any | None = None  # the in-process sandbox provider's ASGI app, when no provider URL is set
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db.sessionmaker, on_events_committed=self.outbox_wakeup.set, dialect=self.db.dialect)
@@ -52,6 +56,9 @@ class Container:
 
     async def close(self) -> None:
         await self.cache.close()
+        await self.payments.close()
+        if self.payment_sandbox is not None:
+            self.payment_sandbox.state.ledger.close()
         await self.db.dispose()
 
 
@@ -62,15 +69,26 @@ def build_container(settings: Settings) -> Container:
         cache = RedisCache(settings.redis_url, prefix=settings.redis_prefix)
     else:
         cache = MemoryCache()
+    payments, sandbox = build_payment_gateway(settings)
     container = Container(
         settings=settings,
         db=create_database(settings),
         cache=cache,
         limiter=RateLimiter(cache, enabled=settings.rate_limits_enabled),
         passwords=Passwords(settings.password_hash_profile),
+        payments=payments,
+        payment_sandbox=sandbox,
     )
     register_consumers(container)
     return container
+
+
+def build_payment_gateway(settings: Settings) -> tuple[PaymentGateway, Any | None]:
+    """The payment client, pointed at BAZAAR_PAYMENT_PROVIDER_URL or at the built-in sandbox in this process."""
+    if settings.payment_provider_url:
+        return HttpPaymentGateway.from_settings(settings), None
+    sandbox = create_sandbox_app(SandboxConfig.from_settings(settings))
+    return HttpPaymentGateway.from_settings(settings, sandbox_app=sandbox), sandbox
 
 
 def register_consumers(container: Container) -> None:

@@ -1,4 +1,4 @@
-"""The `bazaar` command line: serve, worker, migrate, seed."""
+"""The `bazaar` command line: serve, worker, migrate, seed, sandbox-payments."""
 
 from __future__ import annotations
 
@@ -95,6 +95,21 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sandbox_payments(args: argparse.Namespace, settings: Settings) -> int:
+    """The built-in sandbox payment provider as its own process; point BAZAAR_PAYMENT_PROVIDER_URL at it."""
+    import uvicorn
+
+    from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
+
+    config = SandboxConfig.from_settings(settings)
+    print(f"sandbox payment provider on http://{args.host}:{args.port} (state in {config.database})", flush=True)
+    # A held-back "times out after authorizing" answer must not delay shutdown for long.
+    uvicorn.run(
+        create_sandbox_app(config), host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=2
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bazaar", description="Bazaar marketplace")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=42)
     seed.add_argument("--quiet", action="store_true", help="no progress bar")
     seed.set_defaults(func=cmd_seed)
+    sandbox = sub.add_parser("sandbox-payments", help="run the sandbox payment provider as its own process")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8099)
+    sandbox.set_defaults(func=cmd_sandbox_payments)
     return parser
 
 

@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     seed_products_on_first_start: int = 2000
 
+    # Payments: unset provider URL = the built-in sandbox provider, reached in-process.
+    payment_provider_url: str | None = None
+    payment_call_timeout_seconds: float = Field(default=2.0, gt=0)  # one HTTP attempt
+    payment_deadline_seconds: float = Field(default=8.0, gt=0)  # one operation, retries included
+    payment_retry_base_seconds: float = Field(default=0.1, gt=0)  # first backoff; doubles, with jitter
+    payment_retry_max_seconds: float = Field(default=1.0, gt=0)
+    payment_sandbox_database: str | None = None  # a path or sqlite:/// URL; default <data_dir>/sandbox-payments.sqlite3
+    payment_sandbox_latency_ms: int = Field(default=0, ge=0)
+    payment_sandbox_hang_seconds: float = Field(default=30.0, ge=0)
+
     @cached_property
     def resolved_database_url(self) -> str:
         url = self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'bazaar.sqlite3').resolve()}"
@@ -47,6 +57,16 @@ class Settings(BaseSettings):
         elif url.startswith("sqlite:///"):
             url = "sqlite+aiosqlite:///" + url.split(":///", 1)[1]
         return url
+
+    @property
+    def payment_sandbox_path(self) -> Path:
+        value = self.payment_sandbox_database
+        if not value:
+            return self.data_dir / "sandbox-payments.sqlite3"
+        for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
+            if value.startswith(prefix):
+                return Path(value[len(prefix) :])
+        return Path(value)
 
     @property
     def is_sqlite(self) -> bool:

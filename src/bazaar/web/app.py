@@ -10,6 +10,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
 from bazaar.bootstrap import Container, build_container
 from bazaar.settings import Settings
@@ -21,6 +23,16 @@ from bazaar.web.storefront import pages
 
 log = logging.getLogger("bazaar.web")
 API_PREFIX = "/api/v1"
+SANDBOX_PAYMENTS_PATH = "/_sandbox/payments"  # private: the built-in provider, outside the API and its schema
+
+
+async def _sandbox_payments(scope: Scope, receive: Receive, send: Send) -> None:
+    """Forward to this process's in-process sandbox provider (the container is only known once the app starts)."""
+    sandbox = getattr(scope["app"].state.container, "payment_sandbox", None)
+    if sandbox is None:
+        await PlainTextResponse("no sandbox provider in this deployment", status_code=404)(scope, receive, send)
+        return
+    await sandbox(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -61,6 +73,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(ops.router)
     app.include_router(accounts.router, prefix=API_PREFIX)
     app.include_router(pages.router)
+    if not settings.payment_provider_url:
+        app.mount(SANDBOX_PAYMENTS_PATH, _sandbox_payments)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     return app

@@ -1,0 +1,296 @@
+"""How every provider call is made: recorded first, sent under its key, and its answer applied exactly once.
+
+1. record the intended call as a payment_events row under a deterministic idempotency key, and commit;
+2. call the PaymentGateway under that key, so a retry, a concurrent duplicate or the reconciler never acts twice;
+3. in a new transaction, close the event if it is still open and apply its effect to the payment with a
+   conditional UPDATE, so repeated or concurrent calls change the amounts once and never past their limits
+   (the CHECK constraints refunded <= captured <= authorized stand behind it).
+No transaction or row lock is held across the provider call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.errors import DomainError
+from bazaar.kernel.ids import new_id
+from bazaar.kernel.money import Money
+from bazaar.kernel.payments import (
+    PaymentOutcomeUnknown,
+    ProviderResult,
+    ProviderStatus,
+    ProviderUnavailable,
+    declined_error,
+)
+from bazaar.kernel.ports import PaymentGateway
+from bazaar.payments.errors import InvalidPaymentAmount, PaymentKeyReused, PaymentStateConflict, RefundExceedsCapture
+from bazaar.payments.models import Payment, PaymentEvent
+from bazaar.payments.queries import get_payment_row, to_read
+from bazaar.payments.schemas import PaymentRead
+
+log = logging.getLogger("bazaar.payments")
+
+UowFactory = Callable[[], UnitOfWork]
+
+# Event outcomes. Not final: the call may still be made (again) under the same key, and a definitive
+# answer from the provider always closes the event, whenever it arrives.
+OPEN = ("pending", "unknown")  # in flight, or the answer was lost: the provider may have acted
+NOT_PERFORMED = ("unavailable", "not_performed")  # the provider surely did not act on this key
+NOT_FINAL = OPEN + NOT_PERFORMED
+MAX_KEY_LENGTH = 120
+
+
+def authorization_key(payment_key: str) -> str:
+    return f"{payment_key}:authorize"
+
+
+def capture_key(payment_key: str) -> str:
+    return f"{payment_key}:capture"
+
+
+def void_key(payment_key: str) -> str:
+    return f"{payment_key}:void"
+
+
+def refund_key(payment_key: str, refund_id: str) -> str:
+    return f"{payment_key}:refund:{refund_id}"
+
+
+# -- step 1: record the intended call ---------------------------------------------------------------
+
+
+async def open_authorization(
+    uow_factory: UowFactory, checkout_id: str, amount: Money, last4: str, key: str
+) -> tuple[Payment, PaymentEvent, bool]:
+    """The payment and its recorded authorize call, and whether this call just recorded them."""
+    for attempt in range(2):
+        async with uow_factory() as uow:
+            query = select(Payment).where((Payment.idempotency_key == key) | (Payment.checkout_id == checkout_id))
+            payment = (await uow.session.execute(query)).scalars().first()
+            if payment is not None:
+                same = (payment.idempotency_key, payment.checkout_id, payment.amount, payment.currency)
+                if same != (key, checkout_id, amount.amount, amount.currency):
+                    raise PaymentKeyReused(checkout_id=checkout_id)
+                event = await _event_by_key(uow, authorization_key(key))
+                # Read again after the event: a concurrent call may have closed it since the first read.
+                return (*_detached(uow, await get_payment_row(uow, payment.id), event), False)
+            payment = Payment(
+                id=new_id(), checkout_id=checkout_id, idempotency_key=key, status="pending",
+                currency=amount.currency, amount=amount.amount, card_last4=last4,
+            )  # fmt: skip
+            event = PaymentEvent(
+                payment_id=payment.id, kind="authorize", amount=amount.amount,
+                idempotency_key=authorization_key(key), outcome="pending",
+            )  # fmt: skip
+            uow.session.add_all([payment, event])
+            try:
+                await uow.flush()
+            except IntegrityError:
+                if attempt:
+                    raise
+                continue  # a concurrent call recorded this payment first: use its row
+            await uow.commit()
+            return (*_detached(uow, payment, event), True)
+    raise AssertionError("unreachable")
+
+
+async def open_call(
+    uow_factory: UowFactory,
+    *,
+    payment_id: str,
+    kind: str,
+    key_of: Callable[[str], str],
+    amount: Money | None,
+    check: Callable[[Payment, int], None],
+) -> tuple[Payment, PaymentEvent, bool]:
+    """The payment and the recorded call of this kind under its key — an existing one, or a new one if allowed —
+    and whether this call just recorded it."""
+    for attempt in range(2):
+        async with uow_factory() as uow:
+            payment = await get_payment_row(uow, payment_id)
+            if amount is not None and amount.currency != payment.currency:
+                raise InvalidPaymentAmount(f"the payment is in {payment.currency}")
+            amount_minor = amount.amount if amount is not None else payment.authorized_amount
+            key = key_of(payment.idempotency_key)
+            event = await _event_by_key(uow, key, missing_ok=True)
+            if event is not None:
+                if event.amount != amount_minor:
+                    raise PaymentKeyReused(f"this {kind} was already asked for another amount", amount=event.amount)
+                # Read again after the event: a concurrent call may have closed it since the first read.
+                return (*_detached(uow, await get_payment_row(uow, payment_id), event), False)
+            check(payment, amount_minor)
+            event = PaymentEvent(
+                payment_id=payment.id, kind=kind, amount=amount_minor, idempotency_key=key, outcome="pending"
+            )
+            uow.session.add(event)
+            try:
+                await uow.flush()
+            except IntegrityError:
+                if attempt:
+                    raise
+                continue  # a concurrent caller recorded the same call first: join it
+            await uow.commit()
+            return (*_detached(uow, payment, event), True)
+    raise AssertionError("unreachable")
+
+
+def _detached(uow: UnitOfWork, payment: Payment, event: PaymentEvent) -> tuple[Payment, PaymentEvent]:
+    """Keep the rows readable after their unit of work ends (its closing rollback would expire them)."""
+    uow.session.expunge(payment)
+    uow.session.expunge(event)
+    return payment, event
+
+
+async def _event_by_key(uow: UnitOfWork, key: str, *, missing_ok: bool = False) -> PaymentEvent:
+    event = (
+        await uow.session.execute(select(PaymentEvent).where(PaymentEvent.idempotency_key == key))
+    ).scalar_one_or_none()
+    if event is None and not missing_ok:
+        raise PaymentStateConflict("the payment has no record of this call", idempotency_key=key)
+    return event  # type: ignore[return-value]
+
+
+# -- step 2: make the call ---------------------------------------------------------------------------
+
+
+async def perform(
+    uow_factory: UowFactory,
+    gateway: PaymentGateway,
+    payment: Payment,
+    event: PaymentEvent,
+    deadline: float | None,
+    *,
+    ours: bool,
+) -> PaymentRead:
+    """Send a recorded capture, void or refund (again, under its key) unless its answer is already known."""
+    if event.outcome in NOT_FINAL:
+        pid = payment.provider_payment_id or ""
+        money = Money(event.amount, payment.currency)
+        key = event.idempotency_key
+        call: Awaitable[ProviderResult]
+        if event.kind == "capture":
+            call = gateway.capture(idempotency_key=key, provider_payment_id=pid, amount=money, deadline=deadline)
+        elif event.kind == "void":
+            call = gateway.void(idempotency_key=key, provider_payment_id=pid, deadline=deadline)
+        else:
+            call = gateway.refund(idempotency_key=key, provider_payment_id=pid, amount=money, deadline=deadline)
+        result = await guarded(uow_factory, event, call, sent_before=not ours and event.outcome in OPEN)
+        payment, event = await record_outcome(uow_factory, event.id, result)
+    return settled(payment, event)
+
+
+async def guarded(
+    uow_factory: UowFactory, event: PaymentEvent, call: Awaitable[ProviderResult], *, sent_before: bool
+) -> ProviderResult:
+    """Await the provider; when it gives no answer, write down what that means before raising.
+
+    `sent_before`: the call was recorded by someone else (a concurrent duplicate, a process that died) or
+    its answer was lost earlier, so the provider may have acted even if it is unavailable now.
+    """
+    try:
+        return await call
+    except ProviderUnavailable as exc:
+        if not sent_before and await mark(uow_factory, event, "unavailable"):
+            raise
+        await mark(uow_factory, event, "unknown")
+        raise PaymentOutcomeUnknown(
+            idempotency_key=event.idempotency_key, attempts=exc.details.get("attempts")
+        ) from exc
+    except PaymentOutcomeUnknown:
+        await mark(uow_factory, event, "unknown")
+        raise
+
+
+async def mark(uow_factory: UowFactory, event: PaymentEvent, outcome: str) -> bool:
+    """Record that a call got no answer ("unavailable", "unknown") or that lookup found the provider never carried
+    it out ("not_performed"). "unavailable" never replaces "unknown": once the provider may have acted, only its
+    answer or its lookup settles the call. An authorization surely not made fails the payment."""
+    replaceable = ("pending", *NOT_PERFORMED) if outcome == "unavailable" else NOT_FINAL
+    async with uow_factory() as uow:
+        marked = await uow.session.execute(
+            update(PaymentEvent)
+            .where(PaymentEvent.id == event.id, PaymentEvent.outcome.in_(replaceable))
+            .values(outcome=outcome)
+        )
+        applied = bool(marked.rowcount)  # type: ignore[attr-defined]
+        if applied and event.kind == "authorize" and outcome in NOT_PERFORMED:
+            failed = update(Payment).where(Payment.id == event.payment_id, Payment.status == "pending")
+            await uow.session.execute(failed.values(status="failed"))
+        await uow.commit()
+        return applied
+
+
+async def record_outcome(
+    uow_factory: UowFactory, event_id: str, result: ProviderResult
+) -> tuple[Payment, PaymentEvent]:
+    """Close the event with the provider's answer and, if this closes it, apply the effect exactly once."""
+    async with uow_factory() as uow:
+        claimed = await uow.session.execute(
+            update(PaymentEvent)
+            .where(PaymentEvent.id == event_id, PaymentEvent.outcome.in_(NOT_FINAL))
+            .values(outcome=result.status.value, provider_reference=result.reference, error_code=result.error_code)
+        )
+        event = await uow.session.get_one(PaymentEvent, event_id, populate_existing=True)
+        if claimed.rowcount:  # type: ignore[attr-defined]
+            await _apply(uow, event, result)
+        payment = await uow.session.get_one(Payment, event.payment_id, populate_existing=True)
+        await uow.commit()
+        return _detached(uow, payment, event)
+
+
+async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -> None:
+    where = update(Payment).where(Payment.id == event.payment_id)
+    if event.kind == "authorize":
+        # "failed" too: a definitive answer arriving after we had concluded "not performed" is the truth.
+        where = where.where(Payment.status.in_(("pending", "failed")))
+        if result.approved:
+            stmt = where.values(
+                status="authorized", authorized_amount=result.amount.amount,
+                provider_payment_id=result.provider_payment_id,
+            )  # fmt: skip
+        else:
+            stmt = where.values(status="failed")
+    elif not result.approved:
+        return
+    elif event.kind == "capture":
+        stmt = where.where(Payment.status == "authorized", Payment.authorized_amount >= event.amount).values(
+            status="captured", captured_amount=event.amount
+        )
+    elif event.kind == "void":
+        stmt = where.where(Payment.status == "authorized").values(status="voided")
+    else:
+        refunded = Payment.refunded_amount + event.amount
+        stmt = where.where(Payment.status.in_(("captured", "partially_refunded")), refunded <= Payment.captured_amount)
+        stmt = stmt.values(
+            refunded_amount=refunded,
+            status=case((refunded == Payment.captured_amount, "refunded"), else_="partially_refunded"),
+        )
+    if not (await uow.session.execute(stmt)).rowcount:  # type: ignore[attr-defined]
+        log.error(
+            "the provider's answer does not fit our record of the payment",
+            extra={"payment_id": event.payment_id, "kind": event.kind, "idempotency_key": event.idempotency_key},
+        )
+
+
+def settled(payment: Payment, event: PaymentEvent) -> PaymentRead:
+    """Answer the payment once its call has a final outcome, or raise the refusal that outcome stands for."""
+    if event.outcome == ProviderStatus.APPROVED.value:
+        return to_read(payment)
+    if event.outcome in NOT_PERFORMED:
+        raise ProviderUnavailable(idempotency_key=event.idempotency_key, outcome=event.outcome)
+    raise _refusal(event)
+
+
+def _refusal(event: PaymentEvent) -> DomainError:
+    if event.kind == "authorize":
+        return declined_error(ProviderStatus(event.outcome), event.error_code)
+    if event.error_code == "refund_exceeds_captured":
+        return RefundExceedsCapture()
+    return PaymentStateConflict(
+        f"the provider refused the {event.kind}", reason=event.error_code, idempotency_key=event.idempotency_key
+    )
