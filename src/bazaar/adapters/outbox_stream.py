@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, exists, func, or_, select, text, update
+from sqlalchemy import delete, exists, func, or_, select, text, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from bazaar.db.consumers import (
@@ -57,7 +57,14 @@ class OutboxEventStream:
 
     async def consume(self) -> int:
         async with self._exclusive() as held:
-            return await self._consume_batch() if held else 0
+            if not held:
+                return 0
+            settled, touched = 0, set()
+            for sub in list(self._subscriptions):
+                handled = await self._consume_for(sub)
+                settled += len(handled)
+                touched |= handled
+            return settled + await self._publish_settled(touched)
 
     @asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[bool]:
@@ -69,49 +76,69 @@ class OutboxEventStream:
             lock = text("SELECT pg_try_advisory_xact_lock(:k)")
             yield bool((await uow.session.execute(lock, {"k": _CONSUMER_LOCK})).scalar())
 
-    async def _consume_batch(self) -> int:
+    async def _consume_for(self, sub: Subscription) -> set[int]:
+        """Deliver the oldest events this consumer still owes, in order; answers the outbox ids it settled.
+        Each consumer reads its own window, so one stuck on retries never holds up another."""
         async with self._uow() as uow:
-            query = (select(OutboxEvent).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id)).limit(
-                self.batch_size
+            query = select(OutboxEvent).where(
+                OutboxEvent.published_at.is_(None),
+                _topic_filter(sub.topics),
+                ~_handled(sub.consumer),
+                ~_dead(sub.consumer),
             )
-            rows = list((await uow.session.execute(query)).scalars())
-            if not rows:
-                return 0
-            ids = [r.event_id for r in rows]
-            inbox = select(InboxEntry.consumer, InboxEntry.event_id).where(InboxEntry.event_id.in_(ids))
-            handled = {(consumer, event_id) for consumer, event_id in await uow.session.execute(inbox)}
-            failed = select(EventFailure).where(EventFailure.event_id.in_(ids))
-            failures = {(f.consumer, f.event_id): f for f in (await uow.session.execute(failed)).scalars()}
+            rows = list((await uow.session.execute(query.order_by(OutboxEvent.id).limit(self.batch_size))).scalars())
+            failed = select(EventFailure).where(
+                EventFailure.consumer == sub.consumer, EventFailure.event_id.in_([r.event_id for r in rows])
+            )
+            failures = {f.event_id: f for f in (await uow.session.execute(failed)).scalars()} if rows else {}
             uow.session.expunge_all()  # plain values from here on: leaving the unit of work rolls back
         # The read transaction is closed before any delivery: on SQLite it would hold the write lock.
-        settled, done_rows, now = 0, [], utcnow()
-        held_back: set[tuple[str, str]] = set()  # (consumer, key) with an earlier event still to retry
+        settled: set[int] = set()
+        held_back: set[str] = set()  # keys with an earlier event still to retry: later ones wait (per-key order)
+        now = utcnow()
         for row in rows:
-            complete = True
-            for sub in self._subscriptions:
-                if not sub.wants(row.topic) or (sub.consumer, row.event_id) in handled:
-                    continue
-                failure = failures.get((sub.consumer, row.event_id))
-                if failure is not None and failure.dead_at is not None:
-                    continue
-                if (sub.consumer, row.key) in held_back or (failure is not None and failure.retry_at > now):
-                    held_back.add((sub.consumer, row.key))
-                    complete = False
-                    continue
-                if await self._attempt(sub, row, retried=failure is not None):
-                    settled += 1
-                else:
-                    held_back.add((sub.consumer, row.key))
-                    complete = False
-            if complete:
-                done_rows.append(row.id)
-        if done_rows:
-            async with self._uow() as uow:
+            failure = failures.get(row.event_id)
+            if row.key in held_back or (failure is not None and failure.retry_at > now):
+                held_back.add(row.key)
+            elif await self._attempt(sub, row, retried=failure is not None):
+                settled.add(row.id)
+            else:
+                held_back.add(row.key)
+        return settled
+
+    async def _publish_settled(self, touched: set[int]) -> int:
+        """Mark published the events every interested consumer has handled or given up on."""
+        async with self._uow() as uow:
+            head = select(OutboxEvent.id).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id)
+            candidates = set((await uow.session.execute(head.limit(self.batch_size))).scalars()) | touched
+            if not candidates:
+                return 0
+            rows = (
                 await uow.session.execute(
-                    update(OutboxEvent).where(OutboxEvent.id.in_(done_rows)).values(published_at=utcnow())
+                    select(OutboxEvent.id, OutboxEvent.event_id, OutboxEvent.topic).where(
+                        OutboxEvent.id.in_(candidates), OutboxEvent.published_at.is_(None)
+                    )
+                )
+            ).all()
+            event_ids = [r.event_id for r in rows]
+            inbox = select(InboxEntry.consumer, InboxEntry.event_id).where(InboxEntry.event_id.in_(event_ids))
+            dead = select(EventFailure.consumer, EventFailure.event_id).where(
+                EventFailure.event_id.in_(event_ids), EventFailure.dead_at.is_not(None)
+            )
+            done = {(c, e) for c, e in await uow.session.execute(inbox)} | {
+                (c, e) for c, e in await uow.session.execute(dead)
+            }
+            complete = [
+                r.id
+                for r in rows
+                if all((s.consumer, r.event_id) in done for s in self._subscriptions if s.wants(r.topic))
+            ]
+            if complete:
+                await uow.session.execute(
+                    update(OutboxEvent).where(OutboxEvent.id.in_(complete)).values(published_at=utcnow())
                 )
                 await uow.commit()
-        return settled + len(done_rows)
+            return len(complete)
 
     async def _attempt(self, sub: Subscription, row: OutboxEvent, *, retried: bool) -> bool:
         """Deliver once; answers True when settled (handled or dead-lettered), False when it is to be retried."""
@@ -159,12 +186,12 @@ class OutboxEventStream:
                 retrying = await session.scalar(
                     select(func.count()).where(EventFailure.consumer == sub.consumer, EventFailure.dead_at.is_(None))
                 )
-                not_handled = ~exists().where(
-                    and_(InboxEntry.consumer == sub.consumer, InboxEntry.event_id == OutboxEvent.event_id)
-                )
                 lag = await session.scalar(
                     select(func.count()).where(
-                        OutboxEvent.published_at.is_(None), _topic_filter(sub.topics), not_handled
+                        OutboxEvent.published_at.is_(None),
+                        _topic_filter(sub.topics),
+                        ~_handled(sub.consumer),
+                        ~_dead(sub.consumer),
                     )
                 )
                 lags.append(ConsumerLag(STREAM_NAME, sub.consumer, pending=int(retrying or 0), lag=int(lag or 0)))
@@ -180,6 +207,18 @@ class OutboxEventStream:
 
     async def close(self) -> None:
         return None
+
+
+def _handled(consumer: str) -> ColumnElement[bool]:
+    return exists().where(InboxEntry.consumer == consumer, InboxEntry.event_id == OutboxEvent.event_id)
+
+
+def _dead(consumer: str) -> ColumnElement[bool]:
+    return exists().where(
+        EventFailure.consumer == consumer,
+        EventFailure.event_id == OutboxEvent.event_id,
+        EventFailure.dead_at.is_not(None),
+    )
 
 
 def _topic_filter(topics: Sequence[str]) -> ColumnElement[bool]:
