@@ -5,6 +5,7 @@ in the dead letters, a crash mid-batch loses nothing, and several workers at onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -220,6 +221,31 @@ async def test_a_consumer_that_always_fails_ends_in_the_dead_letters(events: Con
     assert (await events.events.stats()).backlog == 0
 
 
+async def test_an_outage_does_not_use_up_attempts(events: Container) -> None:
+    from bazaar.kernel.errors import DependencyUnavailable
+
+    user = await new_user_id(events)
+    outage = {"calls_left": 8}  # more failing calls than event_max_deliveries (3)
+
+    def down(event: dict[str, Any], attempt: int) -> bool:
+        if outage["calls_left"] > 0:
+            outage["calls_left"] -= 1
+            raise DependencyUnavailable("the search index is not reachable", service="search")
+        return False
+
+    recorder = Recorder("test-outage", user, fail=down)
+    events.subscribe("test-outage", ("catalog.",), recorder)
+    ids = await emit(events, *things(6, keys=2))
+
+    deadline = time.monotonic() + 15
+    while await rows_per_event(events, "test-outage") != Counter(dict.fromkeys(ids, 1)):
+        assert time.monotonic() < deadline, "events were not delivered after the outage"
+        with contextlib.suppress(DependencyUnavailable):  # the worker logs it and waits a poll interval
+            await drain_events(events)
+        await asyncio.sleep(0.05)
+    assert (await events.events.stats()).dead_letters == 0
+
+
 async def test_a_consumer_crashing_mid_batch_loses_nothing(events: Container) -> None:
     user = await new_user_id(events)
     crashed: list[str] = []
@@ -304,3 +330,37 @@ async def test_metrics_show_backlog_and_consumer_lag(settings_factory: Any) -> N
         assert "bazaar_event_dead_letters 0.0" in after
     finally:
         await container.close()
+
+
+async def test_redis_streams_are_trimmed_only_behind_every_consumer(events: Container) -> None:
+    from bazaar.adapters.redis_stream import RedisEventStream
+
+    if not isinstance(events.events, RedisEventStream):
+        pytest.skip("about Redis Streams")
+    stream_events = events.events
+    user = await new_user_id(events)
+    events.subscribe("test-fast", ("catalog.",), Recorder("test-fast", user))
+    blocked = [True]
+    events.subscribe("test-slow", ("catalog.",), Recorder("test-slow", user, fail=lambda event, attempt: blocked[0]))
+    await emit(events, *things(250, keys=1))
+    stream = stream_events.stream_for(ThingChanged.topic, "thing-0")
+
+    while await outbox_relay.run_once(events):  # publishes, and trims once: nobody has read anything yet
+        pass
+    assert await stream_events.client.xlen(stream) == 250
+    while await outbox_relay.consume_once(events):  # test-fast acks all; test-slow fails on the first and waits
+        pass
+    stream_events._next_trim = 0
+    await outbox_relay.run_once(events)
+    assert await stream_events.client.xlen(stream) == 250, "entries test-slow has not acknowledged were trimmed"
+
+    blocked[0] = False
+
+    async def slow_caught_up() -> bool:
+        handled = len(await rows_per_event(events, "test-slow"))
+        return handled + (await events.events.stats()).dead_letters == 250
+
+    await settle(events, slow_caught_up)
+    stream_events._next_trim = 0
+    await outbox_relay.run_once(events)
+    assert await stream_events.client.xlen(stream) < 250

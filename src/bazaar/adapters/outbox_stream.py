@@ -22,6 +22,7 @@ from bazaar.db.consumers import (
     deliver,
     describe,
     event_from_row,
+    is_outage,
 )
 from bazaar.db.outbox import EventFailure, InboxEntry, OutboxEvent
 from bazaar.kernel.clock import utcnow
@@ -145,6 +146,8 @@ class OutboxEventStream:
         try:
             await deliver(self._uow, sub, event_from_row(row))
         except Exception as exc:
+            if is_outage(exc):
+                raise
             log.warning("consumer %s failed on %s %s: %s", sub.consumer, row.topic, row.event_id, describe(exc))
             return await self._record_failure(sub, row, exc)
         if retried:

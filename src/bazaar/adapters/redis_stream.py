@@ -31,6 +31,7 @@ from bazaar.db.consumers import (
     backoff_seconds,
     deliver,
     describe,
+    is_outage,
     partition_of,
     topic_group,
 )
@@ -244,6 +245,9 @@ class RedisEventStream:
                 await deliver(self._uow, sub, event)
             except Exception as exc:
                 untried = [e for e, _ in entries[i + 1 :]]
+                if is_outage(exc):
+                    await self._interrupted(sub, stream, acked=acked, untried=[entry_id, *untried], attempts=0)
+                    raise
                 if await self._failed(sub, stream, entry_id, fields, 1, exc, acked=acked, untried=untried):
                     dead += 1
                     acked = []
@@ -281,12 +285,25 @@ class RedisEventStream:
                 if sub.wants(event["topic"]):
                     await deliver(self._uow, sub, event)
             except Exception as exc:
+                if is_outage(exc):
+                    await self._interrupted(sub, stream, acked=[], untried=[entry_id], attempts=attempts)
+                    raise
                 if not await self._failed(sub, stream, entry_id, fields, attempts + 1, exc, acked=[], untried=[]):
                     break
             else:
                 await self.client.xack(stream, sub.consumer, entry_id)
             settled += 1
         return settled
+
+    async def _interrupted(
+        self, sub: Subscription, stream: str, *, acked: list[str], untried: list[Any], attempts: int
+    ) -> None:
+        """An outage stopped the batch: keep what succeeded, and give back the attempt it interrupted."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            if acked:
+                pipe.xack(stream, sub.consumer, *acked)
+            pipe.xclaim(stream, sub.consumer, self.name, 0, untried, retrycount=attempts, justid=True)
+            await pipe.execute()
 
     async def _failed(
         self,

@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from bazaar.db.outbox import InboxEntry, OutboxEvent
 from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.errors import DependencyUnavailable
 
 Handler = Callable[[UnitOfWork, dict[str, Any]], Awaitable[None]]
 UowFactory = Callable[[], UnitOfWork]
@@ -56,6 +57,12 @@ def event_from_row(row: OutboxEvent) -> dict[str, Any]:
         "payload": row.payload,
         "created_at": row.created_at.isoformat(),
     }
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database or a dependency is unreachable: not the event's fault, so it must not use up the
+    event's attempts (or an outage would dead-letter everything); the round stops and is tried again."""
+    return isinstance(exc, OperationalError | InterfaceError | DependencyUnavailable | ConnectionError | TimeoutError)
 
 
 def describe(exc: BaseException) -> str:
