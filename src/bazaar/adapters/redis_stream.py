@@ -12,6 +12,7 @@ failure are reset to zero attempts. After `max_deliveries` attempts the entry is
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import secrets
 import socket
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -31,6 +33,7 @@ from bazaar.db.consumers import (
     backoff_seconds,
     deliver,
     describe,
+    event_from_row,
     is_outage,
     partition_of,
     topic_group,
@@ -45,9 +48,19 @@ log = logging.getLogger("bazaar.events")
 _RELAY_LOCK = 0x62617A6172
 _DEAD_LETTER_MAXLEN = 100_000
 _TRIM_EVERY_SECONDS = 30.0
+_PARALLEL_PARTITIONS = 4  # partitions worked at once by one process: overlaps database round trips
 _OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return "
 _RELEASE = _OWNER + "redis.call('del', KEYS[1]) else return 0 end"
 _RENEW = _OWNER + "redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+
+
+@dataclass
+class _Lease:
+    """This process's claim on one (consumer, partition) pair."""
+
+    key: str
+    renewed_at: float = field(default_factory=time.monotonic)
+
 
 Fields = dict[Any, Any]  # str -> str (the client decodes responses)
 Entry = tuple[str, Fields]
@@ -86,7 +99,6 @@ class RedisEventStream:
         self.dead_letter_stream = f"{prefix}events:dead"
         self._groups_ready: set[tuple[str, str]] = set()
         self._next_trim = 0.0
-        self._lease_renewed = 0.0
 
     # ----- naming
 
@@ -170,10 +182,22 @@ class RedisEventStream:
     # ----- consumers: streams -> handlers
 
     async def consume(self) -> int:
-        settled = 0
-        for sub, stream in await self._work():
-            settled += await self._consume_partition(sub, stream)
-        return settled
+        """Work the partitions that have something, a few at a time (each one still strictly in order)."""
+        limit = asyncio.Semaphore(_PARALLEL_PARTITIONS)
+
+        async def work_one(sub: Subscription, stream: str) -> int:
+            async with limit:
+                return await self._consume_partition(sub, stream)
+
+        # Every partition finishes its own round (siblings are not cancelled mid-delivery), then the
+        # first error, such as an outage, is raised for the worker loop to log and back off.
+        results = await asyncio.gather(
+            *(work_one(sub, stream) for sub, stream in await self._work()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return sum(r for r in results if isinstance(r, int))
 
     async def _work(self) -> list[tuple[Subscription, str]]:
         """The (consumer, partition) pairs with something pending or unread: one pipelined round trip."""
@@ -210,10 +234,9 @@ class RedisEventStream:
         return infos
 
     async def _consume_partition(self, sub: Subscription, stream: str) -> int:
-        lease = f"{self.prefix}events:lease:{sub.consumer}:{stream[len(self.prefix) + len('events:') :]}"
-        if not await self.client.set(lease, self.name, nx=True, px=self.lease_ms):
+        lease = _Lease(f"{self.prefix}events:lease:{sub.consumer}:{stream[len(self.prefix) + len('events:') :]}")
+        if not await self.client.set(lease.key, self.name, nx=True, px=self.lease_ms):
             return 0  # another process is working this partition for this consumer
-        self._lease_renewed = time.monotonic()
         try:
             pending = await self.client.xpending_range(stream, sub.consumer, min="-", max="+", count=self.batch_size)
             if pending:
@@ -222,16 +245,16 @@ class RedisEventStream:
             entries = cast(list[Entry], reply[0][1]) if reply else []
             return await self._handle_new(sub, stream, lease, entries)
         finally:
-            await self.client.eval(_RELEASE, 1, lease, self.name)
+            await self.client.eval(_RELEASE, 1, lease.key, self.name)
 
-    async def _keep_lease(self, lease: str) -> bool:
+    async def _keep_lease(self, lease: _Lease) -> bool:
         """Renew the lease during a long batch; False if it was lost (then stop and let the owner go on)."""
-        if time.monotonic() - self._lease_renewed < self.lease_ms / 3000:
+        if time.monotonic() - lease.renewed_at < self.lease_ms / 3000:
             return True
-        self._lease_renewed = time.monotonic()
-        return bool(await self.client.eval(_RENEW, 1, lease, self.name, self.lease_ms))
+        lease.renewed_at = time.monotonic()
+        return bool(await self.client.eval(_RENEW, 1, lease.key, self.name, self.lease_ms))
 
-    async def _handle_new(self, sub: Subscription, stream: str, lease: str, entries: list[Entry]) -> int:
+    async def _handle_new(self, sub: Subscription, stream: str, lease: _Lease, entries: list[Entry]) -> int:
         acked: list[str] = []
         dead = 0
         for i, (entry_id, fields) in enumerate(entries):
@@ -258,7 +281,7 @@ class RedisEventStream:
             await self.client.xack(stream, sub.consumer, *acked)
         return dead + len(acked)
 
-    async def _retry_pending(self, sub: Subscription, stream: str, lease: str, pending: list[dict[str, Any]]) -> int:
+    async def _retry_pending(self, sub: Subscription, stream: str, lease: _Lease, pending: list[dict[str, Any]]) -> int:
         settled = 0
         for item in pending:
             entry_id, attempts = item["message_id"], int(item["times_delivered"])
@@ -319,28 +342,18 @@ class RedisEventStream:
     ) -> bool:
         """Record a failed attempt, atomically with the batch's acks; answers True if it was dead-lettered."""
         dead = attempts >= self.max_deliveries
-        log.log(
-            logging.ERROR if dead else logging.WARNING,
-            "consumer %s failed on %s %s (attempt %d): %s",
-            sub.consumer,
-            fields.get("topic"),
-            fields.get("event_id"),
-            attempts,
-            describe(exc),
-        )
+        what = f"consumer {sub.consumer} failed on {fields.get('topic')} {fields.get('event_id')} (attempt {attempts})"
+        log.log(logging.ERROR if dead else logging.WARNING, "%s: %s", what, describe(exc))
         async with self.client.pipeline(transaction=True) as pipe:
             if acked:
                 pipe.xack(stream, sub.consumer, *acked)
             if untried and not dead:  # they were read with the failed one but never tried: no attempt counted
                 pipe.xclaim(stream, sub.consumer, self.name, 0, untried, retrycount=0, justid=True)
             if dead:
-                letter: Fields = {
-                    **fields,
-                    "consumer": sub.consumer,
-                    "stream": stream,
-                    "entry_id": entry_id,
+                letter: Fields = {**fields, "consumer": sub.consumer, "stream": stream, "entry_id": entry_id}
+                letter |= {
                     "error": describe(exc),
-                    "deliveries": str(attempts),
+                    "deliveries": attempts,
                     "worker": self.name,
                     "dead_at": utcnow().isoformat(),
                 }
@@ -369,13 +382,13 @@ class RedisEventStream:
         entries = cast(list[Entry], await self.client.xrevrange(self.dead_letter_stream, count=limit))
         return [
             DeadLetter(
-                consumer=f["consumer"],
-                event_id=f["event_id"],
-                topic=f["topic"],
-                key=f["key"],
-                payload=json.loads(f["payload"]),
-                error=f["error"],
-                deliveries=int(f["deliveries"]),
+                f["consumer"],
+                f["event_id"],
+                f["topic"],
+                f["key"],
+                json.loads(f["payload"]),
+                f["error"],
+                int(f["deliveries"]),
             )
             for _, f in entries
         ]
@@ -385,23 +398,13 @@ class RedisEventStream:
 
 
 def _fields(row: OutboxEvent) -> Fields:
-    return {
-        "event_id": row.event_id,
-        "topic": row.topic,
-        "key": row.key,
-        "payload": json.dumps(row.payload, separators=(",", ":")),
-        "created_at": row.created_at.isoformat(),
-    }
+    """An outbox row as stream entry fields (the same shape handlers get, with the payload as JSON)."""
+    return {**event_from_row(row), "payload": json.dumps(row.payload, separators=(",", ":"))}
 
 
 def _event(fields: Fields) -> dict[str, Any]:
-    return {
-        "event_id": fields["event_id"],
-        "topic": fields["topic"],
-        "key": fields["key"],
-        "payload": json.loads(fields["payload"]),
-        "created_at": fields["created_at"],
-    }
+    keys = ("event_id", "topic", "key", "created_at")
+    return {**{k: fields[k] for k in keys}, "payload": json.loads(fields["payload"])}
 
 
 def _stream_id(value: str) -> tuple[int, int]:

@@ -50,9 +50,9 @@ async def readyz(container: ContainerDep) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request, container: ContainerDep) -> Response:
-    registry = request.app.state.metrics
+    app_metrics = request.app.state.metrics
     try:  # a few queries at scrape time; if the stream is slow or down, the scrape still answers
-        registry.observe_events(await asyncio.wait_for(container.events.stats(), timeout=2))
+        app_metrics.observe_events(await asyncio.wait_for(container.events.stats(), timeout=2))
     except Exception as exc:
         log.warning("event stream metrics unavailable: %s", exc)
-    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
