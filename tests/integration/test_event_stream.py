@@ -364,3 +364,21 @@ async def test_redis_streams_are_trimmed_only_behind_every_consumer(events: Cont
     stream_events._next_trim = 0
     await outbox_relay.run_once(events)
     assert await stream_events.client.xlen(stream) < 250
+
+
+async def test_the_background_workers_deliver_soon_after_commit(events: Container) -> None:
+    from bazaar.workers.runner import run_all
+
+    user = await new_user_id(events)
+    events.subscribe("test-live", ("catalog.",), Recorder("test-live", user))
+    stop = asyncio.Event()
+    workers = asyncio.create_task(run_all(events, stop))
+    try:
+        ids = await emit(events, *things(5))
+        deadline = time.monotonic() + 10
+        while await rows_per_event(events, "test-live") != Counter(dict.fromkeys(ids, 1)):
+            assert time.monotonic() < deadline, "the workers did not deliver the events"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(workers, timeout=10)

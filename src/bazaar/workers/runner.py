@@ -27,10 +27,11 @@ class Worker:
 def all_workers(container: Container) -> list[Worker]:
     """Every background worker; later contexts add theirs here."""
     poll = container.settings.worker_poll_seconds
+    streams = bool(container.settings.redis_url)  # else the outbox is the stream: nothing to relay
     return [
-        Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True),
+        *([Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True)] if streams else []),
         # One loop serves every subscription; partitions are leased, so any number of processes may run it.
-        Worker("event-consumers", outbox_relay.consume_once, poll, wake_on_outbox=True, wake_on_stream=True),
+        Worker("event-consumers", outbox_relay.consume_once, poll, wake_on_outbox=not streams, wake_on_stream=streams),
     ]
 
 
