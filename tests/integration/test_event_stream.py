@@ -262,7 +262,8 @@ async def test_a_consumer_crashing_mid_batch_loses_nothing(events: Container) ->
 
     with pytest.raises(Crash):
         await drain_events(events)
-    assert len(await rows_per_event(events, "test-crash")) == 5  # handled before the crash, committed
+    # A batch commits as a whole: what the crash interrupted is delivered again, in order, once.
+    assert len(await rows_per_event(events, "test-crash")) < len(ids)
 
     async def all_handled() -> bool:
         return await rows_per_event(events, "test-crash") == Counter(dict.fromkeys(ids, 1))

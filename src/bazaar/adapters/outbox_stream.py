@@ -19,10 +19,9 @@ from bazaar.db.consumers import (
     Subscription,
     UowFactory,
     backoff_seconds,
-    deliver,
+    deliver_many,
     describe,
     event_from_row,
-    is_outage,
 )
 from bazaar.db.outbox import EventFailure, InboxEntry, OutboxEvent
 from bazaar.kernel.clock import utcnow
@@ -94,17 +93,30 @@ class OutboxEventStream:
             failures = {f.event_id: f for f in (await uow.session.execute(failed)).scalars()} if rows else {}
             uow.session.expunge_all()  # plain values from here on: leaving the unit of work rolls back
         # The read transaction is closed before any delivery: on SQLite it would hold the write lock.
-        settled: set[int] = set()
-        held_back: set[str] = set()  # keys with an earlier event still to retry: later ones wait (per-key order)
-        now = utcnow()
+        held_back: set[str] = set()  # keys with an earlier event waiting to be retried: later ones wait too
+        ready, now = [], utcnow()
         for row in rows:
             failure = failures.get(row.event_id)
             if row.key in held_back or (failure is not None and failure.retry_at > now):
                 held_back.add(row.key)
-            elif await self._attempt(sub, row, retried=failure is not None):
-                settled.add(row.id)
             else:
-                held_back.add(row.key)
+                ready.append(row)
+        results = await deliver_many(self._uow, sub, [event_from_row(r) for r in ready], stop_at_failure=False)
+        settled = {r.id for r in ready if r.event_id in results and results[r.event_id] is None}
+        for row in ready:
+            error = results.get(row.event_id)
+            if error is not None:
+                log.warning("consumer %s failed on %s %s: %s", sub.consumer, row.topic, row.event_id, describe(error))
+                if await self._record_failure(sub, row, error):
+                    settled.add(row.id)
+        retried = [r.event_id for r in ready if r.id in settled and r.event_id in failures]
+        if retried:  # succeeded at last: forget the failures (dead-lettered ones stay)
+            async with self._uow() as uow:
+                forget = delete(EventFailure).where(EventFailure.consumer == sub.consumer)
+                await uow.session.execute(
+                    forget.where(EventFailure.event_id.in_(retried), EventFailure.dead_at.is_(None))
+                )
+                await uow.commit()
         return settled
 
     async def _publish_settled(self, touched: set[int]) -> int:
@@ -140,25 +152,6 @@ class OutboxEventStream:
                 )
                 await uow.commit()
             return len(complete)
-
-    async def _attempt(self, sub: Subscription, row: OutboxEvent, *, retried: bool) -> bool:
-        """Deliver once; answers True when settled (handled or dead-lettered), False when it is to be retried."""
-        try:
-            await deliver(self._uow, sub, event_from_row(row))
-        except Exception as exc:
-            if is_outage(exc):
-                raise
-            log.warning("consumer %s failed on %s %s: %s", sub.consumer, row.topic, row.event_id, describe(exc))
-            return await self._record_failure(sub, row, exc)
-        if retried:
-            async with self._uow() as uow:
-                await uow.session.execute(
-                    delete(EventFailure).where(
-                        EventFailure.consumer == sub.consumer, EventFailure.event_id == row.event_id
-                    )
-                )
-                await uow.commit()
-        return True
 
     async def _record_failure(self, sub: Subscription, row: OutboxEvent, exc: Exception) -> bool:
         async with self._uow() as uow:

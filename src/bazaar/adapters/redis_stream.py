@@ -32,6 +32,7 @@ from bazaar.db.consumers import (
     UowFactory,
     backoff_seconds,
     deliver,
+    deliver_many,
     describe,
     event_from_row,
     is_outage,
@@ -243,7 +244,7 @@ class RedisEventStream:
                 return await self._retry_pending(sub, stream, lease, pending)
             reply: Any = await self.client.xreadgroup(sub.consumer, self.name, {stream: ">"}, count=self.batch_size)
             entries = cast(list[Entry], reply[0][1]) if reply else []
-            return await self._handle_new(sub, stream, lease, entries)
+            return await self._handle_new(sub, stream, entries)
         finally:
             await self.client.eval(_RELEASE, 1, lease.key, self.name)
 
@@ -254,32 +255,26 @@ class RedisEventStream:
         lease.renewed_at = time.monotonic()
         return bool(await self.client.eval(_RENEW, 1, lease.key, self.name, self.lease_ms))
 
-    async def _handle_new(self, sub: Subscription, stream: str, lease: _Lease, entries: list[Entry]) -> int:
-        acked: list[str] = []
-        dead = 0
-        for i, (entry_id, fields) in enumerate(entries):
-            if not await self._keep_lease(lease):
-                break  # the rest stays pending and is picked up by whoever holds the lease
-            event = _event(fields)
-            if not sub.wants(event["topic"]):
-                acked.append(entry_id)
-                continue
-            try:
-                await deliver(self._uow, sub, event)
-            except Exception as exc:
-                untried = [e for e, _ in entries[i + 1 :]]
-                if is_outage(exc):
-                    await self._interrupted(sub, stream, acked=acked, untried=[entry_id, *untried], attempts=0)
-                    raise
-                if await self._failed(sub, stream, entry_id, fields, 1, exc, acked=acked, untried=untried):
-                    dead += 1
-                    acked = []
-                    continue
-                return dead + len(acked)
+    async def _handle_new(self, sub: Subscription, stream: str, entries: list[Entry]) -> int:
+        """Deliver newly read entries in one transaction; stop at the first failure (the partition waits)."""
+        acked = [entry_id for entry_id, fields in entries if not sub.wants(fields["topic"])]
+        wanted = [(entry_id, fields) for entry_id, fields in entries if sub.wants(fields["topic"])]
+        try:
+            results = await deliver_many(self._uow, sub, [_event(f) for _, f in wanted], stop_at_failure=True)
+        except Exception:
+            # An outage or a failed commit: nothing of the batch happened, so no attempt is counted.
+            await self._interrupted(sub, stream, acked=acked, untried=[e for e, _ in wanted], attempts=0)
+            raise
+        for i, (entry_id, fields) in enumerate(wanted):
+            error = results.get(fields["event_id"])
+            if error is not None:
+                untried = [e for e, _ in wanted[i + 1 :]]
+                dead = await self._failed(sub, stream, entry_id, fields, 1, error, acked=acked, untried=untried)
+                return len(acked) + dead
             acked.append(entry_id)
         if acked:
             await self.client.xack(stream, sub.consumer, *acked)
-        return dead + len(acked)
+        return len(acked)
 
     async def _retry_pending(self, sub: Subscription, stream: str, lease: _Lease, pending: list[dict[str, Any]]) -> int:
         settled = 0
@@ -325,7 +320,8 @@ class RedisEventStream:
         async with self.client.pipeline(transaction=True) as pipe:
             if acked:
                 pipe.xack(stream, sub.consumer, *acked)
-            pipe.xclaim(stream, sub.consumer, self.name, 0, untried, retrycount=attempts, justid=True)
+            if untried:
+                pipe.xclaim(stream, sub.consumer, self.name, 0, untried, retrycount=attempts, justid=True)
             await pipe.execute()
 
     async def _failed(
@@ -347,7 +343,7 @@ class RedisEventStream:
         async with self.client.pipeline(transaction=True) as pipe:
             if acked:
                 pipe.xack(stream, sub.consumer, *acked)
-            if untried and not dead:  # they were read with the failed one but never tried: no attempt counted
+            if untried:  # they were read with the failed one but never tried: no attempt counted
                 pipe.xclaim(stream, sub.consumer, self.name, 0, untried, retrycount=0, justid=True)
             if dead:
                 letter: Fields = {**fields, "consumer": sub.consumer, "stream": stream, "entry_id": entry_id}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from bazaar.db.outbox import InboxEntry, OutboxEvent
@@ -88,3 +89,55 @@ async def deliver(uow_factory: UowFactory, subscription: Subscription, event: di
                 raise
             return False
     return True
+
+
+async def _already_handled(uow: UnitOfWork, consumer: str, event_id: str) -> bool:
+    return await uow.session.get(InboxEntry, (consumer, event_id)) is not None
+
+
+async def deliver_many(
+    uow_factory: UowFactory, subscription: Subscription, events: Sequence[dict[str, Any]], *, stop_at_failure: bool
+) -> dict[str, Exception | None]:
+    """Run one consumer on a batch of events in one transaction, each event in its own savepoint with its
+    inbox row, so a single commit (one disk flush) covers the batch while a failing event changes nothing.
+
+    Answers, per event attempted, None when handled (now or before) or the exception it failed with.
+    After a failure, later events with the same key are not attempted (none at all if `stop_at_failure`),
+    and are missing from the answer. An outage, or a failed commit, raises: nothing of the batch happened.
+    """
+    results: dict[str, Exception | None] = {}
+    if not events:
+        return results
+    consumer = subscription.consumer
+    failed_keys: set[str] = set()
+    async with uow_factory() as uow:
+        ids = [e["event_id"] for e in events]
+        query = select(InboxEntry.event_id).where(InboxEntry.consumer == consumer, InboxEntry.event_id.in_(ids))
+        handled = set((await uow.session.execute(query)).scalars())
+        for event in events:
+            event_id = event["event_id"]
+            if event["key"] in failed_keys:
+                continue
+            if event_id in handled:
+                results[event_id] = None
+                continue
+            try:
+                async with uow.savepoint():
+                    await subscription.handler(uow, event)
+                    uow.session.add(InboxEntry(consumer=consumer, event_id=event_id))
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                # A unique violation on the inbox row: another worker handled it first (our savepoint is gone).
+                if isinstance(exc, IntegrityError) and await _already_handled(uow, consumer, event_id):
+                    results[event_id] = None
+                    continue
+                results[event_id] = exc
+                failed_keys.add(event["key"])
+                if stop_at_failure:
+                    break
+            else:
+                results[event_id] = None
+                handled.add(event_id)
+        await uow.commit()
+    return results
