@@ -13,6 +13,7 @@ failure are reset to zero attempts. After `max_deliveries` attempts the entry is
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -277,6 +278,14 @@ class RedisEventStream:
         return len(acked)
 
     async def _retry_pending(self, sub: Subscription, stream: str, lease: _Lease, pending: list[dict[str, Any]]) -> int:
+        untried = [p["message_id"] for p in itertools.takewhile(lambda p: p["times_delivered"] == 0, pending)]
+        if untried:  # left behind by an earlier failure, never attempted: one batch, like new entries
+            batch = await self.client.xclaim(stream, sub.consumer, self.name, 0, untried, retrycount=1)
+            entries = [(entry_id, fields) for entry_id, fields in cast(list[Entry], batch) if fields]
+            gone = set(untried) - {entry_id for entry_id, _ in entries}  # trimmed away meanwhile
+            if gone:
+                await self.client.xack(stream, sub.consumer, *gone)
+            return len(gone) + await self._handle_new(sub, stream, entries)
         settled = 0
         for item in pending:
             entry_id, attempts = item["message_id"], int(item["times_delivered"])
