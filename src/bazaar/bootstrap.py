@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bazaar.accounts.passwords import Passwords
 from bazaar.adapters.memory_cache import MemoryCache
+from bazaar.adapters.outbox_stream import OutboxEventStream
 from bazaar.adapters.payment_client import HttpPaymentGateway
 from bazaar.adapters.redis_cache import RedisCache
+from bazaar.adapters.redis_stream import RedisEventStream
 from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
+from bazaar.db.consumers import Handler, Subscription
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
-from bazaar.kernel.ports import Cache, PaymentGateway
+from bazaar.kernel.ports import Cache, EventStream, PaymentGateway
 from bazaar.kernel.ratelimit import RateLimiter
 from bazaar.settings import Settings
 
-Handler = Callable[[UnitOfWork, dict[str, Any]], Awaitable[None]]
-
-
-@dataclass
-class Subscription:
-    consumer: str
-    topics: tuple[str, ...]  # exact topics or prefixes ending in "."
-    handler: Handler
-
-    def wants(self, topic: str) -> bool:
-        return any(topic == t or (t.endswith(".") and topic.startswith(t)) for t in self.topics)
+__all__ = ["Container", "Handler", "Subscription", "build_container", "build_event_stream"]
 
 
 @dataclass
@@ -41,6 +33,8 @@ class Container:
     payments: PaymentGateway
     subscriptions: list[Subscription] = field(default_factory=list)
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    stream_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # set when the relay published
+    events: EventStream = field(init=False)  # set by build_container: it needs the container's uow()
     extras: dict[str, Any] = field(default_factory=dict)
     payment_sandbox: Any | None = None  # the in-process sandbox provider's ASGI app, when no provider URL is set
 
@@ -52,9 +46,14 @@ class Container:
         return UnitOfWork(self.db.read_sessionmaker, dialect=self.db.dialect)
 
     def subscribe(self, consumer: str, topics: tuple[str, ...], handler: Handler) -> None:
+        """Register an event consumer: `handler(uow, event)` runs once per event whose topic matches
+        (exact, or a prefix ending in "."), in a unit of work that commits with the inbox row."""
+        if any(s.consumer == consumer for s in self.subscriptions):
+            raise ValueError(f"consumer {consumer!r} is already subscribed")
         self.subscriptions.append(Subscription(consumer, topics, handler))
 
     async def close(self) -> None:
+        await self.events.close()
         await self.cache.close()
         await self.payments.close()
         if self.payment_sandbox is not None:
@@ -79,6 +78,7 @@ def build_container(settings: Settings) -> Container:
         payments=payments,
         payment_sandbox=sandbox,
     )
+    container.events = build_event_stream(settings, container)
     register_consumers(container)
     return container
 
@@ -89,6 +89,28 @@ def build_payment_gateway(settings: Settings) -> tuple[PaymentGateway, Any | Non
         return HttpPaymentGateway.from_settings(settings), None
     sandbox = create_sandbox_app(SandboxConfig.from_settings(settings))
     return HttpPaymentGateway.from_settings(settings, sandbox_app=sandbox), sandbox
+
+
+def build_event_stream(settings: Settings, container: Container) -> EventStream:
+    """Redis Streams when Redis is configured, else the outbox table delivered in-process."""
+    common: dict[str, Any] = {
+        "uow_factory": container.uow,
+        "subscriptions": container.subscriptions,
+        "max_deliveries": settings.event_max_deliveries,
+        "retry_base_seconds": settings.event_retry_base_seconds,
+        "retry_max_seconds": settings.event_retry_max_seconds,
+        "batch_size": settings.event_batch_size,
+    }
+    if settings.redis_url:
+        return RedisEventStream(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            partitions=settings.event_partitions,
+            lease_seconds=settings.event_lease_seconds,
+            stream_maxlen=settings.event_stream_maxlen,
+            **common,
+        )
+    return OutboxEventStream(**common)
 
 
 def register_consumers(container: Container) -> None:

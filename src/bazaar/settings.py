@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     payment_sandbox_database: str | None = None  # a path or sqlite:/// URL; default <data_dir>/sandbox-payments.sqlite3
     payment_sandbox_latency_ms: int = Field(default=0, ge=0)
     payment_sandbox_hang_seconds: float = Field(default=30.0, ge=0)
+    # Event stream (Redis Streams when redis_url is set, else the outbox table in-process).
+    event_partitions: int = Field(default=4, ge=1)  # streams per topic group; a key always maps to one
+    event_max_deliveries: int = Field(default=5, ge=1)  # then the event goes to the dead letters
+    event_retry_base_seconds: float = Field(default=0.5, ge=0)  # backoff: base * 2^(attempt-1)
+    event_retry_max_seconds: float = Field(default=60, ge=0)
+    event_batch_size: int = Field(default=100, ge=1)
+    event_lease_seconds: float = Field(default=30, gt=0)  # one consumer owns a partition this long unless renewed
+    event_stream_maxlen: int = Field(default=100_000, ge=1000)  # hard cap per partition stream
 
     @cached_property
     def resolved_database_url(self) -> str:

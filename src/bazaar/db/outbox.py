@@ -39,6 +39,24 @@ class InboxEntry(Base):
     handled_at: Mapped[datetime] = created_column()
 
 
+class EventFailure(Base):
+    """A consumer's failed attempts at one event (embedded stream): retried after `retry_at`,
+    dead-lettered (`dead_at` set) once the attempts reach the limit. Deleted when a retry succeeds."""
+
+    __tablename__ = "event_failures"
+
+    consumer: Mapped[str] = mapped_column(String(80), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(120), nullable=False)
+    key: Mapped[str] = mapped_column(String(64), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    last_error: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    retry_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    created_at: Mapped[datetime] = created_column()
+
+
 class IdempotencyRecord(Base):
     """The stored answer to a request made with an Idempotency-Key, per user and endpoint."""
 

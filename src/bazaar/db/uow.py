@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -54,6 +55,18 @@ class UnitOfWork:
     def after_commit(self, callback: AfterCommit) -> None:
         """Run a side effect (cache flag, wake-up) only once the transaction is durable."""
         self._after_commit.append(callback)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction: if the block raises, its changes and the after-commit callbacks it
+        registered are dropped, and the rest of the unit of work carries on."""
+        registered = len(self._after_commit)
+        try:
+            async with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._after_commit[registered:]
+            raise
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from bazaar.kernel.money import Money
 from bazaar.kernel.payments import CardDetails, ProviderResult
@@ -52,6 +53,54 @@ class PaymentGateway(Protocol):
 
     async def lookup(self, *, idempotency_key: str, deadline: float | None = None) -> ProviderResult | None:
         """What the provider did with the call made under this key; None if it never acted on it."""
+
+
+@dataclass(frozen=True)
+class ConsumerLag:
+    """How far one consumer group is behind on one stream."""
+
+    stream: str
+    group: str
+    pending: int  # delivered but not yet acknowledged (in flight or waiting to be retried)
+    lag: int | None  # published but not yet delivered; None when the backend cannot tell
+
+
+@dataclass(frozen=True)
+class EventStreamStats:
+    backlog: int  # outbox rows not yet published
+    dead_letters: int
+    consumers: tuple[ConsumerLag, ...]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event a consumer gave up on; kept for inspection and replay."""
+
+    consumer: str
+    event_id: str
+    topic: str
+    key: str
+    payload: dict[str, Any]
+    error: str
+    deliveries: int
+
+
+class EventStream(Protocol):
+    """Carries committed outbox events to every subscribed consumer, at least once, in per-key order;
+    consumers stay exactly-once through the inbox. Both methods do one bounded round of work."""
+
+    async def relay(self) -> int:
+        """Publish one batch of committed outbox events to the stream; answers how many."""
+        ...
+
+    async def consume(self) -> int:
+        """Deliver published events to the consumers; answers how many deliveries were settled
+        (handled, skipped as already handled, or dead-lettered), so 0 means idle or waiting to retry."""
+        ...
+
+    async def stats(self) -> EventStreamStats: ...
+    async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """The most recent dead letters, newest first."""
         ...
 
     async def close(self) -> None: ...

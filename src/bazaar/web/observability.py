@@ -10,10 +10,11 @@ import time
 import traceback
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bazaar.kernel.ids import new_id
+from bazaar.kernel.ports import EventStreamStats
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 log = logging.getLogger("bazaar.web")
@@ -60,6 +61,35 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        self.event_pending = Gauge(
+            "bazaar_event_consumer_pending",
+            "Events delivered to a consumer group but not yet acknowledged (in flight or waiting to retry)",
+            ["stream", "group"],
+            registry=self.registry,
+        )
+        self.event_lag = Gauge(
+            "bazaar_event_consumer_lag",
+            "Events published to a stream that a consumer group has not read yet",
+            ["stream", "group"],
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "bazaar_outbox_backlog", "Outbox events not yet published to the event stream", registry=self.registry
+        )
+        self.dead_letters = Gauge(
+            "bazaar_event_dead_letters", "Events a consumer gave up on after its retries", registry=self.registry
+        )
+
+    def observe_events(self, stats: EventStreamStats) -> None:
+        """Replace the event-stream gauges with a fresh reading (streams that vanished drop out)."""
+        self.event_pending.clear()
+        self.event_lag.clear()
+        for c in stats.consumers:
+            self.event_pending.labels(c.stream, c.group).set(c.pending)
+            if c.lag is not None:
+                self.event_lag.labels(c.stream, c.group).set(c.lag)
+        self.outbox_backlog.set(stats.backlog)
+        self.dead_letters.set(stats.dead_letters)
 
 
 _ERROR_BODY = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from bazaar.web.api.deps import ContainerDep
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("bazaar.web")
 
 
 @router.get("/healthz")
@@ -47,5 +49,10 @@ async def readyz(container: ContainerDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request, container: ContainerDep) -> Response:
+    app_metrics = request.app.state.metrics
+    try:  # a few queries at scrape time; if the stream is slow or down, the scrape still answers
+        app_metrics.observe_events(await asyncio.wait_for(container.events.stats(), timeout=2))
+    except Exception as exc:
+        log.warning("event stream metrics unavailable: %s", exc)
+    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,78 +1,49 @@
-"""Outbox relay (embedded event stream): hands committed outbox events to every subscribed consumer.
+"""Event workers: the relay (outbox -> event stream) and the consumers (event stream -> handlers).
 
-Each consumer handles an event in its own transaction together with an inbox row, so a
-redelivered event is skipped, and a consumer that fails is retried without losing the event.
+Which stream carries the events is the container's choice (`container.events`): the outbox table
+itself in embedded mode, Redis Streams in production. Handlers are the same either way.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
 
-from bazaar.bootstrap import Container, Subscription
-from bazaar.db.outbox import InboxEntry, OutboxEvent
+from bazaar.bootstrap import Container
+from bazaar.db.consumers import deliver
+from bazaar.db.outbox import OutboxEvent
 from bazaar.kernel.clock import utcnow
 
-log = logging.getLogger("bazaar.workers.outbox")
-MAX_ATTEMPTS = 10
-BATCH = 200
-
-
-async def deliver(container: Container, subscription: Subscription, event: dict[str, Any]) -> None:
-    """Run one consumer on one event, exactly once per (consumer, event id)."""
-    async with container.uow() as uow:
-        seen = await uow.session.get(InboxEntry, (subscription.consumer, event["event_id"]))
-        if seen is not None:
-            return
-        await subscription.handler(uow, event)
-        uow.session.add(InboxEntry(consumer=subscription.consumer, event_id=event["event_id"]))
-        try:
-            await uow.commit()
-        except IntegrityError:  # another worker handled it first; our side effect rolled back with it
-            await uow.rollback()
+__all__ = ["consume_once", "deliver", "prune", "run_once"]
 
 
 async def run_once(container: Container) -> int:
-    """Deliver one batch of unpublished events in order; answer how many were published."""
-    async with container.uow() as uow:
-        query = (
-            select(OutboxEvent)
-            .where(OutboxEvent.published_at.is_(None), OutboxEvent.attempts < MAX_ATTEMPTS)
-            .order_by(OutboxEvent.id)
-            .limit(BATCH)
-        )
-        if uow.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        rows = list((await uow.session.execute(query)).scalars())
-        published = 0
-        for row in rows:
-            event = {
-                "event_id": row.event_id,
-                "topic": row.topic,
-                "key": row.key,
-                "payload": row.payload,
-                "created_at": row.created_at.isoformat(),
-            }
-            try:
-                for subscription in container.subscriptions:
-                    if subscription.wants(row.topic):
-                        await deliver(container, subscription, event)
-            except Exception as exc:
-                log.exception("consumer failed on %s %s", row.topic, row.event_id)
-                row.attempts += 1
-                row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                break  # keep per-key order: retry this event before any later one
-            row.published_at = utcnow()
-            published += 1
-        await uow.commit()
-        return published
+    """Publish one batch of committed outbox events; answers how many."""
+    published = await container.events.relay()
+    if published:
+        container.stream_wakeup.set()
+    return published
+
+
+async def consume_once(container: Container) -> int:
+    """Deliver one round of published events to the subscribed consumers; answers how many settled."""
+    return await container.events.consume()
+
+
+async def drain(container: Container, *, rounds: int = 1000) -> int:
+    """Relay and deliver until nothing is left that can be done now (events waiting out a retry backoff stay)."""
+    total = 0
+    for _ in range(rounds):
+        done = await run_once(container) + await consume_once(container)
+        total += done
+        if not done:
+            break
+    return total
 
 
 async def prune(container: Container, *, older_than: timedelta = timedelta(days=7)) -> int:
+    """Empty the payloads of events published long ago (the rows stay, so event ids stay unique)."""
     async with container.uow() as uow:
         result = await uow.session.execute(
             update(OutboxEvent)

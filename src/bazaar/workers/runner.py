@@ -21,13 +21,17 @@ class Worker:
     run_once: RunOnce
     idle_seconds: float
     wake_on_outbox: bool = False
+    wake_on_stream: bool = False
 
 
 def all_workers(container: Container) -> list[Worker]:
     """Every background worker; later contexts add theirs here."""
     poll = container.settings.worker_poll_seconds
+    streams = bool(container.settings.redis_url)  # else the outbox is the stream: nothing to relay
     return [
-        Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True),
+        *([Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True)] if streams else []),
+        # One loop serves every subscription; partitions are leased, so any number of processes may run it.
+        Worker("event-consumers", outbox_relay.consume_once, poll, wake_on_outbox=not streams, wake_on_stream=streams),
     ]
 
 
@@ -44,6 +48,9 @@ async def run_worker(container: Container, worker: Worker, stop: asyncio.Event) 
         if worker.wake_on_outbox:
             container.outbox_wakeup.clear()
             waits.append(asyncio.ensure_future(container.outbox_wakeup.wait()))
+        if worker.wake_on_stream:
+            container.stream_wakeup.clear()
+            waits.append(asyncio.ensure_future(container.stream_wakeup.wait()))
         _, pending = await asyncio.wait(waits, timeout=worker.idle_seconds, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()

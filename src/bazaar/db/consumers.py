@@ -1,0 +1,143 @@
+"""Event consumers: subscriptions and the inbox-protected delivery that every event transport shares."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+
+from bazaar.db.outbox import InboxEntry, OutboxEvent
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.errors import DependencyUnavailable
+
+Handler = Callable[[UnitOfWork, dict[str, Any]], Awaitable[None]]
+UowFactory = Callable[[], UnitOfWork]
+
+
+@dataclass
+class Subscription:
+    """A consumer (its name is its identity in the inbox and its consumer group) and the topics it wants."""
+
+    consumer: str
+    topics: tuple[str, ...]  # exact topics or prefixes ending in "."
+    handler: Handler
+
+    def wants(self, topic: str) -> bool:
+        return any(topic == t or (t.endswith(".") and topic.startswith(t)) for t in self.topics)
+
+    def topic_groups(self) -> list[str]:
+        return sorted({topic_group(t) for t in self.topics})
+
+
+def topic_group(topic: str) -> str:
+    """The context a topic belongs to (`catalog.product_updated.v1` -> `catalog`): one stream family each."""
+    return topic.split(".", 1)[0]
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """A stable partition for an aggregate id, the same in every process (unlike `hash()`)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") % partitions
+
+
+def backoff_seconds(failed_attempts: int, *, base: float, cap: float) -> float:
+    """How long to wait after the n-th failed attempt before the next one: base, 2*base, 4*base … cap."""
+    if failed_attempts <= 0:
+        return 0.0
+    return float(min(cap, base * 2 ** min(failed_attempts - 1, 30)))
+
+
+def event_from_row(row: OutboxEvent) -> dict[str, Any]:
+    return {
+        "event_id": row.event_id,
+        "topic": row.topic,
+        "key": row.key,
+        "payload": row.payload,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database or a dependency is unreachable: not the event's fault, so it must not use up the
+    event's attempts (or an outage would dead-letter everything); the round stops and is tried again."""
+    return isinstance(exc, OperationalError | InterfaceError | DependencyUnavailable | ConnectionError | TimeoutError)
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+async def deliver(uow_factory: UowFactory, subscription: Subscription, event: dict[str, Any]) -> bool:
+    """Run one consumer on one event, at most once per (consumer, event id): the side effect commits
+    together with the inbox row. Answers False when the event had already been handled."""
+    async with uow_factory() as uow:
+        seen = await uow.session.get(InboxEntry, (subscription.consumer, event["event_id"]))
+        if seen is not None:
+            return False
+        await subscription.handler(uow, event)
+        uow.session.add(InboxEntry(consumer=subscription.consumer, event_id=event["event_id"]))
+        try:
+            await uow.commit()
+        except IntegrityError:
+            await uow.rollback()
+            # Another worker handled it first (its inbox row won) and our side effect rolled back;
+            # otherwise the handler itself broke a constraint, which is a failure to retry.
+            if await uow.session.get(InboxEntry, (subscription.consumer, event["event_id"])) is None:
+                raise
+            return False
+    return True
+
+
+async def _already_handled(uow: UnitOfWork, consumer: str, event_id: str) -> bool:
+    return await uow.session.get(InboxEntry, (consumer, event_id)) is not None
+
+
+async def deliver_many(
+    uow_factory: UowFactory, subscription: Subscription, events: Sequence[dict[str, Any]], *, stop_at_failure: bool
+) -> dict[str, Exception | None]:
+    """Run one consumer on a batch of events in one transaction, each event in its own savepoint with its
+    inbox row, so a single commit (one disk flush) covers the batch while a failing event changes nothing.
+
+    Answers, per event attempted, None when handled (now or before) or the exception it failed with.
+    After a failure, later events with the same key are not attempted (none at all if `stop_at_failure`),
+    and are missing from the answer. An outage, or a failed commit, raises: nothing of the batch happened.
+    """
+    results: dict[str, Exception | None] = {}
+    if not events:
+        return results
+    consumer = subscription.consumer
+    failed_keys: set[str] = set()
+    async with uow_factory() as uow:
+        ids = [e["event_id"] for e in events]
+        query = select(InboxEntry.event_id).where(InboxEntry.consumer == consumer, InboxEntry.event_id.in_(ids))
+        handled = set((await uow.session.execute(query)).scalars())
+        for event in events:
+            event_id = event["event_id"]
+            if event["key"] in failed_keys:
+                continue
+            if event_id in handled:
+                results[event_id] = None
+                continue
+            try:
+                async with uow.savepoint():
+                    await subscription.handler(uow, event)
+                    uow.session.add(InboxEntry(consumer=consumer, event_id=event_id))
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                # A unique violation on the inbox row: another worker handled it first (our savepoint is gone).
+                if isinstance(exc, IntegrityError) and await _already_handled(uow, consumer, event_id):
+                    results[event_id] = None
+                    continue
+                results[event_id] = exc
+                failed_keys.add(event["key"])
+                if stop_at_failure:
+                    break
+            else:
+                results[event_id] = None
+                handled.add(event_id)
+        await uow.commit()
+    return results
