@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bazaar.accounts.passwords import Passwords
+from bazaar.adapters.cart_store import DatabaseOnlyCartStore, RedisCartStore
 from bazaar.adapters.memory_cache import MemoryCache
 from bazaar.adapters.redis_cache import RedisCache
+from bazaar.adapters.sold_out import MemorySoldOutFlags, RedisSoldOutFlags
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
-from bazaar.kernel.ports import Cache
+from bazaar.kernel.ports import Cache, CartStore, SoldOutFlags
 from bazaar.kernel.ratelimit import RateLimiter
 from bazaar.settings import Settings
 
@@ -39,6 +41,8 @@ class Container:
     subscriptions: list[Subscription] = field(default_factory=list)
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     extras: dict[str, Any] = field(default_factory=dict)
+    sold_out: SoldOutFlags = field(default_factory=MemorySoldOutFlags)
+    carts: CartStore = field(default_factory=DatabaseOnlyCartStore)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db.sessionmaker, on_events_committed=self.outbox_wakeup.set, dialect=self.db.dialect)
@@ -52,6 +56,8 @@ class Container:
 
     async def close(self) -> None:
         await self.cache.close()
+        await self.sold_out.close()
+        await self.carts.close()
         await self.db.dispose()
 
 
@@ -69,9 +75,21 @@ def build_container(settings: Settings) -> Container:
         limiter=RateLimiter(cache, enabled=settings.rate_limits_enabled),
         passwords=Passwords(settings.password_hash_profile),
     )
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        container.sold_out = RedisSoldOutFlags(client, prefix=settings.redis_prefix)
+        carts_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        container.carts = RedisCartStore(carts_client, prefix=settings.redis_prefix)
     register_consumers(container)
     return container
 
 
 def register_consumers(container: Container) -> None:
     """Every event consumer of the application, wired here so workers and tests share one list."""
+    from bazaar.inventory.handlers import clear_sold_out_on_restock
+
+    container.subscribe(
+        "inventory-sold-out-flags", ("inventory.stock_changed.v1",), clear_sold_out_on_restock(container.sold_out)
+    )

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bazaar.bootstrap import Container
-from bazaar.workers import outbox_relay
+from bazaar.workers import outbox_relay, reservation_sweeper
 
 log = logging.getLogger("bazaar.workers")
 
@@ -28,6 +28,7 @@ def all_workers(container: Container) -> list[Worker]:
     poll = container.settings.worker_poll_seconds
     return [
         Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True),
+        Worker("reservation-sweeper", reservation_sweeper.run_once, max(poll, 1.0)),
     ]
 
 
