@@ -178,3 +178,17 @@ async def test_events_and_stats_follow_each_outcome(container: Container) -> Non
     assert "inventory.reservation_released.v1" in topics
     assert (stats.made, stats.committed, stats.released) == (2, 1, 1)
     assert stats.reservation_to_purchase_ratio == 0.5
+
+
+async def test_the_sweeper_worker_returns_abandoned_holds(container: Container) -> None:
+    from bazaar.workers import reservation_sweeper
+    from bazaar.workers.runner import all_workers
+
+    assert "reservation-sweeper" in {w.name for w in all_workers(container)}
+    offer = await make_offer(container, quantity=3)
+    await reserve(container, [(offer.id, 3)], ttl=timedelta(seconds=-1))
+    assert await container.sold_out.is_sold_out(offer.id)
+    assert await reservation_sweeper.run_once(container) == 1
+    assert await reservation_sweeper.run_once(container) == 0
+    assert await levels(container, offer.id) == (3, 3)
+    assert not await container.sold_out.is_sold_out(offer.id)

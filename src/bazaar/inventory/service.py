@@ -30,7 +30,7 @@ from bazaar.inventory.errors import (
     ReservationReleased,
 )
 from bazaar.inventory.models import Reservation
-from bazaar.inventory.schemas import OfferStockRead, ReservationRead, ReservationStats
+from bazaar.inventory.schemas import OfferStockRead, ReservationRead, ReservationsRead, ReservationStats
 from bazaar.inventory.stock import MAX_UNITS, availability_label, set_bucket_count
 from bazaar.kernel.clock import aware, iso, utcnow
 from bazaar.kernel.ids import new_id
@@ -313,11 +313,11 @@ async def expire_due(
 
 async def reserve_stock(
     *, uow: UnitOfWork, offer_id: str, quantity: int, user_id: str, ttl: timedelta, sold_out: SoldOutFlags | None
-) -> list[ReservationRead]:
+) -> ReservationsRead:
     """One buyer holds units of one offer (the HTTP hold used before checkout exists, and by load tests)."""
     held = await reserve_lines(uow=uow, lines=[(offer_id, quantity)], ttl=ttl, user_id=user_id, sold_out=sold_out)
     await uow.commit()
-    return held
+    return ReservationsRead(reservations=held)
 
 
 async def release_stock(

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from bazaar.kernel.metrics import DOMAIN_REGISTRY
 from bazaar.web.api.deps import ContainerDep
 
 router = APIRouter(tags=["operations"])
@@ -48,4 +49,5 @@ async def readyz(container: ContainerDep) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    body = generate_latest(request.app.state.metrics.registry) + generate_latest(DOMAIN_REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
