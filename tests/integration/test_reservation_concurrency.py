@@ -148,3 +148,20 @@ async def test_a_sweeper_racing_commits_never_returns_sold_units(
         await uow.commit()
     # Sold units left stock for good; every unit not sold is free again, none twice.
     assert await levels(container, offer.id) == (30 - committed, 30 - committed)
+
+
+async def test_lines_bigger_than_a_bucket_race_without_overselling(
+    container: Container, engines: list[Container]
+) -> None:
+    offer = await make_offer(container, quantity=30, buckets=8)  # 3 or 4 units per bucket
+
+    async def reserve_five(c: Container) -> str:
+        async with c.uow() as uow:
+            [held] = await inventory.reserve_lines(uow=uow, lines=[(offer.id, 5)], ttl=TTL)
+            await uow.commit()
+            return held.id
+
+    results = await _spread(engines, 40, reserve_five)
+    assert sum(isinstance(r, str) for r in results) == 6
+    assert all(isinstance(r, str | InsufficientStock) for r in results), results
+    assert await levels(container, offer.id) == (30, 0)

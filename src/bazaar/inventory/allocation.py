@@ -101,12 +101,12 @@ async def _take_unlocked(uow: UnitOfWork, offer_id: str, qty: int) -> Piece | No
     return None
 
 
-async def take(uow: UnitOfWork, stock: OfferStock, qty: int) -> list[Piece] | None:
-    """Take `qty` units of one offer: one bucket if possible, several if needed; None if there are not enough."""
+async def take(uow: UnitOfWork, stock: OfferStock, qty: int) -> Piece | None:
+    """Take `qty` units of one offer from one bucket (gathering units into it if needed); None if too few."""
     if uow.is_postgres and stock.buckets > 1:
         piece = await _take_unlocked(uow, stock.offer_id, qty) if stock.largest >= qty else None
         if piece is not None:
-            return [piece]
+            return piece
     else:
         # One bucket (PostgreSQL waits on it), or SQLite, where write transactions run one at a time.
         rows = await uow.session.execute(
@@ -117,12 +117,13 @@ async def take(uow: UnitOfWork, stock: OfferStock, qty: int) -> list[Piece] | No
         for bucket in [0] if stock.buckets == 1 else [int(b) for b in rows.scalars()]:
             piece = await _take_from(uow, stock.offer_id, bucket, qty)
             if piece is not None:
-                return [piece]
-    return await _take_split(uow, stock.offer_id, qty)
+                return piece
+    return await _take_gathered(uow, stock.offer_id, qty)
 
 
-async def _take_split(uow: UnitOfWork, offer_id: str, qty: int) -> list[Piece] | None:
-    """The slow path: lock the offer's buckets in order, then take from one or, failing that, from several."""
+async def _take_gathered(uow: UnitOfWork, offer_id: str, qty: int) -> Piece | None:
+    """The slow path: lock the offer's buckets in order; when no one bucket has `qty` free units, first move
+    free units into the fullest bucket (a hold always lives in one bucket), then take from it."""
     query = (
         select(StockBucket.bucket, StockBucket.available)
         .where(StockBucket.offer_id == offer_id)
@@ -133,25 +134,30 @@ async def _take_split(uow: UnitOfWork, offer_id: str, qty: int) -> list[Piece] |
     rows = [(int(b), int(a)) for b, a in await uow.session.execute(query)]
     if sum(a for _, a in rows) < qty:
         return None
-    whole = [b for b, a in rows if a >= qty]
-    if whole:  # units came back since we looked: one bucket is enough after all
-        piece = await _take_from(uow, offer_id, random.choice(whole), qty)
-        return None if piece is None else [piece]
-    pieces: list[Piece] = []
-    remaining = qty
+    target, free = max(rows, key=lambda row: (row[1], -row[0]))
     for bucket, available in rows:
-        if remaining == 0:
+        if free >= qty:
             break
-        units = min(available, remaining)
-        if units == 0:
-            continue
-        piece = await _take_from(uow, offer_id, bucket, units)
-        if piece is None:  # impossible while we hold the lock; fail safe rather than oversell
-            await give_back(uow, [(offer_id, p.bucket, p.quantity) for p in pieces])
-            return None
-        pieces.append(piece)
-        remaining -= units
-    return pieces
+        if bucket != target and available > 0:
+            units = min(available, qty - free)
+            await _move_free_units(uow, offer_id, source=bucket, target=target, units=units)
+            free += units
+    return await _take_from(uow, offer_id, target, qty)
+
+
+async def _move_free_units(uow: UnitOfWork, offer_id: str, *, source: int, target: int, units: int) -> None:
+    moved = await uow.session.execute(
+        update(StockBucket)
+        .where(StockBucket.offer_id == offer_id, StockBucket.bucket == source, StockBucket.available >= units)
+        .values(on_hand=StockBucket.on_hand - units, available=StockBucket.available - units)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise RuntimeError(f"bucket {offer_id}/{source} lost free units while locked")
+    await uow.session.execute(
+        update(StockBucket)
+        .where(StockBucket.offer_id == offer_id, StockBucket.bucket == target)
+        .values(on_hand=StockBucket.on_hand + units, available=StockBucket.available + units)
+    )
 
 
 async def give_back(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) -> None:

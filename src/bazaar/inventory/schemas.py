@@ -19,12 +19,6 @@ class ReservationRead(BaseModel):
     user_id: str | None = None
 
 
-class ReservationsRead(BaseModel):
-    """Usually one reservation; a quantity larger than any one stock bucket holds comes as several."""
-
-    reservations: list[ReservationRead]
-
-
 class ReservationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -30,7 +30,7 @@ from bazaar.inventory.errors import (
     ReservationReleased,
 )
 from bazaar.inventory.models import Reservation
-from bazaar.inventory.schemas import OfferStockRead, ReservationRead, ReservationsRead, ReservationStats
+from bazaar.inventory.schemas import OfferStockRead, ReservationRead, ReservationStats
 from bazaar.inventory.stock import MAX_UNITS, availability_label, set_bucket_count
 from bazaar.kernel.clock import aware, iso, utcnow
 from bazaar.kernel.ids import new_id
@@ -127,11 +127,11 @@ async def _take_all(
     short: list[dict[str, Any]] = []
     for offer_id, qty in wanted.items():
         stock = stocks[offer_id]
-        pieces = None if stock.available < qty or short else await allocation.take(uow, stock, qty)
-        if pieces is None:
+        piece = None if stock.available < qty or short else await allocation.take(uow, stock, qty)
+        if piece is None:
             short.append({"offer_id": offer_id, "requested": qty, "available": stock.available})
         else:
-            taken.extend((offer_id, p) for p in pieces)
+            taken.append((offer_id, piece))
     if short:
         # Leave the caller's transaction as we found it: all or nothing.
         await allocation.give_back(uow, [(o, p.bucket, p.quantity) for o, p in taken])
@@ -148,7 +148,10 @@ async def reserve_lines(
     user_id: str | None = None,
     sold_out: SoldOutFlags | None = None,
 ) -> list[ReservationRead]:
-    """Hold every line's units until now + ttl, or none of them (InsufficientStock names the short offers)."""
+    """Hold every line's units until now + ttl, or none of them (InsufficientStock names the short offers).
+
+    Answers one reservation per offer, in offer-id order (lines naming the same offer are added up).
+    """
     wanted = _normalise(lines)
     await _fail_fast(sold_out, wanted)
     stocks = await allocation.offer_stock(uow, wanted)
@@ -313,11 +316,11 @@ async def expire_due(
 
 async def reserve_stock(
     *, uow: UnitOfWork, offer_id: str, quantity: int, user_id: str, ttl: timedelta, sold_out: SoldOutFlags | None
-) -> ReservationsRead:
+) -> ReservationRead:
     """One buyer holds units of one offer (the HTTP hold used before checkout exists, and by load tests)."""
-    held = await reserve_lines(uow=uow, lines=[(offer_id, quantity)], ttl=ttl, user_id=user_id, sold_out=sold_out)
+    [held] = await reserve_lines(uow=uow, lines=[(offer_id, quantity)], ttl=ttl, user_id=user_id, sold_out=sold_out)
     await uow.commit()
-    return ReservationsRead(reservations=held)
+    return held
 
 
 async def release_stock(

@@ -13,17 +13,16 @@ from bazaar.inventory.schemas import (
     OfferStockRead,
     ReservationCreate,
     ReservationRead,
-    ReservationsRead,
 )
 from bazaar.web.api.deps import ContainerDep, CurrentSeller, CurrentUser, UowDep
 
 router = APIRouter(tags=["inventory"])
 
 
-@router.post("/reservations", status_code=201, response_model=ReservationsRead)
+@router.post("/reservations", status_code=201, response_model=ReservationRead)
 async def reserve(
     body: ReservationCreate, principal: CurrentUser, container: ContainerDep, uow: UowDep
-) -> ReservationsRead:
+) -> ReservationRead:
     return await service.reserve_stock(
         uow=uow,
         offer_id=body.offer_id,
