@@ -10,6 +10,7 @@ For each bucket count (1 and 16 by default), on a fresh PostgreSQL database and 
              the rate at which Bazaar grants holds (reservations/s).
   in-process the same holds through `inventory.reserve_lines` from this process (no HTTP, no auth),
              to tell the database path's rate from the web layer's cost.
+  SQL        Bazaar's reservation statements alone (take from a bucket + INSERT the hold) from asyncpg.
   raw        an asyncpg loop of the single-row conditional UPDATE (`available = available - 1 WHERE
              available >= 1`) at the same concurrency: the ceiling of one hot row.
 The ratio printed is sustained reservations/s divided by the raw single-row rate.
@@ -24,6 +25,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import signal
 import socket
 import subprocess
@@ -152,19 +154,23 @@ async def fire(base_url: str, offer_id: str, tokens: list[str], concurrency: int
             while not queue.empty():
                 token = queue.get_nowait()
                 started = time.perf_counter()
-                r = await client.post(
-                    "/api/v1/reservations",
-                    json={"offer_id": offer_id, "quantity": 1},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
+                try:
+                    r = await client.post(
+                        "/api/v1/reservations",
+                        json={"offer_id": offer_id, "quantity": 1},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    status = r.status_code
+                except httpx.TransportError:  # e.g. a kept-alive connection the server had just closed
+                    status = 0
                 latencies.append(time.perf_counter() - started)
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                statuses[status] = statuses.get(status, 0) + 1
 
         started = time.perf_counter()
         await asyncio.gather(*(buyer() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return {
-        "requests": len(tokens),
+        "requests": len(tokens),  # status "0": no HTTP answer (connection error); the audit counts what the DB holds
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "seconds": round(elapsed, 3),
         "requests_per_s": round(len(tokens) / elapsed, 1),
@@ -220,6 +226,54 @@ async def raw_single_row(dsn: str, *, concurrency: int, updates: int) -> dict[st
     await pool.close()
     per_s = round(updates / elapsed, 1)
     return {"updates": updates, "succeeded": succeeded, "seconds": round(elapsed, 3), "per_s": per_s}
+
+
+async def raw_reserve_sql(dsn: str, *, buckets: int, concurrency: int, updates: int) -> dict[str, Any]:
+    """Bazaar's reservation SQL alone (take from a bucket + INSERT the hold, one transaction), from asyncpg:
+    what the database allows the design, before any Python web stack."""
+    from bazaar.inventory.allocation import _TAKE_UNLOCKED, FAST_PATH_TRIES
+
+    conn = await asyncpg.connect(dsn)
+    offer_id = await create_offer(conn, units=updates + buckets, buckets=buckets)
+    await conn.close()
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    take_unlocked = str(_TAKE_UNLOCKED).replace(":offer_id", "$1").replace(":qty", "1")
+    take_first = (
+        "UPDATE stock_buckets SET available = available - 1 WHERE offer_id = $1 AND available >= 1 AND bucket ="
+        " (SELECT min(bucket) FROM stock_buckets WHERE offer_id = $1 AND available >= 1) RETURNING bucket"
+    )
+    remaining = updates
+    expires = datetime.now(UTC) + timedelta(minutes=10)
+
+    async def client() -> None:
+        nonlocal remaining
+        async with pool.acquire() as c:
+            while remaining > 0:
+                remaining -= 1
+                async with c.transaction():
+                    bucket = None
+                    if buckets > 1:  # the fast path as allocation.take runs it
+                        await c.execute("SAVEPOINT take_units")
+                        for attempt in range(FAST_PATH_TRIES):
+                            bucket = await c.fetchval(take_unlocked, offer_id)
+                            if bucket is not None:
+                                break
+                            await c.execute("ROLLBACK TO SAVEPOINT take_units")
+                            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                    while bucket is None:  # wait on the first bucket with units, as the slow path would
+                        bucket = await c.fetchval(take_first, offer_id)
+                    await c.execute(
+                        "INSERT INTO reservations (id, offer_id, bucket, quantity, status, expires_at, created_at,"
+                        " updated_at) VALUES ($1, $2, $3, 1, 'held', $4, now(), now())",
+                        new_id(), offer_id, bucket, expires,
+                    )  # fmt: skip
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    return {"buckets": buckets, "reservations": updates, "seconds": round(elapsed, 3),
+            "per_s": round(updates / elapsed, 1)}  # fmt: skip
 
 
 async def service_rate(dsn: str, *, buckets: int, reservations: int, concurrency: int) -> dict[str, Any]:
@@ -343,6 +397,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         in_process["ratio_to_raw_single_row"] = round(in_process["per_s"] / raw["per_s"], 3)
         entry["in_process"] = in_process
+        sql = asyncio.run(
+            raw_reserve_sql(dsn, buckets=entry["buckets"], concurrency=concurrency, updates=args.raw_updates)
+        )
+        sql["ratio_to_raw_single_row"] = round(sql["per_s"] / raw["per_s"], 3)
+        entry["reservation_sql"] = sql
     results.update(
         {
             "raw_single_row": raw,
@@ -384,6 +443,8 @@ def main() -> None:
             f" | ratio to raw {entry['ratio_to_raw_single_row']}"
             f" | in-process service: {entry['in_process']['per_s']}/s"
             f" (ratio {entry['in_process']['ratio_to_raw_single_row']})"
+            f" | reservation SQL alone: {entry['reservation_sql']['per_s']}/s"
+            f" (ratio {entry['reservation_sql']['ratio_to_raw_single_row']})"
         )
 
 
