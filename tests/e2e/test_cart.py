@@ -188,3 +188,13 @@ async def test_login_without_a_cart_reports_the_users_cart(client: httpx.AsyncCl
     assert result["cart_id"] is None
     _, result = await log_in(client, user["email"], "a-cart-id-nobody-has")
     assert result["cart_id"] is None
+
+
+async def test_the_storefront_cookie_cart_is_merged_at_login(client: httpx.AsyncClient, container: Container) -> None:
+    offer = await make_offer(container, quantity=5)
+    user = await register(client)
+    await add(client, offer.id, 2)  # the browser keeps the cart in the bazaar_cart cookie
+    headers, result = await log_in(client, user["email"])
+    cart = (await client.get(f"{API}/cart", headers=headers)).json()
+    assert result["cart_id"] == cart["id"]
+    assert [i["quantity"] for i in cart["items"]] == [2]

@@ -42,7 +42,7 @@ async def login(body: LoginRequest, request: Request, container: ContainerDep, u
             store=container.carts,
             cache=container.cache,
             user_id=result.user.id,
-            anonymous_cart_id=body.cart_id,
+            anonymous_cart_id=body.cart_id or request.cookies.get("bazaar_cart"),
         )
     return result
 
