@@ -111,6 +111,11 @@ def _flags(sold_out: SoldOutFlags | None, offer_ids: set[str], *, mark: bool) ->
     return apply
 
 
+async def refuse_if_sold_out(*, sold_out: SoldOutFlags, offer_id: str, quantity: int) -> None:
+    """The flash-sale fast path: raise InsufficientStock from the sold-out flag alone, without the database."""
+    await _fail_fast(sold_out, {offer_id: quantity})
+
+
 async def _fail_fast(sold_out: SoldOutFlags | None, wanted: dict[str, int]) -> None:
     if sold_out is None:
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from bazaar.inventory import service
 from bazaar.inventory.schemas import (
@@ -19,7 +19,17 @@ from bazaar.web.api.deps import ContainerDep, CurrentSeller, CurrentUser, UowDep
 router = APIRouter(tags=["inventory"])
 
 
-@router.post("/reservations", status_code=201, response_model=ReservationRead)
+async def turn_away_when_sold_out(body: ReservationCreate, container: ContainerDep) -> None:
+    """Runs before authentication, so a flash sale's late buyers are answered 409 without a database query."""
+    await service.refuse_if_sold_out(sold_out=container.sold_out, offer_id=body.offer_id, quantity=body.quantity)
+
+
+@router.post(
+    "/reservations",
+    status_code=201,
+    response_model=ReservationRead,
+    dependencies=[Depends(turn_away_when_sold_out)],
+)
 async def reserve(
     body: ReservationCreate, principal: CurrentUser, container: ContainerDep, uow: UowDep
 ) -> ReservationRead:
