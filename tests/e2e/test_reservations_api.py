@@ -23,6 +23,9 @@ async def test_hold_release_and_sold_out(client: httpx.AsyncClient, container: C
     r = await client.post(f"{API}/reservations", json={"offer_id": offer.id, "quantity": 1}, headers=other)
     err = assert_error(r, 409, "insufficient_stock")
     assert err["details"]["offers"][0]["offer_id"] == offer.id
+    # Turned away by the sold-out flag before the token is even looked up in the database.
+    r = await client.post(f"{API}/reservations", json={"offer_id": offer.id, "quantity": 1})
+    assert_error(r, 409, "insufficient_stock")
 
     assert_error(
         await client.post(f"{API}/reservations/{held['id']}/release", headers=other), 404, "reservation_not_found"
