@@ -165,3 +165,34 @@ async def test_lines_bigger_than_a_bucket_race_without_overselling(
     assert sum(isinstance(r, str) for r in results) == 6
     assert all(isinstance(r, str | InsufficientStock) for r in results), results
     assert await levels(container, offer.id) == (30, 0)
+
+
+async def test_a_busy_fast_path_keeps_the_callers_unflushed_changes(container: Container) -> None:
+    """The SAVEPOINT rollback after a failed SKIP LOCKED try must not take the caller's own changes with it."""
+    from bazaar.inventory.models import StockBucket
+
+    offer = await make_offer(container, quantity=16, buckets=16)
+    other = await make_offer(container, quantity=5)
+    blocker = build_container(container.settings)
+    try:
+        async with blocker.uow() as held_elsewhere:  # every bucket locked: the fast path must fall back
+            await held_elsewhere.session.execute(
+                select(StockBucket).where(StockBucket.offer_id == offer.id).with_for_update()
+            )
+
+            async def checkout() -> None:
+                async with container.uow() as uow:
+                    row = await uow.session.get(StockBucket, (other.id, 0))
+                    assert row is not None
+                    row.on_hand, row.available = 7, 7  # a change the caller made before reserving
+                    await inventory.reserve_lines(uow=uow, lines=[(offer.id, 1)], ttl=TTL)
+                    await uow.commit()
+
+            task = asyncio.create_task(checkout())
+            await asyncio.sleep(0.3)
+            await held_elsewhere.rollback()
+            await task
+    finally:
+        await blocker.close()
+    assert await levels(container, other.id) == (7, 7)
+    assert await levels(container, offer.id) == (16, 15)

@@ -91,6 +91,8 @@ async def _take_from(uow: UnitOfWork, offer_id: str, bucket: int, qty: int) -> P
 
 async def _take_unlocked(uow: UnitOfWork, offer_id: str, qty: int) -> Piece | None:
     """A few tries at a bucket nobody holds; answers None holding no lock on any of this offer's buckets."""
+    # Flush the caller's pending changes first: rolling back to the savepoint must only undo our locks.
+    await uow.session.flush()
     await uow.session.execute(text("SAVEPOINT take_units"))
     for attempt in range(FAST_PATH_TRIES):
         row = (await uow.session.execute(_TAKE_UNLOCKED, {"offer_id": offer_id, "qty": qty})).first()
