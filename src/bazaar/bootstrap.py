@@ -7,16 +7,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bazaar.accounts.passwords import Passwords
+from bazaar.adapters.cart_store import DatabaseOnlyCartStore, RedisCartStore
 from bazaar.adapters.memory_cache import MemoryCache
 from bazaar.adapters.outbox_stream import OutboxEventStream
 from bazaar.adapters.payment_client import HttpPaymentGateway
 from bazaar.adapters.redis_cache import RedisCache
 from bazaar.adapters.redis_stream import RedisEventStream
 from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
+from bazaar.adapters.sold_out import MemorySoldOutFlags, RedisSoldOutFlags
 from bazaar.db.consumers import Handler, Subscription
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
-from bazaar.kernel.ports import Cache, EventStream, PaymentGateway
+from bazaar.kernel.ports import Cache, CartStore, EventStream, PaymentGateway, SoldOutFlags
 from bazaar.kernel.ratelimit import RateLimiter
 from bazaar.settings import Settings
 
@@ -37,6 +39,8 @@ class Container:
     events: EventStream = field(init=False)  # set by build_container: it needs the container's uow()
     extras: dict[str, Any] = field(default_factory=dict)
     payment_sandbox: Any | None = None  # the in-process sandbox provider's ASGI app, when no provider URL is set
+    sold_out: SoldOutFlags = field(default_factory=MemorySoldOutFlags)
+    carts: CartStore = field(default_factory=DatabaseOnlyCartStore)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db.sessionmaker, on_events_committed=self.outbox_wakeup.set, dialect=self.db.dialect)
@@ -58,6 +62,8 @@ class Container:
         await self.payments.close()
         if self.payment_sandbox is not None:
             self.payment_sandbox.state.ledger.close()
+        await self.sold_out.close()
+        await self.carts.close()
         await self.db.dispose()
 
 
@@ -79,6 +85,13 @@ def build_container(settings: Settings) -> Container:
         payment_sandbox=sandbox,
     )
     container.events = build_event_stream(settings, container)
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        container.sold_out = RedisSoldOutFlags(client, prefix=settings.redis_prefix)
+        carts_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        container.carts = RedisCartStore(carts_client, prefix=settings.redis_prefix)
     register_consumers(container)
     return container
 
@@ -115,3 +128,8 @@ def build_event_stream(settings: Settings, container: Container) -> EventStream:
 
 def register_consumers(container: Container) -> None:
     """Every event consumer of the application, wired here so workers and tests share one list."""
+    from bazaar.inventory.handlers import clear_sold_out_on_restock
+
+    container.subscribe(
+        "inventory-sold-out-flags", ("inventory.stock_changed.v1",), clear_sold_out_on_restock(container.sold_out)
+    )

@@ -1,4 +1,5 @@
 """Inventory errors."""
+
 from __future__ import annotations
 
 from bazaar.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -26,3 +27,27 @@ class OfferNotFound(NotFound):
     """No such offer."""
 
     code = "offer_not_found"
+
+
+class ReservationNotFound(NotFound):
+    """No such reservation."""
+
+    code = "reservation_not_found"
+
+
+class ReservationExpired(Conflict):
+    """The reservation expired; its units went back to stock."""
+
+    code = "reservation_expired"
+
+
+class ReservationReleased(Conflict):
+    """The reservation was released; its units went back to stock."""
+
+    code = "reservation_released"
+
+
+class ReservationCommitted(Conflict):
+    """The reservation was already committed to an order; its units are sold."""
+
+    code = "reservation_committed"

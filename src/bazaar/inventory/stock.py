@@ -3,6 +3,7 @@
 Bucket rows are always locked in (offer_id, bucket) order so concurrent writers cannot deadlock.
 Units held by reservations stay in the bucket that holds them; only free units are redistributed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import InvalidQuantity, StockBelowHeld
 from bazaar.inventory.events import StockChanged
 from bazaar.inventory.models import StockBucket
+from bazaar.kernel.ports import SoldOutFlags
 
 LOW_STOCK_THRESHOLD = 5
 MAX_UNITS = 1_000_000
@@ -69,20 +71,31 @@ async def _locked_buckets(uow: UnitOfWork, offer_id: str) -> list[StockBucket]:
     return list((await uow.session.execute(query)).scalars())
 
 
-async def set_on_hand(*, uow: UnitOfWork, offer_id: str, product_id: str, quantity: int) -> StockLevel:
-    """Make the offer's on-hand stock `quantity`, keeping every reservation's units where they are."""
+async def set_on_hand(
+    *, uow: UnitOfWork, offer_id: str, product_id: str, quantity: int, sold_out: SoldOutFlags | None = None
+) -> StockLevel:
+    """Make the offer's on-hand stock `quantity`, keeping every reservation's units where they are.
+
+    With `sold_out`, a restock lifts the offer's sold-out flag as soon as it commits (without it,
+    the inventory.stock_changed.v1 consumer lifts it a moment later).
+    """
     _check_quantity(quantity)
     rows = await _locked_buckets(uow, offer_id)
     held = sum(r.on_hand - r.available for r in rows)
     if quantity < held:
-        raise StockBelowHeld(
-            f"{held} units are held by checkouts in progress; stock cannot go below that", held=held
-        )
+        raise StockBelowHeld(f"{held} units are held by checkouts in progress; stock cannot go below that", held=held)
     for row, free in zip(rows, split_evenly(quantity - held, len(rows)), strict=True):
         row.on_hand = (row.on_hand - row.available) + free
         row.available = free
     await uow.flush()
     uow.emit(StockChanged(offer_id=offer_id, product_id=product_id, on_hand=quantity, available=quantity - held))
+    if sold_out is not None and quantity > held:
+        flags = sold_out
+
+        async def lift_flag() -> None:
+            await flags.clear(offer_id)
+
+        uow.after_commit(lift_flag)
     return StockLevel(on_hand=quantity, available=quantity - held)
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from bazaar.kernel.metrics import DOMAIN_REGISTRY
 from bazaar.web.api.deps import ContainerDep
 
 router = APIRouter(tags=["operations"])
@@ -55,4 +56,5 @@ async def metrics(request: Request, container: ContainerDep) -> Response:
         app_metrics.observe_events(await asyncio.wait_for(container.events.stats(), timeout=2))
     except Exception as exc:
         log.warning("event stream metrics unavailable: %s", exc)
-    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    body = generate_latest(app_metrics.registry) + generate_latest(DOMAIN_REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bazaar.bootstrap import Container
-from bazaar.workers import outbox_relay
+from bazaar.workers import outbox_relay, reservation_sweeper
 
 log = logging.getLogger("bazaar.workers")
 
@@ -32,6 +32,7 @@ def all_workers(container: Container) -> list[Worker]:
         *([Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True)] if streams else []),
         # One loop serves every subscription; partitions are leased, so any number of processes may run it.
         Worker("event-consumers", outbox_relay.consume_once, poll, wake_on_outbox=not streams, wake_on_stream=streams),
+        Worker("reservation-sweeper", reservation_sweeper.run_once, max(poll, 1.0)),
     ]
 
 

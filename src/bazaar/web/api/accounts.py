@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from bazaar.accounts import service
 from bazaar.accounts.schemas import LoginRequest, LoginResult, SellerCreate, SellerRead, UserCreate, UserRead
+from bazaar.cart import service as carts
 from bazaar.web.api.deps import ContainerDep, CurrentUser, ReadUowDep, UowDep, client_ip
 
 router = APIRouter(tags=["accounts"])
@@ -35,6 +36,14 @@ async def login(body: LoginRequest, request: Request, container: ContainerDep, u
         password=body.password,
         token_ttl=timedelta(days=limits.token_ttl_days),
     )
+    async with container.uow() as cart_uow:
+        result.cart_id = await carts.merge_carts(
+            uow=cart_uow,
+            store=container.carts,
+            cache=container.cache,
+            user_id=result.user.id,
+            anonymous_cart_id=body.cart_id or request.cookies.get("bazaar_cart"),
+        )
     return result
 
 

@@ -1,0 +1,63 @@
+"""Sold-out flags: in-process (embedded, per web process) or in Redis (shared by every web process)."""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+
+class MemorySoldOutFlags:
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    async def is_sold_out(self, offer_id: str) -> bool:
+        until = self._until.get(offer_id)
+        if until is None:
+            return False
+        if until <= time.monotonic():
+            self._until.pop(offer_id, None)
+            return False
+        return True
+
+    async def mark_sold_out(self, offer_id: str, ttl_seconds: float) -> None:
+        self._until[offer_id] = time.monotonic() + ttl_seconds
+
+    async def clear(self, *offer_ids: str) -> None:
+        for offer_id in offer_ids:
+            self._until.pop(offer_id, None)
+
+    async def close(self) -> None:
+        self._until.clear()
+
+
+class RedisSoldOutFlags:
+    """A flag is only a hint: when Redis is down we answer "not sold out" and let the database decide."""
+
+    def __init__(self, client: Redis, *, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix + "soldout:"
+
+    async def is_sold_out(self, offer_id: str) -> bool:
+        try:
+            return bool(await self.client.exists(self.prefix + offer_id))
+        except RedisError:
+            return False
+
+    async def mark_sold_out(self, offer_id: str, ttl_seconds: float) -> None:
+        try:
+            await self.client.set(self.prefix + offer_id, b"1", px=max(1, int(ttl_seconds * 1000)))
+        except RedisError:
+            return
+
+    async def clear(self, *offer_ids: str) -> None:
+        if not offer_ids:
+            return
+        try:
+            await self.client.delete(*(self.prefix + o for o in offer_ids))
+        except RedisError:
+            return  # the flag's TTL bounds how long a missed clear can matter
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,53 @@
+"""Cart schemas: what the cart endpoints read and answer (API.md, Cart)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_LINE_QUANTITY = 999
+
+
+class MoneyRead(BaseModel):
+    amount: int
+    currency: str = "USD"
+
+
+class CartItemAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    offer_id: str = Field(min_length=1, max_length=32)
+    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY)
+
+
+class CartItemUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quantity: int = Field(ge=0, le=MAX_LINE_QUANTITY, description="0 removes the line")
+
+
+class CartItemRead(BaseModel):
+    id: str
+    offer_id: str
+    product_id: str
+    seller_id: str
+    title: str
+    quantity: int
+    unit_price: MoneyRead
+    price_at_add: MoneyRead
+    price_changed: bool
+    availability: str
+    available_quantity: int
+    line_total: MoneyRead
+
+
+class CartWarning(BaseModel):
+    item_id: str | None
+    code: str
+    message: str
+
+
+class CartRead(BaseModel):
+    id: str | None = Field(description="the cart_id; null until the first item is added to an anonymous cart")
+    items: list[CartItemRead]
+    subtotal: MoneyRead
+    warnings: list[CartWarning]

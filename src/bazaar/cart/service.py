@@ -1,0 +1,253 @@
+"""Cart use cases: read a cart with fresh prices and stock, add, change and remove lines, merge at login.
+
+A cart is found by its user (one server-side cart each) or, for anonymous buyers, by its
+unguessable id. Every write locks the cart row and moves its version forward, so concurrent
+writes to one cart queue, and the active-cart store never keeps an older copy than the database.
+No stock is held at add-to-cart; the hard check is the reservation at checkout.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bazaar.cart import queries
+from bazaar.cart.errors import CartItemNotFound
+from bazaar.cart.models import Cart, CartItem
+from bazaar.cart.presenter import present
+from bazaar.cart.schemas import MAX_LINE_QUANTITY, CartRead, CartWarning
+from bazaar.db.uow import UnitOfWork
+from bazaar.inventory.errors import InsufficientStock, OfferNotFound
+from bazaar.kernel.clock import aware, utcnow
+from bazaar.kernel.ids import new_id, new_secret
+from bazaar.kernel.ports import Cache, CartStore, StoredCartLine
+
+NOTICE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class CartOwner:
+    """Whose cart: a logged-in user's, or the anonymous cart named by `cart_id` (header or cookie)."""
+
+    user_id: str | None = None
+    cart_id: str | None = None
+
+
+def _notice_key(cart_id: str) -> str:
+    return f"cart-notices:{cart_id}"
+
+
+async def _notices(cache: Cache, cart_id: str) -> list[CartWarning]:
+    raw = await cache.get(_notice_key(cart_id))
+    return [CartWarning(**n) for n in json.loads(raw)] if raw else []
+
+
+async def _find(uow: UnitOfWork, owner: CartOwner, *, lock: bool) -> Cart | None:
+    if owner.user_id is not None:
+        query = select(Cart).where(Cart.user_id == owner.user_id)
+    elif owner.cart_id:
+        query = select(Cart).where(Cart.id == owner.cart_id, Cart.user_id.is_(None), Cart.status == "active")
+    else:
+        return None
+    if lock and uow.is_postgres:
+        query = query.with_for_update()
+    return (await uow.session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+def _touch(cart: Cart) -> None:
+    """Move the version forward even if the clock did not (two writes within a microsecond)."""
+    cart.updated_at = max(utcnow(), aware(cart.updated_at) + timedelta(microseconds=1))
+
+
+async def _open_for_write(uow: UnitOfWork, owner: CartOwner) -> Cart:
+    cart = await _find(uow, owner, lock=True)
+    if cart is None and owner.user_id is not None:
+        # Two devices may create the user's cart at once; the unique user_id keeps one.
+        insert = pg_insert if uow.is_postgres else sqlite_insert
+        now = utcnow()
+        await uow.session.execute(
+            insert(Cart)
+            .values(id=new_secret(), user_id=owner.user_id, status="active", created_at=now, updated_at=now)
+            .on_conflict_do_nothing()
+        )
+        cart = await _find(uow, owner, lock=True)
+    if cart is None:
+        cart = Cart(id=new_secret(), user_id=None, status="active", created_at=utcnow(), updated_at=utcnow())
+        uow.session.add(cart)
+    assert cart is not None
+    _touch(cart)
+    return cart
+
+
+async def _save(
+    uow: UnitOfWork,
+    *,
+    store: CartStore,
+    cache: Cache,
+    cart: Cart,
+    items: list[CartItem],
+    notes: list[CartWarning] | None = None,
+) -> CartRead:
+    """Commit the cart's new version; then the store gets it and notices are replaced (or dropped)."""
+    await uow.flush()
+    copy = queries.snapshot(cart, items)
+    answer = await present(uow, cart.id, copy.lines, notes or [])
+    key = _notice_key(cart.id)
+
+    async def publish() -> None:
+        await store.save(copy)
+        if notes:
+            await cache.set(key, json.dumps([n.model_dump() for n in notes]).encode(), NOTICE_SECONDS)
+        else:
+            await cache.delete(key)
+
+    uow.after_commit(publish)
+    await uow.commit()
+    return answer
+
+
+async def get_cart(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner) -> CartRead:
+    """The cart with today's prices and stock; an unknown or merged anonymous cart reads as empty."""
+    cart = await _find(uow, owner, lock=False)
+    if cart is None:
+        return await present(uow, None, (), [])
+    lines = await queries.cart_lines(uow, store, cart)
+    return await present(uow, cart.id, lines, await _notices(cache, cart.id))
+
+
+async def add_item(
+    *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, offer_id: str, quantity: int
+) -> CartRead:
+    """Add units of an offer (to its line if already there), never beyond what is available now."""
+    view = (await queries.offer_views(uow, [offer_id])).get(offer_id)
+    if view is None or not view.active:
+        raise OfferNotFound(offer_id=offer_id)
+    cart = await _open_for_write(uow, owner)
+    items = await queries.cart_items(uow, cart.id)
+    line = next((i for i in items if i.offer_id == offer_id), None)
+    in_cart = line.quantity if line else 0
+    if in_cart + quantity > min(view.available, MAX_LINE_QUANTITY):
+        raise InsufficientStock(
+            f"only {view.available} of this offer available; your cart already has {in_cart}",
+            offer_id=offer_id,
+            requested=in_cart + quantity,
+            available=view.available,
+            in_cart=in_cart,
+        )
+    if line is None:
+        line = CartItem(id=new_id(), cart_id=cart.id, offer_id=offer_id, quantity=0, currency=view.currency)
+        line.price_at_add_amount = view.price
+        uow.session.add(line)
+        items.append(line)
+    line.quantity = in_cart + quantity
+    return await _save(uow, store=store, cache=cache, cart=cart, items=items)
+
+
+async def set_item_quantity(
+    *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, item_id: str, quantity: int
+) -> CartRead:
+    """Change a line's quantity (0 removes it); raising it beyond what is available is refused."""
+    cart = await _find(uow, owner, lock=True)
+    items = await queries.cart_items(uow, cart.id) if cart else []
+    line = next((i for i in items if i.id == item_id), None)
+    if cart is None or line is None:
+        raise CartItemNotFound(item_id=item_id)
+    if quantity > line.quantity:
+        view = (await queries.offer_views(uow, [line.offer_id]))[line.offer_id]
+        available = view.available if view.active else 0
+        if quantity > available:
+            raise InsufficientStock(
+                f"only {available} of this offer available",
+                offer_id=line.offer_id,
+                requested=quantity,
+                available=available,
+                in_cart=line.quantity,
+            )
+    _touch(cart)
+    if quantity == 0:
+        await uow.session.delete(line)
+        items.remove(line)
+    else:
+        line.quantity = quantity
+    return await _save(uow, store=store, cache=cache, cart=cart, items=items)
+
+
+async def remove_item(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, item_id: str) -> CartRead:
+    return await set_item_quantity(uow=uow, store=store, cache=cache, owner=owner, item_id=item_id, quantity=0)
+
+
+async def _claim_anonymous(uow: UnitOfWork, store: CartStore, cart_id: str) -> list[StoredCartLine] | None:
+    """Mark an anonymous cart merged (once, even if two logins race) and take its lines."""
+    anon = await _find(uow, CartOwner(cart_id=cart_id), lock=True)
+    if anon is None:
+        return None
+    items = await queries.cart_items(uow, anon.id)
+    lines = list(queries.stored_lines(items))
+    anon.status = "merged"
+    _touch(anon)
+    await uow.session.execute(delete(CartItem).where(CartItem.cart_id == anon.id))
+    emptied = queries.snapshot(anon, [])
+
+    async def publish() -> None:
+        await store.save(emptied)
+
+    uow.after_commit(publish)
+    return lines
+
+
+async def _merge_lines(
+    uow: UnitOfWork, cart: Cart, items: list[CartItem], incoming: list[StoredCartLine]
+) -> list[CartWarning]:
+    """Add quantities offer by offer, capped by what is available now; say where we capped."""
+    views = await queries.offer_views(uow, [line.offer_id for line in incoming])
+    mine = {i.offer_id: i for i in items}
+    notes: list[CartWarning] = []
+    for line in incoming:
+        view = views.get(line.offer_id)
+        available = view.available if view is not None and view.active else 0
+        have = mine[line.offer_id].quantity if line.offer_id in mine else 0
+        wanted = have + line.quantity
+        quantity = max(have, min(wanted, available, MAX_LINE_QUANTITY))
+        if quantity > have and line.offer_id not in mine:
+            item = CartItem(id=new_id(), cart_id=cart.id, offer_id=line.offer_id, quantity=quantity)
+            item.price_at_add_amount, item.currency = line.price_at_add_amount, line.currency
+            uow.session.add(item)
+            items.append(item)
+            mine[line.offer_id] = item
+        elif quantity > have:
+            mine[line.offer_id].quantity = quantity
+        if quantity < wanted:
+            title = view.title if view is not None else "an item"
+            item_id = mine[line.offer_id].id if line.offer_id in mine else None
+            notes.append(_merge_note(item_id, title, wanted, quantity))
+    return notes
+
+
+def _merge_note(item_id: str | None, title: str, wanted: int, kept: int) -> CartWarning:
+    if kept == 0:
+        return CartWarning(item_id=None, code="merge_removed", message=f"{title} is no longer available")
+    return CartWarning(
+        item_id=item_id,
+        code="merge_quantity_capped",
+        message=f"{title}: your carts held {wanted} together, only {kept} are available",
+    )
+
+
+async def merge_carts(
+    *, uow: UnitOfWork, store: CartStore, cache: Cache, user_id: str, anonymous_cart_id: str | None
+) -> str | None:
+    """At login: fold the anonymous cart into the user's cart; answers the user's cart id (None if they have none)."""
+    incoming = await _claim_anonymous(uow, store, anonymous_cart_id) if anonymous_cart_id else None
+    if incoming is None:
+        existing = await _find(uow, CartOwner(user_id=user_id), lock=False)
+        return existing.id if existing else None
+    cart = await _open_for_write(uow, CartOwner(user_id=user_id))
+    items = await queries.cart_items(uow, cart.id)
+    notes = await _merge_lines(uow, cart, items, incoming)
+    await _save(uow, store=store, cache=cache, cart=cart, items=items, notes=notes)
+    return cart.id

@@ -1,0 +1,200 @@
+"""Taking and returning units on bucket rows, each with one conditional UPDATE whose row count is checked.
+
+Lock order, so two transactions can never wait on each other in a cycle: lines are taken in
+offer-id order, and within an offer a transaction only waits on buckets in ascending bucket
+order while holding no higher bucket of it. The fast path on PostgreSQL takes a random bucket
+nobody is locking (`SKIP LOCKED`, never waits). It runs after a SAVEPOINT because PostgreSQL
+keeps the lock on a row it locked and then found short of units; rolling back to the savepoint
+drops such locks before the ordered, waiting path starts. Returning units goes in (offer_id,
+bucket) order too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, text, update
+
+from bazaar.catalog.models import Offer
+from bazaar.db.uow import UnitOfWork
+from bazaar.inventory.models import StockBucket
+
+
+@dataclass(frozen=True)
+class OfferStock:
+    """An offer's owner and a fresh (unlocked) look at its buckets, read in one query for a whole cart."""
+
+    offer_id: str
+    seller_id: str
+    product_id: str
+    active: bool
+    buckets: int
+    available: int
+    largest: int  # the most free units in any one bucket
+
+
+@dataclass(frozen=True)
+class Piece:
+    bucket: int
+    quantity: int
+    left_in_bucket: int
+
+
+FAST_PATH_TRIES = 4
+
+# One statement: pick a random bucket with enough units that nobody else is locking, and take from it.
+_TAKE_UNLOCKED = text(
+    """
+    UPDATE stock_buckets SET available = available - :qty
+    WHERE offer_id = :offer_id AND available >= :qty AND bucket = (
+        SELECT bucket FROM stock_buckets
+        WHERE offer_id = :offer_id AND available >= :qty
+        ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING bucket, available
+    """
+)
+
+
+async def offer_stock(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, OfferStock]:
+    ids = sorted(set(offer_ids))
+    rows = await uow.session.execute(
+        select(
+            Offer.id,
+            Offer.seller_id,
+            Offer.product_id,
+            Offer.status,
+            func.count(StockBucket.bucket),
+            func.coalesce(func.sum(StockBucket.available), 0),
+            func.coalesce(func.max(StockBucket.available), 0),
+        )
+        .outerjoin(StockBucket, StockBucket.offer_id == Offer.id)
+        .where(Offer.id.in_(ids))
+        .group_by(Offer.id, Offer.seller_id, Offer.product_id, Offer.status)
+    )
+    return {r[0]: OfferStock(r[0], r[1], r[2], r[3] == "active", int(r[4]), int(r[5]), int(r[6])) for r in rows}
+
+
+async def _take_from(uow: UnitOfWork, offer_id: str, bucket: int, qty: int) -> Piece | None:
+    left = (
+        await uow.session.execute(
+            update(StockBucket)
+            .where(StockBucket.offer_id == offer_id, StockBucket.bucket == bucket, StockBucket.available >= qty)
+            .values(available=StockBucket.available - qty)
+            .returning(StockBucket.available)
+        )
+    ).scalar_one_or_none()
+    return None if left is None else Piece(bucket, qty, int(left))
+
+
+async def _take_unlocked(uow: UnitOfWork, offer_id: str, qty: int) -> Piece | None:
+    """A few tries at a bucket nobody holds; answers None holding no lock on any of this offer's buckets."""
+    # Flush the caller's pending changes first: rolling back to the savepoint must only undo our locks.
+    await uow.session.flush()
+    await uow.session.execute(text("SAVEPOINT take_units"))
+    for attempt in range(FAST_PATH_TRIES):
+        row = (await uow.session.execute(_TAKE_UNLOCKED, {"offer_id": offer_id, "qty": qty})).first()
+        if row is not None:
+            return Piece(int(row[0]), qty, int(row[1]))
+        await uow.session.execute(text("ROLLBACK TO SAVEPOINT take_units"))
+        await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # about one commit; holders finish
+    return None
+
+
+async def take(uow: UnitOfWork, stock: OfferStock, qty: int) -> Piece | None:
+    """Take `qty` units of one offer from one bucket (gathering units into it if needed); None if too few."""
+    if uow.is_postgres and stock.buckets > 1:
+        piece = await _take_unlocked(uow, stock.offer_id, qty) if stock.largest >= qty else None
+        if piece is not None:
+            return piece
+    else:
+        # One bucket (PostgreSQL waits on it), or SQLite, where write transactions run one at a time.
+        rows = await uow.session.execute(
+            select(StockBucket.bucket)
+            .where(StockBucket.offer_id == stock.offer_id, StockBucket.available >= qty)
+            .order_by(StockBucket.bucket)
+        )
+        for bucket in [0] if stock.buckets == 1 else [int(b) for b in rows.scalars()]:
+            piece = await _take_from(uow, stock.offer_id, bucket, qty)
+            if piece is not None:
+                return piece
+    return await _take_gathered(uow, stock.offer_id, qty)
+
+
+async def _take_gathered(uow: UnitOfWork, offer_id: str, qty: int) -> Piece | None:
+    """The slow path: lock the offer's buckets in order; when no one bucket has `qty` free units, first move
+    free units into the fullest bucket (a hold always lives in one bucket), then take from it."""
+    query = (
+        select(StockBucket.bucket, StockBucket.available)
+        .where(StockBucket.offer_id == offer_id)
+        .order_by(StockBucket.bucket)
+    )
+    if uow.is_postgres:
+        query = query.with_for_update()
+    rows = [(int(b), int(a)) for b, a in await uow.session.execute(query)]
+    if sum(a for _, a in rows) < qty:
+        return None
+    target, free = max(rows, key=lambda row: (row[1], -row[0]))
+    for bucket, available in rows:
+        if free >= qty:
+            break
+        if bucket != target and available > 0:
+            units = min(available, qty - free)
+            await _move_free_units(uow, offer_id, source=bucket, target=target, units=units)
+            free += units
+    return await _take_from(uow, offer_id, target, qty)
+
+
+async def _move_free_units(uow: UnitOfWork, offer_id: str, *, source: int, target: int, units: int) -> None:
+    moved = await uow.session.execute(
+        update(StockBucket)
+        .where(StockBucket.offer_id == offer_id, StockBucket.bucket == source, StockBucket.available >= units)
+        .values(on_hand=StockBucket.on_hand - units, available=StockBucket.available - units)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise RuntimeError(f"bucket {offer_id}/{source} lost free units while locked")
+    await uow.session.execute(
+        update(StockBucket)
+        .where(StockBucket.offer_id == offer_id, StockBucket.bucket == target)
+        .values(on_hand=StockBucket.on_hand + units, available=StockBucket.available + units)
+    )
+
+
+async def give_back(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) -> None:
+    """Return held units (offer_id, bucket, quantity) to their buckets, in lock order."""
+    for offer_id, bucket, qty in sorted(units):
+        result = await uow.session.execute(
+            update(StockBucket)
+            .where(StockBucket.offer_id == offer_id, StockBucket.bucket == bucket)
+            .values(available=StockBucket.available + qty)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise RuntimeError(f"stock bucket {offer_id}/{bucket} is missing; cannot return {qty} units")
+
+
+async def remove_sold(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) -> None:
+    """Sold units leave on-hand stock; `available` already excluded them while they were held."""
+    for offer_id, bucket, qty in sorted(units):
+        result = await uow.session.execute(
+            update(StockBucket)
+            .where(
+                StockBucket.offer_id == offer_id,
+                StockBucket.bucket == bucket,
+                StockBucket.on_hand - StockBucket.available >= qty,
+            )
+            .values(on_hand=StockBucket.on_hand - qty)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise RuntimeError(f"stock bucket {offer_id}/{bucket} does not hold {qty} units")
+
+
+async def totals(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """(on_hand, available) per offer, as this transaction sees them."""
+    rows = await uow.session.execute(
+        select(StockBucket.offer_id, func.sum(StockBucket.on_hand), func.sum(StockBucket.available))
+        .where(StockBucket.offer_id.in_(sorted(set(offer_ids))))
+        .group_by(StockBucket.offer_id)
+    )
+    return {o: (int(h or 0), int(a or 0)) for o, h, a in rows}

@@ -1,0 +1,51 @@
+"""Inventory schemas: reservations and bucket settings as the API and other contexts see them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bazaar.inventory.stock import MAX_BUCKETS, MAX_UNITS
+
+
+class ReservationRead(BaseModel):
+    id: str
+    offer_id: str
+    quantity: int
+    status: str
+    expires_at: datetime
+    checkout_id: str | None = None
+    user_id: str | None = None
+
+
+class ReservationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    offer_id: str = Field(min_length=1, max_length=32)
+    quantity: int = Field(ge=1, le=MAX_UNITS)
+
+
+class BucketsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    buckets: int = Field(ge=1, le=MAX_BUCKETS)
+
+
+class OfferStockRead(BaseModel):
+    offer_id: str
+    buckets: int
+    quantity: int
+    available_quantity: int
+    availability: str
+
+
+class ReservationStats(BaseModel):
+    """A seller's reservations so far; the ratio is committed / made (0 when none were made)."""
+
+    made: int
+    committed: int
+    released: int
+    expired: int
+    held: int
+    reservation_to_purchase_ratio: float

@@ -1,0 +1,73 @@
+"""Cart endpoints: anonymous carts by `X-Cart-Id` (or the `bazaar_cart` cookie), a logged-in user's one cart."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from bazaar.cart import service
+from bazaar.cart.schemas import CartItemAdd, CartItemUpdate, CartRead
+from bazaar.web.api.deps import ContainerDep, OptionalUser, ReadUowDep, UowDep
+
+router = APIRouter(tags=["cart"])
+CART_COOKIE = "bazaar_cart"
+CART_COOKIE_SECONDS = 30 * 24 * 3600
+
+
+def cart_owner(
+    request: Request,
+    principal: OptionalUser,
+    x_cart_id: Annotated[str | None, Header(max_length=64, description="the anonymous cart's id")] = None,
+) -> service.CartOwner:
+    if principal is not None:
+        return service.CartOwner(user_id=principal.user_id)
+    return service.CartOwner(cart_id=x_cart_id or request.cookies.get(CART_COOKIE) or None)
+
+
+Owner = Annotated[service.CartOwner, Depends(cart_owner)]
+
+
+def _remember(response: Response, owner: service.CartOwner, cart: CartRead) -> CartRead:
+    """The storefront keeps an anonymous cart in a cookie; API clients read `id` and send X-Cart-Id."""
+    if owner.user_id is None and cart.id is not None:
+        response.set_cookie(CART_COOKIE, cart.id, max_age=CART_COOKIE_SECONDS, httponly=True, samesite="lax", path="/")
+    return cart
+
+
+@router.get("/cart", response_model=CartRead)
+async def get_cart(owner: Owner, container: ContainerDep, uow: ReadUowDep) -> CartRead:
+    return await service.get_cart(uow=uow, store=container.carts, cache=container.cache, owner=owner)
+
+
+@router.post("/cart/items", response_model=CartRead)
+async def add_item(
+    body: CartItemAdd, owner: Owner, response: Response, container: ContainerDep, uow: UowDep
+) -> CartRead:
+    cart = await service.add_item(
+        uow=uow,
+        store=container.carts,
+        cache=container.cache,
+        owner=owner,
+        offer_id=body.offer_id,
+        quantity=body.quantity,
+    )
+    return _remember(response, owner, cart)
+
+
+@router.patch("/cart/items/{item_id}", response_model=CartRead)
+async def update_item(
+    item_id: str, body: CartItemUpdate, owner: Owner, response: Response, container: ContainerDep, uow: UowDep
+) -> CartRead:
+    cart = await service.set_item_quantity(
+        uow=uow, store=container.carts, cache=container.cache, owner=owner, item_id=item_id, quantity=body.quantity
+    )
+    return _remember(response, owner, cart)
+
+
+@router.delete("/cart/items/{item_id}", response_model=CartRead)
+async def delete_item(item_id: str, owner: Owner, response: Response, container: ContainerDep, uow: UowDep) -> CartRead:
+    cart = await service.remove_item(
+        uow=uow, store=container.carts, cache=container.cache, owner=owner, item_id=item_id
+    )
+    return _remember(response, owner, cart)

@@ -1,0 +1,56 @@
+"""Inventory endpoints: a buyer's stock hold (used before checkout exists, and by the flash-sale benchmark),
+and a seller's bucket count for a hot offer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends
+
+from bazaar.inventory import service
+from bazaar.inventory.schemas import (
+    BucketsUpdate,
+    OfferStockRead,
+    ReservationCreate,
+    ReservationRead,
+)
+from bazaar.web.api.deps import ContainerDep, CurrentSeller, CurrentUser, UowDep
+
+router = APIRouter(tags=["inventory"])
+
+
+async def turn_away_when_sold_out(body: ReservationCreate, container: ContainerDep) -> None:
+    """Runs before authentication, so a flash sale's late buyers are answered 409 without a database query."""
+    await service.refuse_if_sold_out(sold_out=container.sold_out, offer_id=body.offer_id, quantity=body.quantity)
+
+
+@router.post(
+    "/reservations",
+    status_code=201,
+    response_model=ReservationRead,
+    dependencies=[Depends(turn_away_when_sold_out)],
+)
+async def reserve(
+    body: ReservationCreate, principal: CurrentUser, container: ContainerDep, uow: UowDep
+) -> ReservationRead:
+    return await service.reserve_stock(
+        uow=uow,
+        offer_id=body.offer_id,
+        quantity=body.quantity,
+        user_id=principal.user_id,
+        ttl=timedelta(seconds=container.settings.reservation_ttl_seconds),
+        sold_out=container.sold_out,
+    )
+
+
+@router.post("/reservations/{reservation_id}/release", response_model=ReservationRead)
+async def release(reservation_id: str, principal: CurrentUser, container: ContainerDep, uow: UowDep) -> ReservationRead:
+    return await service.release_stock(
+        uow=uow, reservation_id=reservation_id, user_id=principal.user_id, sold_out=container.sold_out
+    )
+
+
+@router.put("/sellers/me/offers/{offer_id}/buckets", response_model=OfferStockRead)
+async def set_buckets(offer_id: str, body: BucketsUpdate, seller: CurrentSeller, uow: UowDep) -> OfferStockRead:
+    assert seller.seller_id is not None
+    return await service.set_offer_buckets(uow=uow, seller_id=seller.seller_id, offer_id=offer_id, buckets=body.buckets)

@@ -1,0 +1,74 @@
+"""Stock holds and bucket counts over HTTP, and the inventory counters on /metrics."""
+
+from __future__ import annotations
+
+import httpx
+
+from bazaar.bootstrap import Container
+from tests.e2e.test_accounts import assert_error
+from tests.helpers import API, new_seller, new_user
+from tests.inventory_factories import levels, make_offer
+
+
+async def test_hold_release_and_sold_out(client: httpx.AsyncClient, container: Container) -> None:
+    offer = await make_offer(container, quantity=2)
+    _, buyer = await new_user(client)
+    _, other = await new_user(client)
+    r = await client.post(f"{API}/reservations", json={"offer_id": offer.id, "quantity": 2}, headers=buyer)
+    assert r.status_code == 201, r.text
+    held = r.json()
+    assert (held["offer_id"], held["quantity"], held["status"]) == (offer.id, 2, "held")
+    assert held["expires_at"].endswith("Z") or "+00:00" in held["expires_at"]
+
+    r = await client.post(f"{API}/reservations", json={"offer_id": offer.id, "quantity": 1}, headers=other)
+    err = assert_error(r, 409, "insufficient_stock")
+    assert err["details"]["offers"][0]["offer_id"] == offer.id
+    # Turned away by the sold-out flag before the token is even looked up in the database.
+    r = await client.post(f"{API}/reservations", json={"offer_id": offer.id, "quantity": 1})
+    assert_error(r, 409, "insufficient_stock")
+
+    assert_error(
+        await client.post(f"{API}/reservations/{held['id']}/release", headers=other), 404, "reservation_not_found"
+    )
+    for _ in range(2):
+        r = await client.post(f"{API}/reservations/{held['id']}/release", headers=buyer)
+        assert r.status_code == 200 and r.json()["status"] == "released"
+    assert await levels(container, offer.id) == (2, 2)
+    r = await client.post(f"{API}/reservations", json={"offer_id": offer.id, "quantity": 1}, headers=other)
+    assert r.status_code == 201  # the release lifted the sold-out flag
+
+    assert_error(
+        await client.post(f"{API}/reservations", json={"offer_id": offer.id, "quantity": 1}), 401, "not_authenticated"
+    )
+    r = await client.post(f"{API}/reservations", json={"offer_id": offer.id, "quantity": 0}, headers=buyer)
+    assert_error(r, 422, "validation_error")
+
+    metrics = (await client.get("/metrics")).text
+    assert 'bazaar_reservations_total{outcome="made"}' in metrics
+    assert 'bazaar_reservations_total{outcome="released"}' in metrics
+
+
+async def test_a_seller_sets_the_bucket_count_of_their_own_offer(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    seller, headers = await new_seller(client)
+    offer = await make_offer(container, quantity=100, seller_id=seller["id"])
+    r = await client.put(f"{API}/sellers/me/offers/{offer.id}/buckets", json={"buckets": 16}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "offer_id": offer.id,
+        "buckets": 16,
+        "quantity": 100,
+        "available_quantity": 100,
+        "availability": "in_stock",
+    }
+    assert await levels(container, offer.id) == (100, 100)
+
+    _, rival = await new_seller(client, display_name="Rival Shop")
+    r = await client.put(f"{API}/sellers/me/offers/{offer.id}/buckets", json={"buckets": 2}, headers=rival)
+    assert_error(r, 404, "offer_not_found")
+    _, buyer = await new_user(client)
+    r = await client.put(f"{API}/sellers/me/offers/{offer.id}/buckets", json={"buckets": 2}, headers=buyer)
+    assert_error(r, 403, "forbidden")
+    r = await client.put(f"{API}/sellers/me/offers/{offer.id}/buckets", json={"buckets": 65}, headers=headers)
+    assert_error(r, 422, "validation_error")

@@ -1,0 +1,194 @@
+"""Reservations as use cases, on both backends: hold, commit, release, expire, all-or-nothing, buckets, flags."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bazaar.bootstrap import Container
+from bazaar.db.outbox import OutboxEvent
+from bazaar.inventory import metrics
+from bazaar.inventory import service as inventory
+from bazaar.inventory.errors import (
+    InsufficientStock,
+    InvalidQuantity,
+    OfferNotFound,
+    ReservationExpired,
+    ReservationReleased,
+    StockBelowHeld,
+)
+from bazaar.inventory.stock import set_bucket_count
+from bazaar.kernel.clock import utcnow
+from tests.inventory_factories import levels, make_offer, restock, set_status
+
+TTL = timedelta(minutes=10)
+
+
+async def reserve(container: Container, lines: list[tuple[str, int]], ttl: timedelta = TTL) -> list[str]:
+    async with container.uow() as uow:
+        held = await inventory.reserve_lines(uow=uow, lines=lines, ttl=ttl, sold_out=container.sold_out)
+        await uow.commit()
+        return [r.id for r in held]
+
+
+async def test_reserve_then_commit_sells_units_once(container: Container) -> None:
+    offer = await make_offer(container, quantity=10)
+    [rid] = await reserve(container, [(offer.id, 3)])
+    assert await levels(container, offer.id) == (10, 7)
+
+    async with container.uow() as uow:
+        committed = await inventory.commit_reservation(uow=uow, reservation_id=rid)
+        await uow.commit()
+    assert committed.status == "committed"
+    assert await levels(container, offer.id) == (7, 7)
+
+    async with container.uow() as uow:  # a retried commit changes nothing
+        again = await inventory.commit_reservation(uow=uow, reservation_id=rid)
+        released = await inventory.release_reservation(uow=uow, reservation_id=rid)
+        await uow.commit()
+    assert again.status == "committed" and released.status == "committed"
+    assert await levels(container, offer.id) == (7, 7)
+
+
+async def test_release_twice_returns_units_once(container: Container) -> None:
+    offer = await make_offer(container, quantity=5)
+    [rid] = await reserve(container, [(offer.id, 4)])
+    for _ in range(2):
+        async with container.uow() as uow:
+            released = await inventory.release_reservation(uow=uow, reservation_id=rid)
+            await uow.commit()
+        assert released.status == "released"
+    assert await levels(container, offer.id) == (5, 5)
+    async with container.uow() as uow:
+        with pytest.raises(ReservationReleased):
+            await inventory.commit_reservation(uow=uow, reservation_id=rid)
+
+
+async def test_a_cart_is_reserved_all_or_nothing(container: Container) -> None:
+    plenty = await make_offer(container, quantity=5)
+    scarce = await make_offer(container, quantity=1)
+    async with container.uow() as uow:
+        with pytest.raises(InsufficientStock) as caught:
+            await inventory.reserve_lines(uow=uow, lines=[(plenty.id, 2), (scarce.id, 2)], ttl=TTL)
+        # The caller's transaction may go on (a checkout records its failure): nothing stays taken.
+        await uow.commit()
+    assert caught.value.details["offers"] == [{"offer_id": scarce.id, "requested": 2, "available": 1}]
+    assert await levels(container, plenty.id) == (5, 5)
+    assert await levels(container, scarce.id) == (1, 1)
+
+
+async def test_expired_holds_come_back_once_and_cannot_be_committed(container: Container) -> None:
+    offer = await make_offer(container, quantity=6)
+    rids = await reserve(container, [(offer.id, 2)]) + await reserve(container, [(offer.id, 3)])
+    later = utcnow() + TTL + timedelta(seconds=1)
+    async with container.uow() as uow:
+        assert await inventory.expire_due(uow=uow, now=later) == 2
+        await uow.commit()
+    async with container.uow() as uow:
+        assert await inventory.expire_due(uow=uow, now=later) == 0
+        await uow.commit()
+    assert await levels(container, offer.id) == (6, 6)
+    async with container.uow() as uow:
+        with pytest.raises(ReservationExpired):
+            await inventory.commit_reservation(uow=uow, reservation_id=rids[0])
+
+
+async def test_a_hold_past_its_expiry_cannot_be_committed_before_the_sweeper_runs(container: Container) -> None:
+    offer = await make_offer(container, quantity=2)
+    [rid] = await reserve(container, [(offer.id, 1)], ttl=timedelta(seconds=-1))
+    async with container.uow() as uow:
+        with pytest.raises(ReservationExpired):
+            await inventory.commit_reservation(uow=uow, reservation_id=rid)
+    assert await levels(container, offer.id) == (2, 1)
+
+
+async def test_a_line_bigger_than_any_bucket_is_gathered_into_one_hold(container: Container) -> None:
+    offer = await make_offer(container, quantity=8, buckets=4)  # 2 units per bucket
+    rids = await reserve(container, [(offer.id, 5), (offer.id, 1)])
+    assert len(rids) == 1  # one hold per offer, so a checkout commits every unit it reserved
+    assert await levels(container, offer.id) == (8, 2)
+    async with container.uow() as uow:
+        with pytest.raises(InsufficientStock):
+            await inventory.reserve_lines(uow=uow, lines=[(offer.id, 3)], ttl=TTL)
+    async with container.uow() as uow:
+        await inventory.commit_reservations(uow=uow, reservation_ids=rids)
+        await uow.commit()
+    assert await levels(container, offer.id) == (2, 2)
+
+
+async def test_restock_and_rebucketing_keep_holds(container: Container) -> None:
+    offer = await make_offer(container, quantity=10)
+    [rid] = await reserve(container, [(offer.id, 4)])
+    await restock(container, offer, 20)
+    assert await levels(container, offer.id) == (20, 16)
+    with pytest.raises(StockBelowHeld):
+        await restock(container, offer, 3)
+    async with container.uow() as uow:
+        await set_bucket_count(uow=uow, offer_id=offer.id, product_id=offer.product_id, buckets=8)
+        await uow.commit()
+    assert await levels(container, offer.id) == (20, 16)
+    async with container.uow() as uow:
+        await inventory.commit_reservation(uow=uow, reservation_id=rid)
+        await uow.commit()
+    assert await levels(container, offer.id) == (16, 16)
+
+
+async def test_sold_out_flag_turns_buyers_away_until_restock(container: Container) -> None:
+    offer = await make_offer(container, quantity=2)
+    await reserve(container, [(offer.id, 2)])
+    assert await container.sold_out.is_sold_out(offer.id)
+    before = metrics.SOLD_OUT_FAST_REJECTIONS._value.get()
+    async with container.uow() as uow:
+        with pytest.raises(InsufficientStock):
+            await inventory.reserve_lines(uow=uow, lines=[(offer.id, 1)], ttl=TTL, sold_out=container.sold_out)
+    assert metrics.SOLD_OUT_FAST_REJECTIONS._value.get() == before + 1
+    await restock(container, offer, 5)
+    assert not await container.sold_out.is_sold_out(offer.id)
+    await reserve(container, [(offer.id, 1)])
+    assert await levels(container, offer.id) == (5, 2)
+
+
+async def test_bad_lines_are_refused(container: Container) -> None:
+    offer = await make_offer(container, quantity=2)
+    async with container.uow() as uow:
+        with pytest.raises(InvalidQuantity):
+            await inventory.reserve_lines(uow=uow, lines=[(offer.id, 0)], ttl=TTL)
+        with pytest.raises(OfferNotFound):
+            await inventory.reserve_lines(uow=uow, lines=[("nope", 1)], ttl=TTL)
+    await set_status(container, offer.id, "inactive")
+    async with container.uow() as uow:
+        with pytest.raises(OfferNotFound):
+            await inventory.reserve_lines(uow=uow, lines=[(offer.id, 1)], ttl=TTL)
+
+
+async def test_events_and_stats_follow_each_outcome(container: Container) -> None:
+    offer = await make_offer(container, quantity=3)
+    made = await reserve(container, [(offer.id, 1)]) + await reserve(container, [(offer.id, 1)])
+    async with container.uow() as uow:
+        await inventory.commit_reservation(uow=uow, reservation_id=made[0])
+        await inventory.release_reservation(uow=uow, reservation_id=made[1])
+        await uow.commit()
+    async with container.read_uow() as uow:
+        topics = list((await uow.session.execute(select(OutboxEvent.topic).order_by(OutboxEvent.id))).scalars())
+        stats = await inventory.reservation_stats(uow=uow, seller_id=offer.seller_id)
+    assert topics.count("inventory.reservation_made.v1") == 2
+    assert "inventory.reservation_committed.v1" in topics
+    assert "inventory.reservation_released.v1" in topics
+    assert (stats.made, stats.committed, stats.released) == (2, 1, 1)
+    assert stats.reservation_to_purchase_ratio == 0.5
+
+
+async def test_the_sweeper_worker_returns_abandoned_holds(container: Container) -> None:
+    from bazaar.workers import reservation_sweeper
+    from bazaar.workers.runner import all_workers
+
+    assert "reservation-sweeper" in {w.name for w in all_workers(container)}
+    offer = await make_offer(container, quantity=3)
+    await reserve(container, [(offer.id, 3)], ttl=timedelta(seconds=-1))
+    assert await container.sold_out.is_sold_out(offer.id)
+    assert await reservation_sweeper.run_once(container) == 1
+    assert await reservation_sweeper.run_once(container) == 0
+    assert await levels(container, offer.id) == (3, 3)
+    assert not await container.sold_out.is_sold_out(offer.id)
