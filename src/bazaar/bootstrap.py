@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bazaar.accounts.passwords import Passwords
@@ -15,11 +16,13 @@ from bazaar.adapters.redis_cache import RedisCache
 from bazaar.adapters.redis_stream import RedisEventStream
 from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
 from bazaar.adapters.sold_out import MemorySoldOutFlags, RedisSoldOutFlags
+from bazaar.checkout.saga import SagaDeps
 from bazaar.db.consumers import Handler, Subscription
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.ports import Cache, CartStore, EventStream, PaymentGateway, SoldOutFlags
 from bazaar.kernel.ratelimit import RateLimiter
+from bazaar.payments.facade import PaymentsFacade
 from bazaar.settings import Settings
 
 __all__ = ["Container", "Handler", "Subscription", "build_container", "build_event_stream"]
@@ -48,6 +51,26 @@ class Container:
     def read_uow(self) -> UnitOfWork:
         """A unit of work for queries; on SQLite its transactions never take the write lock."""
         return UnitOfWork(self.db.read_sessionmaker, dialect=self.db.dialect)
+
+    def payments_facade(self) -> PaymentsFacade:
+        """Payments as checkout and orders use them (they also implement the saga's and orders' ports)."""
+        return PaymentsFacade(uow_factory=self.uow, gateway=self.payments)
+
+    def order_payments(self) -> PaymentsFacade:
+        return self.payments_facade()
+
+    def saga_deps(self, *, crash_after: set[str] | None = None) -> SagaDeps:
+        s = self.settings
+        return SagaDeps(
+            uow_factory=self.uow,
+            payments=self.payments_facade(),
+            reservation_ttl=timedelta(seconds=s.reservation_ttl_seconds),
+            deadline=timedelta(seconds=s.checkout_deadline_seconds),
+            capture_delay=timedelta(seconds=s.capture_delay_seconds),
+            carts=self.carts,
+            sold_out=self.sold_out,
+            crash_after=crash_after or set(),
+        )
 
     def subscribe(self, consumer: str, topics: tuple[str, ...], handler: Handler) -> None:
         """Register an event consumer: `handler(uow, event)` runs once per event whose topic matches
@@ -129,7 +152,19 @@ def build_event_stream(settings: Settings, container: Container) -> EventStream:
 def register_consumers(container: Container) -> None:
     """Every event consumer of the application, wired here so workers and tests share one list."""
     from bazaar.inventory.handlers import clear_sold_out_on_restock
+    from bazaar.notifications import handlers as notification_handlers
 
     container.subscribe(
         "inventory-sold-out-flags", ("inventory.stock_changed.v1",), clear_sold_out_on_restock(container.sold_out)
+    )
+    container.subscribe(
+        "notifications",
+        ("orders.order_placed.v1", "orders.order_status_changed.v1", "orders.return_received.v1",
+         "orders.return_requested.v1", "shipping.shipment_created.v1"),
+        notification_handlers.handle_notifications,
+    )
+    container.subscribe(
+        "seller-stats",
+        ("orders.order_placed.v1", "orders.order_status_changed.v1", "inventory.reservation_made.v1"),
+        notification_handlers.handle_seller_stats,
     )

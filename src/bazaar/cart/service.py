@@ -251,3 +251,20 @@ async def merge_carts(
     notes = await _merge_lines(uow, cart, items, incoming)
     await _save(uow, store=store, cache=cache, cart=cart, items=items, notes=notes)
     return cart.id
+
+
+async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, offer_ids: list[str]) -> None:
+    """Take what was just ordered out of the cart, inside the caller's transaction (the order's)."""
+    query = select(Cart).where(Cart.id == cart_id)
+    cart = (await uow.session.execute(query.with_for_update() if uow.is_postgres else query)).scalar_one_or_none()
+    if cart is None:
+        return
+    await uow.session.execute(delete(CartItem).where(CartItem.cart_id == cart_id, CartItem.offer_id.in_(offer_ids)))
+    _touch(cart)
+    await uow.flush()
+    copy = queries.snapshot(cart, await queries.cart_items(uow, cart_id))
+
+    async def publish() -> None:
+        await store.save(copy)
+
+    uow.after_commit(publish)

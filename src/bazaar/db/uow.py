@@ -40,10 +40,9 @@ class UnitOfWork:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            await self.session.rollback()
-        finally:
-            await self.session.close()
+        # close() rolls back whatever was not committed and detaches objects without expiring them,
+        # so what a use case read stays readable after its unit of work ends.
+        await self.session.close()
 
     def emit(self, event: Event) -> str:
         """Record an event in the outbox; it is published only if this unit of work commits."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import InvalidQuantity, StockBelowHeld
@@ -134,3 +134,17 @@ async def stock_levels(*, uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str
     )
     levels = {offer_id: StockLevel(int(on_hand or 0), int(available or 0)) for offer_id, on_hand, available in rows}
     return {i: levels.get(i, StockLevel(0, 0)) for i in ids}
+
+
+async def restock(*, uow: UnitOfWork, offer_id: str, product_id: str, quantity: int) -> None:
+    """Put units back on the shelf (a cancelled order, a received return): they become sellable again."""
+    _check_quantity(quantity)
+    if quantity == 0:
+        return
+    await uow.session.execute(
+        update(StockBucket)
+        .where(StockBucket.offer_id == offer_id, StockBucket.bucket == 0)
+        .values(on_hand=StockBucket.on_hand + quantity, available=StockBucket.available + quantity)
+    )
+    level = (await stock_levels(uow=uow, offer_ids=[offer_id]))[offer_id]
+    uow.emit(StockChanged(offer_id=offer_id, product_id=product_id, on_hand=level.on_hand, available=level.available))

@@ -53,6 +53,9 @@ class PaymentGateway(Protocol):
 
     async def lookup(self, *, idempotency_key: str, deadline: float | None = None) -> ProviderResult | None:
         """What the provider did with the call made under this key; None if it never acted on it."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-
+"""Orders context: orders, lines, status history, cancellations and returns."""

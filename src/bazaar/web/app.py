@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from bazaar.bootstrap import Container, build_container
 from bazaar.settings import Settings
 from bazaar.web import ops
-from bazaar.web.api import accounts, cart, inventory
+from bazaar.web.api import accounts, cart, checkout, inventory, notifications, orders
 from bazaar.web.errors import install_error_handlers
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
 from bazaar.web.storefront import pages
@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(accounts.router, prefix=API_PREFIX)
     app.include_router(cart.router, prefix=API_PREFIX)
     app.include_router(inventory.router, prefix=API_PREFIX)
+    app.include_router(checkout.router, prefix=API_PREFIX)
+    app.include_router(orders.router, prefix=API_PREFIX)
+    app.include_router(notifications.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     if not settings.payment_provider_url:
         app.mount(SANDBOX_PAYMENTS_PATH, _sandbox_payments)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bazaar.bootstrap import Container
-from bazaar.workers import outbox_relay, reservation_sweeper
+from bazaar.workers import outbox_relay, payments, reservation_sweeper
 
 log = logging.getLogger("bazaar.workers")
 
@@ -33,6 +33,9 @@ def all_workers(container: Container) -> list[Worker]:
         # One loop serves every subscription; partitions are leased, so any number of processes may run it.
         Worker("event-consumers", outbox_relay.consume_once, poll, wake_on_outbox=not streams, wake_on_stream=streams),
         Worker("reservation-sweeper", reservation_sweeper.run_once, max(poll, 1.0)),
+        Worker("checkout-reconciler", payments.run_reconciler, max(poll, 2.0)),
+        Worker("payment-capture", payments.run_capture, max(poll, 1.0)),
+        Worker("return-refunds", payments.run_return_refunds, max(poll, 5.0)),
     ]
 
 

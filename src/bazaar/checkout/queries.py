@@ -1,0 +1,45 @@
+"""Checkout reads: the buyer's cart lines priced fresh from the offers, for quoting and ordering."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bazaar.cart.models import Cart, CartItem
+from bazaar.catalog.models import Offer, Product
+from bazaar.checkout.pricing import PricedLine
+from bazaar.db.uow import UnitOfWork
+
+
+async def user_cart_lines(*, uow: UnitOfWork, user_id: str) -> tuple[str | None, list[PricedLine], str]:
+    """The user's cart id, its lines at today's prices (inactive offers left out) and their currency."""
+    cart_id = (
+        await uow.session.execute(select(Cart.id).where(Cart.user_id == user_id, Cart.status == "active"))
+    ).scalar_one_or_none()
+    if cart_id is None:
+        return None, [], "USD"
+    rows = await uow.session.execute(
+        select(CartItem.quantity, Offer, Product.title, Product.weight_grams, Product.tax_category)
+        .join(Offer, Offer.id == CartItem.offer_id)
+        .join(Product, Product.id == Offer.product_id)
+        .where(CartItem.cart_id == cart_id, Offer.status == "active")
+        .order_by(CartItem.created_at, CartItem.id)
+    )
+    lines, currencies = [], set()
+    for quantity, offer, title, weight, tax_category in rows:
+        currencies.add(offer.currency)
+        lines.append(
+            PricedLine(
+                offer_id=offer.id,
+                sku_id=offer.sku_id,
+                product_id=offer.product_id,
+                seller_id=offer.seller_id,
+                title=title,
+                quantity=quantity,
+                unit_price=offer.price_amount,
+                listed_shipping=offer.shipping_amount,
+                weight_grams=weight,
+                tax_category=tax_category,
+            )
+        )
+    # One marketplace currency today; a cart never mixes them because offers are all listed in it.
+    return cart_id, lines, min(currencies) if currencies else "USD"

@@ -1,0 +1,108 @@
+"""Checkout schemas: quote and checkout requests, and what the API answers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bazaar.kernel.schemas import MoneyModel
+from bazaar.shipping.addresses import ShippingAddress
+from bazaar.shipping.rates import METHODS
+
+
+class CardInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    card_number: str = Field(min_length=12, max_length=23)
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int = Field(ge=2000, le=2100)
+    cvc: str = Field(pattern=r"^\d{3,4}$")
+
+    @field_validator("card_number")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        digits = value.replace(" ", "").replace("-", "")
+        if not digits.isdigit() or not 12 <= len(digits) <= 19:
+            raise ValueError("card_number must be 12 to 19 digits")
+        return digits
+
+
+class QuoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shipping_address: ShippingAddress
+    shipping_method: str | None = Field(default=None, json_schema_extra={"enum": list(METHODS)})
+
+
+class CheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shipping_address: ShippingAddress
+    shipping_method: str = Field(json_schema_extra={"enum": list(METHODS)})
+    payment: CardInput
+
+    def fingerprint(self) -> str:
+        """A hash of the request, card included, so a reused key with another body is caught; no card is stored."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ShippingOptionRead(BaseModel):
+    method: str
+    carrier: str
+    price: MoneyModel
+    estimated_days: int
+
+
+class QuoteLineRead(BaseModel):
+    offer_id: str
+    product_id: str
+    seller_id: str
+    title: str
+    quantity: int
+    unit_price: MoneyModel
+    line_total: MoneyModel
+    tax: MoneyModel
+
+
+class SellerShipmentRead(BaseModel):
+    seller_id: str
+    shipping_method: str | None
+    carrier: str | None
+    price: MoneyModel | None
+    estimated_days: int | None
+    options: list[ShippingOptionRead]
+
+
+class QuoteRead(BaseModel):
+    lines: list[QuoteLineRead]
+    shipping_method: str | None
+    shipments: list[SellerShipmentRead]
+    subtotal: MoneyModel
+    shipping: MoneyModel
+    tax: MoneyModel
+    total: MoneyModel
+    shipping_options: list[ShippingOptionRead]
+
+
+class FailureRead(BaseModel):
+    code: str
+    message: str
+
+
+class StepRead(BaseModel):
+    status: str
+    at: datetime
+    detail: dict[str, object] = Field(default_factory=dict)
+
+
+class CheckoutRead(BaseModel):
+    id: str
+    status: str
+    order_id: str | None
+    failure: FailureRead | None
+    steps: list[StepRead] = Field(default_factory=list)
+    total: MoneyModel | None = None

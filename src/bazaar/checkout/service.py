@@ -1,0 +1,215 @@
+"""Checkout use cases: quote a cart, start (or replay) a checkout, read one, and reconcile stuck ones."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bazaar.checkout import queries, saga
+from bazaar.checkout.errors import (
+    FAILURES,
+    CartEmpty,
+    CheckoutNotFound,
+    IdempotencyKeyInUse,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+)
+from bazaar.checkout.models import Checkout, CheckoutStep
+from bazaar.checkout.pricing import price_cart
+from bazaar.checkout.schemas import (
+    CheckoutRead,
+    CheckoutRequest,
+    FailureRead,
+    QuoteLineRead,
+    QuoteRead,
+    QuoteRequest,
+    SellerShipmentRead,
+    ShippingOptionRead,
+    StepRead,
+)
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.clock import utcnow
+from bazaar.kernel.errors import DomainError
+from bazaar.kernel.ids import new_id
+from bazaar.kernel.schemas import money
+
+REPLAY_WAIT_SECONDS = 5.0
+
+
+async def quote_checkout(*, uow: UnitOfWork, user_id: str, request: QuoteRequest) -> QuoteRead:
+    _, lines, currency = await queries.user_cart_lines(uow=uow, user_id=user_id)
+    if not lines:
+        raise CartEmpty()
+    address = request.shipping_address
+    quote = price_cart(
+        lines=lines, country=address.country, region=address.region, method=request.shipping_method, currency=currency
+    )
+    m = lambda amount: money(amount, currency)  # noqa: E731
+    return QuoteRead(
+        lines=[
+            QuoteLineRead(
+                offer_id=li.offer_id,
+                product_id=li.product_id,
+                seller_id=li.seller_id,
+                title=li.title,
+                quantity=li.quantity,
+                unit_price=m(li.unit_price),
+                line_total=m(li.unit_price * li.quantity),
+                tax=m(quote.line_taxes[li.offer_id]),
+            )
+            for li in lines
+        ],
+        shipping_method=quote.method,
+        shipments=[
+            SellerShipmentRead(
+                seller_id=s.seller_id,
+                shipping_method=s.chosen.method if s.chosen else None,
+                carrier=s.chosen.carrier if s.chosen else None,
+                price=m(s.chosen.amount) if s.chosen else None,
+                estimated_days=s.chosen.estimated_days if s.chosen else None,
+                options=[
+                    ShippingOptionRead(
+                        method=o.method, carrier=o.carrier, price=m(o.amount), estimated_days=o.estimated_days
+                    )
+                    for o in s.options
+                ],
+            )
+            for s in quote.shipments
+        ],
+        subtotal=m(quote.subtotal),
+        shipping=m(quote.shipping),
+        tax=m(quote.tax),
+        total=m(quote.total),
+        shipping_options=[
+            ShippingOptionRead(method=o.method, carrier=o.carrier, price=m(o.price), estimated_days=o.estimated_days)
+            for o in quote.options
+        ],
+    )
+
+
+async def start_checkout(
+    *, deps: saga.SagaDeps, user_id: str, idempotency_key: str | None, request: CheckoutRequest
+) -> CheckoutRead:
+    """Place the order for the user's cart; the same key and body always answer the same result."""
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 255:
+        raise IdempotencyKeyRequired()
+    fingerprint = request.fingerprint()
+    async with deps.uow_factory() as uow:
+        checkout = Checkout(
+            id=new_id(),
+            user_id=user_id,
+            idempotency_key=key,
+            request_hash=fingerprint,
+            status="started",
+            shipping_address=request.shipping_address.model_dump(mode="json"),
+            shipping_method=request.shipping_method,
+            deadline_at=utcnow() + deps.deadline,
+        )
+        uow.session.add(checkout)
+        uow.session.add(CheckoutStep(checkout_id=checkout.id, status="started", detail={}))
+        try:
+            await uow.commit()
+        except IntegrityError:  # this user already used the key: a replay (the unique index decides)
+            return await _replay(deps, user_id=user_id, key=key, fingerprint=fingerprint)
+    await saga.run(deps, checkout.id, request.payment)
+    return await _answer(deps, checkout.id)
+
+
+async def _replay(deps: saga.SagaDeps, *, user_id: str, key: str, fingerprint: str) -> CheckoutRead:
+    loop = asyncio.get_running_loop()
+    waited_until = loop.time() + REPLAY_WAIT_SECONDS
+    while True:
+        async with deps.uow_factory() as uow:
+            existing = (
+                await uow.session.execute(
+                    select(Checkout).where(Checkout.user_id == user_id, Checkout.idempotency_key == key)
+                )
+            ).scalar_one()
+        if existing.request_hash != fingerprint:
+            raise IdempotencyKeyReused(checkout_id=existing.id)
+        if existing.status in saga.TERMINAL:
+            return await _answer(deps, existing.id)
+        if loop.time() >= waited_until:
+            raise IdempotencyKeyInUse(checkout_id=existing.id)
+        await asyncio.sleep(0.05)
+
+
+async def _answer(deps: saga.SagaDeps, checkout_id: str) -> CheckoutRead:
+    """The checkout as the API answers it; a failed one raises the error its request answered."""
+    async with deps.uow_factory() as uow:
+        read = await get_checkout_read(uow=uow, checkout_id=checkout_id, user_id=None)
+    if read.status == "failed" and read.failure is not None:
+        error_class = FAILURES.get(read.failure.code, DomainError)
+        failed_step = next((s for s in reversed(read.steps) if s.status == "failed"), None)
+        details = {k: v for k, v in (failed_step.detail if failed_step else {}).items() if k != "code"}
+        raise error_class(read.failure.message, code=read.failure.code, checkout_id=checkout_id, **details)
+    return read
+
+
+async def get_checkout_read(*, uow: UnitOfWork, checkout_id: str, user_id: str | None) -> CheckoutRead:
+    checkout = await uow.session.get(Checkout, checkout_id)
+    if checkout is None or (user_id is not None and checkout.user_id != user_id):
+        raise CheckoutNotFound()
+    steps = (
+        await uow.session.execute(
+            select(CheckoutStep)
+            .where(CheckoutStep.checkout_id == checkout_id)
+            .order_by(CheckoutStep.at, CheckoutStep.id)
+        )
+    ).scalars()
+    return CheckoutRead(
+        id=checkout.id,
+        status=checkout.status,
+        order_id=checkout.order_id,
+        failure=FailureRead(code=checkout.failure_code, message=checkout.failure_message or checkout.failure_code)
+        if checkout.failure_code and checkout.status == "failed"
+        else None,
+        steps=[StepRead(status=s.status, at=s.at, detail=s.detail) for s in steps],
+        total=money(checkout.total_amount, checkout.currency) if checkout.total_amount else None,
+    )
+
+
+async def reconcile_once(*, deps: saga.SagaDeps, now: datetime | None = None, limit: int = 20) -> int:
+    """Finish or compensate checkouts stuck past their deadline; answers how many were taken."""
+    now = now or utcnow()
+    async with deps.uow_factory() as uow:
+        stuck = list(
+            (
+                await uow.session.execute(
+                    select(Checkout.id)
+                    .where(
+                        Checkout.status.not_in(saga.TERMINAL),
+                        Checkout.deadline_at < now,
+                        or_(Checkout.locked_until.is_(None), Checkout.locked_until < now),
+                    )
+                    .order_by(Checkout.deadline_at)
+                    .limit(limit)
+                )
+            ).scalars()
+        )
+    taken = 0
+    for checkout_id in stuck:
+        if not await _claim(deps, checkout_id, now):
+            continue  # another reconciler has it
+        taken += 1
+        await saga.run(deps, checkout_id, None)
+    return taken
+
+
+async def _claim(deps: saga.SagaDeps, checkout_id: str, now: datetime) -> bool:
+    async with deps.uow_factory() as uow:
+        result = await uow.session.execute(
+            update(Checkout)
+            .where(
+                Checkout.id == checkout_id,
+                Checkout.status.not_in(saga.TERMINAL),
+                or_(Checkout.locked_until.is_(None), Checkout.locked_until < now),
+            )
+            .values(locked_until=now + deps.deadline, attempts=Checkout.attempts + 1)
+        )
+        await uow.commit()
+        return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,197 @@
+"""Event consumers: notifications for buyers and sellers, and the sellers' running figures.
+
+Each handler runs inside the relay's inbox-protected transaction, so a redelivered event is
+skipped as a whole; `notify` is also keyed by event id, belt and braces.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+
+from bazaar.accounts.models import Seller
+from bazaar.db.uow import UnitOfWork
+from bazaar.notifications.service import bump_seller_stats, notify
+from bazaar.orders.models import OrderLine
+
+Event = dict[str, Any]
+
+
+def _amount(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+async def _seller_users(uow: UnitOfWork, seller_ids: list[str]) -> dict[str, str]:
+    rows = await uow.session.execute(select(Seller.id, Seller.user_id).where(Seller.id.in_(seller_ids)))
+    return {seller_id: user_id for seller_id, user_id in rows}
+
+
+async def on_order_placed(uow: UnitOfWork, event: Event) -> None:
+    p = event["payload"]
+    order_id, short = p["id"], p["id"][-8:]
+    await notify(
+        uow=uow,
+        user_id=p["user_id"],
+        kind="order_placed",
+        event_id=event["event_id"],
+        subject=f"Order {short} placed",
+        body=f"Thank you! Your order totals {_amount(p['total_amount'])}.",
+    )
+    lines = (await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id))).scalars()
+    per_seller: dict[str, list[OrderLine]] = defaultdict(list)
+    for line in lines:
+        per_seller[line.seller_id].append(line)
+    users = await _seller_users(uow, list(per_seller))
+    for seller_id, seller_lines in per_seller.items():
+        units = sum(li.quantity for li in seller_lines)
+        if seller_id in users:
+            await notify(
+                uow=uow,
+                user_id=users[seller_id],
+                kind="new_order",
+                event_id=event["event_id"],
+                subject=f"New order {short}: {units} item(s) to ship",
+                body=", ".join(f"{li.quantity} x {li.title}" for li in seller_lines),
+            )
+
+
+STATUS_MESSAGES = {
+    "shipped": ("order_shipped", "Order {short} has shipped", "Everything in your order is on its way."),
+    "delivered": ("order_delivered", "Order {short} was delivered", "Your order has arrived. Enjoy!"),
+    "cancelled": (
+        "order_cancelled",
+        "Order {short} was cancelled",
+        "Your order was cancelled; any payment is voided or refunded.",
+    ),
+    "processing": ("payment_captured", "Order {short} is being prepared", "Your payment went through."),
+}
+
+
+async def on_order_status_changed(uow: UnitOfWork, event: Event) -> None:
+    p = event["payload"]
+    message = STATUS_MESSAGES.get(p["status"])
+    if message is None:
+        return
+    kind, subject, body = message
+    short = p["id"][-8:]
+    await notify(
+        uow=uow,
+        user_id=p["user_id"],
+        kind=kind,
+        event_id=event["event_id"],
+        subject=subject.format(short=short),
+        body=body,
+    )
+    if p["status"] == "cancelled":
+        seller_ids = (
+            await uow.session.execute(select(OrderLine.seller_id).where(OrderLine.order_id == p["id"]).distinct())
+        ).scalars()
+        users = await _seller_users(uow, sorted(seller_ids))
+        for user_id in users.values():
+            await notify(
+                uow=uow,
+                user_id=user_id,
+                kind="order_cancelled",
+                event_id=event["event_id"],
+                subject=f"Order {short} was cancelled",
+                body="Do not ship it; the stock is back on sale.",
+            )
+
+
+async def on_shipment_created(uow: UnitOfWork, event: Event) -> None:
+    p = event["payload"]
+    await notify(
+        uow=uow,
+        user_id=p["user_id"],
+        kind="shipment_sent",
+        event_id=event["event_id"],
+        subject=f"A parcel from order {p['order_id'][-8:]} is on its way",
+        body=f"{p['carrier']} tracking number {p['tracking_number']}.",
+    )
+
+
+async def on_return_received(uow: UnitOfWork, event: Event) -> None:
+    p = event["payload"]
+    await notify(
+        uow=uow,
+        user_id=p["user_id"],
+        kind="refund_issued",
+        event_id=event["event_id"],
+        subject=f"Refund of {_amount(p['refund_amount'])} issued",
+        body=f"The seller received your return for order {p['order_id'][-8:]}.",
+    )
+
+
+async def on_return_requested(uow: UnitOfWork, event: Event) -> None:
+    p = event["payload"]
+    users = await _seller_users(uow, [p["seller_id"]])
+    if p["seller_id"] in users:
+        await notify(
+            uow=uow,
+            user_id=users[p["seller_id"]],
+            kind="return_requested",
+            event_id=event["event_id"],
+            subject=f"Return requested for order {p['order_id'][-8:]}",
+            body="Receive it in the seller center when the parcel arrives.",
+        )
+
+
+async def _seller_figures(uow: UnitOfWork, order_id: str) -> dict[str, tuple[int, int]]:
+    """seller id -> (units, revenue) of an order's lines; revenue is price plus the seller's shipping charge."""
+    figures: dict[str, tuple[int, int]] = {}
+    for line in (await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id))).scalars():
+        units, revenue = figures.get(line.seller_id, (0, 0))
+        figures[line.seller_id] = (
+            units + line.quantity,
+            revenue + line.unit_price_amount * line.quantity + line.shipping_amount,
+        )
+    return figures
+
+
+async def stats_on_order_placed(uow: UnitOfWork, event: Event) -> None:
+    for seller_id, (units, revenue) in (await _seller_figures(uow, event["payload"]["id"])).items():
+        await bump_seller_stats(uow=uow, seller_id=seller_id, orders=1, units_sold=units, revenue=revenue)
+
+
+async def stats_on_status_changed(uow: UnitOfWork, event: Event) -> None:
+    if event["payload"]["status"] != "cancelled":
+        return
+    for seller_id, (units, revenue) in (await _seller_figures(uow, event["payload"]["id"])).items():
+        await bump_seller_stats(uow=uow, seller_id=seller_id, orders=-1, units_sold=-units, revenue=-revenue)
+
+
+async def stats_on_reservation_made(uow: UnitOfWork, event: Event) -> None:
+    p = event["payload"]
+    if p.get("seller_id"):
+        await bump_seller_stats(
+            uow=uow, seller_id=p["seller_id"], reservations=1, units_reserved=int(p.get("quantity", 1))
+        )
+
+
+STATS_HANDLERS = {
+    "orders.order_placed.v1": stats_on_order_placed,
+    "orders.order_status_changed.v1": stats_on_status_changed,
+    "inventory.reservation_made.v1": stats_on_reservation_made,
+}
+
+HANDLERS = {
+    "orders.order_placed.v1": on_order_placed,
+    "orders.order_status_changed.v1": on_order_status_changed,
+    "shipping.shipment_created.v1": on_shipment_created,
+    "orders.return_received.v1": on_return_received,
+    "orders.return_requested.v1": on_return_requested,
+}
+
+
+async def handle_notifications(uow: UnitOfWork, event: Event) -> None:
+    handler = HANDLERS.get(event["topic"])
+    if handler is not None:
+        await handler(uow, event)
+
+
+async def handle_seller_stats(uow: UnitOfWork, event: Event) -> None:
+    handler = STATS_HANDLERS.get(event["topic"])
+    if handler is not None:
+        await handler(uow, event)

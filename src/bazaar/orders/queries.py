@@ -1,0 +1,220 @@
+"""Order reads: a buyer's orders, a seller's part of orders, and one order as its viewer may see it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import func, select
+
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.errors import NotFound
+from bazaar.kernel.schemas import Page, money
+from bazaar.orders.models import Order, OrderLine, OrderStatusHistory, Return, ReturnLine
+from bazaar.orders.schemas import (
+    HistoryRead,
+    OrderLineRead,
+    OrderRead,
+    OrderSummary,
+    PaymentSummary,
+    ReturnLineRead,
+    ReturnRead,
+    ShipmentRead,
+    TrackingEventRead,
+)
+from bazaar.payments.models import Payment
+from bazaar.shipping.models import Shipment, ShipmentLine, TrackingEvent
+
+
+class OrderNotFound(NotFound):
+    """No such order."""
+
+    code = "not_found"
+
+
+async def get_order(*, uow: UnitOfWork, order_id: str, user_id: str, seller_id: str | None) -> OrderRead:
+    """The whole order for its buyer; for a seller of some of its lines, only their part; else 404."""
+    order = await uow.session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound()
+    lines = list(
+        (
+            await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id))
+        ).scalars()
+    )
+    as_buyer = order.user_id == user_id
+    if not as_buyer:
+        lines = [li for li in lines if seller_id is not None and li.seller_id == seller_id]
+        if not lines:
+            raise OrderNotFound()
+    return await _order_read(uow, order, lines, only_seller=None if as_buyer else seller_id)
+
+
+async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], only_seller: str | None) -> OrderRead:
+    c = order.currency
+    shipments = await _shipments(uow, order.id, only_seller)
+    returns = await _returns(uow, order.id, only_seller)
+    history = (
+        await uow.session.execute(
+            select(OrderStatusHistory)
+            .where(OrderStatusHistory.order_id == order.id)
+            .order_by(OrderStatusHistory.at, OrderStatusHistory.id)
+        )
+    ).scalars()
+    payment = None
+    if only_seller is None:
+        p = (await uow.session.execute(select(Payment).where(Payment.order_id == order.id))).scalar_one_or_none()
+        if p is not None:
+            payment = PaymentSummary(
+                status=p.status,
+                authorized=money(p.authorized_amount, c),
+                captured=money(p.captured_amount, c),
+                refunded=money(p.refunded_amount, c),
+            )
+    if only_seller is None:
+        subtotal, shipping, tax = order.subtotal_amount, order.shipping_amount, order.tax_amount
+    else:  # a seller sees their own lines, their shipping charge and those lines' tax
+        subtotal = sum(li.unit_price_amount * li.quantity for li in lines)
+        shipping = sum(li.shipping_amount for li in lines)
+        tax = sum(li.tax_amount for li in lines)
+    return OrderRead(
+        id=order.id,
+        status=order.status,
+        created_at=order.created_at,
+        buyer_id=order.user_id,
+        lines=[_line_read(li) for li in lines],
+        subtotal=money(subtotal, c),
+        shipping=money(shipping, c),
+        tax=money(tax, c),
+        total=money(subtotal + shipping + tax, c),
+        shipping_address=order.shipping_address,
+        shipping_method=order.shipping_method,
+        payment=payment,
+        shipments=shipments,
+        returns=returns,
+        history=[HistoryRead(status=h.status, at=h.at, note=h.note) for h in history],
+    )
+
+
+def _line_read(li: OrderLine) -> OrderLineRead:
+    c = li.currency
+    return OrderLineRead(
+        id=li.id,
+        offer_id=li.offer_id,
+        sku_id=li.sku_id,
+        product_id=li.product_id,
+        seller_id=li.seller_id,
+        title=li.title,
+        quantity=li.quantity,
+        unit_price=money(li.unit_price_amount, c),
+        line_total=money(li.unit_price_amount * li.quantity, c),
+        tax=money(li.tax_amount, c),
+        shipped_quantity=li.shipped_quantity,
+        returned_quantity=li.returned_quantity,
+    )
+
+
+async def _shipments(uow: UnitOfWork, order_id: str, only_seller: str | None) -> list[ShipmentRead]:
+    query = select(Shipment).where(Shipment.order_id == order_id).order_by(Shipment.created_at, Shipment.id)
+    if only_seller is not None:
+        query = query.where(Shipment.seller_id == only_seller)
+    shipments = list((await uow.session.execute(query)).scalars())
+    ids = [s.id for s in shipments]
+    line_ids: dict[str, list[str]] = defaultdict(list)
+    events: dict[str, list[TrackingEventRead]] = defaultdict(list)
+    if ids:
+        for sl in (await uow.session.execute(select(ShipmentLine).where(ShipmentLine.shipment_id.in_(ids)))).scalars():
+            line_ids[sl.shipment_id].append(sl.order_line_id)
+        for ev in (
+            await uow.session.execute(
+                select(TrackingEvent).where(TrackingEvent.shipment_id.in_(ids)).order_by(TrackingEvent.at)
+            )
+        ).scalars():
+            events[ev.shipment_id].append(TrackingEventRead(status=ev.status, location=ev.location, at=ev.at))
+    return [shipment_read(s, sorted(line_ids[s.id]), events[s.id]) for s in shipments]
+
+
+def shipment_read(s: Shipment, line_ids: list[str], events: list[TrackingEventRead]) -> ShipmentRead:
+    return ShipmentRead(
+        id=s.id,
+        order_id=s.order_id,
+        seller_id=s.seller_id,
+        carrier=s.carrier,
+        tracking_number=s.tracking_number,
+        status=s.status,
+        line_ids=line_ids,
+        created_at=s.created_at,
+        delivered_at=s.delivered_at,
+        events=events,
+    )
+
+
+async def _returns(uow: UnitOfWork, order_id: str, only_seller: str | None) -> list[ReturnRead]:
+    query = select(Return).where(Return.order_id == order_id).order_by(Return.created_at, Return.id)
+    if only_seller is not None:
+        query = query.where(Return.seller_id == only_seller)
+    returns = list((await uow.session.execute(query)).scalars())
+    return [await return_read(uow, r) for r in returns]
+
+
+async def return_read(uow: UnitOfWork, r: Return) -> ReturnRead:
+    lines = (await uow.session.execute(select(ReturnLine).where(ReturnLine.return_id == r.id))).scalars()
+    return ReturnRead(
+        id=r.id,
+        order_id=r.order_id,
+        seller_id=r.seller_id,
+        status=r.status,
+        reason=r.reason,
+        lines=[ReturnLineRead(order_line_id=rl.order_line_id, quantity=rl.quantity) for rl in lines],
+        refund=money(r.refund_amount, r.currency),
+        created_at=r.created_at,
+        received_at=r.received_at,
+    )
+
+
+async def list_orders(
+    *, uow: UnitOfWork, user_id: str | None, seller_id: str | None, page: int, per_page: int
+) -> Page[OrderSummary]:
+    """A buyer's orders (user_id) or the orders holding a seller's lines (seller_id), newest first."""
+    base = select(Order.id)
+    if seller_id is not None:
+        base = base.where(Order.id.in_(select(OrderLine.order_id).where(OrderLine.seller_id == seller_id)))
+    else:
+        base = base.where(Order.user_id == user_id)
+    total = (await uow.session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+    orders = list(
+        (
+            await uow.session.execute(
+                select(Order)
+                .where(Order.id.in_(base))
+                .order_by(Order.created_at.desc(), Order.id.desc())
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            )
+        ).scalars()
+    )
+    lines: dict[str, list[OrderLine]] = defaultdict(list)
+    if orders:
+        query = select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))
+        if seller_id is not None:
+            query = query.where(OrderLine.seller_id == seller_id)
+        for li in (await uow.session.execute(query)).scalars():
+            lines[li.order_id].append(li)
+    items = []
+    for o in orders:
+        mine = lines[o.id]
+        total_amount = (
+            o.total_amount
+            if seller_id is None
+            else sum(li.unit_price_amount * li.quantity + li.shipping_amount + li.tax_amount for li in mine)
+        )
+        items.append(
+            OrderSummary(
+                id=o.id,
+                status=o.status,
+                created_at=o.created_at,
+                total=money(total_amount, o.currency),
+                items=sum(li.quantity for li in mine),
+                titles=[li.title for li in mine][:5],
+            )
+        )
+    return Page[OrderSummary](items=items, total=int(total), page=page, per_page=per_page)

@@ -1,0 +1,156 @@
+"""Returns: a buyer asks to send delivered lines back within 30 days; the seller receives them and refunds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bazaar.db.uow import UnitOfWork
+from bazaar.inventory import stock
+from bazaar.kernel.clock import utcnow
+from bazaar.kernel.events import Event
+from bazaar.orders.errors import NotReturnable, OneSellerPerReturn, ReturnNotReceivable, ReturnWindowClosed
+from bazaar.orders.events import ReturnReceived, ReturnRequested
+from bazaar.orders.models import Order, OrderLine, Return, ReturnLine
+from bazaar.orders.ports import OrderPayments
+from bazaar.orders.queries import OrderNotFound, return_read
+from bazaar.orders.schemas import ReturnLineIn, ReturnRead
+from bazaar.orders.service import change_status
+from bazaar.shipping.models import Shipment, ShipmentLine
+
+RETURN_WINDOW = timedelta(days=30)
+
+
+class ReturnNotFound(OrderNotFound):
+    """No such return."""
+
+
+async def _delivered_at(uow: UnitOfWork, line_ids: list[str]) -> dict[str, object]:
+    rows = await uow.session.execute(
+        select(ShipmentLine.order_line_id, Shipment.delivered_at)
+        .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
+        .where(ShipmentLine.order_line_id.in_(line_ids))
+    )
+    return {line_id: delivered for line_id, delivered in rows}
+
+
+async def _pending_quantities(uow: UnitOfWork, line_ids: list[str]) -> dict[str, int]:
+    rows = await uow.session.execute(
+        select(ReturnLine.order_line_id, func.sum(ReturnLine.quantity))
+        .join(Return, Return.id == ReturnLine.return_id)
+        .where(ReturnLine.order_line_id.in_(line_ids), Return.status == "requested")
+        .group_by(ReturnLine.order_line_id)
+    )
+    return {line_id: int(q) for line_id, q in rows}
+
+
+async def request_return(
+    *, uow: UnitOfWork, order_id: str, user_id: str, lines: list[ReturnLineIn], reason: str
+) -> ReturnRead:
+    order = await uow.session.get(Order, order_id)
+    if order is None or order.user_id != user_id:
+        raise OrderNotFound()
+    wanted: dict[str, int] = defaultdict(int)
+    for item in lines:
+        wanted[item.order_line_id] += item.quantity
+    order_lines = {
+        li.id: li
+        for li in (
+            await uow.session.execute(
+                select(OrderLine).where(OrderLine.order_id == order_id, OrderLine.id.in_(list(wanted)))
+            )
+        ).scalars()
+    }
+    missing = sorted(set(wanted) - set(order_lines))
+    if missing:
+        raise NotReturnable("these lines are not part of this order", order_line_ids=missing)
+    if len({li.seller_id for li in order_lines.values()}) > 1:
+        raise OneSellerPerReturn()
+    delivered = await _delivered_at(uow, list(wanted))
+    pending = await _pending_quantities(uow, list(wanted))
+    now = utcnow()
+    for line_id, quantity in wanted.items():
+        line, at = order_lines[line_id], delivered.get(line_id)
+        if at is None:
+            raise NotReturnable("only delivered items can be returned", order_line_id=line_id)
+        if now - at > RETURN_WINDOW:  # type: ignore[operator]
+            raise ReturnWindowClosed(order_line_id=line_id, delivered_at=str(at))
+        left = line.quantity - line.returned_quantity - pending.get(line_id, 0)
+        if quantity > left:
+            raise NotReturnable(
+                f"only {left} of this line can still be returned", order_line_id=line_id, returnable=left
+            )
+    seller_id = next(iter(order_lines.values())).seller_id
+    ret = Return(order_id=order_id, user_id=user_id, seller_id=seller_id, reason=reason, currency=order.currency)
+    uow.session.add(ret)
+    await uow.flush()
+    for line_id, quantity in wanted.items():
+        uow.session.add(ReturnLine(return_id=ret.id, order_line_id=line_id, quantity=quantity))
+    uow.emit(ReturnRequested(id=ret.id, order_id=order_id, user_id=user_id, seller_id=seller_id))
+    await uow.commit()
+    return await return_read(uow, ret)
+
+
+def refund_for(line: OrderLine, quantity: int) -> int:
+    """Returned units refund their price and their share of the line's tax. Shares are taken cumulatively
+    (floor of tax x returned / quantity, before and after), so a line returned in parts refunds its tax exactly."""
+    before, after = line.returned_quantity, line.returned_quantity + quantity
+    tax_share = (line.tax_amount * after) // line.quantity - (line.tax_amount * before) // line.quantity
+    return line.unit_price_amount * quantity + tax_share
+
+
+async def receive_return(*, uow: UnitOfWork, payments: OrderPayments, return_id: str, seller_id: str) -> ReturnRead:
+    """Restock what came back and refund it; shipping too once the whole order has come back."""
+    ret = (
+        await uow.session.execute(
+            select(Return).where(Return.id == return_id).with_for_update()
+            if uow.is_postgres
+            else select(Return).where(Return.id == return_id)
+        )
+    ).scalar_one_or_none()
+    if ret is None or ret.seller_id != seller_id:
+        raise ReturnNotFound()
+    if ret.status != "requested":
+        raise ReturnNotReceivable(current_status=ret.status)
+    order = await uow.session.get(Order, ret.order_id)
+    assert order is not None
+    returned = {
+        rl.order_line_id: rl.quantity
+        for rl in (await uow.session.execute(select(ReturnLine).where(ReturnLine.return_id == return_id))).scalars()
+    }
+    all_lines = list((await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order.id))).scalars())
+    refund = 0
+    for line in all_lines:
+        quantity = returned.get(line.id, 0)
+        if quantity:
+            refund += refund_for(line, quantity)
+            line.returned_quantity += quantity
+            await stock.restock(uow=uow, offer_id=line.offer_id, product_id=line.product_id, quantity=quantity)
+    if all(line.returned_quantity == line.quantity for line in all_lines):
+        shipping_tax = order.tax_amount - sum(line.tax_amount for line in all_lines)
+        refund += order.shipping_amount + shipping_tax
+        await change_status(
+            uow=uow,
+            order_id=order.id,
+            user_id=order.user_id,
+            current=order.status,
+            target="returned",
+            note="everything was returned",
+        )
+    ret.status, ret.received_at, ret.refund_amount = "received", utcnow(), refund
+    event: Event = ReturnReceived(
+        id=ret.id,
+        order_id=order.id,
+        user_id=order.user_id,
+        seller_id=seller_id,
+        refund_amount=refund,
+        currency=ret.currency,
+    )
+    uow.emit(event)
+    await uow.commit()
+    await payments.refund(order_id=order.id, amount=refund, idempotency_key=f"return:{ret.id}")
+    ret.status = "refunded"
+    await uow.commit()
+    return await return_read(uow, ret)

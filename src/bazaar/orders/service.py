@@ -1,0 +1,149 @@
+"""Order use cases: placing an order from a finished checkout, and moving it through its states."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from bazaar.db.uow import UnitOfWork
+from bazaar.inventory import stock
+from bazaar.kernel.errors import DomainError
+from bazaar.orders.errors import NotCancellable
+from bazaar.orders.events import OrderPlaced, OrderStatusChanged
+from bazaar.orders.models import Order, OrderLine, OrderStatusHistory
+from bazaar.orders.ports import OrderPayments
+from bazaar.orders.queries import OrderNotFound
+from bazaar.orders.states import check_transition
+
+log = logging.getLogger("bazaar.orders")
+
+
+@dataclass(frozen=True)
+class NewOrderLine:
+    offer_id: str
+    sku_id: str
+    product_id: str
+    seller_id: str
+    reservation_id: str | None
+    title: str
+    quantity: int
+    unit_price: int
+    tax: int
+
+
+async def place_order(
+    *,
+    uow: UnitOfWork,
+    user_id: str,
+    checkout_id: str,
+    currency: str,
+    lines: list[NewOrderLine],
+    shipping_by_seller: dict[str, int],
+    subtotal: int,
+    shipping: int,
+    tax: int,
+    shipping_address: dict[str, Any],
+    shipping_method: str | None,
+) -> str:
+    """Create the order (status pending: payment authorized) in the caller's transaction."""
+    order = Order(
+        user_id=user_id,
+        checkout_id=checkout_id,
+        status="pending",
+        currency=currency,
+        subtotal_amount=subtotal,
+        shipping_amount=shipping,
+        tax_amount=tax,
+        total_amount=subtotal + shipping + tax,
+        shipping_address=shipping_address,
+        shipping_method=shipping_method,
+    )
+    uow.session.add(order)
+    await uow.flush()
+    charged: set[str] = set()
+    for line in lines:
+        # A seller's shipment price is carried on that seller's first line.
+        line_shipping = 0 if line.seller_id in charged else shipping_by_seller.get(line.seller_id, 0)
+        charged.add(line.seller_id)
+        uow.session.add(
+            OrderLine(
+                order_id=order.id,
+                offer_id=line.offer_id,
+                sku_id=line.sku_id,
+                product_id=line.product_id,
+                seller_id=line.seller_id,
+                reservation_id=line.reservation_id,
+                title=line.title,
+                quantity=line.quantity,
+                unit_price_amount=line.unit_price,
+                shipping_amount=line_shipping,
+                tax_amount=line.tax,
+                currency=currency,
+            )
+        )
+    uow.session.add(OrderStatusHistory(order_id=order.id, status="pending", note="order placed"))
+    uow.emit(
+        OrderPlaced(
+            id=order.id,
+            user_id=user_id,
+            seller_ids=tuple(sorted({li.seller_id for li in lines})),
+            total_amount=order.total_amount,
+            currency=currency,
+        )
+    )
+    return order.id
+
+
+async def change_status(
+    *, uow: UnitOfWork, order_id: str, user_id: str, current: str, target: str, note: str | None = None
+) -> bool:
+    """Move an order from `current` to `target` if it is still `current`; answers whether it moved."""
+    check_transition(current, target)
+    result = await uow.session.execute(
+        update(Order).where(Order.id == order_id, Order.status == current).values(status=target)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    uow.session.add(OrderStatusHistory(order_id=order_id, status=target, note=note))
+    uow.emit(OrderStatusChanged(id=order_id, user_id=user_id, status=target, previous_status=current))
+    return True
+
+
+async def _locked_order(uow: UnitOfWork, order_id: str) -> Order | None:
+    query = select(Order).where(Order.id == order_id)
+    if uow.is_postgres:
+        query = query.with_for_update()
+    return (await uow.session.execute(query)).scalar_one_or_none()
+
+
+async def cancel_order(*, uow: UnitOfWork, payments: OrderPayments, order_id: str, user_id: str) -> None:
+    """Cancel before anything shipped: stock goes back on the shelf, then the payment is voided or refunded."""
+    order = await _locked_order(uow, order_id)
+    if order is None or order.user_id != user_id:
+        raise OrderNotFound()
+    if order.status == "cancelled":
+        await uow.rollback()
+    else:
+        lines = list((await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id))).scalars())
+        if order.status not in ("pending", "processing") or any(li.shipped_quantity for li in lines):
+            raise NotCancellable(current_status=order.status)
+        for line in lines:
+            await stock.restock(uow=uow, offer_id=line.offer_id, product_id=line.product_id, quantity=line.quantity)
+        await change_status(
+            uow=uow,
+            order_id=order_id,
+            user_id=user_id,
+            current=order.status,
+            target="cancelled",
+            note="cancelled by the buyer",
+        )
+        await uow.commit()
+    # After the commit, never inside it: the provider call holds no lock. If the provider is down the
+    # order stays cancelled and the payment-capture worker settles it on a later round.
+    try:
+        await payments.settle_cancelled(order_id=order_id)
+    except DomainError as exc:
+        log.warning("settling cancelled order %s postponed: %s", order_id, exc.message)

@@ -1,0 +1,160 @@
+"""Shipments: a seller ships some or all of their lines; carrier tracking events move them to delivered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.clock import utcnow
+from bazaar.kernel.errors import Conflict, Forbidden, NotFound
+from bazaar.orders.models import Order, OrderLine
+from bazaar.orders.queries import OrderNotFound, shipment_read
+from bazaar.orders.schemas import ShipmentRead, TrackingEventRead
+from bazaar.orders.service import change_status
+from bazaar.shipping.events import ShipmentCreated, ShipmentDelivered
+from bazaar.shipping.models import Shipment, ShipmentLine, TrackingEvent
+
+PROGRESS = {"label_created": 0, "in_transit": 1, "out_for_delivery": 2, "delivered": 3}
+
+
+class NotShippable(Conflict):
+    """These lines cannot be shipped now."""
+
+    code = "not_shippable"
+
+
+class ShipmentNotFound(NotFound):
+    """No such shipment."""
+
+    code = "not_found"
+
+
+class ShipmentAlreadyDelivered(Conflict):
+    """This shipment was already delivered."""
+
+    code = "already_delivered"
+
+
+async def _order_for_update(uow: UnitOfWork, order_id: str) -> Order | None:
+    query = select(Order).where(Order.id == order_id)
+    return (await uow.session.execute(query.with_for_update() if uow.is_postgres else query)).scalar_one_or_none()
+
+
+async def create_shipment(
+    *, uow: UnitOfWork, seller_id: str, order_id: str, line_ids: list[str], carrier: str, tracking_number: str
+) -> ShipmentRead:
+    order = await _order_for_update(uow, order_id)
+    lines = list((await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id))).scalars())
+    mine = {li.id: li for li in lines if li.seller_id == seller_id}
+    if order is None or not mine:
+        raise OrderNotFound()
+    if order.status != "processing":
+        reason = "wait until the payment is captured" if order.status == "pending" else f"the order is {order.status}"
+        raise NotShippable(f"this order cannot be shipped: {reason}", current_status=order.status)
+    wanted = list(dict.fromkeys(line_ids))
+    foreign = [i for i in wanted if i not in mine]
+    if foreign:
+        raise NotShippable("these lines are not yours to ship", order_line_ids=foreign)
+    done = [i for i in wanted if mine[i].shipped_quantity >= mine[i].quantity]
+    if done:
+        raise NotShippable("these lines have already shipped", order_line_ids=done)
+    shipment = Shipment(order_id=order_id, seller_id=seller_id, carrier=carrier, tracking_number=tracking_number)
+    uow.session.add(shipment)
+    await uow.flush()
+    for line_id in wanted:
+        line = mine[line_id]
+        uow.session.add(
+            ShipmentLine(shipment_id=shipment.id, order_line_id=line_id, quantity=line.quantity - line.shipped_quantity)
+        )
+        line.shipped_quantity = line.quantity
+    uow.session.add(TrackingEvent(shipment_id=shipment.id, status="label_created", at=utcnow()))
+    if all(li.shipped_quantity >= li.quantity for li in lines):
+        await change_status(
+            uow=uow,
+            order_id=order_id,
+            user_id=order.user_id,
+            current=order.status,
+            target="shipped",
+            note="every item has shipped",
+        )
+    uow.emit(
+        ShipmentCreated(
+            id=shipment.id,
+            order_id=order_id,
+            seller_id=seller_id,
+            user_id=order.user_id,
+            carrier=carrier,
+            tracking_number=tracking_number,
+        )
+    )
+    await uow.commit()
+    return await read_shipment(uow=uow, shipment_id=shipment.id)
+
+
+async def read_shipment(*, uow: UnitOfWork, shipment_id: str) -> ShipmentRead:
+    shipment = await uow.session.get(Shipment, shipment_id)
+    if shipment is None:
+        raise ShipmentNotFound()
+    line_ids = sorted(
+        (
+            await uow.session.execute(select(ShipmentLine.order_line_id).where(ShipmentLine.shipment_id == shipment_id))
+        ).scalars()
+    )
+    events = [
+        TrackingEventRead(status=e.status, location=e.location, at=e.at)
+        for e in (
+            await uow.session.execute(
+                select(TrackingEvent).where(TrackingEvent.shipment_id == shipment_id).order_by(TrackingEvent.at)
+            )
+        ).scalars()
+    ]
+    return shipment_read(shipment, line_ids, events)
+
+
+async def record_tracking_event(
+    *,
+    uow: UnitOfWork,
+    shipment_id: str,
+    seller_id: str | None,
+    is_admin: bool,
+    status: str,
+    at: datetime | None,
+    location: str | None,
+) -> ShipmentRead:
+    """A carrier's webhook: that shipment's seller or an admin; delivered orders follow their shipments."""
+    shipment = await uow.session.get(Shipment, shipment_id)
+    if shipment is None:
+        raise ShipmentNotFound()
+    if not is_admin and shipment.seller_id != seller_id:
+        raise ShipmentNotFound() if seller_id is None else Forbidden("only this shipment's seller can post events")
+    if shipment.status == "delivered":
+        raise ShipmentAlreadyDelivered()
+    at = at or utcnow()
+    uow.session.add(TrackingEvent(shipment_id=shipment_id, status=status, location=location, at=at))
+    if PROGRESS[status] > PROGRESS[shipment.status]:
+        shipment.status = status
+    if status == "delivered":
+        shipment.delivered_at = at
+        await _maybe_delivered(uow, shipment, at)
+    await uow.commit()
+    return await read_shipment(uow=uow, shipment_id=shipment_id)
+
+
+async def _maybe_delivered(uow: UnitOfWork, shipment: Shipment, at: datetime) -> None:
+    order = await _order_for_update(uow, shipment.order_id)
+    assert order is not None
+    uow.emit(ShipmentDelivered(id=shipment.id, order_id=order.id, seller_id=shipment.seller_id, user_id=order.user_id))
+    await uow.flush()
+    statuses = (await uow.session.execute(select(Shipment.status).where(Shipment.order_id == order.id))).scalars()
+    if order.status == "shipped" and all(s == "delivered" for s in statuses):
+        order.delivered_at = at
+        await change_status(
+            uow=uow,
+            order_id=order.id,
+            user_id=order.user_id,
+            current="shipped",
+            target="delivered",
+            note="every shipment was delivered",
+        )

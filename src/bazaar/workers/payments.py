@@ -1,0 +1,146 @@
+"""Payment workers: capture after the fraud-check window, settle cancelled orders, refund received returns,
+and finish or undo checkouts stuck past their deadline (the reconciler)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from bazaar.bootstrap import Container
+from bazaar.checkout import service as checkout_service
+from bazaar.checkout.models import CheckoutStep
+from bazaar.kernel.clock import utcnow
+from bazaar.kernel.errors import DomainError
+from bazaar.orders.models import Order, Return
+from bazaar.orders.service import change_status
+from bazaar.payments import service as payments
+from bazaar.payments.models import Payment
+from bazaar.payments.queries import payments_due_for_capture
+
+log = logging.getLogger("bazaar.workers.payments")
+BATCH = 50
+
+
+async def run_reconciler(container: Container) -> int:
+    return await checkout_service.reconcile_once(deps=container.saga_deps())
+
+
+async def run_capture(container: Container) -> int:
+    """Capture what is due, then move captured orders to processing; cancelled orders get settled instead."""
+    async with container.read_uow() as uow:
+        due = await payments_due_for_capture(uow=uow, now=utcnow(), limit=BATCH)
+    done = 0
+    for payment_id in due:
+        try:
+            await _capture_one(container, payment_id)
+            done += 1
+        except DomainError as exc:  # provider down or a state race: the next round tries again
+            log.warning("capture of %s postponed: %s", payment_id, exc.message)
+    return done + await _advance_captured_orders(container) + await _settle_cancelled(container)
+
+
+async def _capture_one(container: Container, payment_id: str) -> None:
+    async with container.read_uow() as uow:
+        payment = await uow.session.get(Payment, payment_id)
+        order = await uow.session.get(Order, payment.order_id) if payment and payment.order_id else None
+    if payment is None or order is None:
+        return
+    if order.status == "cancelled":
+        await container.payments_facade().settle_cancelled(order_id=order.id)
+        return
+    await payments.capture_payment(uow_factory=container.uow, gateway=container.payments, payment_id=payment_id)
+    await _mark_processing(container, order.id)
+
+
+async def _mark_processing(container: Container, order_id: str) -> bool:
+    async with container.uow() as uow:
+        order = await uow.session.get(Order, order_id)
+        if order is None or order.status != "pending":
+            return False
+        moved = await change_status(
+            uow=uow,
+            order_id=order_id,
+            user_id=order.user_id,
+            current="pending",
+            target="processing",
+            note="payment captured",
+        )
+        if moved:
+            uow.session.add(
+                CheckoutStep(checkout_id=order.checkout_id, status="payment_captured", detail={"order_id": order_id})
+            )
+        await uow.commit()
+        return moved
+
+
+async def _advance_captured_orders(container: Container) -> int:
+    """Orders still pending although their payment was captured (a crash between the two steps)."""
+    async with container.read_uow() as uow:
+        ids = list(
+            (
+                await uow.session.execute(
+                    select(Order.id)
+                    .join(Payment, Payment.order_id == Order.id)
+                    .where(Order.status == "pending", Payment.status == "captured")
+                    .limit(BATCH)
+                )
+            ).scalars()
+        )
+    return sum([await _mark_processing(container, order_id) for order_id in ids])
+
+
+async def _settle_cancelled(container: Container) -> int:
+    """Cancelled orders whose money is still held or captured: void or refund it (retried until it works)."""
+    async with container.read_uow() as uow:
+        ids = list(
+            (
+                await uow.session.execute(
+                    select(Order.id)
+                    .join(Payment, Payment.order_id == Order.id)
+                    .where(
+                        Order.status == "cancelled",
+                        (Payment.status == "authorized") | (Payment.captured_amount > Payment.refunded_amount),
+                    )
+                    .limit(BATCH)
+                )
+            ).scalars()
+        )
+    settled = 0
+    for order_id in ids:
+        try:
+            await container.payments_facade().settle_cancelled(order_id=order_id)
+            settled += 1
+        except DomainError as exc:
+            log.warning("settling cancelled order %s postponed: %s", order_id, exc.message)
+    return settled
+
+
+async def run_return_refunds(container: Container) -> int:
+    """Returns received whose refund did not go through at the time (the provider was down)."""
+    async with container.read_uow() as uow:
+        pending = list(
+            (
+                await uow.session.execute(
+                    select(Return.id, Return.order_id, Return.refund_amount)
+                    .where(Return.status == "received")
+                    .limit(BATCH)
+                )
+            ).all()
+        )
+    done = 0
+    for return_id, order_id, amount in pending:
+        try:
+            await container.order_payments().refund(
+                order_id=order_id, amount=amount, idempotency_key=f"return:{return_id}"
+            )
+        except DomainError as exc:
+            log.warning("refund of return %s postponed: %s", return_id, exc.message)
+            continue
+        async with container.uow() as uow:
+            ret = await uow.session.get(Return, return_id)
+            if ret is not None and ret.status == "received":
+                ret.status = "refunded"
+                await uow.commit()
+                done += 1
+    return done

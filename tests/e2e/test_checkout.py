@@ -1,0 +1,260 @@
+"""Checkout over HTTP and through the saga: every test card, replays, stock and crashes, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bazaar.checkout import service
+from bazaar.checkout.models import Checkout
+from bazaar.checkout.schemas import CheckoutRequest
+from bazaar.inventory.models import Reservation
+from bazaar.kernel.clock import utcnow
+from bazaar.orders.models import Order
+from bazaar.payments.models import Payment
+from tests.helpers import API, new_user
+from tests.inventory_factories import MadeOffer, levels, make_offer
+
+ADDRESS = {
+    "name": "Ada Buyer",
+    "line1": "1 Main St",
+    "city": "Austin",
+    "region": "TX",
+    "postal_code": "78701",
+    "country": "US",
+}
+APPROVE, DECLINE, NO_FUNDS, SERVER_ERROR, TIMEOUT = (
+    "4242424242424242",
+    "4000000000000002",
+    "4000000000009995",
+    "4000000000000119",
+    "4000000000000259",
+)
+
+
+def body(card: str = APPROVE, method: str = "standard", **over: Any) -> dict[str, Any]:
+    return {
+        "shipping_address": {**ADDRESS, **over},
+        "shipping_method": method,
+        "payment": {"card_number": card, "exp_month": 12, "exp_year": 2035, "cvc": "123"},
+    }
+
+
+@pytest.fixture
+def settings(settings_factory):  # type: ignore[no-untyped-def]
+    # Short provider deadlines so the failing cards answer quickly.
+    return settings_factory(
+        payment_call_timeout_seconds=0.3,
+        payment_deadline_seconds=1.0,
+        payment_retry_base_seconds=0.02,
+        payment_retry_max_seconds=0.1,
+        payment_sandbox_hang_seconds=1.0,
+        capture_delay_seconds=0,
+    )
+
+
+async def buyer_with_cart(client: httpx.AsyncClient, *offers: tuple[MadeOffer, int]) -> dict[str, str]:
+    _, headers = await new_user(client)
+    for offer, qty in offers:
+        r = await client.post(f"{API}/cart/items", json={"offer_id": offer.id, "quantity": qty}, headers=headers)
+        assert r.status_code == 200, r.text
+    return headers
+
+
+async def checkout(
+    client: httpx.AsyncClient, headers: dict[str, str], key: str | None = "k1", **kw: Any
+) -> httpx.Response:
+    h = dict(headers)
+    if key is not None:
+        h["Idempotency-Key"] = key
+    return await client.post(f"{API}/checkout", json=body(**kw), headers=h)
+
+
+async def count(container, model, *where) -> int:  # type: ignore[no-untyped-def]
+    async with container.read_uow() as uow:
+        return int((await uow.session.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
+
+
+async def assert_nothing_held(container) -> None:  # type: ignore[no-untyped-def]
+    assert await count(container, Reservation, Reservation.status == "held") == 0
+    # every authorization ends with an order (to be captured) or voided
+    async with container.read_uow() as uow:
+        for p in (await uow.session.execute(select(Payment))).scalars():
+            if p.status == "authorized":
+                assert p.order_id is not None, p
+
+
+async def test_quote_lists_options_tax_and_totals(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
+    a = await make_offer(container, quantity=5, price=1000)
+    headers = await buyer_with_cart(client, (a, 2))
+    r = await client.post(f"{API}/checkout/quote", json={"shipping_address": ADDRESS}, headers=headers)
+    assert r.status_code == 200, r.text
+    q = r.json()
+    assert q["subtotal"] == {"amount": 2000, "currency": "USD"}
+    assert q["tax"]["amount"] == 125  # 6.25 % in TX
+    assert q["total"]["amount"] == q["subtotal"]["amount"] + q["shipping"]["amount"] + q["tax"]["amount"]
+    assert {o["method"] for o in q["shipping_options"]} >= {"standard", "expedited", "express"}
+    bad = await client.post(
+        f"{API}/checkout/quote", json={"shipping_address": {**ADDRESS, "region": "ZZ"}}, headers=headers
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "validation_error"
+
+
+async def test_checkout_places_the_order_and_empties_the_cart(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
+    a = await make_offer(container, quantity=5, price=1000)
+    b = await make_offer(container, quantity=3, price=2500)
+    headers = await buyer_with_cart(client, (a, 2), (b, 1))
+    r = await checkout(client, headers)
+    assert r.status_code == 201, r.text
+    done = r.json()
+    assert done["status"] == "completed" and done["order_id"]
+    assert await levels(container, a.id) == (3, 3)
+    assert await levels(container, b.id) == (2, 2)
+    cart = (await client.get(f"{API}/cart", headers=headers)).json()
+    assert cart["items"] == []
+    follow = (await client.get(f"{API}/checkout/{done['id']}", headers=headers)).json()
+    steps = [s["status"] for s in follow["steps"]]
+    assert steps[:5] == ["started", "cart_validated", "inventory_reserved", "priced", "payment_authorized"]
+    assert "order_created" in steps and follow["failure"] is None
+    async with container.read_uow() as uow:
+        payment = (await uow.session.execute(select(Payment))).scalar_one()
+        order = await uow.session.get(Order, done["order_id"])
+        assert payment.status == "authorized" and payment.authorized_amount == order.total_amount
+        assert order.status == "pending"
+    await assert_nothing_held(container)
+
+
+async def test_replay_answers_the_same_and_never_charges_twice(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
+    a = await make_offer(container, quantity=5)
+    headers = await buyer_with_cart(client, (a, 1))
+    first = await checkout(client, headers, key="same")
+    again = await checkout(client, headers, key="same")
+    assert first.status_code == again.status_code == 201
+    assert first.json()["order_id"] == again.json()["order_id"]
+    assert await count(container, Order) == 1 and await count(container, Payment) == 1
+    other = await checkout(client, headers, key="same", card=DECLINE)
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
+    missing = await checkout(client, headers, key=None)
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "idempotency_key_required"
+
+
+async def test_concurrent_replays_make_one_order(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
+    a = await make_offer(container, quantity=5)
+    headers = await buyer_with_cart(client, (a, 1))
+    answers = await asyncio.gather(*(checkout(client, headers, key="burst") for _ in range(5)))
+    assert {r.status_code for r in answers} <= {201, 409}
+    assert any(r.status_code == 201 for r in answers)
+    assert len({r.json()["order_id"] for r in answers if r.status_code == 201}) == 1
+    assert await count(container, Order) == 1 and await count(container, Checkout) == 1
+    assert await levels(container, a.id) == (4, 4)
+
+
+@pytest.mark.parametrize(
+    ("card", "status", "code"),
+    [
+        (DECLINE, 402, "payment_declined"),
+        (NO_FUNDS, 402, "insufficient_funds"),
+        (SERVER_ERROR, 503, "payment_provider_unavailable"),
+    ],
+)
+async def test_failed_payments_hold_nothing(
+    client: httpx.AsyncClient, container, card: str, status: int, code: str
+) -> None:  # type: ignore[no-untyped-def]
+    a = await make_offer(container, quantity=2)
+    headers = await buyer_with_cart(client, (a, 2))
+    r = await checkout(client, headers, card=card)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code
+    assert await levels(container, a.id) == (2, 2)
+    assert await count(container, Order) == 0
+    await assert_nothing_held(container)
+    # the cart is kept so the buyer can try another card
+    assert len((await client.get(f"{API}/cart", headers=headers)).json()["items"]) == 1
+    replay = await checkout(client, headers, card=card)
+    assert (replay.status_code, replay.json()["error"]["code"]) == (status, code)
+    follow = await client.get(f"{API}/checkout/{r.json()['error']['details']['checkout_id']}", headers=headers)
+    assert follow.json()["status"] == "failed" and follow.json()["failure"]["code"] == code
+
+
+async def test_out_of_stock_is_409_naming_the_offer(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
+    a = await make_offer(container, quantity=3)
+    b = await make_offer(container, quantity=3)
+    headers = await buyer_with_cart(client, (a, 1), (b, 3))
+    _, rival = await new_user(client)
+    await client.post(f"{API}/cart/items", json={"offer_id": b.id, "quantity": 2}, headers=rival)
+    assert (await checkout(client, rival, key="rival")).status_code == 201
+    r = await checkout(client, headers)
+    assert r.status_code == 409, r.text
+    err = r.json()["error"]
+    assert err["code"] == "insufficient_stock"
+    assert b.id in str(err["details"])
+    assert await levels(container, a.id) == (3, 3)  # all or nothing: a was not held either
+    await assert_nothing_held(container)
+
+
+async def test_lost_answer_after_authorizing_converges_to_an_order(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
+    a = await make_offer(container, quantity=2)
+    headers = await buyer_with_cart(client, (a, 1))
+    r = await checkout(client, headers, card=TIMEOUT)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "priced"
+    await asyncio.sleep(1.1)  # the sandbox has now answered its own books
+    taken = await service.reconcile_once(deps=container.saga_deps(), now=utcnow() + timedelta(minutes=5))
+    assert taken == 1
+    follow = (await client.get(f"{API}/checkout/{r.json()['id']}", headers=headers)).json()
+    assert follow["status"] == "completed" and follow["order_id"]
+    assert await levels(container, a.id) == (1, 1)
+    await assert_nothing_held(container)
+
+
+CRASH_POINTS = ["started", "cart_validated", "inventory_reserved", "priced", "provider_called", "payment_authorized"]
+
+
+@pytest.mark.parametrize("crash_after", CRASH_POINTS)
+async def test_crash_after_each_step_then_reconciler_converges(
+    client: httpx.AsyncClient, container, crash_after: str
+) -> None:  # type: ignore[no-untyped-def]
+    a = await make_offer(container, quantity=4)
+    user, headers = await new_user(client)
+    await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 2}, headers=headers)
+    deps = container.saga_deps(crash_after={crash_after})
+    request = CheckoutRequest.model_validate(body())
+    if crash_after == "started":
+        deps.crash_after = {"cart_validated"}
+    with pytest.raises(Exception, match="injected crash"):
+        await service.start_checkout(deps=deps, user_id=user["id"], idempotency_key="crash", request=request)
+    healthy = container.saga_deps()
+    assert await service.reconcile_once(deps=healthy, now=utcnow() + timedelta(minutes=5)) == 1
+    async with container.read_uow() as uow:
+        status = (await uow.session.execute(select(Checkout.status))).scalar_one()
+    assert status in {"completed", "failed"}
+    if status == "completed":
+        assert await levels(container, a.id) == (2, 2)
+        assert await count(container, Order) == 1
+    else:
+        assert await levels(container, a.id) == (4, 4)
+        assert await count(container, Order) == 0
+        assert await count(container, Payment, Payment.status == "authorized") == 0
+    await assert_nothing_held(container)
+    # a second sweep finds nothing left to do
+    assert await service.reconcile_once(deps=healthy, now=utcnow() + timedelta(minutes=10)) == 0
+
+
+async def test_capture_after_the_fraud_window(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
+    from bazaar.workers import payments as capture
+
+    a = await make_offer(container, quantity=2, price=1500)
+    headers = await buyer_with_cart(client, (a, 1))
+    order_id = (await checkout(client, headers)).json()["order_id"]
+    assert await capture.run_capture(container) == 1
+    order = (await client.get(f"{API}/orders/{order_id}", headers=headers)).json()
+    assert order["status"] == "processing"
+    assert order["payment"]["status"] == "captured"
+    assert order["payment"]["captured"] == order["total"]
+    assert await capture.run_capture(container) == 0
