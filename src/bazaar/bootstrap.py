@@ -10,10 +10,16 @@ from typing import Any
 from bazaar.accounts.passwords import Passwords
 from bazaar.adapters.memory_cache import MemoryCache
 from bazaar.adapters.redis_cache import RedisCache
+from bazaar.catalog.handlers import PAGE_TOPICS, invalidate_product_page
+from bazaar.catalog.page_cache import ProductPages
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.ports import Cache
 from bazaar.kernel.ratelimit import RateLimiter
+from bazaar.search import handlers as search_handlers
+from bazaar.search.index import SearchIndex
+from bazaar.search.indexer import Indexer
+from bazaar.search.service import SearchService
 from bazaar.settings import Settings
 
 Handler = Callable[[UnitOfWork, dict[str, Any]], Awaitable[None]]
@@ -51,6 +57,8 @@ class Container:
         self.subscriptions.append(Subscription(consumer, topics, handler))
 
     async def close(self) -> None:
+        for closer in self.extras.get("closers", []):
+            closer()
         await self.cache.close()
         await self.db.dispose()
 
@@ -69,9 +77,22 @@ def build_container(settings: Settings) -> Container:
         limiter=RateLimiter(cache, enabled=settings.rate_limits_enabled),
         passwords=Passwords(settings.password_hash_profile),
     )
+    shared_cache = settings.redis_url is not None
+    container.extras["product_pages"] = ProductPages(cache, container.read_uow, shared=shared_cache)
+    index = SearchIndex(settings.data_dir / "search")
+    container.extras["search_index"] = index
+    container.extras["search"] = SearchService(index, cache, shared=shared_cache)
+    indexer = Indexer(index, container.read_uow)
+    container.extras["search_indexer"] = indexer
+    container.extras.setdefault("closers", []).append(indexer.close)
+    container.extras.setdefault("readiness", {})["search"] = index.ping
     register_consumers(container)
     return container
 
 
 def register_consumers(container: Container) -> None:
     """Every event consumer of the application, wired here so workers and tests share one list."""
+    pages: ProductPages = container.extras["product_pages"]
+    container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
+    indexer: Indexer = container.extras["search_indexer"]
+    container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))

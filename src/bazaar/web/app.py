@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from bazaar.bootstrap import Container, build_container
 from bazaar.settings import Settings
 from bazaar.web import ops
-from bazaar.web.api import accounts
+from bazaar.web.api import accounts, catalog, search
 from bazaar.web.errors import install_error_handlers
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
 from bazaar.web.storefront import pages
@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(accounts.router, prefix=API_PREFIX)
+    app.include_router(catalog.router, prefix=API_PREFIX)
+    app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)

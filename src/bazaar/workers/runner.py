@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bazaar.bootstrap import Container
-from bazaar.workers import outbox_relay
+from bazaar.workers import outbox_relay, search_indexer
 
 log = logging.getLogger("bazaar.workers")
 
@@ -28,6 +28,8 @@ def all_workers(container: Container) -> list[Worker]:
     poll = container.settings.worker_poll_seconds
     return [
         Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True),
+        # Short idle so a marked product is committed about a second after its event, not later.
+        Worker("search-indexer", search_indexer.run_once, min(poll, 0.25)),
     ]
 
 
