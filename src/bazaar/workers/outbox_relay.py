@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bazaar.bootstrap import Container, Subscription
 from bazaar.db.outbox import InboxEntry, OutboxEvent
+from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 
 log = logging.getLogger("bazaar.workers.outbox")
@@ -22,8 +23,18 @@ MAX_ATTEMPTS = 10
 BATCH = 200
 
 
-async def deliver(container: Container, subscription: Subscription, event: dict[str, Any]) -> None:
+async def deliver(
+    container: Container, subscription: Subscription, event: dict[str, Any], *, within: UnitOfWork | None = None
+) -> None:
     """Run one consumer on one event, exactly once per (consumer, event id)."""
+    if within is not None:
+        # SQLite has one writer: the relay's own transaction already holds it, so a second unit of
+        # work would wait on it forever. The consumer runs in a savepoint of the relay's transaction.
+        async with within.session.begin_nested():
+            if await within.session.get(InboxEntry, (subscription.consumer, event["event_id"])) is None:
+                await subscription.handler(within, event)
+                within.session.add(InboxEntry(consumer=subscription.consumer, event_id=event["event_id"]))
+        return
     async with container.uow() as uow:
         seen = await uow.session.get(InboxEntry, (subscription.consumer, event["event_id"]))
         if seen is not None:
@@ -60,7 +71,7 @@ async def run_once(container: Container) -> int:
             try:
                 for subscription in container.subscriptions:
                     if subscription.wants(row.topic):
-                        await deliver(container, subscription, event)
+                        await deliver(container, subscription, event, within=None if uow.is_postgres else uow)
             except Exception as exc:
                 log.exception("consumer failed on %s %s", row.topic, row.event_id)
                 row.attempts += 1
