@@ -94,6 +94,11 @@ class RefreshingCache:
         except DependencyUnavailable:
             log.warning("cache unavailable; %d keys expire by TTL instead", len(keys))
 
+    async def settle(self) -> None:
+        """Wait for background refreshes in flight (shutdown, tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def _fill(self, key: str, loader: Loader) -> CachedBytes:
         if await self._won_lock("fill:" + key):
             try:
