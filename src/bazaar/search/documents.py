@@ -105,7 +105,19 @@ async def load_facts(
     ids = list(dict.fromkeys(product_ids))
     if not ids:
         return []
-    products = (await uow.session.execute(select(Product).where(Product.id.in_(ids)))).scalars().all()
+    # Plain column rows, not ORM entities: a full rebuild reads every product, and this is its hot loop.
+    products = await uow.session.execute(
+        select(
+            Product.id,
+            Product.title,
+            Product.brand,
+            Product.description,
+            Product.category_id,
+            Product.rating_average,
+            Product.rating_count,
+            Product.created_at,
+        ).where(Product.id.in_(ids))
+    )
     prices = await _lowest_prices(uow, ids)
     return [
         ProductFacts(

@@ -24,7 +24,7 @@ from bazaar.search.schemas import (
     SearchResult,
     ValueCount,
 )
-from bazaar.search.suggest import did_you_mean
+from bazaar.search.suggest import did_you_mean, known
 
 PLAIN = (
     tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
@@ -84,12 +84,16 @@ class SearchEngine:
         searcher = self.index.searcher()
         words = PLAIN.analyze(p.q)[:MAX_WORDS]
         filters, category_level = self._filters(searcher, p)
-        text = self._text_query(words, fuzzy=False) if words else None
+        text = self._text_query(words) if words else None
         result = self._page(searcher, text, filters, p)
         typo_tolerant, suggestion = False, None
-        if words and _count(result) < FEW_RESULTS:
-            if any(len(w) >= FUZZY_MIN_LENGTH for w in words):
-                fuzzy = self._text_query(words, fuzzy=True)
+        # Few hits because of a word the index has never seen: try near spellings of those words only
+        # (few hits with known words just means narrow filters, and fuzzy automata are not free).
+        unknown = {w for w in words if not known(searcher, w)} if words and _count(result) < FEW_RESULTS else set()
+        if unknown:
+            fuzzy_words = {w for w in unknown if len(w) >= FUZZY_MIN_LENGTH}
+            if fuzzy_words:
+                fuzzy = self._text_query(words, fuzzy=fuzzy_words)
                 fuzzy_result = self._page(searcher, fuzzy, filters, p)
                 if _count(fuzzy_result) > _count(result):
                     text, result, typo_tolerant = fuzzy, fuzzy_result, True
@@ -104,8 +108,8 @@ class SearchEngine:
             typo_tolerant=typo_tolerant,
         )
 
-    def _text_query(self, words: list[str], *, fuzzy: bool) -> Query:
-        """Every word must match somewhere (title counts most); with `fuzzy`, near spellings count too."""
+    def _text_query(self, words: list[str], *, fuzzy: set[str] | frozenset[str] = frozenset()) -> Query:
+        """Every word must match somewhere (title counts most); for words in `fuzzy`, near spellings count too."""
         per_word: list[Query] = []
         for word in words:
             stems = STEMMED.analyze(word)
@@ -114,7 +118,7 @@ class SearchEngine:
                 Query.boost_query(Query.term_query(self.schema, field, stem if stemmed else word), boost)
                 for field, boost, stemmed in FIELD_BOOSTS
             ]
-            if fuzzy and len(word) >= FUZZY_MIN_LENGTH:
+            if word in fuzzy:
                 distance = _fuzzy_distance(word)
                 parts.append(Query.boost_query(Query.fuzzy_term_query(self.schema, "title_plain", word, distance), 1.0))
                 parts.append(Query.boost_query(Query.fuzzy_term_query(self.schema, "brand_text", word, distance), 0.8))

@@ -38,9 +38,12 @@ def known(searcher: tantivy.Searcher, word: str) -> bool:
 def correction(searcher: tantivy.Searcher, word: str) -> str | None:
     limit = max_typos(word)
     best: tuple[int, int, str] | None = None
+    # Typos rarely hit the first letters; looking only under them keeps the candidate list short.
+    prefix = word[:2] if len(word) >= 6 else word[:1]
     for field in DICTIONARY_FIELDS:
-        # Typos rarely hit the first letter; looking only there keeps the candidate list short.
-        for term, freq in searcher.terms_with_prefix(field, word[:1], limit=MAX_CANDIDATES):
+        for term, freq in searcher.terms_with_prefix(field, prefix, limit=MAX_CANDIDATES):
+            if abs(len(term) - len(word)) > limit:
+                continue
             distance = edit_distance(word, term, limit)
             if distance <= limit and (best is None or (distance, -freq) < best[:2]):
                 best = (distance, -freq, term)
