@@ -56,6 +56,7 @@ def _reindex(settings: Settings, *, progress: bool, only_if_empty: bool = False)
 
         container = build_container(settings)
         indexer: Indexer = container.extras["search_indexer"]
+        indexer.index.index()  # an empty index exists before any web process opens it
         try:
             async with container.read_uow() as uow:
                 total = int((await uow.session.execute(select(func.count()).select_from(Product))).scalar_one())
