@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from bazaar.bootstrap import Container
@@ -106,3 +107,25 @@ async def test_hot_page_is_refreshed_before_it_expires(client: httpx.AsyncClient
 async def test_not_found_is_not_cached_as_a_page(client: httpx.AsyncClient, container: Container) -> None:
     r = await client.get(f"{API}/products/01ABSENT")
     assert r.status_code == 404 and "etag" not in r.headers
+
+
+async def test_two_processes_on_one_redis_fill_a_cold_page_once(
+    client: httpx.AsyncClient, container: Container, pg_only: None
+) -> None:
+    """Two web processes (two containers, two connection pools) sharing Redis: one database read in all."""
+    from bazaar.bootstrap import build_container
+
+    if container.settings.redis_url is None:
+        pytest.skip("needs Redis")
+    product, _, _ = await _product_with_offer(client, container)
+    other = build_container(container.settings)
+    try:
+        ours: ProductPages = container.extras["product_pages"]
+        theirs: ProductPages = other.extras["product_pages"]
+        await ours.invalidate(product["id"])
+        before = ours.cache.loads + theirs.cache.loads
+        pages = await asyncio.gather(*(p.get(product["id"]) for p in (ours, theirs) for _ in range(10)))
+        assert ours.cache.loads + theirs.cache.loads - before == 1
+        assert len({p.etag for p in pages}) == 1
+    finally:
+        await other.close()
