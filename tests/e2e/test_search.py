@@ -311,3 +311,17 @@ async def test_reindex_request_is_picked_up_by_the_running_indexer(
     assert await indexer.run_once() == 5
     assert not indexer.index.rebuild_marker.exists()
     assert (await search(client))["total"] == 5
+
+
+async def test_fast_path_and_documented_route_answer_alike(
+    client: httpx.AsyncClient, bulk: tuple[dict[str, str], list[BuiltProduct]]
+) -> None:
+    """Plain queries are served before the router; odd ones (here an unknown extra parameter) by the route."""
+    cats, _ = bulk
+    params = {"q": "wireless", "category": cats["Electronics"], "brand": ["Sony", "Bose"], "sort": "price_asc"}
+    fast = await client.get(f"{API}/search", params=params)
+    routed = await client.get(f"{API}/search", params={**params, "utm_source": "mail"})
+    assert fast.status_code == routed.status_code == 200
+    assert fast.content == routed.content and fast.headers["etag"] == routed.headers["etag"]
+    # A blank number is not "no filter": it is refused, whichever path sees it first.
+    assert_error(await client.get(f"{API}/search", params={"price_min": ""}), 422, "validation_error")

@@ -16,7 +16,7 @@ from bazaar.settings import Settings
 from bazaar.web import ops
 from bazaar.web.api import accounts, catalog, search
 from bazaar.web.errors import install_error_handlers
-from bazaar.web.fastpath import ProductPageFastPath
+from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
 from bazaar.web.storefront import pages
 
@@ -65,6 +65,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
-    app.add_middleware(ProductPageFastPath, prefix=API_PREFIX)  # inside observability: still counted and logged
+    app.add_middleware(ReadFastPath, prefix=API_PREFIX)  # inside observability: still counted and logged
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     return app
