@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,18 +84,24 @@ def category_path(categories: dict[str, CategoryInfo], category_id: str) -> tupl
 
 async def _lowest_prices(uow: UnitOfWork, product_ids: list[str]) -> dict[str, int]:
     """Per product, the lowest price among active offers that have units available."""
-    available = func.coalesce(func.sum(StockBucket.available), 0)
-    rows = await uow.session.execute(
-        select(Offer.product_id, Offer.price_amount)
-        .outerjoin(StockBucket, StockBucket.offer_id == Offer.id)
-        .where(Offer.product_id.in_(product_ids), Offer.status == "active")
-        .group_by(Offer.id, Offer.product_id, Offer.price_amount)
-        .having(available > 0)
+    # A correlated sum per offer, not a join with GROUP BY offer id: with a long IN list SQLite
+    # would satisfy that GROUP BY by scanning every offer in primary-key order.
+    available = (
+        select(func.coalesce(func.sum(StockBucket.available), 0))
+        .where(StockBucket.offer_id == Offer.id)
+        .correlate(Offer)
+        .scalar_subquery()
     )
-    lowest: dict[str, int] = defaultdict(lambda: 2**62)
+    rows = await uow.session.execute(
+        select(Offer.product_id, Offer.price_amount).where(
+            Offer.product_id.in_(product_ids), Offer.status == "active", available > 0
+        )
+    )
+    lowest: dict[str, int] = {}
     for product_id, price in rows:
-        lowest[product_id] = min(lowest[product_id], int(price))
-    return dict(lowest)
+        if product_id not in lowest or price < lowest[product_id]:
+            lowest[product_id] = int(price)
+    return lowest
 
 
 async def load_facts(
