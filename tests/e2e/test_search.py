@@ -65,6 +65,8 @@ async def test_relevance_title_beats_description(client: httpx.AsyncClient, cont
     assert item["price_from"] is None and item["in_stock"] is False
     # Every word must match: a word nothing contains empties the result instead of widening it.
     assert (await search(client, q="kettle zebra"))["total"] == 0
+    # Words that match nearly everything are ignored next to others, not required.
+    assert [i["id"] for i in (await search(client, q="the kettles"))["items"]] == [strong["id"], weak["id"]]
     # Brand and category names are searched too.
     assert (await search(client, q="philips"))["total"] == 3
     assert {i["id"] for i in (await search(client, q="kitchen"))["items"]} >= {strong["id"]}
@@ -221,6 +223,9 @@ async def test_index_catches_up_with_updates_and_deletes(client: httpx.AsyncClie
     assert r.status_code == 200
     await index_now(container)
     assert (await search(client, q="kettle"))["items"][0]["price_from"]["amount"] == 1999
+    # Facets follow the index too (they are kept per index generation, not per request).
+    price_facet = (await search(client, q="kettle"))["facets"]["price"]
+    assert next(b for b in price_facet if b["from"]["amount"] == 1000)["count"] == 1
     assert (await search(client, q="kettle", price_max=2000))["total"] == 1
 
     r = await client.patch(f"{API}/sellers/me/offers/{offer['id']}", json={"quantity": 0}, headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,18 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.models import StockBucket
 from bazaar.kernel.clock import aware
 from bazaar.search.index import CATEGORY_LEVELS, SEP
+
+# Price facet edges in cents: bucket i is [PRICE_EDGES[i], PRICE_EDGES[i + 1]), the last one open-ended.
+PRICE_EDGES = (0, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000)
+RATING_BUCKETS = 5  # whole stars: 0 (<1), 1, 2, 3, 4 (4 and up)
+
+
+def price_bucket(cents: int) -> str:
+    return str(bisect_right(PRICE_EDGES, cents) - 1)
+
+
+def rating_bucket(rating: float) -> str:
+    return str(min(RATING_BUCKETS - 1, max(0, int(rating))))
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,7 @@ class ProductFacts:
             "currency": self.currency,
             "rating": float(self.rating),
             "rating_count": int(self.rating_count),
+            "rating_bucket": rating_bucket(self.rating),
             "in_stock": self.price_from is not None,
             "created": int(aware(self.created).timestamp() * 1000),
         }
@@ -64,6 +78,7 @@ class ProductFacts:
             fields[f"cat_l{level}"] = self.category_path[min(level, len(self.category_path) - 1)].facet_value()
         if self.price_from is not None:
             fields["price"] = int(self.price_from)
+            fields["price_bucket"] = price_bucket(self.price_from)
         # from_dict with the schema: the one way that types u64 fields safely.
         return tantivy.Document.from_dict(fields, schema)
 

@@ -1,18 +1,23 @@
 """Running one search on the index: text matching with typo tolerance, filters, sorts, pages and facets.
 
 Synchronous and CPU-bound (Tantivy releases the GIL), so the service runs it in a thread.
-Facets are disjunctive: a facet whose own filter is set is counted without that filter,
-so picking one brand still shows how many results the other brands would give.
+The brand facet is disjunctive: it is counted without the brand filter, so picking one brand
+still shows how many results the others would give. The other facets count the matching set.
+Facets do not depend on the page or the sort, so they are kept per query and index generation
+and paging through results (or re-sorting them) costs one search, not a search and a count.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import tantivy
 from tantivy import FieldType, Occur, Order, Query
 
 from bazaar.catalog.schemas import CategoryRef, MoneyModel
+from bazaar.search.documents import PRICE_EDGES, RATING_BUCKETS
 from bazaar.search.index import CATEGORY_LEVELS, SEP, SearchIndex
 from bazaar.search.schemas import (
     CategoryCount,
@@ -42,8 +47,10 @@ STEMMED = (
 MAX_WORDS = 12
 FEW_RESULTS = 5  # below this many exact matches, try near spellings and offer "did you mean"
 FUZZY_MIN_LENGTH = 4
-PRICE_EDGES = (0, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000)  # cents
 RATING_MINS = (4, 3, 2, 1)
+FACET_CACHE_ENTRIES = 4096
+# Words that match nearly every product: dropped from a query that has other words.
+STOPWORDS = frozenset("a an and are as at be by for from in is it of on or the to with".split())
 # (field, boost, whether the field is stemmed)
 FIELD_BOOSTS = (
     ("title", 3.0, True),
@@ -79,33 +86,40 @@ class SearchEngine:
     def __init__(self, index: SearchIndex) -> None:
         self.index = index
         self.schema = index.schema
+        self._facet_cache = _Lru(FACET_CACHE_ENTRIES)
 
-    def run(self, p: SearchParams) -> SearchResult:
+    def run(self, p: SearchParams, generation: str = "") -> SearchResult:
         searcher = self.index.searcher()
-        words = PLAIN.analyze(p.q)[:MAX_WORDS]
+        words = _words(p.q)
         filters, category_level = self._filters(searcher, p)
         text = self._text_query(words) if words else None
         result = self._page(searcher, text, filters, p)
-        typo_tolerant, suggestion = False, None
+        typo_words: frozenset[str] = frozenset()
+        suggestion = None
         # Few hits because of a word the index has never seen: try near spellings of those words only
         # (few hits with known words just means narrow filters, and fuzzy automata are not free).
         unknown = {w for w in words if not known(searcher, w)} if words and _count(result) < FEW_RESULTS else set()
         if unknown:
-            fuzzy_words = {w for w in unknown if len(w) >= FUZZY_MIN_LENGTH}
+            fuzzy_words = frozenset(w for w in unknown if len(w) >= FUZZY_MIN_LENGTH)
             if fuzzy_words:
                 fuzzy = self._text_query(words, fuzzy=fuzzy_words)
                 fuzzy_result = self._page(searcher, fuzzy, filters, p)
                 if _count(fuzzy_result) > _count(result):
-                    text, result, typo_tolerant = fuzzy, fuzzy_result, True
+                    text, result, typo_words = fuzzy, fuzzy_result, fuzzy_words
             suggestion = did_you_mean(searcher, words)
+        key = (generation, tuple(words), typo_words, _filter_key(p), p.facet_size)
+        facets = self._facet_cache.get(key)
+        if facets is None:
+            facets = self._facets(searcher, text, filters, category_level, p)
+            self._facet_cache.put(key, facets)
         return SearchResult(
             items=[self._item(searcher.doc(address)) for _, address in result.hits],
             total=_count(result),
             page=p.page,
             per_page=p.per_page,
-            facets=self._facets(searcher, text, filters, category_level, p),
+            facets=facets,
             did_you_mean=suggestion,
-            typo_tolerant=typo_tolerant,
+            typo_tolerant=bool(typo_words),
         )
 
     def _text_query(self, words: list[str], *, fuzzy: set[str] | frozenset[str] = frozenset()) -> Query:
@@ -141,13 +155,23 @@ class SearchEngine:
             filters["brand"] = Query.term_set_query(self.schema, "brand_key", [b.lower() for b in p.brand])
         if p.price_min is not None or p.price_max is not None:
             filters["price"] = Query.range_query(
-                self.schema, "price", FieldType.Unsigned, lower_bound=p.price_min, upper_bound=p.price_max
+                self.schema,
+                "price",
+                FieldType.Unsigned,
+                lower_bound=p.price_min,
+                upper_bound=p.price_max,
+                use_inverted_index=True,
             )
         if p.rating_min is not None:
             filters["rating"] = Query.range_query(
-                self.schema, "rating", FieldType.Float, lower_bound=float(p.rating_min), upper_bound=None
+                self.schema,
+                "rating",
+                FieldType.Float,
+                lower_bound=float(p.rating_min),
+                upper_bound=None,
+                use_inverted_index=True,
             )
-        if p.in_stock:
+        if p.in_stock and "price" not in filters:  # only in-stock products have a price: implied
             filters["in_stock"] = Query.term_query(self.schema, "in_stock", True)
         return filters, facet_level
 
@@ -173,25 +197,23 @@ class SearchEngine:
     ) -> Facets:
         size = p.facet_size
         segment_size = max(size * 5, 200)  # per-segment candidates: keeps top-N counts exact in practice
+        brand = {"terms": {"field": "brand", "size": size, "segment_size": segment_size}}
         aggs: dict[str, dict[str, Any]] = {
             "category": {"terms": {"field": f"cat_l{category_level}", "size": size, "segment_size": segment_size}},
-            "brand": {"terms": {"field": "brand", "size": size, "segment_size": segment_size}},
-            "price": {"range": {"field": "price", "ranges": _price_ranges()}},
-            "rating": {"range": {"field": "rating", "ranges": _rating_ranges()}},
+            "price": {"terms": {"field": "price_bucket", "size": len(PRICE_EDGES)}},
+            "rating": {"terms": {"field": "rating_bucket", "size": RATING_BUCKETS}},
         }
-        base = [q for q in (text, *filters.values()) if q is not None]
-        # One aggregation for every facet whose own filter is not set, one more per facet whose filter is.
-        own = {"brand": "brand", "price": "price", "rating": "rating"}
-        shared = {name: agg for name, agg in aggs.items() if own.get(name) not in filters}
-        results = searcher.aggregate(_all(base), shared) if shared else {}
-        for name in aggs.keys() - shared.keys():
-            without = [q for q in (text, *(v for k, v in filters.items() if k != own[name])) if q is not None]
-            results.update(searcher.aggregate(_all(without), {name: aggs[name]}))
+        if "brand" not in filters:
+            aggs["brand"] = brand
+        results = searcher.aggregate(_all([q for q in (text, *filters.values()) if q is not None]), aggs)
+        if "brand" in filters:
+            without = [q for q in (text, *(v for k, v in filters.items() if k != "brand")) if q is not None]
+            results.update(searcher.aggregate(_all(without), {"brand": brand}))
         return Facets(
             category=[_category_count(b) for b in results["category"]["buckets"]],
             brand=[ValueCount(value=b["key"], count=b["doc_count"]) for b in results["brand"]["buckets"]],
-            price=_price_buckets(results["price"]["buckets"]),
-            rating=_rating_buckets(results["rating"]["buckets"]),
+            price=_price_buckets(_by_key(results["price"])),
+            rating=_rating_buckets(_by_key(results["rating"])),
         )
 
     @staticmethod
@@ -210,16 +232,19 @@ class SearchEngine:
         )
 
 
-def _price_ranges() -> list[dict[str, int]]:
-    ranges: list[dict[str, int]] = []
-    for low, high in zip(PRICE_EDGES, PRICE_EDGES[1:], strict=False):
-        ranges.append({"from": low, "to": high} if low else {"to": high})
-    ranges.append({"from": PRICE_EDGES[-1]})
-    return ranges
+def _words(q: str) -> list[str]:
+    words = PLAIN.analyze(q)[:MAX_WORDS]
+    meaningful = [w for w in words if w not in STOPWORDS]
+    return meaningful or words
 
 
-def _rating_ranges() -> list[dict[str, float]]:
-    return [{"to": 1.0}, *({"from": float(m), "to": float(m + 1)} for m in (1, 2, 3)), {"from": 4.0}]
+def _filter_key(p: SearchParams) -> tuple[Any, ...]:
+    brands = tuple(sorted({b.lower() for b in p.brand}))
+    return (p.category, brands, p.price_min, p.price_max, p.rating_min, p.in_stock)
+
+
+def _by_key(agg: dict[str, Any]) -> dict[int, int]:
+    return {int(b["key"]): int(b["doc_count"]) for b in agg["buckets"]}
 
 
 def _category_count(bucket: dict[str, Any]) -> CategoryCount:
@@ -227,22 +252,38 @@ def _category_count(bucket: dict[str, Any]) -> CategoryCount:
     return CategoryCount(value=cat_id, slug=slug, name=name, count=bucket["doc_count"])
 
 
-def _price_buckets(buckets: list[dict[str, Any]]) -> list[PriceBucket]:
-    out = []
-    for bucket in buckets:
-        low = int(bucket.get("from", 0) or 0)
-        high = bucket.get("to")
-        out.append(
-            PriceBucket(
-                from_=MoneyModel.of(low),
-                to=None if high is None else MoneyModel.of(int(high)),
-                count=bucket["doc_count"],
-            )
-        )
-    return out
+def _price_buckets(counts: dict[int, int]) -> list[PriceBucket]:
+    edges = (*PRICE_EDGES, None)
+    return [
+        PriceBucket(from_=MoneyModel.of(low), to=None if high is None else MoneyModel.of(high), count=counts.get(i, 0))
+        for i, (low, high) in enumerate(zip(edges, edges[1:], strict=False))
+        if low is not None
+    ]
 
 
-def _rating_buckets(buckets: list[dict[str, Any]]) -> list[RatingBucket]:
-    # Buckets come as [<1, 1-2, 2-3, 3-4, >=4]; "at least m stars" is the sum from m upwards.
-    counts = [b["doc_count"] for b in buckets]
-    return [RatingBucket(min=m, count=sum(counts[m:])) for m in RATING_MINS]
+def _rating_buckets(counts: dict[int, int]) -> list[RatingBucket]:
+    # Buckets are whole stars (4 holds 4 and up); "at least m stars" is the sum from m upwards.
+    return [RatingBucket(min=m, count=sum(c for star, c in counts.items() if star >= m)) for m in RATING_MINS]
+
+
+class _Lru:
+    """A small thread-safe LRU map (searches run in worker threads)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._data: OrderedDict[Any, Facets] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Facets | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Facets) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.capacity:
+                self._data.popitem(last=False)

@@ -40,8 +40,8 @@ class SearchService:
 
     async def search(self, params: SearchParams) -> SearchResult:
         validate(params)
-        await asyncio.to_thread(self.index.generation)
-        return await asyncio.to_thread(self.engine.run, params)
+        generation = await asyncio.to_thread(self.index.generation)
+        return await asyncio.to_thread(self.engine.run, params, generation)
 
     async def search_json(self, params: SearchParams) -> CachedBytes:
         """The answer as JSON bytes with an ETag, from the cache when this exact query ran since the last commit."""
@@ -50,7 +50,7 @@ class SearchService:
         digest = hashlib.blake2b(params.model_dump_json().encode(), digest_size=12).hexdigest()
 
         async def load() -> bytes:
-            result = await asyncio.to_thread(self.engine.run, params)
+            result = await asyncio.to_thread(self.engine.run, params, generation)
             return result.model_dump_json(by_alias=True).encode()
 
         return await self.cache.get_or_load(f"search:v1:{generation}:{digest}", load)
