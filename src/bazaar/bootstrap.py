@@ -16,6 +16,8 @@ from bazaar.adapters.redis_cache import RedisCache
 from bazaar.adapters.redis_stream import RedisEventStream
 from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
 from bazaar.adapters.sold_out import MemorySoldOutFlags, RedisSoldOutFlags
+from bazaar.catalog.handlers import PAGE_TOPICS, invalidate_product_page
+from bazaar.catalog.page_cache import ProductPages
 from bazaar.checkout.saga import SagaDeps
 from bazaar.db.consumers import Handler, Subscription
 from bazaar.db.engine import Database, create_database
@@ -23,6 +25,10 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.ports import Cache, CartStore, EventStream, PaymentGateway, SoldOutFlags
 from bazaar.kernel.ratelimit import RateLimiter
 from bazaar.payments.facade import PaymentsFacade
+from bazaar.search import handlers as search_handlers
+from bazaar.search.index import SearchIndex
+from bazaar.search.indexer import Indexer
+from bazaar.search.service import SearchService
 from bazaar.settings import Settings
 
 __all__ = ["Container", "Handler", "Subscription", "build_container", "build_event_stream"]
@@ -81,6 +87,8 @@ class Container:
 
     async def close(self) -> None:
         await self.events.close()
+        for closer in self.extras.get("closers", []):
+            closer()
         await self.cache.close()
         await self.payments.close()
         if self.payment_sandbox is not None:
@@ -115,6 +123,15 @@ def build_container(settings: Settings) -> Container:
         container.sold_out = RedisSoldOutFlags(client, prefix=settings.redis_prefix)
         carts_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         container.carts = RedisCartStore(carts_client, prefix=settings.redis_prefix)
+    shared_cache = settings.redis_url is not None
+    container.extras["product_pages"] = ProductPages(cache, container.read_uow, shared=shared_cache)
+    index = SearchIndex(settings.data_dir / "search")
+    container.extras["search_index"] = index
+    container.extras["search"] = SearchService(index, cache, shared=shared_cache)
+    indexer = Indexer(index, container.read_uow)
+    container.extras["search_indexer"] = indexer
+    container.extras.setdefault("closers", []).append(indexer.close)
+    container.extras.setdefault("readiness", {})["search"] = index.ping
     register_consumers(container)
     return container
 
@@ -159,8 +176,13 @@ def register_consumers(container: Container) -> None:
     )
     container.subscribe(
         "notifications",
-        ("orders.order_placed.v1", "orders.order_status_changed.v1", "orders.return_received.v1",
-         "orders.return_requested.v1", "shipping.shipment_created.v1"),
+        (
+            "orders.order_placed.v1",
+            "orders.order_status_changed.v1",
+            "orders.return_received.v1",
+            "orders.return_requested.v1",
+            "shipping.shipment_created.v1",
+        ),
         notification_handlers.handle_notifications,
     )
     container.subscribe(
@@ -168,3 +190,7 @@ def register_consumers(container: Container) -> None:
         ("orders.order_placed.v1", "orders.order_status_changed.v1", "inventory.reservation_made.v1"),
         notification_handlers.handle_seller_stats,
     )
+    pages: ProductPages = container.extras["product_pages"]
+    container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
+    indexer: Indexer = container.extras["search_indexer"]
+    container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))

@@ -1,4 +1,4 @@
-"""The `bazaar` command line: serve, worker, migrate, seed, sandbox-payments."""
+"""The `bazaar` command line: serve, worker, migrate, seed, reindex, sandbox-payments."""
 
 from __future__ import annotations
 
@@ -38,6 +38,50 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
         seed_catalog(settings, products=args.products, sellers=args.sellers, seed=args.seed, progress=not args.quiet)
     )
     print(result.summary())
+    _reindex(settings, progress=not args.quiet)
+    return 0
+
+
+def _reindex(settings: Settings, *, progress: bool, only_if_empty: bool = False) -> None:
+    """Rebuild the search index from the database; if a running worker holds the index, ask it to."""
+    from bazaar.bootstrap import build_container
+    from bazaar.search.index import IndexLocked
+    from bazaar.search.indexer import Indexer
+
+    async def main() -> None:
+        from sqlalchemy import func, select
+        from tqdm import tqdm
+
+        from bazaar.catalog.models import Product
+
+        container = build_container(settings)
+        indexer: Indexer = container.extras["search_indexer"]
+        indexer.index.index()  # an empty index exists before any web process opens it
+        try:
+            async with container.read_uow() as uow:
+                total = int((await uow.session.execute(select(func.count()).select_from(Product))).scalar_one())
+            if only_if_empty and (total == 0 or indexer.index.num_docs() > 0):
+                return
+            bar = tqdm(total=total, unit="products", desc="indexing", disable=not progress)
+            try:
+                report = await indexer.rebuild(progress=bar.update)
+            except IndexLocked:
+                indexer.index.rebuild_marker.touch()
+                print("a running worker holds the search index; it will rebuild it within a few seconds")
+                return
+            finally:
+                bar.close()
+            print(f"search index: {report.products} products in {report.seconds:.1f} s")
+        finally:
+            indexer.close()
+            await container.close()
+
+    asyncio.run(main())
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    _migrate(settings)
+    _reindex(settings, progress=not args.quiet)
     return 0
 
 
@@ -49,6 +93,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _migrate(settings)
     if settings.seed_products_on_first_start > 0:
         asyncio.run(seed_if_empty(settings, products=settings.seed_products_on_first_start))
+    # Freshly seeded (or an index folder lost): build the index before serving, while no worker holds it.
+    _reindex(settings, progress=False, only_if_empty=True)
     worker_proc = None
     if args.workers > 1 and settings.embedded_workers:
         # Several web processes: background work runs once, in its own process, not in each web process.
@@ -133,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8099)
     sandbox.set_defaults(func=cmd_sandbox_payments)
+    reindex = sub.add_parser("reindex", help="rebuild the search index from the database")
+    reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+    reindex.set_defaults(func=cmd_reindex)
     return parser
 
 

@@ -1,11 +1,29 @@
-"""Catalog read queries used by pages and the API."""
+"""Catalog read queries used by pages and the API: the category tree, product pages, sellers' listings."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import func, select
 
-from bazaar.catalog.models import Category, Product
+from bazaar.accounts.models import Seller
+from bazaar.catalog.buybox import best_offer, offer_rank
+from bazaar.catalog.errors import ProductNotFound
+from bazaar.catalog.models import Category, Offer, Product, Sku
+from bazaar.catalog.schemas import (
+    CategoryNode,
+    CategoryRef,
+    MoneyModel,
+    OfferPage,
+    OfferRead,
+    ProductPage,
+    RatingSummary,
+    SellerOfferRead,
+    SellerRef,
+    SkuRead,
+)
 from bazaar.db.uow import UnitOfWork
+from bazaar.inventory.stock import StockLevel, stock_levels
 
 
 async def count_products(*, uow: UnitOfWork) -> int:
@@ -19,3 +37,94 @@ async def root_categories(*, uow: UnitOfWork) -> list[dict[str, str]]:
         .order_by(Category.position)
     )
     return [{"id": r.id, "slug": r.slug, "name": r.name} for r in rows]
+
+
+async def category_tree(*, uow: UnitOfWork) -> list[CategoryNode]:
+    rows = (
+        await uow.session.execute(select(Category).order_by(Category.depth, Category.position, Category.name))
+    ).scalars()
+    nodes: dict[str, CategoryNode] = {}
+    roots: list[CategoryNode] = []
+    for row in rows:
+        node = CategoryNode(id=row.id, slug=row.slug, name=row.name)
+        nodes[row.id] = node
+        parent = nodes.get(row.parent_id) if row.parent_id else None
+        (parent.children if parent is not None else roots).append(node)
+    return roots
+
+
+def offer_read(offer: Offer, seller: Seller, level: StockLevel) -> OfferRead:
+    return OfferRead(
+        id=offer.id,
+        sku_id=offer.sku_id,
+        product_id=offer.product_id,
+        seller=SellerRef(id=seller.id, display_name=seller.display_name, rating=round(seller.rating_average, 2)),
+        price=MoneyModel.of(offer.price_amount, offer.currency),
+        shipping_price=MoneyModel.of(offer.shipping_amount, offer.currency),
+        total_price=MoneyModel.of(offer.price_amount + offer.shipping_amount, offer.currency),
+        condition=offer.condition,
+        availability=level.availability,
+        available_quantity=level.available,
+    )
+
+
+def seller_offer_read(offer: Offer, seller: Seller, level: StockLevel) -> SellerOfferRead:
+    base = offer_read(offer, seller, level)
+    return SellerOfferRead(
+        **base.model_dump(), quantity=level.on_hand, created_at=offer.created_at, updated_at=offer.updated_at
+    )
+
+
+async def _offers_with_sellers(uow: UnitOfWork, product_id: str) -> Sequence[tuple[Offer, Seller]]:
+    rows = await uow.session.execute(
+        select(Offer, Seller)
+        .join(Seller, Seller.id == Offer.seller_id)
+        .where(Offer.product_id == product_id, Offer.status == "active")
+    )
+    return [(offer, seller) for offer, seller in rows]
+
+
+async def product_page(*, uow: UnitOfWork, product_id: str) -> ProductPage:
+    """Everything a product page shows, read fresh from the database (the page cache sits in front)."""
+    found = (
+        await uow.session.execute(
+            select(Product, Category).join(Category, Category.id == Product.category_id).where(Product.id == product_id)
+        )
+    ).first()
+    if found is None:
+        raise ProductNotFound(product_id=product_id)
+    product, category = found
+    skus = (await uow.session.execute(select(Sku).where(Sku.product_id == product_id).order_by(Sku.id))).scalars()
+    pairs = await _offers_with_sellers(uow, product_id)
+    levels = await stock_levels(uow=uow, offer_ids=[o.id for o, _ in pairs])
+    offers = sorted((offer_read(o, s, levels[o.id]) for o, s in pairs), key=offer_rank)
+    return ProductPage(
+        id=product.id,
+        title=product.title,
+        description=product.description,
+        brand=product.brand,
+        category=CategoryRef(id=category.id, slug=category.slug, name=category.name),
+        attributes=product.attributes or {},
+        rating=RatingSummary(average=round(product.rating_average, 2), count=product.rating_count),
+        skus=[SkuRead(id=s.id, product_id=s.product_id, attributes=s.attributes or {}, gtin=s.gtin) for s in skus],
+        offers=offers,
+        best_offer=best_offer(offers),
+        created_at=product.created_at,
+    )
+
+
+async def seller_offers(*, uow: UnitOfWork, seller_id: str, page: int, per_page: int) -> OfferPage:
+    """A seller's own listings, newest first."""
+    total = int((await uow.session.execute(select(func.count()).where(Offer.seller_id == seller_id))).scalar_one())
+    rows = await uow.session.execute(
+        select(Offer, Seller)
+        .join(Seller, Seller.id == Offer.seller_id)
+        .where(Offer.seller_id == seller_id)
+        .order_by(Offer.created_at.desc(), Offer.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    pairs = [(offer, seller) for offer, seller in rows]
+    levels = await stock_levels(uow=uow, offer_ids=[o.id for o, _ in pairs])
+    items = [seller_offer_read(o, s, levels[o.id]) for o, s in pairs]
+    return OfferPage(items=items, total=total, page=page, per_page=per_page)

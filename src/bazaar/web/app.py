@@ -16,8 +16,9 @@ from starlette.types import Receive, Scope, Send
 from bazaar.bootstrap import Container, build_container
 from bazaar.settings import Settings
 from bazaar.web import ops
-from bazaar.web.api import accounts, cart, checkout, inventory, notifications, orders
+from bazaar.web.api import accounts, cart, catalog, checkout, inventory, notifications, orders, search
 from bazaar.web.errors import install_error_handlers
+from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
 from bazaar.web.storefront import pages
 
@@ -77,9 +78,12 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(checkout.router, prefix=API_PREFIX)
     app.include_router(orders.router, prefix=API_PREFIX)
     app.include_router(notifications.router, prefix=API_PREFIX)
+    app.include_router(catalog.router, prefix=API_PREFIX)
+    app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     if not settings.payment_provider_url:
         app.mount(SANDBOX_PAYMENTS_PATH, _sandbox_payments)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
+    app.add_middleware(ReadFastPath, prefix=API_PREFIX)  # inside observability: still counted and logged
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     return app

@@ -1,0 +1,154 @@
+"""Catalog schemas: what the API reads and answers for categories, products, SKUs and offers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from bazaar.kernel.money import Money
+
+CURRENCY: Literal["USD"] = "USD"
+MAX_AMOUNT = 100_000_000_00  # one hundred million dollars, in cents
+Condition = Literal["new", "used", "refurbished"]
+Availability = Literal["in_stock", "low_stock", "out_of_stock"]
+
+
+class MoneyModel(BaseModel):
+    """Money on the wire: integer minor units and a currency; the marketplace trades in USD."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: StrictInt = Field(ge=0, le=MAX_AMOUNT)
+    currency: Literal["USD"] = CURRENCY
+
+    @classmethod
+    def of(cls, amount: int, currency: str = CURRENCY) -> MoneyModel:
+        return cls(amount=amount, currency=currency)
+
+    def to_money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+def _stripped(value: str, field: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError(f"{field} must not be blank")
+    return value
+
+
+class CategoryNode(BaseModel):
+    id: str
+    slug: str
+    name: str
+    children: list[CategoryNode] = Field(default_factory=list)
+
+
+class CategoryRef(BaseModel):
+    id: str
+    slug: str
+    name: str
+
+
+class SkuCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    gtin: str | None = Field(default=None, pattern=r"^[0-9]{8,14}$")
+
+
+class ProductCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=20_000)
+    brand: str = Field(min_length=1, max_length=120)
+    category_id: str = Field(min_length=1, max_length=32)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    skus: list[SkuCreate] = Field(min_length=1, max_length=100)
+
+    @field_validator("title", "brand")
+    @classmethod
+    def _not_blank(cls, value: str, info: Any) -> str:
+        return _stripped(value, info.field_name)
+
+
+class SkuRead(BaseModel):
+    id: str
+    product_id: str
+    attributes: dict[str, Any]
+    gtin: str | None
+
+
+class SellerRef(BaseModel):
+    id: str
+    display_name: str
+    rating: float
+
+
+class OfferRead(BaseModel):
+    id: str
+    sku_id: str
+    product_id: str
+    seller: SellerRef
+    price: MoneyModel
+    shipping_price: MoneyModel
+    total_price: MoneyModel
+    condition: Condition
+    availability: Availability
+    available_quantity: int
+
+
+class SellerOfferRead(OfferRead):
+    """A seller's own listing: also the on-hand quantity (available = on hand minus held)."""
+
+    quantity: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class OfferCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku_id: str = Field(min_length=1, max_length=32)
+    price: MoneyModel
+    shipping_price: MoneyModel = Field(default_factory=lambda: MoneyModel.of(0))
+    condition: Condition = "new"
+    quantity: StrictInt = Field(ge=0, le=1_000_000)
+
+
+class OfferUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    price: MoneyModel | None = None
+    shipping_price: MoneyModel | None = None
+    quantity: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class OfferPage(BaseModel):
+    items: list[SellerOfferRead]
+    total: int
+    page: int
+    per_page: int
+
+
+class RatingSummary(BaseModel):
+    average: float
+    count: int
+
+
+class ProductPage(BaseModel):
+    """The product page: the product, its SKUs, every seller's offer and the buy box."""
+
+    id: str
+    title: str
+    description: str
+    brand: str
+    category: CategoryRef
+    attributes: dict[str, Any]
+    rating: RatingSummary
+    skus: list[SkuRead]
+    offers: list[OfferRead]
+    best_offer: OfferRead | None
+    created_at: datetime

@@ -1,0 +1,106 @@
+"""Catalog use cases: sellers create products (with SKUs) and offers, and change an offer's price or stock."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bazaar.accounts.models import Seller
+from bazaar.catalog import queries
+from bazaar.catalog.errors import GtinTaken, OfferExists, ProductNotFound, UnknownCategory, UnknownSku
+from bazaar.catalog.events import OfferCreated, OfferUpdated, ProductCreated
+from bazaar.catalog.models import Category, Offer, Product, Sku
+from bazaar.catalog.schemas import OfferCreate, OfferUpdate, ProductCreate, ProductPage, SellerOfferRead
+from bazaar.db.uow import UnitOfWork
+from bazaar.inventory.errors import OfferNotFound
+from bazaar.inventory.stock import initialize_stock, set_on_hand, stock_levels
+from bazaar.kernel.clock import utcnow
+
+
+async def create_product(*, uow: UnitOfWork, seller_id: str, data: ProductCreate) -> ProductPage:
+    """A seller adds a product and its SKUs; it has no offers until someone lists one."""
+    if await uow.session.get(Category, data.category_id) is None:
+        raise UnknownCategory(category_id=data.category_id)
+    gtins = [s.gtin for s in data.skus if s.gtin]
+    if len(gtins) != len(set(gtins)):
+        raise GtinTaken("two SKUs in the request have the same GTIN")
+    if gtins and (await uow.session.execute(select(Sku.gtin).where(Sku.gtin.in_(gtins)))).first():
+        raise GtinTaken(gtins=gtins)
+    product = Product(
+        title=data.title,
+        description=data.description,
+        brand=data.brand,
+        category_id=data.category_id,
+        attributes=data.attributes,
+        created_by_seller_id=seller_id,
+    )
+    uow.session.add(product)
+    await uow.flush()
+    for sku in data.skus:
+        uow.session.add(Sku(product_id=product.id, attributes=sku.attributes, gtin=sku.gtin))
+    try:
+        await uow.flush()
+    except IntegrityError as exc:  # a concurrent request took the GTIN
+        raise GtinTaken(gtins=gtins) from exc
+    uow.emit(ProductCreated(product_id=product.id, seller_id=seller_id))
+    page = await queries.product_page(uow=uow, product_id=product.id)
+    await uow.commit()
+    return page
+
+
+async def create_offer(*, uow: UnitOfWork, seller_id: str, data: OfferCreate) -> SellerOfferRead:
+    """A seller lists a SKU at a price with `quantity` units on hand."""
+    sku = await uow.session.get(Sku, data.sku_id)
+    if sku is None:
+        raise UnknownSku(sku_id=data.sku_id)
+    duplicate = await uow.session.execute(
+        select(Offer.id).where(Offer.seller_id == seller_id, Offer.sku_id == sku.id, Offer.condition == data.condition)
+    )
+    if (existing := duplicate.scalar()) is not None:
+        raise OfferExists(offer_id=existing)
+    offer = Offer(
+        sku_id=sku.id,
+        product_id=sku.product_id,
+        seller_id=seller_id,
+        price_amount=data.price.amount,
+        shipping_amount=data.shipping_price.amount,
+        currency=data.price.currency,
+        condition=data.condition,
+    )
+    uow.session.add(offer)
+    await uow.flush()
+    await initialize_stock(uow=uow, offer_id=offer.id, product_id=sku.product_id, quantity=data.quantity)
+    uow.emit(OfferCreated(offer_id=offer.id, product_id=sku.product_id, seller_id=seller_id))
+    await uow.flush()
+    result = await _seller_offer(uow, offer)
+    await uow.commit()
+    return result
+
+
+async def update_offer(*, uow: UnitOfWork, seller_id: str, offer_id: str, data: OfferUpdate) -> SellerOfferRead:
+    """Change price, shipping price and/or on-hand stock; stock may not go below what checkouts hold."""
+    offer = await uow.session.get(Offer, offer_id)
+    if offer is None or offer.seller_id != seller_id:
+        raise OfferNotFound(offer_id=offer_id)
+    priced = False
+    if data.price is not None and data.price.amount != offer.price_amount:
+        offer.price_amount, priced = data.price.amount, True
+    if data.shipping_price is not None and data.shipping_price.amount != offer.shipping_amount:
+        offer.shipping_amount, priced = data.shipping_price.amount, True
+    if data.quantity is not None:
+        await set_on_hand(uow=uow, offer_id=offer.id, product_id=offer.product_id, quantity=data.quantity)
+    if priced:
+        offer.updated_at = utcnow()
+        uow.emit(OfferUpdated(offer_id=offer.id, product_id=offer.product_id))
+    await uow.flush()
+    result = await _seller_offer(uow, offer)
+    await uow.commit()
+    return result
+
+
+async def _seller_offer(uow: UnitOfWork, offer: Offer) -> SellerOfferRead:
+    seller = await uow.session.get(Seller, offer.seller_id)
+    if seller is None:  # the foreign key makes this impossible; say so loudly if it ever happens
+        raise ProductNotFound("the offer's seller is missing", offer_id=offer.id)
+    levels = await stock_levels(uow=uow, offer_ids=[offer.id])
+    return queries.seller_offer_read(offer, seller, levels[offer.id])

@@ -1,0 +1,113 @@
+"""The Tantivy index on disk: its schema, one lazily opened reader per process, and the single writer.
+
+Readers reload when a commit lands (tantivy's commit watcher, and at once when `generation()`
+sees meta.json change), so a web process never needs a writer. Exactly one process may hold
+the writer; a second gets `IndexLocked` and stays a reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import tantivy
+
+log = logging.getLogger("bazaar.search")
+
+# Bump when the schema changes: a new folder is created and the indexer rebuilds it from the database.
+SCHEMA_VERSION = 2
+CATEGORY_LEVELS = 4  # facet fields cat_l0..cat_l3; deeper categories count under their level-3 ancestor
+SEP = "\x1f"  # joins id, slug and name inside one facet value so facets need no database lookup
+
+
+class IndexLocked(Exception):
+    """Another process holds the index writer."""
+
+
+def build_schema() -> tantivy.Schema:
+    b = tantivy.SchemaBuilder()
+    b.add_text_field("id", stored=True, tokenizer_name="raw")
+    b.add_text_field("title", stored=True, tokenizer_name="en_stem")
+    # Fuzzy queries are not analysed, so typo tolerance needs an unstemmed copy of the words.
+    b.add_text_field("title_plain", tokenizer_name="default")
+    b.add_text_field("brand", stored=True, fast=True, tokenizer_name="raw")
+    b.add_text_field("brand_key", tokenizer_name="raw")
+    b.add_text_field("brand_text", tokenizer_name="default")
+    b.add_text_field("description", tokenizer_name="en_stem", index_option="freq")
+    b.add_text_field("category_text", tokenizer_name="en_stem")
+    b.add_text_field("category_ids", tokenizer_name="raw", index_option="basic")
+    b.add_text_field("category", stored=True, tokenizer_name="raw", index_option="basic")
+    for level in range(CATEGORY_LEVELS):
+        b.add_text_field(f"cat_l{level}", fast=True, tokenizer_name="raw", index_option="basic")
+    b.add_unsigned_field("price", stored=True, indexed=True, fast=True)
+    # Facet buckets as short strings: a terms count over them is ~10x cheaper than a numeric range aggregation.
+    b.add_text_field("price_bucket", fast=True, tokenizer_name="raw", index_option="basic")
+    b.add_text_field("rating_bucket", fast=True, tokenizer_name="raw", index_option="basic")
+    b.add_text_field("currency", stored=True, tokenizer_name="raw", index_option="basic")
+    b.add_float_field("rating", stored=True, indexed=True, fast=True)
+    b.add_unsigned_field("rating_count", stored=True, fast=True)
+    b.add_boolean_field("in_stock", stored=True, indexed=True, fast=True)
+    b.add_unsigned_field("created", stored=True, fast=True)
+    return b.build()
+
+
+class SearchIndex:
+    def __init__(self, root: Path) -> None:
+        self.path = root / f"v{SCHEMA_VERSION}"
+        self.schema = build_schema()
+        self._index: tantivy.Index | None = None
+        self._lock = threading.Lock()
+        self._meta_stamp: tuple[int, int] | None = None
+
+    @property
+    def rebuild_marker(self) -> Path:
+        return self.path / "rebuild-requested"
+
+    @property
+    def state_file(self) -> Path:
+        return self.path / "indexer-state.json"
+
+    def index(self) -> tantivy.Index:
+        """Open the index, creating an empty one if this is the first process to need it."""
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    self.path.mkdir(parents=True, exist_ok=True)
+                    index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
+                    index.config_reader(reload_policy="commit")
+                    self._index = index
+        return self._index
+
+    def searcher(self) -> tantivy.Searcher:
+        return self.index().searcher()
+
+    def generation(self) -> str:
+        """Changes with every commit; reloads this process's reader the first time it sees a new one."""
+        index = self.index()
+        try:
+            st = os.stat(self.path / "meta.json")
+        except FileNotFoundError:
+            return "0"
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._meta_stamp:
+            index.reload()
+            self._meta_stamp = stamp
+        return f"{stamp[0]:x}{stamp[1]:x}"
+
+    def writer(self, heap_bytes: int = 128_000_000) -> tantivy.IndexWriter:
+        try:
+            return self.index().writer(heap_size=heap_bytes)
+        except ValueError as exc:
+            if "LockBusy" in str(exc):
+                raise IndexLocked(str(exc)) from exc
+            raise
+
+    def num_docs(self) -> int:
+        self.generation()
+        return int(self.searcher().num_docs)
+
+    async def ping(self) -> bool:
+        self.searcher()
+        return True

@@ -1,0 +1,57 @@
+"""Search use case: validate the query, answer it from the index (never the database), cache popular answers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from bazaar.kernel.caching import CachedBytes, RefreshingCache
+from bazaar.kernel.ports import Cache
+from bazaar.search.engine import SearchEngine
+from bazaar.search.errors import InvalidSearch, ResultWindowExceeded
+from bazaar.search.index import SearchIndex
+from bazaar.search.schemas import MAX_RESULT_WINDOW, SearchParams, SearchResult
+
+# Keys carry the index generation, so a commit retires every cached answer at once; the TTL
+# only bounds memory and how long a rarely repeated query occupies the cache.
+RESULT_TTL_SECONDS = 10.0
+REFRESH_AHEAD_SECONDS = 2.0
+
+
+def validate(params: SearchParams) -> None:
+    if params.price_min is not None and params.price_max is not None and params.price_min > params.price_max:
+        raise InvalidSearch(
+            "price_min must not be greater than price_max", price_min=params.price_min, price_max=params.price_max
+        )
+    if params.page * params.per_page > MAX_RESULT_WINDOW:
+        raise ResultWindowExceeded(
+            f"only the first {MAX_RESULT_WINDOW} results can be paged through; narrow the search with filters",
+            max_result_window=MAX_RESULT_WINDOW,
+            page=params.page,
+            per_page=params.per_page,
+        )
+
+
+class SearchService:
+    def __init__(self, index: SearchIndex, cache: Cache, *, shared: bool) -> None:
+        self.index = index
+        self.engine = SearchEngine(index)
+        self.cache = RefreshingCache(cache, ttl=RESULT_TTL_SECONDS, refresh_ahead=REFRESH_AHEAD_SECONDS, shared=shared)
+
+    async def search(self, params: SearchParams) -> SearchResult:
+        validate(params)
+        generation = self.index.generation()
+        return await asyncio.to_thread(self.engine.run, params, generation)
+
+    async def search_json(self, params: SearchParams) -> CachedBytes:
+        """The answer as JSON bytes with an ETag, from the cache when this exact query ran since the last commit."""
+        validate(params)
+        # A stat of meta.json (microseconds); it reloads the reader only when a commit has landed.
+        generation = self.index.generation()
+        digest = hashlib.blake2b(params.model_dump_json().encode(), digest_size=12).hexdigest()
+
+        async def load() -> bytes:
+            result = await asyncio.to_thread(self.engine.run, params, generation)
+            return result.model_dump_json(by_alias=True).encode()
+
+        return await self.cache.get_or_load(f"search:v1:{generation}:{digest}", load)

@@ -1,0 +1,66 @@
+"""RefreshingCache without a database: single-flight fills, across 'processes' sharing one cache, and errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bazaar.adapters.memory_cache import MemoryCache
+from bazaar.kernel.caching import RefreshingCache, etag_matches, etag_of
+from bazaar.kernel.errors import NotFound
+
+
+async def test_two_processes_sharing_a_cache_load_a_cold_key_once() -> None:
+    shared = MemoryCache()
+    a = RefreshingCache(shared, ttl=5, refresh_ahead=1, shared=True)
+    b = RefreshingCache(shared, ttl=5, refresh_ahead=1, shared=True)
+    calls = 0
+
+    async def slow_loader() -> bytes:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return b'{"ok": true}'
+
+    results = await asyncio.gather(*(c.get_or_load("k", slow_loader) for c in (a, b) for _ in range(10)))
+    assert calls == 1
+    assert {r.body for r in results} == {b'{"ok": true}'}
+    assert {r.etag for r in results} == {etag_of(b'{"ok": true}')}
+
+
+async def test_a_failing_load_reaches_every_waiter_and_is_not_cached() -> None:
+    cache = RefreshingCache(MemoryCache(), ttl=5, refresh_ahead=1)
+    calls = 0
+
+    async def missing() -> bytes:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        raise NotFound("gone")
+
+    outcomes = await asyncio.gather(*(cache.get_or_load("k", missing) for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(o, NotFound) for o in outcomes) and calls == 1
+    with pytest.raises(NotFound):
+        await cache.get_or_load("k", missing)
+    assert calls == 2
+
+
+async def test_invalidate_forces_a_reload() -> None:
+    cache = RefreshingCache(MemoryCache(), ttl=5, refresh_ahead=1)
+    versions = iter([b"1", b"2"])
+
+    async def loader() -> bytes:
+        return next(versions)
+
+    assert (await cache.get_or_load("k", loader)).body == b"1"
+    assert (await cache.get_or_load("k", loader)).body == b"1"
+    await cache.invalidate("k")
+    assert (await cache.get_or_load("k", loader)).body == b"2"
+
+
+def test_if_none_match() -> None:
+    etag = etag_of(b"x")
+    assert etag_matches(etag, etag) and etag_matches(f"W/{etag}", etag) and etag_matches("*", etag)
+    assert etag_matches(f'"a", {etag}', etag)
+    assert not etag_matches(None, etag) and not etag_matches('"a"', etag)
