@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bazaar.kernel.schemas import MoneyModel as MoneyRead
+
 MAX_LINE_QUANTITY = 999
-
-
-class MoneyRead(BaseModel):
-    amount: int
-    currency: str = "USD"
 
 
 class CartItemAdd(BaseModel):

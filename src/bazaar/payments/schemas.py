@@ -6,10 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-
-class MoneyRead(BaseModel):
-    amount: int
-    currency: str
+from bazaar.kernel.schemas import MoneyModel as MoneyRead
 
 
 class PaymentRead(BaseModel):
