@@ -301,3 +301,29 @@ async def test_notifications_and_seller_stats(client: httpx.AsyncClient, contain
     marked = await client.post(f"{API}/notifications/read", headers=buyer)
     assert marked.json()["marked_read"] == len(kinds)
     assert all(n["read"] for n in (await client.get(f"{API}/notifications", headers=buyer)).json()["items"])
+
+
+async def test_redelivering_every_event_changes_nothing(client: httpx.AsyncClient, container: Any) -> None:
+    from sqlalchemy import func, select, update
+
+    from bazaar.db.outbox import OutboxEvent
+    from bazaar.notifications.models import Notification
+
+    seller, _, (a,) = await seller_with_offers(client, container, 5)
+    _, buyer = await new_user(client)
+    order_id = await place(client, buyer, (a, 1))
+    await client.post(f"{API}/orders/{order_id}/cancel", headers=buyer)
+    await drain_events(container)
+
+    async def snapshot() -> tuple[int, dict[str, Any]]:
+        async with container.read_uow() as uow:
+            count = (await uow.session.execute(select(func.count()).select_from(Notification))).scalar_one()
+        return count, (await client.get(f"{API}/sellers/me/stats", headers=seller)).json()
+
+    before = await snapshot()
+    assert before[0] >= 3 and before[1]["orders"] == 0  # placed, then cancelled: figures back to zero
+    async with container.uow() as uow:  # the relay forgets it ever published anything
+        await uow.session.execute(update(OutboxEvent).values(published_at=None))
+        await uow.commit()
+    await drain_events(container)
+    assert await snapshot() == before
