@@ -151,10 +151,10 @@ async def checkout_submit(page: PageDep, form: Form) -> Response:
         return await _checkout_page(page, form=form, key=key, errors=field_errors(exc))
     if form.get("action") != "place":
         try:
-            quote = await _quote(page, address, method)
+            priced = await _quote(page, address, method)
         except DomainError as exc:
             return await _checkout_page(page, form=form, key=key, error=exc.message)
-        return await _checkout_page(page, form=form, quote=quote, key=key)
+        return await _checkout_page(page, form=form, quote=priced, key=key)
     try:
         request = CheckoutRequest(shipping_address=address, shipping_method=method or "standard", payment=_card(form))
     except ValidationError as exc:
