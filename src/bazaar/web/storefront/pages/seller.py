@@ -19,7 +19,7 @@ from bazaar.kernel.errors import DomainError
 from bazaar.notifications import service as notifications
 from bazaar.orders import queries as orders
 from bazaar.orders import returns
-from bazaar.orders.schemas import ShipmentCreate
+from bazaar.orders.schemas import ShipmentCreate, TrackingEventCreate
 from bazaar.shipping import service as shipping
 from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors
 
@@ -185,6 +185,33 @@ async def ship(order_id: str, page: PageDep, form: Form) -> Response:
     except DomainError as exc:
         return page.redirect(f"/seller/orders/{order_id}", notice=exc.message)
     return page.redirect(f"/seller/orders/{order_id}", notice="Marked as shipped.")
+
+
+@router.post("/shipments/{shipment_id}/events")
+async def tracking_event(shipment_id: str, page: PageDep, form: Form) -> Response:
+    """The carrier's news entered by hand (in transit, out for delivery, delivered), as its webhook would."""
+    seller_id = page.require_seller()
+    order_id = str(form.get("order_id") or "")
+    target = f"/seller/orders/{order_id}" if order_id.isalnum() else "/seller"
+    try:
+        body = TrackingEventCreate(
+            status=str(form.get("status") or ""), location=str(form.get("location") or "") or None
+        )
+        async with page.container.uow() as uow:
+            await shipping.record_tracking_event(
+                uow=uow,
+                shipment_id=shipment_id,
+                seller_id=seller_id,
+                is_admin=False,
+                status=body.status,
+                at=None,
+                location=body.location,
+            )
+    except ValidationError:
+        return page.redirect(target, notice="Choose in transit, out for delivery or delivered.")
+    except DomainError as exc:
+        return page.redirect(target, notice=exc.message)
+    return page.redirect(target, notice="Tracking updated.")
 
 
 @router.post("/returns/{return_id}/receive")
