@@ -180,3 +180,38 @@ async def test_pages_that_need_a_login_send_the_visitor_to_log_in(client: httpx.
     for path in ("/checkout", "/orders", "/seller"):
         r = await client.get(path)
         assert r.status_code == 303 and r.headers["location"] == f"/login?next={path}"
+
+
+async def test_cart_page_warns_edits_and_answers_htmx_with_fragments(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    from tests.inventory_factories import set_price
+
+    offer = await make_offer(container, quantity=4, title="Warning Kettle", price=1000)
+    r = await post(client, "/cart/add", {"offer_id": offer.id, "quantity": "2"}, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and r.text == "2"  # only the header's counter
+    assert client.cookies.get("bazaar_cart")
+    await set_price(container, offer.id, 1250)
+    page = (await client.get("/cart")).text
+    assert "The price went up from $10.00 to $12.50" in page and "Only 4 left in stock" in page
+    item_id = re.search(r'action="/cart/items/([^"]+)"', page)
+    assert item_id
+    r = await post(client, f"/cart/items/{item_id.group(1)}", {"quantity": "3"}, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and 'id="cart-count">3<' in r.text and 'value="3"' in r.text
+    r = await post(client, f"/cart/items/{item_id.group(1)}", {"quantity": "1000"})
+    assert "between 0 and 999" in (await client.get(r.headers["location"])).text
+    r = await post(client, f"/cart/items/{item_id.group(1)}", {"remove": "1", "quantity": "3"})
+    assert r.status_code == 303 and await cart_lines(client) == []
+
+
+async def test_search_pages_keep_the_search_in_the_url(client: httpx.AsyncClient, container: Container) -> None:
+    for n in range(3):
+        await make_offer(container, quantity=2, title=f"Copper Kettle {n}", price=1000 + n)
+    await rebuild_index(container)
+    page = (await client.get("/search", params={"q": "kettel", "sort": "bogus", "page": "x", "price_min": "-4"})).text
+    assert "Did you mean" in page and 'href="/search?q=kettle"' in page  # mangled values are dropped, not a 500
+    page = (await client.get("/search", params={"q": "kettle", "brand": "Acme", "in_stock": "1"})).text
+    assert "3 products" in page and 'name="brand" value="Acme" checked' in page
+    assert re.search(
+        r"/search\?q=kettle&amp;brand=Acme&amp;price_min=\d+&amp;price_max=\d+&amp;in_stock=1", page
+    )  # price links keep the rest
