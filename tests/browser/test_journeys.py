@@ -155,3 +155,30 @@ def test_seller_lists_buyer_orders_seller_ships_buyer_sees_it(new_page: Any, sho
     expect(buyer.locator("#order-status")).to_contain_text("shipped")
     expect(buyer.get_by_text("1Z999AA10123456784")).to_be_visible()
     shots(buyer, "buyer-sees-shipped")
+
+
+def test_phone_width_and_keyboard(browser: Any, server: str, shots: Any) -> None:
+    context = browser.new_context(base_url=server, viewport={"width": 375, "height": 740}, is_mobile=True)
+    try:
+        page = context.new_page()
+        for path, step in (("/", "phone-home"), ("/search?q=a", "phone-search")):
+            page.goto(path)
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+            shots(page, step)
+        page.locator(".card a").first.click()
+        page.wait_for_url("**/p/*")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        shots(page, "phone-product")
+        # Keyboard: the skip link comes first, then the search box; Enter on "Add to cart" adds.
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("Search products")).to_be_focused()
+        page.get_by_role("button", name="Add to cart").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#cart-count")).to_have_text("1")
+        for img in page.locator("img").all():
+            assert img.get_attribute("alt") is not None
+    finally:
+        context.close()
