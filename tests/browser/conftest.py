@@ -89,7 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed before other tests: sync Playwright holds an event loop while it runs
 def browser(server: str) -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright

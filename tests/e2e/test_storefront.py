@@ -82,6 +82,7 @@ async def test_pages_render_with_escaped_output_and_security_headers(
     page = (await client.get(f"/p/{offer.product_id}")).text
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Kettle" in page
     assert "Only 3 left" in page  # low stock shows in the buy box
+    assert "Call 555" not in (await client.get("/", params={"notice": "Call 555"})).text  # notices come from us only
     results = (await client.get("/search", params={"q": "kettle", "sort": "price_asc"})).text
     assert f"/p/{offer.product_id}" in results and "1 product" in results
 

@@ -98,6 +98,7 @@ async def register(page: PageDep, form: Form) -> Response:
     try:
         body = UserCreate(email=typed["email"].strip(), password=str(form.get("password") or ""), name=typed["name"])
         await c.limiter.hit("register-ip", client_ip(page.request), limit=c.settings.register_limit_per_minute)
+        await c.limiter.hit("register-email", str(body.email).lower(), limit=c.settings.register_email_limit_per_minute)
         async with c.uow() as uow:
             await accounts.register_user(
                 uow=uow, passwords=c.passwords, email=str(body.email), password=body.password, name=body.name

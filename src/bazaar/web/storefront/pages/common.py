@@ -6,7 +6,7 @@ import hmac
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +30,7 @@ SESSION_COOKIE = "bazaar_session"
 CART_COOKIE = "bazaar_cart"
 CSRF_COOKIE = "bazaar_csrf"
 CSRF_FIELD = "csrf_token"
+NOTICE_COOKIE = "bazaar_notice"  # a one-time message for the page a redirect lands on
 COOKIE_SECONDS = 30 * 24 * 3600
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -124,14 +125,19 @@ class Page:
 
     async def render(self, template: str, status_code: int = 200, **context: Any) -> Response:
         context.setdefault("cart_count", await self.cart_count())
-        context.update(user=self.principal, csrf=csrf_token(self.request), path=self.request.url.path)
+        notice = unquote(self.request.cookies.get(NOTICE_COOKIE, ""))[:300] or None
+        context.update(user=self.principal, csrf=csrf_token(self.request), path=self.request.url.path, notice=notice)
         response = TEMPLATES.TemplateResponse(self.request, template, context, status_code=status_code)
+        if notice:
+            response.delete_cookie(NOTICE_COOKIE, path="/")
         return finish(self.request, response)
 
     def redirect(self, url: str, *, notice: str | None = None) -> Response:
+        """303 to `url`; the notice travels in a cookie, so no one can put words on our pages with a link."""
+        response = RedirectResponse(url, status_code=303)
         if notice:
-            url += ("&" if "?" in url else "?") + urlencode({"notice": notice})
-        return finish(self.request, RedirectResponse(url, status_code=303))
+            set_cookie(self.request, response, NOTICE_COOKIE, quote(notice[:300]), max_age=60)
+        return finish(self.request, response)
 
     def require_user(self) -> Principal:
         if self.principal is None:
