@@ -10,7 +10,7 @@ from urllib.parse import quote, unquote, urlencode
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -51,7 +51,14 @@ def money(value: Any) -> str:
     return f"${amount // 100:,}.{amount % 100:02d}"
 
 
+def sentence(text: object) -> str:
+    """Services word their messages as clauses ("the card was declined"); a page shows them as sentences."""
+    value = str(text or "")
+    return value[:1].upper() + value[1:]
+
+
 TEMPLATES.env.filters["money"] = money
+TEMPLATES.env.filters["sentence"] = sentence
 TEMPLATES.env.globals["urlencode"] = urlencode
 
 
@@ -182,7 +189,11 @@ async def error_page(request: Request, status: int, message: str) -> Response:
         "csrf": csrf_token(request),
         "path": request.url.path,
     }
-    response = TEMPLATES.TemplateResponse(request, "error.html", context, status_code=status)
+    try:
+        response: Response = TEMPLATES.TemplateResponse(request, "error.html", context, status_code=status)
+    except Exception:  # the error page itself failed: answer plain HTML rather than nothing
+        log.exception("error page failed", extra={"path": request.url.path})
+        response = HTMLResponse(f"<!doctype html><title>{title}</title><h1>{title}</h1>", status_code=status)
     return finish(request, response)
 
 
