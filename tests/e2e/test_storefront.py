@@ -170,6 +170,7 @@ async def test_checkout_errors_keep_the_address_and_success_shows_the_order(
     page = await client.get(f"/orders/{order_id.group(1)}")
     assert page.status_code == 200 and "Checkout Kettle" in page.text
     assert "Checkout Kettle" in (await client.get("/orders")).text
+    assert "Checkout Kettle" in (await client.get("/orders", params={"page": "abc"})).text
     async with container.read_uow() as uow:
         assert (await uow.session.execute(select(func.count()).select_from(Order))).scalar_one() == 1
     cancelled = await post(client, f"/orders/{order_id.group(1)}/cancel", {})
@@ -211,6 +212,8 @@ async def test_search_pages_keep_the_search_in_the_url(client: httpx.AsyncClient
     await rebuild_index(container)
     page = (await client.get("/search", params={"q": "kettel", "sort": "bogus", "page": "x", "price_min": "-4"})).text
     assert "Did you mean" in page and 'href="/search?q=kettle"' in page  # mangled values are dropped, not a 500
+    long = await client.get("/search", params={"q": "kettle", "category": "x" * 300, "brand": "y" * 500})
+    assert long.status_code == 200 and "No products match" in long.text
     page = (await client.get("/search", params={"q": "kettle", "brand": "Acme", "in_stock": "1"})).text
     assert "3 products" in page and 'name="brand" value="Acme" checked' in page
     assert re.search(

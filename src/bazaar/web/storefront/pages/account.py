@@ -123,7 +123,8 @@ async def logout(page: PageDep, form: Form) -> Response:
 @router.get("/orders")
 async def order_history(page: PageDep) -> Response:
     user = page.require_user()
-    number = max(1, min(int(page.request.query_params.get("page", "1") or 1), 10_000))
+    asked = page.request.query_params.get("page", "1")
+    number = max(1, min(int(asked) if asked.isdigit() else 1, 10_000))
     async with page.container.read_uow() as uow:
         listing = await orders.list_orders(uow=uow, user_id=user.user_id, seller_id=None, page=number, per_page=20)
     return await page.render("orders.html", listing=listing)

@@ -50,8 +50,8 @@ def search_params(request: Request, *, category: str | None = None) -> SearchPar
     sort = q.get("sort", "relevance")
     return SearchParams(
         q=q.get("q", "")[:200],
-        category=category or (q.get("category") or None),
-        brand=tuple(b for b in q.getlist("brand") if b)[:50],
+        category=category or (q.get("category") or "")[:32] or None,
+        brand=tuple(b[:120] for b in q.getlist("brand") if b)[:50],
         price_min=_int(q.get("price_min")),
         price_max=_int(q.get("price_max")),
         rating_min=_float(q.get("rating_min")),
