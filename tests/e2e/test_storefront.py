@@ -219,3 +219,20 @@ async def test_search_pages_keep_the_search_in_the_url(client: httpx.AsyncClient
     assert re.search(
         r"/search\?q=kettle&amp;brand=Acme&amp;price_min=\d+&amp;price_max=\d+&amp;in_stock=1", page
     )  # price links keep the rest
+
+
+async def test_a_failing_page_answers_an_html_500_and_echoed_input_is_escaped(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bazaar.web.storefront.pages import browse
+
+    r = await client.get("/search", params={"q": "<img src=x onerror=alert(1)>"})
+    assert r.status_code == 200 and "<img src=x" not in r.text and "&lt;img src=x onerror=alert(1)&gt;" in r.text
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("index on fire")
+
+    monkeypatch.setattr(browse, "run_search", broken)
+    r = await client.get("/")
+    assert r.status_code == 500 and "Something went wrong" in r.text and "index on fire" not in r.text
+    assert r.headers["content-type"].startswith("text/html") and "x-content-type-options" in r.headers
