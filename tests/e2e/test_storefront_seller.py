@@ -104,4 +104,7 @@ async def test_seller_center_from_listing_to_refund(
     await drain_events(container)  # figures and notifications follow the events
     dashboard = (await client.get("/seller")).text
     assert found(r'id="stat-orders">(\d+)<', dashboard) == "1"
+    assert "item(s) to ship" in dashboard and "Return requested" in dashboard and ">Desk Lamp</a>" in dashboard
+    r = await post(client, "/seller/notifications/read", {})
+    assert "marked read" in (await client.get(r.headers["location"])).text
     assert PASSWORD not in dashboard

@@ -14,8 +14,17 @@ from bazaar.accounts import service as accounts
 from bazaar.accounts.schemas import SellerCreate
 from bazaar.catalog import queries as catalog_queries
 from bazaar.catalog import service as catalog
-from bazaar.catalog.schemas import CategoryNode, MoneyModel, OfferCreate, OfferUpdate, ProductCreate, SkuCreate
-from bazaar.kernel.errors import DomainError
+from bazaar.catalog.page_cache import ProductPages
+from bazaar.catalog.schemas import (
+    CategoryNode,
+    MoneyModel,
+    OfferCreate,
+    OfferUpdate,
+    ProductCreate,
+    ProductPage,
+    SkuCreate,
+)
+from bazaar.kernel.errors import DomainError, NotFound
 from bazaar.notifications import service as notifications
 from bazaar.orders import queries as orders
 from bazaar.orders import returns
@@ -54,7 +63,30 @@ async def dashboard(page: PageDep) -> Response:
         inbox = await notifications.list_notifications(uow=uow, user_id=user.user_id, page=1, per_page=10)
         to_ship = await orders.list_orders(uow=uow, user_id=None, seller_id=seller_id, page=1, per_page=20)
         offers = await catalog_queries.seller_offers(uow=uow, seller_id=seller_id, page=1, per_page=50)
-    return await page.render("seller/dashboard.html", stats=stats, inbox=inbox, orders=to_ship, offers=offers)
+    titles = await _titles(page, {o.product_id for o in offers.items})
+    return await page.render(
+        "seller/dashboard.html", stats=stats, inbox=inbox, orders=to_ship, offers=offers, titles=titles
+    )
+
+
+async def _titles(page: Page, product_ids: set[str]) -> dict[str, str]:
+    """Product titles for the offers table, from the product-page cache the storefront already keeps warm."""
+    pages: ProductPages = page.container.extras["product_pages"]
+    out: dict[str, str] = {}
+    for product_id in product_ids:
+        try:
+            out[product_id] = ProductPage.model_validate_json((await pages.get(product_id)).body).title
+        except NotFound:  # listed, then removed: the table shows its id
+            continue
+    return out
+
+
+@router.post("/notifications/read")
+async def mark_read(page: PageDep, form: Form) -> Response:
+    user = page.require_user()
+    async with page.container.uow() as uow:
+        count = await notifications.mark_all_read(uow=uow, user_id=user.user_id)
+    return page.redirect("/seller", notice=f"{count} notification{'' if count == 1 else 's'} marked read.")
 
 
 @router.post("/join")
