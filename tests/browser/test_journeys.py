@@ -145,6 +145,7 @@ def test_seller_lists_buyer_orders_seller_ships_buyer_sees_it(new_page: Any, sho
         assert time.monotonic() < deadline, "the payment was never captured"
         time.sleep(0.3)
         seller.reload()
+    seller.get_by_label("Carrier").fill("UPS")
     seller.get_by_label("Tracking number").fill("1Z999AA10123456784")
     shots(seller, "seller-order")
     seller.get_by_role("button", name="Mark shipped").click()
