@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(pages.router)
+    app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API
     if not settings.payment_provider_url:
         app.mount(SANDBOX_PAYMENTS_PATH, _sandbox_payments)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")

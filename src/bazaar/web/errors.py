@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bazaar.kernel import errors as e
@@ -58,6 +58,13 @@ def _clean(errors: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+NOT_PAGES = ("/api/", "/_sandbox/", "/static/", "/docs", "/redoc", "/openapi.json", "/healthz", "/readyz", "/metrics")
+
+
+def _is_page(request: Request) -> bool:
+    return not request.url.path.startswith(NOT_PAGES) and "text/html" in request.headers.get("accept", "")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.DomainError)
     async def domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
@@ -73,7 +80,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(envelope("validation_error", message, {"errors": errors}), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        page_error = getattr(request.app.state, "page_error", None)
+        if page_error is not None and _is_page(request):  # a person's browser gets a page, not JSON
+            message = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
+            response: Response = await page_error(request, exc.status_code, message)
+            return response
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code
         return JSONResponse(envelope(code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
