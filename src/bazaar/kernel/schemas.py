@@ -1,4 +1,5 @@
 """Schema pieces shared by every context's API answers: money objects and pages."""
+
 from __future__ import annotations
 
 from typing import Generic, TypeVar
