@@ -63,6 +63,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (each one takes CPU from the servers)")
     args = parser.parse_args()
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -110,9 +111,10 @@ def main() -> int:
             run_for(bare_port, paths, concurrency=args.concurrency, seconds=3)
             ours: list[LoadResult] = []
             theirs: list[LoadResult] = []
+            load = {"concurrency": args.concurrency, "seconds": args.seconds, "threads": args.threads}
             for _ in range(args.rounds):
-                ours.append(run_for(bazaar_port, paths, concurrency=args.concurrency, seconds=args.seconds))
-                theirs.append(run_for(bare_port, paths, concurrency=args.concurrency, seconds=args.seconds))
+                ours.append(run_for(bazaar_port, paths, **load))
+                theirs.append(run_for(bare_port, paths, **load))
     result = {
         "benchmark": "product_page",
         "command": " ".join(sys.argv),
@@ -124,6 +126,7 @@ def main() -> int:
             "hot_pages": len(paths),
             "page_bytes_median": int(statistics.median(len(v) for v in pages.values())),
             "tool": ours[0].tool,
+            "wrk_threads": args.threads,
         },
         "bazaar": summarise(ours),
         "bare_starlette": summarise(theirs),
