@@ -115,7 +115,7 @@ def main() -> int:
             for _ in range(args.rounds):
                 ours.append(run_for(bazaar_port, paths, **load))
                 theirs.append(run_for(bare_port, paths, **load))
-    result = {
+    result: dict[str, Any] = {
         "benchmark": "product_page",
         "command": " ".join(sys.argv),
         "machine": machine(),
@@ -132,7 +132,7 @@ def main() -> int:
         "bare_starlette": summarise(theirs),
     }
     result["ratio"] = round(result["bazaar"]["rps_median"] / result["bare_starlette"]["rps_median"], 3)
-    path = write_result("product_page", result)
+    path = write_result("product_page" if args.threads == 1 else f"product_page-wrk{args.threads}", result)
     b, s = result["bazaar"], result["bare_starlette"]
     print(
         f"bazaar GET /api/v1/products/{{id}} (cached): {b['rps_median']:.0f} req/s, p50 {b['p50_ms_median']} ms, "
