@@ -63,6 +63,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (each one takes CPU from the servers)")
     args = parser.parse_args()
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -110,10 +111,11 @@ def main() -> int:
             run_for(bare_port, paths, concurrency=args.concurrency, seconds=3)
             ours: list[LoadResult] = []
             theirs: list[LoadResult] = []
+            load = {"concurrency": args.concurrency, "seconds": args.seconds, "threads": args.threads}
             for _ in range(args.rounds):
-                ours.append(run_for(bazaar_port, paths, concurrency=args.concurrency, seconds=args.seconds))
-                theirs.append(run_for(bare_port, paths, concurrency=args.concurrency, seconds=args.seconds))
-    result = {
+                ours.append(run_for(bazaar_port, paths, **load))
+                theirs.append(run_for(bare_port, paths, **load))
+    result: dict[str, Any] = {
         "benchmark": "product_page",
         "command": " ".join(sys.argv),
         "machine": machine(),
@@ -124,12 +126,13 @@ def main() -> int:
             "hot_pages": len(paths),
             "page_bytes_median": int(statistics.median(len(v) for v in pages.values())),
             "tool": ours[0].tool,
+            "wrk_threads": args.threads,
         },
         "bazaar": summarise(ours),
         "bare_starlette": summarise(theirs),
     }
     result["ratio"] = round(result["bazaar"]["rps_median"] / result["bare_starlette"]["rps_median"], 3)
-    path = write_result("product_page", result)
+    path = write_result("product_page" if args.threads == 1 else f"product_page-wrk{args.threads}", result)
     b, s = result["bazaar"], result["bare_starlette"]
     print(
         f"bazaar GET /api/v1/products/{{id}} (cached): {b['rps_median']:.0f} req/s, p50 {b['p50_ms_median']} ms, "

@@ -170,7 +170,7 @@ def main() -> int:
             mix = query_mix(args.data_dir, args.queries, args.seed + 100 + n)
             sweep[clients] = run_paths(port, ["/api/v1/search?" + urlencode(q, doseq=True) for q in mix], clients)
 
-    result = {
+    result: dict[str, Any] = {
         "benchmark": "search",
         "command": " ".join(sys.argv),
         "machine": machine(),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from bazaar.kernel.caching import CachedBytes, RefreshingCache
 from bazaar.kernel.ports import Cache
@@ -16,6 +18,9 @@ from bazaar.search.schemas import MAX_RESULT_WINDOW, SearchParams, SearchResult
 # only bounds memory and how long a rarely repeated query occupies the cache.
 RESULT_TTL_SECONDS = 10.0
 REFRESH_AHEAD_SECONDS = 2.0
+# Searches release the GIL inside Tantivy but hold it for their Python parts; more threads than cores
+# only make them queue on the GIL, and the event loop serving cache hits queues behind them.
+SEARCH_THREADS = min(4, os.cpu_count() or 2)
 
 
 def validate(params: SearchParams) -> None:
@@ -37,11 +42,15 @@ class SearchService:
         self.index = index
         self.engine = SearchEngine(index)
         self.cache = RefreshingCache(cache, ttl=RESULT_TTL_SECONDS, refresh_ahead=REFRESH_AHEAD_SECONDS, shared=shared)
+        self._threads = ThreadPoolExecutor(max_workers=SEARCH_THREADS, thread_name_prefix="search")
+
+    async def _run(self, params: SearchParams, generation: str) -> SearchResult:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self.engine.run, params, generation)
 
     async def search(self, params: SearchParams) -> SearchResult:
         validate(params)
         generation = self.index.generation()
-        return await asyncio.to_thread(self.engine.run, params, generation)
+        return await self._run(params, generation)
 
     async def search_json(self, params: SearchParams) -> CachedBytes:
         """The answer as JSON bytes with an ETag, from the cache when this exact query ran since the last commit."""
@@ -51,7 +60,7 @@ class SearchService:
         digest = hashlib.blake2b(params.model_dump_json().encode(), digest_size=12).hexdigest()
 
         async def load() -> bytes:
-            result = await asyncio.to_thread(self.engine.run, params, generation)
+            result = await self._run(params, generation)
             return result.model_dump_json(by_alias=True).encode()
 
         return await self.cache.get_or_load(f"search:v1:{generation}:{digest}", load)
