@@ -258,3 +258,32 @@ async def test_capture_after_the_fraud_window(client: httpx.AsyncClient, contain
     assert order["payment"]["status"] == "captured"
     assert order["payment"]["captured"] == order["total"]
     assert await capture.run_capture(container) == 0
+
+
+async def test_a_shipping_method_per_seller(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
+    a = await make_offer(container, quantity=5, price=1000)
+    b = await make_offer(container, quantity=5, price=1000)
+    headers = await buyer_with_cart(client, (a, 1), (b, 1))
+    choice = {"shipping_address": ADDRESS, "shipping_method": "standard", "shipping_methods": {b.seller_id: "express"}}
+    q = (await client.post(f"{API}/checkout/quote", json=choice, headers=headers)).json()
+    by_seller = {s["seller_id"]: s for s in q["shipments"]}
+    assert by_seller[a.seller_id]["shipping_method"] == "standard"
+    assert by_seller[b.seller_id]["shipping_method"] == "express"
+    assert q["shipping"]["amount"] == by_seller[b.seller_id]["price"]["amount"]  # a's listed shipping is free
+    bad = await client.post(
+        f"{API}/checkout/quote",
+        headers=headers,
+        json={
+            "shipping_address": {**ADDRESS, "country": "DE", "region": "BE", "postal_code": "10115"},
+            "shipping_methods": {a.seller_id: "standard"},
+        },
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "shipping_method_unavailable"
+    r = await client.post(
+        f"{API}/checkout",
+        json={**body(), "shipping_methods": {b.seller_id: "express"}},
+        headers={**headers, "Idempotency-Key": "per-seller"},
+    )
+    assert r.status_code == 201, r.text
+    order = (await client.get(f"{API}/orders/{r.json()['order_id']}", headers=headers)).json()
+    assert order["shipping"] == q["shipping"] and order["total"] == q["total"]

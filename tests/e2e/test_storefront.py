@@ -236,3 +236,32 @@ async def test_a_failing_page_answers_an_html_500_and_echoed_input_is_escaped(
     r = await client.get("/")
     assert r.status_code == 500 and "Something went wrong" in r.text and "index on fire" not in r.text
     assert r.headers["content-type"].startswith("text/html") and "x-content-type-options" in r.headers
+
+
+async def test_checkout_page_lets_the_buyer_pick_a_speed_per_seller(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    a = await make_offer(container, quantity=5, title="Slow Kettle", price=1000)
+    b = await make_offer(container, quantity=5, title="Fast Kettle", price=1000)
+    await logged_in(client)
+    for offer in (a, b):
+        await post(client, "/cart/add", {"offer_id": offer.id, "quantity": "1"})
+    first = await post(client, "/checkout", {**ADDRESS, "shipping_method": "standard", "action": "quote"})
+    assert f'name="ship:{a.seller_id}"' in first.text and f'name="ship:{b.seller_id}"' in first.text
+    total_standard = re.search(r'id="order-total">([^<]+)<', first.text)
+    picked = {
+        **ADDRESS,
+        "shipping_method": "standard",
+        "quoted_method": "standard",
+        "action": "quote",
+        f"ship:{a.seller_id}": "standard",
+        f"ship:{b.seller_id}": "express",
+    }
+    second = await post(client, "/checkout", picked)
+    assert second.status_code == 200
+    total_mixed = re.search(r'id="order-total">([^<]+)<', second.text)
+    assert total_standard and total_mixed and total_standard.group(1) != total_mixed.group(1)
+    assert re.search(rf'name="ship:{b.seller_id}">.*?<option value="express" selected', second.text, re.S)
+    # changing the overall speed starts every seller afresh
+    reset = await post(client, "/checkout", {**picked, "shipping_method": "expedited"})
+    assert re.search(rf'name="ship:{b.seller_id}">.*?<option value="expedited" selected', reset.text, re.S)

@@ -65,8 +65,18 @@ class ShippingMethodUnavailable(ValidationFailed):
     code = "shipping_method_unavailable"
 
 
-def price_cart(*, lines: list[PricedLine], country: str, region: str, method: str | None, currency: str) -> Quote:
-    """Price `lines` for the destination; with `method` None the totals use the cheapest common option."""
+def price_cart(
+    *,
+    lines: list[PricedLine],
+    country: str,
+    region: str,
+    method: str | None,
+    currency: str,
+    per_seller: dict[str, str] | None = None,
+) -> Quote:
+    """Price `lines` for the destination. Each seller's parcel goes by `per_seller[seller_id]` when the
+    buyer chose one for it, else by `method`; with neither, by the cheapest method every seller offers."""
+    per_seller = per_seller or {}
     by_seller: dict[str, list[PricedLine]] = defaultdict(list)
     for line in lines:
         by_seller[line.seller_id].append(line)
@@ -83,7 +93,8 @@ def price_cart(*, lines: list[PricedLine], country: str, region: str, method: st
         for seller_id, seller_lines in sorted(by_seller.items())
     ]
     common = _common_options(shipments)
-    if method is not None and method not in common:
+    defaulted = [s for s in shipments if s.seller_id not in per_seller]
+    if method is not None and defaulted and method not in _common_options(defaulted):
         raise ShippingMethodUnavailable(available=sorted(common), method=method)
     chosen_method = method or (
         min(common.values(), key=lambda o: (o.price, o.estimated_days)).method if common else None
@@ -94,7 +105,12 @@ def price_cart(*, lines: list[PricedLine], country: str, region: str, method: st
             country=country, region=region, tax_category=line.tax_category, amount=line.unit_price * line.quantity
         )
     for shipment in shipments:
-        shipment.chosen = next((o for o in shipment.options if o.method == chosen_method), None)
+        wanted = per_seller.get(shipment.seller_id, chosen_method)
+        shipment.chosen = next((o for o in shipment.options if o.method == wanted), None)
+        if shipment.chosen is None and shipment.seller_id in per_seller:
+            raise ShippingMethodUnavailable(
+                available=sorted(o.method for o in shipment.options), method=wanted, seller_id=shipment.seller_id
+            )
         if shipment.chosen is not None:
             shipment.tax = shipping_tax(country=country, region=region, amount=shipment.chosen.amount)
     quote.subtotal = sum(li.unit_price * li.quantity for li in lines)

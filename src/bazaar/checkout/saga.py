@@ -140,6 +140,7 @@ async def _price(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> st
             country=checkout.shipping_address["country"],
             region=checkout.shipping_address["region"],
             method=checkout.shipping_method,
+            per_seller=await _started_detail(uow, checkout_id, "shipping_methods"),
             currency=checkout.currency,
         )
         checkout.subtotal_amount, checkout.shipping_amount = quote.subtotal, quote.shipping
@@ -264,6 +265,15 @@ async def compensate(deps: SagaDeps, checkout_id: str, code: str | None, message
 async def _fail(uow: UnitOfWork, checkout: Checkout, code: str, message: str, **details: Any) -> None:
     checkout.failure_code, checkout.failure_message = code, message
     await _advance(uow, checkout, "failed", code=code, **details)
+
+
+async def _started_detail(uow: UnitOfWork, checkout_id: str, key: str) -> Any:
+    detail = (
+        await uow.session.execute(
+            select(CheckoutStep.detail).where(CheckoutStep.checkout_id == checkout_id, CheckoutStep.status == "started")
+        )
+    ).scalar_one_or_none()
+    return (detail or {}).get(key)
 
 
 def _priced(line: dict[str, Any]) -> PricedLine:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bazaar.kernel.schemas import MoneyModel
 from bazaar.shipping.addresses import ShippingAddress
 from bazaar.shipping.rates import METHODS
+
+MethodName = Literal["standard", "expedited", "express", "international", "international_express"]
 
 
 class CardInput(BaseModel):
@@ -30,11 +33,18 @@ class CardInput(BaseModel):
         return digits
 
 
+SellerMethods = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=32)], MethodName] | None,
+    Field(default=None, max_length=100, description="seller id -> shipping method, overriding shipping_method"),
+]
+
+
 class QuoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     shipping_address: ShippingAddress
     shipping_method: str | None = Field(default=None, json_schema_extra={"enum": list(METHODS)})
+    shipping_methods: SellerMethods = None
 
 
 class CheckoutRequest(BaseModel):
@@ -42,6 +52,7 @@ class CheckoutRequest(BaseModel):
 
     shipping_address: ShippingAddress
     shipping_method: str = Field(json_schema_extra={"enum": list(METHODS)})
+    shipping_methods: SellerMethods = None
     payment: CardInput
 
     def fingerprint(self) -> str:

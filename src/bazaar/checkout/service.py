@@ -45,7 +45,12 @@ async def quote_checkout(*, uow: UnitOfWork, user_id: str, request: QuoteRequest
         raise CartEmpty()
     address = request.shipping_address
     quote = price_cart(
-        lines=lines, country=address.country, region=address.region, method=request.shipping_method, currency=currency
+        lines=lines,
+        country=address.country,
+        region=address.region,
+        method=request.shipping_method,
+        currency=currency,
+        per_seller=dict(request.shipping_methods or {}),
     )
     m = lambda amount: money(amount, currency)  # noqa: E731
     return QuoteRead(
@@ -110,7 +115,9 @@ async def start_checkout(
             deadline_at=utcnow() + deps.deadline,
         )
         uow.session.add(checkout)
-        uow.session.add(CheckoutStep(checkout_id=checkout.id, status="started", detail={}))
+        # The step log keeps the request's per-seller shipping choices for the pricing step.
+        started = {"shipping_methods": dict(request.shipping_methods)} if request.shipping_methods else {}
+        uow.session.add(CheckoutStep(checkout_id=checkout.id, status="started", detail=started))
         try:
             await uow.commit()
         except IntegrityError:  # this user already used the key: a replay (the unique index decides)

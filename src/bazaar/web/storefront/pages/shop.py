@@ -113,17 +113,32 @@ async def checkout_form(page: PageDep) -> Response:
     return await _checkout_page(page, form=None)
 
 
-async def _quote(page: Page, address: ShippingAddress, method: str | None) -> QuoteRead:
+def _seller_methods(form: FormData, method: str | None) -> dict[str, str] | None:
+    """Per-seller speeds picked under the summary; a new overall speed starts every seller afresh."""
+    if str(form.get("quoted_method") or "") != (method or ""):
+        return None
+    picked = {
+        str(k).removeprefix("ship:"): str(v)
+        for k, v in form.multi_items()
+        if str(k).startswith("ship:") and str(v) in METHODS and str(v) != method
+    }
+    return picked or None
+
+
+async def _quote(
+    page: Page, address: ShippingAddress, method: str | None, per_seller: dict[str, str] | None
+) -> QuoteRead:
     user = page.require_user()
+    request = QuoteRequest(shipping_address=address, shipping_method=method, shipping_methods=per_seller)
     async with page.container.read_uow() as uow:
-        return await checkout.quote_checkout(
-            uow=uow, user_id=user.user_id, request=QuoteRequest(shipping_address=address, shipping_method=method)
-        )
+        return await checkout.quote_checkout(uow=uow, user_id=user.user_id, request=request)
 
 
-async def _quote_or_none(page: Page, address: ShippingAddress, method: str | None) -> QuoteRead | None:
+async def _quote_or_none(
+    page: Page, address: ShippingAddress, method: str | None, per_seller: dict[str, str] | None
+) -> QuoteRead | None:
     try:
-        return await _quote(page, address, method)
+        return await _quote(page, address, method, per_seller)
     except DomainError:
         return None
 
@@ -145,20 +160,26 @@ async def checkout_submit(page: PageDep, form: Form) -> Response:
     key = str(form.get("idempotency_key") or "") or None
     chosen = str(form.get("shipping_method") or "")
     method = chosen if chosen in METHODS else None
+    per_seller = _seller_methods(form, method)
     try:
         address = _address(form)
     except ValidationError as exc:
         return await _checkout_page(page, form=form, key=key, errors=field_errors(exc))
     if form.get("action") != "place":
         try:
-            priced = await _quote(page, address, method)
+            priced = await _quote(page, address, method, per_seller)
         except DomainError as exc:
             return await _checkout_page(page, form=form, key=key, error=exc.message)
         return await _checkout_page(page, form=form, quote=priced, key=key)
     try:
-        request = CheckoutRequest(shipping_address=address, shipping_method=method or "standard", payment=_card(form))
+        request = CheckoutRequest(
+            shipping_address=address,
+            shipping_method=method or "standard",
+            shipping_methods=per_seller,
+            payment=_card(form),
+        )
     except ValidationError as exc:
-        quote = await _quote_or_none(page, address, method)
+        quote = await _quote_or_none(page, address, method, per_seller)
         return await _checkout_page(page, form=form, quote=quote, key=key, errors=field_errors(exc))
     try:
         # The same key and form answer the first result: a double submit lands on the same order.
@@ -166,7 +187,7 @@ async def checkout_submit(page: PageDep, form: Form) -> Response:
             deps=page.container.saga_deps(), user_id=user.user_id, idempotency_key=key, request=request
         )
     except DomainError as exc:  # declined, sold out: the form comes back as typed, with a new key for the retry
-        quote = await _quote_or_none(page, address, method)
+        quote = await _quote_or_none(page, address, method, per_seller)
         return await _checkout_page(page, form=form, quote=quote, error=exc.message)
     return page.redirect(f"/checkout/{result.id}")
 
