@@ -181,6 +181,16 @@ async def test_patch_offer_price_and_stock(client: httpx.AsyncClient, container:
     r = await client.patch(url, json={"quantity": 4}, headers=headers)
     assert r.status_code == 200 and r.json()["quantity"] == 4 and r.json()["available_quantity"] == 0
 
+    # A "was" price must be above the price; 0 removes it.
+    err = assert_error(
+        await client.patch(url, json={"list_price": {"amount": 4500}}, headers=headers), 422, "invalid_list_price"
+    )
+    assert err["details"] == {"list_price": 4500, "price": 4500}
+    r = await client.patch(url, json={"list_price": {"amount": 5999}}, headers=headers)
+    assert r.status_code == 200 and r.json()["list_price"] == {"amount": 5999, "currency": "USD"}
+    r = await client.patch(url, json={"list_price": {"amount": 0}}, headers=headers)
+    assert r.status_code == 200 and r.json()["list_price"] is None
+
 
 async def test_seller_offer_listing_is_paginated_and_private(client: httpx.AsyncClient, container: Container) -> None:
     cats = await make_categories(container)

@@ -265,3 +265,24 @@ async def test_checkout_page_lets_the_buyer_pick_a_speed_per_seller(
     # changing the overall speed starts every seller afresh
     reset = await post(client, "/checkout", {**picked, "shipping_method": "expedited"})
     assert re.search(rf'name="ship:{b.seller_id}">.*?<option value="expedited" selected', reset.text, re.S)
+
+
+async def test_discounted_offers_show_their_was_price_on_home_and_product_pages(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    from sqlalchemy import update
+
+    from bazaar.catalog.models import Offer
+
+    offer = await make_offer(container, quantity=5, title="Deal Kettle", price=2000)
+    plain = await make_offer(container, quantity=5, title="Plain Kettle", price=2000)
+    async with container.uow() as uow:
+        await uow.session.execute(update(Offer).where(Offer.id == offer.id).values(list_price_amount=2500))
+        await uow.commit()
+    home = (await client.get("/")).text
+    assert "Deal Kettle" in home and "20% off" in home and "Plain Kettle" not in home
+    page = (await client.get(f"/p/{offer.product_id}")).text
+    assert "was $25.00" in page
+    api = (await client.get(f"{API}/products/{offer.product_id}")).json()
+    assert api["offers"][0]["list_price"] == {"amount": 2500, "currency": "USD"}
+    assert (await client.get(f"{API}/products/{plain.product_id}")).json()["offers"][0]["list_price"] is None

@@ -33,3 +33,9 @@ class OfferExists(Conflict):
     """You already have an offer for this SKU in this condition; change it with PATCH instead."""
 
     code = "offer_exists"
+
+
+class InvalidListPrice(ValidationFailed):
+    """The list ("was") price must be above the price."""
+
+    code = "invalid_list_price"

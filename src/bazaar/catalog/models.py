@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, created_column, id_column, updated_column
@@ -64,7 +64,14 @@ class Offer(Base):
         CheckConstraint("shipping_amount >= 0", name="shipping_nonnegative"),
         CheckConstraint("condition IN ('new', 'used', 'refurbished')", name="condition_known"),
         CheckConstraint("bucket_count >= 1", name="bucket_count_positive"),
+        CheckConstraint("list_price_amount IS NULL OR list_price_amount >= 0", name="list_price_nonnegative"),
         Index("ix_offers_seller_created", "seller_id", "created_at"),
+        Index(
+            "ix_offers_discounted_created",
+            "created_at",
+            postgresql_where=text("list_price_amount IS NOT NULL"),
+            sqlite_where=text("list_price_amount IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = id_column()
@@ -73,6 +80,8 @@ class Offer(Base):
     seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), nullable=False)
     price_amount: Mapped[int] = mapped_column(Integer, nullable=False)
     shipping_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # The "was" price a seller shows struck through; only meaningful above the price.
+    list_price_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     condition: Mapped[str] = mapped_column(String(16), default="new", nullable=False)
     status: Mapped[str] = mapped_column(String(16), default="active", nullable=False)

@@ -23,6 +23,7 @@ from bazaar.catalog.schemas import (
     SkuRead,
 )
 from bazaar.db.uow import UnitOfWork
+from bazaar.inventory.models import StockBucket
 from bazaar.inventory.stock import StockLevel, stock_levels
 
 
@@ -65,6 +66,9 @@ def offer_read(offer: Offer, seller: Seller, level: StockLevel) -> OfferRead:
         condition=offer.condition,
         availability=level.availability,
         available_quantity=level.available,
+        list_price=MoneyModel.of(offer.list_price_amount, offer.currency)
+        if offer.list_price_amount and offer.list_price_amount > offer.price_amount
+        else None,
     )
 
 
@@ -128,3 +132,37 @@ async def seller_offers(*, uow: UnitOfWork, seller_id: str, page: int, per_page:
     levels = await stock_levels(uow=uow, offer_ids=[o.id for o, _ in pairs])
     items = [seller_offer_read(o, s, levels[o.id]) for o, s in pairs]
     return OfferPage(items=items, total=total, page=page, per_page=per_page)
+
+
+async def deals(*, uow: UnitOfWork, limit: int = 8) -> list[dict[str, object]]:
+    """The newest in-stock offers shown below a "was" price, one per product (served by a partial index)."""
+    rows = await uow.session.execute(
+        select(Offer, Product.title, Product.brand)
+        .join(Product, Product.id == Offer.product_id)
+        .where(
+            Offer.list_price_amount.is_not(None),
+            Offer.list_price_amount > Offer.price_amount,
+            Offer.status == "active",
+            Offer.id.in_(select(StockBucket.offer_id).where(StockBucket.available > 0)),
+        )
+        .order_by(Offer.created_at.desc())
+        .limit(limit * 4)
+    )
+    seen: set[str] = set()
+    found: list[dict[str, object]] = []
+    for offer, title, brand in rows:
+        if offer.product_id in seen or len(found) >= limit:
+            continue
+        seen.add(offer.product_id)
+        listed = offer.list_price_amount or 0
+        found.append(
+            {
+                "product_id": offer.product_id,
+                "title": title,
+                "brand": brand,
+                "price": MoneyModel.of(offer.price_amount, offer.currency),
+                "list_price": MoneyModel.of(listed, offer.currency),
+                "percent_off": round(100 * (listed - offer.price_amount) / listed),
+            }
+        )
+    return found

@@ -98,6 +98,7 @@ class OfferRead(BaseModel):
     condition: Condition
     availability: Availability
     available_quantity: int
+    list_price: MoneyModel | None = Field(default=None, description='the "was" price, shown when above the price')
 
 
 class SellerOfferRead(OfferRead):
@@ -114,6 +115,7 @@ class OfferCreate(BaseModel):
     sku_id: str = Field(min_length=1, max_length=32)
     price: MoneyModel
     shipping_price: MoneyModel = Field(default_factory=lambda: MoneyModel.of(0))
+    list_price: MoneyModel | None = None
     condition: Condition = "new"
     quantity: StrictInt = Field(ge=0, le=1_000_000)
 
@@ -123,6 +125,7 @@ class OfferUpdate(BaseModel):
 
     price: MoneyModel | None = None
     shipping_price: MoneyModel | None = None
+    list_price: MoneyModel | None = Field(default=None, description="amount 0 removes the was-price")
     quantity: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
 
 

@@ -7,10 +7,17 @@ from sqlalchemy.exc import IntegrityError
 
 from bazaar.accounts.models import Seller
 from bazaar.catalog import queries
-from bazaar.catalog.errors import GtinTaken, OfferExists, ProductNotFound, UnknownCategory, UnknownSku
+from bazaar.catalog.errors import (
+    GtinTaken,
+    InvalidListPrice,
+    OfferExists,
+    ProductNotFound,
+    UnknownCategory,
+    UnknownSku,
+)
 from bazaar.catalog.events import OfferCreated, OfferUpdated, ProductCreated
 from bazaar.catalog.models import Category, Offer, Product, Sku
-from bazaar.catalog.schemas import OfferCreate, OfferUpdate, ProductCreate, ProductPage, SellerOfferRead
+from bazaar.catalog.schemas import MoneyModel, OfferCreate, OfferUpdate, ProductCreate, ProductPage, SellerOfferRead
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import OfferNotFound
 from bazaar.inventory.stock import initialize_stock, set_on_hand, stock_levels
@@ -64,6 +71,7 @@ async def create_offer(*, uow: UnitOfWork, seller_id: str, data: OfferCreate) ->
         seller_id=seller_id,
         price_amount=data.price.amount,
         shipping_amount=data.shipping_price.amount,
+        list_price_amount=_list_price(data.list_price, data.price.amount),
         currency=data.price.currency,
         condition=data.condition,
     )
@@ -87,6 +95,10 @@ async def update_offer(*, uow: UnitOfWork, seller_id: str, offer_id: str, data: 
         offer.price_amount, priced = data.price.amount, True
     if data.shipping_price is not None and data.shipping_price.amount != offer.shipping_amount:
         offer.shipping_amount, priced = data.shipping_price.amount, True
+    if data.list_price is not None:
+        listed = _list_price(data.list_price, offer.price_amount) if data.list_price.amount else None
+        if listed != offer.list_price_amount:
+            offer.list_price_amount, priced = listed, True
     if data.quantity is not None:
         await set_on_hand(uow=uow, offer_id=offer.id, product_id=offer.product_id, quantity=data.quantity)
     if priced:
@@ -104,3 +116,12 @@ async def _seller_offer(uow: UnitOfWork, offer: Offer) -> SellerOfferRead:
         raise ProductNotFound("the offer's seller is missing", offer_id=offer.id)
     levels = await stock_levels(uow=uow, offer_ids=[offer.id])
     return queries.seller_offer_read(offer, seller, levels[offer.id])
+
+
+def _list_price(listed: MoneyModel | None, price: int) -> int | None:
+    """A "was" price must be above the price, or it would advertise a discount that is not there."""
+    if listed is None:
+        return None
+    if listed.amount <= price:
+        raise InvalidListPrice(list_price=listed.amount, price=price)
+    return listed.amount

@@ -75,6 +75,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "seller_id",
         "price_amount",
         "shipping_amount",
+        "list_price_amount",
         "currency",
         "condition",
         "status",
@@ -337,12 +338,22 @@ class Generator:
             shipping = _shipping(draw, price, weight)
             at = self.stamp(min(EPOCH_MS, created + int(draw() * 30 * DAY_MS)))
             offer_id = id_time + _id_random(rng)
+            listed = _list_price(offer_id, price)
             chunk.offers.append(
-                (offer_id, sku_id, product_id, seller, price, shipping, "USD", condition, "active", 1, at, at)
+                (offer_id, sku_id, product_id, seller, price, shipping, listed, "USD", condition, "active", 1, at, at)
             )
             stock = _stock(draw)
             chunk.stock_buckets.append((offer_id, 0, stock, stock))
         return sellers[0]
+
+
+def _list_price(offer_id: str, price: int) -> int | None:
+    """About one offer in five shows a "was" price some 10-45 % above its price (ending in .99). From the id,
+    not drawn from the product's generator, so adding it left every other seeded value as it was."""
+    if ord(offer_id[-1]) % 6:
+        return None
+    markup = (10, 15, 20, 25, 30, 35)[ord(offer_id[-2]) % 6]
+    return (price * (100 + markup) // 100) // 100 * 100 + 99
 
 
 Draw = Callable[[], float]

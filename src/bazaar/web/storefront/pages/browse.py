@@ -86,7 +86,9 @@ async def home(page: PageDep) -> Response:
     tree = await _categories(page)
     popular = await run_search(page, SearchParams(sort="rating", in_stock=True, per_page=8))
     bargains = await run_search(page, SearchParams(sort="price_asc", in_stock=True, rating_min=4, per_page=8))
-    return await page.render("home.html", categories=tree, popular=popular.items, bargains=bargains.items)
+    async with page.container.read_uow() as uow:
+        deals = await queries.deals(uow=uow, limit=8)
+    return await page.render("home.html", categories=tree, popular=popular.items, bargains=bargains.items, deals=deals)
 
 
 def _links(params: SearchParams, base: str) -> dict[str, Any]:
