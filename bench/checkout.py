@@ -13,6 +13,8 @@ reached over loopback HTTP through BAZAAR_PAYMENT_PROVIDER_URL) and each injecte
   - the database is audited: orders == 201 answers, every checkout finished, no hold left `held` for a finished
     checkout, every authorized payment has an order, no stock oversold.
 Prints a summary, the throughput ratio 100 ms / 0 ms per mode and concurrency, and writes bench/results/checkout.json.
+`--hot-offer --latencies 0 500`: every cart holds the same offer, so every checkout updates one stock row; were that
+row (or anything shared) locked across the provider call, checkouts/s could not pass 1 / latency (2/s at 500 ms).
 The capture worker's fraud-check delay is set past the run (--capture-delay), so captures of one phase do not load
 the next; the checkout path makes one provider call (the authorization).
 """
@@ -155,11 +157,17 @@ async def _pool(
     return results, time.perf_counter() - started
 
 
-async def fill_carts(base_url: str, buyers: list[tuple[str, str]], offers: list[str], rng: random.Random) -> int:
-    """1-3 distinct offers, 1-2 units each, in every buyer's cart, through POST /api/v1/cart/items."""
+async def fill_carts(
+    base_url: str, buyers: list[tuple[str, str]], offers: list[str], rng: random.Random, *, hot: bool
+) -> int:
+    """1-3 distinct offers, 1-2 units each, in every buyer's cart, through POST /api/v1/cart/items.
+    `hot`: every cart holds offers[0] (one stock row all checkouts update) plus 0-2 others."""
     jobs = []
     for _, token in buyers:
-        for offer_id in rng.sample(offers, rng.randint(1, 3)):
+        lines = (
+            [offers[0], *rng.sample(offers[1:], rng.randint(0, 2))] if hot else rng.sample(offers, rng.randint(1, 3))
+        )
+        for offer_id in lines:
             jobs.append((token, json.dumps({"offer_id": offer_id, "quantity": rng.randint(1, 2)}).encode()))
 
     async def add(reader: Any, writer: Any, host: str, job: tuple[str, bytes]) -> tuple[int, bytes]:
@@ -305,6 +313,13 @@ def _cpu_seconds(groups: list[int]) -> dict[str, float]:
     return used
 
 
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat (other tenants' work included)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 async def _db_counters(conn: asyncpg.Connection) -> dict[str, int]:
     """PostgreSQL's cumulative counters for the bench database (transactions, rows written)."""
     row = await conn.fetchrow(
@@ -371,14 +386,18 @@ async def phase(
             runs_buyers = [await create_buyers(conn, args.checkouts, f"{name}-c{c}") for c in args.concurrency]
             await wait_ready(base_url)
             for buyers in [warm, *runs_buyers]:
-                await fill_carts(base_url, buyers, offers, rng)
+                await fill_carts(base_url, buyers, offers, rng, hot=args.hot_offer)
             load_before = os.getloadavg()
             await fire(base_url, warm, min(args.concurrency))
             runs = []
             for concurrency, buyers in zip(args.concurrency, runs_buyers, strict=True):
                 cpu_before, db_before = _cpu_seconds([p.pid for p in procs]), await _db_counters(conn)
+                ticks_before = _machine_ticks()
                 run = await fire(base_url, buyers, concurrency)
+                ticks_after = _machine_ticks()
                 cpu_after, db_after = _cpu_seconds([p.pid for p in procs]), await _db_counters(conn)
+                busy, total = (after - before for after, before in zip(ticks_after, ticks_before, strict=True))
+                run["machine_cpu_busy_percent"] = round(100 * busy / max(total, 1), 1)
                 run["cpu_ms_per_checkout"] = {
                     k: round((cpu_after[k] - cpu_before.get(k, 0.0)) * 1000 / len(buyers), 1)
                     for k in sorted(cpu_after)
@@ -446,6 +465,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 })  # fmt: skip
     return {
         "benchmark": "checkout",
+        "hot_offer": args.hot_offer,
         "phases": phases,
         "ratios": ratios,
         "postgres": version,
@@ -463,7 +483,8 @@ def _phase_line(p: dict[str, Any]) -> str:
             f"  c={r['concurrency']:>2}: {r['checkouts_per_s']:>6} checkouts/s  p50 {r['p50_ms']} ms"
             f"  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  max {r['max_ms']} ms  statuses {r['statuses']}"
             + (f"  errors {r['errors']}" if r["errors"] else "")
-            + f"\n         per checkout: CPU ms {r['cpu_ms_per_checkout']}, database {r['database_per_checkout']}"
+            + f"\n         machine CPU busy {r['machine_cpu_busy_percent']}%; per checkout: CPU ms"
+            f" {r['cpu_ms_per_checkout']}, database {r['database_per_checkout']}"
         )
     a = p["audit"]
     bad = {k: v for k, v in a["violations"].items() if v}
@@ -489,11 +510,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--capture-delay", type=int, default=3600, help="BAZAAR_CAPTURE_DELAY_SECONDS for the run")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--hot-offer",
+        action="store_true",
+        help="every cart holds one shared offer: if its stock row stayed locked across the provider call,"
+        " checkouts/s could not exceed 1 / latency (writes checkout_hot.json)",
+    )
     parser.add_argument("--keep-database", action="store_true", help="leave the database for inspection")
     args = parser.parse_args()
     results = asyncio.run(measure(args))
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "checkout.json"
+    out = RESULTS / ("checkout_hot.json" if args.hot_offer else "checkout.json")
     out.write_text(json.dumps(results, indent=2))
     for r in results["ratios"]:
         print(
