@@ -41,6 +41,9 @@ import httpx
 
 from bazaar.kernel.ids import new_id, new_secret
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
+from _http import post
+
 RESULTS = Path(__file__).resolve().parent / "results"
 DATABASE = "bazaar_bench_flash"
 
@@ -139,26 +142,6 @@ async def create_offer(conn: asyncpg.Connection, *, units: int, buckets: int) ->
     return ids["offer"]
 
 
-async def _post(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str, token: str, body: bytes
-) -> int:
-    """One HTTP/1.1 request on a kept-alive connection. httpx costs 3-5 ms of CPU per request here, more than
-    the server, so the load generator speaks the few lines of HTTP it needs itself."""
-    writer.write(
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    await reader.readexactly(length)
-    return status
-
-
 async def fire(base_url: str, offer_id: str, tokens: list[str], concurrency: int) -> dict[str, Any]:
     """One reservation per token, `concurrency` connections each with one request in flight."""
     host, port = base_url.removeprefix("http://").split(":")
@@ -174,7 +157,7 @@ async def fire(base_url: str, offer_id: str, tokens: list[str], concurrency: int
                 token = pending.pop()
                 started = time.perf_counter()
                 try:
-                    status = await _post(reader, writer, host, "/api/v1/reservations", token, body)
+                    status = await post(reader, writer, host, "/api/v1/reservations", token, body)
                 except (OSError, asyncio.IncompleteReadError):  # the server closed this connection: reopen
                     status = 0
                     writer.close()

@@ -155,6 +155,20 @@ async def test_concurrent_replays_make_one_order(client: httpx.AsyncClient, cont
     assert await levels(container, a.id) == (4, 4)
 
 
+async def test_checkouts_sharing_offers_in_opposite_order_all_complete(  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient, container, pg_only
+) -> None:
+    # Each pair's carts name the same two offers in opposite orders; committing holds in cart order deadlocked.
+    a = await make_offer(container, quantity=100)
+    b = await make_offer(container, quantity=100)
+    buyers = [await buyer_with_cart(client, *((a, 1), (b, 1))[:: 1 if n % 2 else -1]) for n in range(12)]
+    answers = await asyncio.gather(*(checkout(client, headers, key="shared") for headers in buyers))
+    assert [r.status_code for r in answers] == [201] * 12, [r.text for r in answers if r.status_code != 201]
+    assert await count(container, Order) == 12
+    assert await levels(container, a.id) == (88, 88) and await levels(container, b.id) == (88, 88)
+    await assert_nothing_held(container)
+
+
 @pytest.mark.parametrize(
     ("card", "status", "code"),
     [

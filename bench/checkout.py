@@ -1,0 +1,535 @@
+"""Checkout (issue 5): checkouts/s and latency of POST /api/v1/checkout on PostgreSQL with `serve --workers 2`.
+
+    .venv/bin/python bench/checkout.py [--pg-url postgresql://postgres@127.0.0.1] [--redis-url redis://…/5]
+
+On a fresh PostgreSQL database (dropped at the end): SELLERS sellers with OFFERS offers each, every offer with
+plenty of stock (no stock conflicts skew the figures); then for each provider mode (`in-process`: the sandbox
+inside every web process, sharing one SQLite file; `process`: `bazaar sandbox-payments` as its own process,
+reached over loopback HTTP through BAZAAR_PAYMENT_PROVIDER_URL) and each injected provider latency (0 and 100 ms):
+  - a fresh `bazaar serve --workers 2` (rate limits and access log off) and a fresh sandbox data directory;
+  - buyers inserted directly with bearer tokens, each cart filled with 1-3 lines through the API;
+  - a warm-up, then one checkout per buyer at each concurrency (4, 16 and 32 in flight): a unique Idempotency-Key,
+    the approving card 4242 4242 4242 4242; latency and status of each;
+  - the database is audited: orders == 201 answers, every checkout finished, no hold left `held` for a finished
+    checkout, every authorized payment has an order, no stock oversold.
+Prints a summary, the throughput ratio 100 ms / 0 ms per mode and concurrency, and writes bench/results/checkout.json.
+`--hot-offer --latencies 0 500`: every cart holds the same offer, so every checkout updates one stock row; were that
+row (or anything shared) locked across the provider call, checkouts/s could not pass 1 / latency (2/s at 500 ms).
+The capture worker's fraud-check delay is set past the run (--capture-delay), so captures of one phase do not load
+the next; the checkout path makes one provider call (the authorization).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bazaar.kernel.ids import new_id, new_secret
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
+from _http import request
+from flash_sale import _free_port, _percentile, wait_ready
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DATABASE = "bazaar_bench_checkout"
+ADDRESS = {"name": "Bench Buyer", "line1": "1 Main St", "city": "Austin", "region": "TX", "postal_code": "78701",
+           "country": "US"}  # fmt: skip
+CARD = {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}
+
+
+async def recreate_database(pg_url: str, *, drop_only: bool = False) -> str:
+    conn = await asyncpg.connect(f"{pg_url.rstrip('/')}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        if not drop_only:
+            await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+async def create_catalog(conn: asyncpg.Connection, *, sellers: int, offers_per_seller: int, units: int) -> list[str]:
+    """Sellers, each with products and one offer per product holding `units` units (one stock bucket each)."""
+    now = datetime.now(UTC)
+    category = new_id()
+    await conn.execute(
+        "INSERT INTO categories (id, slug, name, path, depth, position) VALUES ($1,$2,'Bench','/',0,0)",
+        category, f"bench-{category.lower()}",
+    )  # fmt: skip
+    users, shops, products, skus, offers, stock = [], [], [], [], [], []
+    for s in range(sellers):
+        user_id, seller_id = new_id(), new_id()
+        users.append((user_id, f"seller{s}-{user_id}@bench.example", f"Seller {s}", "x", False, now))
+        shops.append((seller_id, user_id, f"Bench Shop {s}", now))
+        for n in range(offers_per_seller):
+            product_id, sku_id, offer_id = new_id(), new_id(), new_id()
+            products.append((product_id, f"Bench Gadget {s}-{n}", category, 200 + 50 * n, now))
+            skus.append((sku_id, product_id, now))
+            price = 999 + 250 * ((s * offers_per_seller + n) % 40)
+            offers.append((offer_id, sku_id, product_id, seller_id, price, 499, now))
+            stock.append((offer_id, units))
+    await conn.executemany(
+        "INSERT INTO users (id, email, name, password_hash, is_admin, created_at) VALUES ($1,$2,$3,$4,$5,$6)", users
+    )
+    await conn.executemany(
+        "INSERT INTO sellers (id, user_id, display_name, rating_average, rating_count, created_at)"
+        " VALUES ($1,$2,$3,0,0,$4)",
+        shops,
+    )
+    await conn.executemany(
+        "INSERT INTO products (id, title, description, brand, category_id, attributes, rating_average, rating_count,"
+        " tax_category, weight_grams, created_at, updated_at)"
+        " VALUES ($1,$2,'','Acme',$3,'{}',0,0,'general',$4,$5,$5)",
+        products,
+    )
+    await conn.executemany("INSERT INTO skus (id, product_id, attributes, created_at) VALUES ($1,$2,'{}',$3)", skus)
+    await conn.executemany(
+        "INSERT INTO offers (id, sku_id, product_id, seller_id, price_amount, shipping_amount, currency, condition,"
+        " status, bucket_count, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,'USD','new','active',1,$7,$7)",
+        offers,
+    )
+    await conn.executemany(
+        "INSERT INTO stock_buckets (offer_id, bucket, on_hand, available) VALUES ($1,0,$2,$2)", stock
+    )
+    return [o[0] for o in offers]
+
+
+async def create_buyers(conn: asyncpg.Connection, count: int, phase: str) -> list[tuple[str, str]]:
+    """(user id, bearer token) per buyer, inserted directly (one shared password hash: nobody logs in)."""
+    now = datetime.now(UTC)
+    users, tokens, out = [], [], []
+    for n in range(count):
+        user_id, token = new_id(), new_secret()
+        users.append((user_id, f"{phase}-{n}@bench.example", f"Buyer {n}", "bench-no-login", False, now))
+        tokens.append((new_id(), user_id, hashlib.sha256(token.encode()).hexdigest(), now, now + timedelta(days=1)))
+        out.append((user_id, token))
+    await conn.executemany(
+        "INSERT INTO users (id, email, name, password_hash, is_admin, created_at) VALUES ($1,$2,$3,$4,$5,$6)", users
+    )
+    await conn.executemany(
+        "INSERT INTO auth_tokens (id, user_id, token_hash, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)", tokens
+    )
+    return out
+
+
+async def _pool(
+    base_url: str, jobs: list[Any], concurrency: int, one: Any
+) -> tuple[list[tuple[float, int, bytes]], float]:
+    """Run `one(reader, writer, host, job)` for every job over `concurrency` kept-alive connections."""
+    host, port = base_url.removeprefix("http://").split(":")
+    pending = list(reversed(jobs))
+    results: list[tuple[float, int, bytes]] = []
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while pending:
+                job = pending.pop()
+                started = time.perf_counter()
+                try:
+                    status, body = await one(reader, writer, host, job)
+                except (OSError, asyncio.IncompleteReadError):  # the server closed this connection: reopen
+                    status, body = 0, b""
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                results.append((time.perf_counter() - started, status, body))
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return results, time.perf_counter() - started
+
+
+async def fill_carts(
+    base_url: str, buyers: list[tuple[str, str]], offers: list[str], rng: random.Random, *, hot: bool
+) -> int:
+    """1-3 distinct offers, 1-2 units each, in every buyer's cart, through POST /api/v1/cart/items.
+    `hot`: every cart holds offers[0] (one stock row all checkouts update) plus 0-2 others."""
+    jobs = []
+    for _, token in buyers:
+        lines = (
+            [offers[0], *rng.sample(offers[1:], rng.randint(0, 2))] if hot else rng.sample(offers, rng.randint(1, 3))
+        )
+        for offer_id in lines:
+            jobs.append((token, json.dumps({"offer_id": offer_id, "quantity": rng.randint(1, 2)}).encode()))
+
+    async def add(reader: Any, writer: Any, host: str, job: tuple[str, bytes]) -> tuple[int, bytes]:
+        return await request(reader, writer, host, "POST", "/api/v1/cart/items", token=job[0], body=job[1])
+
+    results, _ = await _pool(base_url, jobs, 16, add)
+    failed = [(s, b[:200]) for _, s, b in results if s != 200]
+    if failed:
+        raise RuntimeError(f"{len(failed)} cart additions failed, e.g. {failed[:3]}")
+    return len(jobs)
+
+
+async def fire(base_url: str, buyers: list[tuple[str, str]], concurrency: int) -> dict[str, Any]:
+    """One checkout per buyer, `concurrency` connections each with one checkout in flight."""
+    body = json.dumps({"shipping_address": ADDRESS, "shipping_method": "standard", "payment": CARD}).encode()
+
+    async def checkout(reader: Any, writer: Any, host: str, job: tuple[str, str]) -> tuple[int, bytes]:
+        headers = {"Idempotency-Key": f"bench-{uuid.uuid4().hex}"}
+        return await request(reader, writer, host, "POST", "/api/v1/checkout", token=job[1], body=body, headers=headers)
+
+    results, elapsed = await _pool(base_url, buyers, concurrency, checkout)
+    latencies = [r[0] for r in results]
+    statuses: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for _, status, answer in results:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+        if status >= 400:
+            try:
+                code = json.loads(answer)["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = answer[:80].decode(errors="replace")
+            errors[code] = errors.get(code, 0) + 1
+    return {
+        "concurrency": concurrency,
+        "checkouts": len(buyers),
+        "statuses": dict(sorted(statuses.items())),
+        "errors": errors,
+        "seconds": round(elapsed, 3),
+        "checkouts_per_s": round(statuses.get("201", 0) / elapsed, 1),
+        "mean_ms": round(sum(latencies) / len(latencies) * 1000, 1),
+        "p50_ms": round(_percentile(latencies, 50) * 1000, 1),
+        "p95_ms": round(_percentile(latencies, 95) * 1000, 1),
+        "p99_ms": round(_percentile(latencies, 99) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+    }
+
+
+async def audit(conn: asyncpg.Connection, user_ids: list[str], created: int) -> dict[str, Any]:
+    """What the database says about these buyers' checkouts; every `violations` figure must be 0."""
+    by_status = {
+        r["status"]: r["n"]
+        for r in await conn.fetch(
+            "SELECT status, count(*) AS n FROM checkouts WHERE user_id = ANY($1) GROUP BY status", user_ids
+        )
+    }
+    orders = await conn.fetchval("SELECT count(*) FROM orders WHERE user_id = ANY($1)", user_ids)
+    held = await conn.fetchval(
+        "SELECT count(*) FROM reservations r JOIN checkouts c ON c.id = r.checkout_id"
+        " WHERE c.user_id = ANY($1) AND c.status IN ('completed', 'failed') AND r.status = 'held'",
+        user_ids,
+    )
+    orphan_payments = await conn.fetchval(
+        "SELECT count(*) FROM payments p JOIN checkouts c ON c.id = p.checkout_id"
+        " WHERE c.user_id = ANY($1) AND p.status = 'authorized'"
+        " AND (p.order_id IS NULL OR NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = p.order_id))",
+        user_ids,
+    )
+    payments = {
+        r["status"]: r["n"]
+        for r in await conn.fetch(
+            "SELECT p.status, count(*) AS n FROM payments p JOIN checkouts c ON c.id = p.checkout_id"
+            " WHERE c.user_id = ANY($1) GROUP BY p.status",
+            user_ids,
+        )
+    }
+    committed_without_order = await conn.fetchval(
+        "SELECT count(*) FROM reservations r JOIN checkouts c ON c.id = r.checkout_id"
+        " WHERE c.user_id = ANY($1) AND r.status = 'committed' AND c.order_id IS NULL",
+        user_ids,
+    )
+    oversold = await conn.fetchval("SELECT count(*) FROM stock_buckets WHERE available < 0 OR available > on_hand")
+    return {
+        "checkouts_by_status": by_status,
+        "orders": int(orders),
+        "answered_201": created,
+        "payments_by_status": payments,
+        "violations": {
+            "orders_not_201": abs(int(orders) - created),
+            "unfinished_checkouts": sum(n for s, n in by_status.items() if s not in ("completed", "failed")),
+            "held_reservations_of_finished_checkouts": int(held),
+            "authorized_payments_without_order": int(orphan_payments),
+            "committed_reservations_without_order": int(committed_without_order),
+            "stock_buckets_out_of_range": int(oversold),
+        },
+    }
+
+
+def _env(args: argparse.Namespace, dsn: str, data_dir: Path, latency_ms: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "BAZAAR_DATABASE_URL": dsn,
+        "BAZAAR_RATE_LIMITS": "off",
+        "BAZAAR_ACCESS_LOG": "false",
+        "BAZAAR_LOG_LEVEL": "WARNING",
+        "BAZAAR_SEED_PRODUCTS_ON_FIRST_START": "0",
+        "BAZAAR_DATA_DIR": str(data_dir),
+        "BAZAAR_PAYMENT_SANDBOX_LATENCY_MS": str(latency_ms),
+        "BAZAAR_CAPTURE_DELAY_SECONDS": str(args.capture_delay),
+    }
+    if args.redis_url:
+        env["BAZAAR_REDIS_URL"] = args.redis_url
+        env["BAZAAR_REDIS_PREFIX"] = f"bench:{uuid.uuid4().hex[:8]}:"
+    return env
+
+
+def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A child in its own process group (serve's workers included), so _stop ends all of it."""
+    return subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+
+
+def _migrate(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "bazaar.cli", "migrate"], env=env, check=True, capture_output=True)
+
+
+def _cpu_seconds(groups: list[int]) -> dict[str, float]:
+    """CPU time used so far by the processes in these process groups (the servers we started), by command."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) not in groups:  # field 5 of /proc/<pid>/stat: the process group
+            continue
+        names = {"spawn_main": "web", "sandbox-payments": "sandbox", "cli worker": "worker", "cli serve": "supervisor"}
+        kind = next((name for marker, name in names.items() if marker in cmdline), "other")
+        used[kind] = used.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat (other tenants' work included)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+async def _db_counters(conn: asyncpg.Connection) -> dict[str, int]:
+    """PostgreSQL's cumulative counters for the bench database (transactions, rows written)."""
+    row = await conn.fetchrow(
+        "SELECT xact_commit + xact_rollback AS transactions, tup_inserted + tup_updated + tup_deleted AS rows_written"
+        " FROM pg_stat_database WHERE datname = current_database()"
+    )
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    return {"transactions": int(row["transactions"]), "rows_written": int(row["rows_written"])}
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+async def _wait_http(url: str) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            status, _ = await request(reader, writer, host, "GET", "/healthz")
+            writer.close()
+            if status == 200:
+                return
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def phase(
+    args: argparse.Namespace, dsn: str, offers: list[str], *, mode: str, latency_ms: int, rng: random.Random
+) -> dict[str, Any]:
+    """One server (and sandbox) configuration: warm-up, then each concurrency, then the audit."""
+    data_dir = RESULTS / "checkout-data" / f"{mode}-{latency_ms}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    env = _env(args, dsn, data_dir, latency_ms)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        if mode == "process":
+            provider = f"http://127.0.0.1:{_free_port()}"
+            cmd = [sys.executable, "-m", "bazaar.cli", "sandbox-payments", "--port", provider.rsplit(":", 1)[1]]
+            procs.append(_spawn(cmd, env))
+            await _wait_http(provider)
+            env["BAZAAR_PAYMENT_PROVIDER_URL"] = provider
+        port = _free_port()
+        cmd = [sys.executable, "-m", "bazaar.cli", "serve", "--port", str(port), "--workers", str(args.workers)]
+        procs.append(_spawn(cmd, env))
+        base_url = f"http://127.0.0.1:{port}"
+        conn = await asyncpg.connect(dsn)
+        try:
+            name = f"{mode}{latency_ms}"
+            warm = await create_buyers(conn, args.warmup, f"{name}-warm")
+            runs_buyers = [await create_buyers(conn, args.checkouts, f"{name}-c{c}") for c in args.concurrency]
+            await wait_ready(base_url)
+            for buyers in [warm, *runs_buyers]:
+                await fill_carts(base_url, buyers, offers, rng, hot=args.hot_offer)
+            load_before = os.getloadavg()
+            await fire(base_url, warm, min(args.concurrency))
+            runs = []
+            for concurrency, buyers in zip(args.concurrency, runs_buyers, strict=True):
+                cpu_before, db_before = _cpu_seconds([p.pid for p in procs]), await _db_counters(conn)
+                ticks_before = _machine_ticks()
+                run = await fire(base_url, buyers, concurrency)
+                ticks_after = _machine_ticks()
+                cpu_after, db_after = _cpu_seconds([p.pid for p in procs]), await _db_counters(conn)
+                busy, total = (after - before for after, before in zip(ticks_after, ticks_before, strict=True))
+                run["machine_cpu_busy_percent"] = round(100 * busy / max(total, 1), 1)
+                run["cpu_ms_per_checkout"] = {
+                    k: round((cpu_after[k] - cpu_before.get(k, 0.0)) * 1000 / len(buyers), 1)
+                    for k in sorted(cpu_after)
+                    if k != "other"
+                }
+                run["database_per_checkout"] = {
+                    k: round((db_after[k] - db_before[k]) / len(buyers), 1) for k in db_after
+                }  # every process's work: the web's and the event consumers' in the worker
+                run["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+                runs.append(run)
+            await asyncio.sleep(1)  # let in-flight bookkeeping land before the audit
+            all_buyers = [u for u, _ in warm] + [u for b in runs_buyers for u, _ in b]
+            created = sum(r["statuses"].get("201", 0) for r in runs)
+            warm_created = await conn.fetchval(
+                "SELECT count(*) FROM orders WHERE user_id = ANY($1)", [u for u, _ in warm]
+            )
+            checked = await audit(conn, all_buyers, created + int(warm_created))
+        finally:
+            await conn.close()
+    finally:
+        _stop(procs)
+    return {
+        "provider": mode,
+        "latency_ms": latency_ms,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "runs": runs,
+        "audit": checked,
+    }
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    version = await recreate_database(args.pg_url)
+    dsn = f"{args.pg_url.rstrip('/')}/{DATABASE}"
+    env = _env(args, dsn, RESULTS / "checkout-data" / "migrate", 0)
+    _migrate(env)
+    conn = await asyncpg.connect(dsn)
+    try:
+        offers = await create_catalog(conn, sellers=args.sellers, offers_per_seller=args.offers, units=args.units)
+    finally:
+        await conn.close()
+    rng = random.Random(args.seed)
+    phases = []
+    try:
+        for mode in args.providers:
+            for latency in args.latencies:
+                phases.append(await phase(args, dsn, offers, mode=mode, latency_ms=latency, rng=rng))
+                print(_phase_line(phases[-1]), flush=True)
+    finally:
+        if not args.keep_database:
+            await recreate_database(args.pg_url, drop_only=True)
+            shutil.rmtree(RESULTS / "checkout-data", ignore_errors=True)
+    ratios = []
+    for mode in args.providers:
+        by_latency = {p["latency_ms"]: p for p in phases if p["provider"] == mode}
+        if 0 in by_latency and 100 in by_latency:
+            for base, slow in zip(by_latency[0]["runs"], by_latency[100]["runs"], strict=True):
+                ratio = slow["checkouts_per_s"] / base["checkouts_per_s"] if base["checkouts_per_s"] else 0.0
+                # With nothing locked across the call, each checkout just waits 0.1 s longer: at a fixed number in
+                # flight, Little's law predicts c / (mean + 0.1 s); more if the added wait also shortens CPU queues.
+                expected = base["concurrency"] / (base["mean_ms"] / 1000 + 0.1)
+                ratios.append({
+                    "provider": mode, "concurrency": base["concurrency"], "ratio_100ms_to_0ms": round(ratio, 3),
+                    "checkouts_per_s_0ms": base["checkouts_per_s"], "checkouts_per_s_100ms": slow["checkouts_per_s"],
+                    "added_wait_prediction_100ms": round(expected, 1),
+                })  # fmt: skip
+    return {
+        "benchmark": "checkout",
+        "hot_offer": args.hot_offer,
+        "phases": phases,
+        "ratios": ratios,
+        "postgres": version,
+        "redis": bool(args.redis_url),
+        "config": {k: v for k, v in vars(args).items() if k not in {"pg_url", "redis_url"}},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _phase_line(p: dict[str, Any]) -> str:
+    lines = [f"provider {p['provider']:<10} latency {p['latency_ms']:>3} ms (load before {p['load_average_before']})"]
+    for r in p["runs"]:
+        lines.append(
+            f"  c={r['concurrency']:>2}: {r['checkouts_per_s']:>6} checkouts/s  p50 {r['p50_ms']} ms"
+            f"  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  max {r['max_ms']} ms  statuses {r['statuses']}"
+            + (f"  errors {r['errors']}" if r["errors"] else "")
+            + f"\n         machine CPU busy {r['machine_cpu_busy_percent']}%; per checkout: CPU ms"
+            f" {r['cpu_ms_per_checkout']}, database {r['database_per_checkout']}"
+        )
+    a = p["audit"]
+    bad = {k: v for k, v in a["violations"].items() if v}
+    lines.append(
+        f"  audit: orders {a['orders']} / 201s {a['answered_201']}, checkouts {a['checkouts_by_status']},"
+        f" payments {a['payments_by_status']}, " + (f"VIOLATIONS {bad}" if bad else "no violations")
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1")
+    parser.add_argument("--redis-url", default=None, help="production column: cache, carts and events in Redis")
+    parser.add_argument("--providers", nargs="+", choices=["in-process", "process"], default=["in-process", "process"])
+    parser.add_argument("--latencies", type=int, nargs="+", default=[0, 100], help="injected provider latency, ms")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16, 32], help="checkouts in flight")
+    parser.add_argument("--checkouts", type=int, default=300, help="checkouts per concurrency level")
+    parser.add_argument("--warmup", type=int, default=48)
+    parser.add_argument("--sellers", type=int, default=50)
+    parser.add_argument("--offers", type=int, default=8, help="offers per seller")
+    parser.add_argument("--units", type=int, default=1_000_000, help="stock per offer")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--capture-delay", type=int, default=3600, help="BAZAAR_CAPTURE_DELAY_SECONDS for the run")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--hot-offer",
+        action="store_true",
+        help="every cart holds one shared offer: if its stock row stayed locked across the provider call,"
+        " checkouts/s could not exceed 1 / latency (writes checkout_hot.json)",
+    )
+    parser.add_argument("--keep-database", action="store_true", help="leave the database for inspection")
+    args = parser.parse_args()
+    results = asyncio.run(measure(args))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / ("checkout_hot.json" if args.hot_offer else "checkout.json")
+    out.write_text(json.dumps(results, indent=2))
+    for r in results["ratios"]:
+        print(
+            f"{r['provider']:<10} c={r['concurrency']:>2}: 100 ms / 0 ms throughput ratio {r['ratio_100ms_to_0ms']}"
+            f" ({r['checkouts_per_s_100ms']} vs {r['checkouts_per_s_0ms']} checkouts/s;"
+            f" c / (mean latency at 0 ms + 0.1 s) = {r['added_wait_prediction_100ms']}/s)"
+        )
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
