@@ -112,7 +112,8 @@ async def change_status(
     return True
 
 
-async def _locked_order(uow: UnitOfWork, order_id: str) -> Order | None:
+async def lock_order(uow: UnitOfWork, order_id: str) -> Order | None:
+    """The order row, locked for this transaction on PostgreSQL (SQLite's writer lock already serialises)."""
     query = select(Order).where(Order.id == order_id)
     if uow.is_postgres:
         query = query.with_for_update()
@@ -121,7 +122,7 @@ async def _locked_order(uow: UnitOfWork, order_id: str) -> Order | None:
 
 async def cancel_order(*, uow: UnitOfWork, payments: OrderPayments, order_id: str, user_id: str) -> None:
     """Cancel before anything shipped: stock goes back on the shelf, then the payment is voided or refunded."""
-    order = await _locked_order(uow, order_id)
+    order = await lock_order(uow, order_id)
     if order is None or order.user_id != user_id:
         raise OrderNotFound()
     if order.status == "cancelled":

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import Conflict, Forbidden, NotFound
-from bazaar.orders.models import Order, OrderLine
+from bazaar.orders.models import OrderLine
 from bazaar.orders.queries import OrderNotFound, shipment_read
 from bazaar.orders.schemas import ShipmentRead, TrackingEventRead
-from bazaar.orders.service import change_status
+from bazaar.orders.service import change_status, lock_order
 from bazaar.shipping.events import ShipmentCreated, ShipmentDelivered
 from bazaar.shipping.models import Shipment, ShipmentLine, TrackingEvent
 
@@ -37,15 +37,10 @@ class ShipmentAlreadyDelivered(Conflict):
     code = "already_delivered"
 
 
-async def _order_for_update(uow: UnitOfWork, order_id: str) -> Order | None:
-    query = select(Order).where(Order.id == order_id)
-    return (await uow.session.execute(query.with_for_update() if uow.is_postgres else query)).scalar_one_or_none()
-
-
 async def create_shipment(
     *, uow: UnitOfWork, seller_id: str, order_id: str, line_ids: list[str], carrier: str, tracking_number: str
 ) -> ShipmentRead:
-    order = await _order_for_update(uow, order_id)
+    order = await lock_order(uow, order_id)
     lines = list((await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id))).scalars())
     mine = {li.id: li for li in lines if li.seller_id == seller_id}
     if order is None or not mine:
@@ -143,7 +138,7 @@ async def record_tracking_event(
 
 
 async def _maybe_delivered(uow: UnitOfWork, shipment: Shipment, at: datetime) -> None:
-    order = await _order_for_update(uow, shipment.order_id)
+    order = await lock_order(uow, shipment.order_id)
     assert order is not None
     uow.emit(ShipmentDelivered(id=shipment.id, order_id=order.id, seller_id=shipment.seller_id, user_id=order.user_id))
     await uow.flush()
