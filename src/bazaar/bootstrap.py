@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from bazaar.accounts.passwords import Passwords
+from bazaar.accounts.sessions import SessionCache
 from bazaar.adapters.cart_store import DatabaseOnlyCartStore, RedisCartStore
 from bazaar.adapters.memory_cache import MemoryCache
 from bazaar.adapters.outbox_stream import OutboxEventStream
 from bazaar.adapters.payment_client import HttpPaymentGateway
+from bazaar.adapters.pg_statements import AsyncpgStatements
 from bazaar.adapters.redis_cache import RedisCache
 from bazaar.adapters.redis_stream import RedisEventStream
 from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
@@ -22,7 +24,8 @@ from bazaar.checkout.saga import SagaDeps
 from bazaar.db.consumers import Handler, Subscription
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
-from bazaar.kernel.ports import Cache, CartStore, EventStream, PaymentGateway, SoldOutFlags
+from bazaar.inventory.hot import HotReservations
+from bazaar.kernel.ports import Cache, CartStore, EventStream, PaymentGateway, PlainStatements, SoldOutFlags
 from bazaar.kernel.ratelimit import RateLimiter
 from bazaar.payments.facade import PaymentsFacade
 from bazaar.search import handlers as search_handlers
@@ -50,6 +53,9 @@ class Container:
     payment_sandbox: Any | None = None  # the in-process sandbox provider's ASGI app, when no provider URL is set
     sold_out: SoldOutFlags = field(default_factory=MemorySoldOutFlags)
     carts: CartStore = field(default_factory=DatabaseOnlyCartStore)
+    sessions: SessionCache = field(default_factory=lambda: SessionCache(None))  # bearer tokens: Redis only
+    plain_statements: PlainStatements | None = None  # PostgreSQL only: the hot paths' driver-level statements
+    hot_reservations: HotReservations | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db.sessionmaker, on_events_committed=self.outbox_wakeup.set, dialect=self.db.dialect)
@@ -95,6 +101,8 @@ class Container:
             self.payment_sandbox.state.ledger.close()
         await self.sold_out.close()
         await self.carts.close()
+        if self.plain_statements is not None:
+            await self.plain_statements.close()
         await self.db.dispose()
 
 
@@ -123,6 +131,12 @@ def build_container(settings: Settings) -> Container:
         container.sold_out = RedisSoldOutFlags(client, prefix=settings.redis_prefix)
         carts_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         container.carts = RedisCartStore(carts_client, prefix=settings.redis_prefix)
+        container.sessions = SessionCache(cache)
+    if container.db.dialect == "postgresql":
+        container.plain_statements = AsyncpgStatements(settings.resolved_database_url)
+        container.hot_reservations = HotReservations(
+            container.plain_statements, sold_out=container.sold_out, on_events=container.outbox_wakeup.set
+        )
     shared_cache = settings.redis_url is not None
     container.extras["product_pages"] = ProductPages(cache, container.read_uow, shared=shared_cache)
     index = SearchIndex(settings.data_dir / "search")

@@ -72,3 +72,39 @@ async def test_a_seller_sets_the_bucket_count_of_their_own_offer(
     assert_error(r, 403, "forbidden")
     r = await client.put(f"{API}/sellers/me/offers/{offer.id}/buckets", json={"buckets": 65}, headers=headers)
     assert_error(r, 422, "validation_error")
+
+
+async def test_the_fast_path_and_the_route_answer_alike(client: httpx.AsyncClient, container: Container) -> None:
+    """Plain bodies with a bearer token are answered before the router; everything else by the route."""
+    offer = await make_offer(container, quantity=10, buckets=4)
+    _, buyer = await new_user(client)
+    url = f"{API}/reservations"
+    fast = await client.post(url, json={"offer_id": offer.id, "quantity": 1}, headers=buyer)
+    routed = await client.post(url, json={"offer_id": offer.id, "quantity": "1"}, headers=buyer)  # coerced by the route
+    assert fast.status_code == routed.status_code == 201
+    assert fast.json().keys() == routed.json().keys()
+    assert {k: v for k, v in fast.json().items() if k not in ("id", "expires_at")} == {
+        k: v for k, v in routed.json().items() if k not in ("id", "expires_at")
+    }
+    assert_error(
+        await client.post(url, json={"offer_id": "nope", "quantity": 1}, headers=buyer), 404, "offer_not_found"
+    )
+    err = assert_error(
+        await client.post(url, json={"offer_id": offer.id, "quantity": 9}, headers=buyer), 409, "insufficient_stock"
+    )
+    assert err["details"]["offers"] == [{"offer_id": offer.id, "requested": 9, "available": 8}]
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert_error(
+        await client.post(url, json={"offer_id": offer.id, "quantity": 1}, headers=bad), 401, "not_authenticated"
+    )
+    for body in (
+        {"offer_id": offer.id, "quantity": 1, "extra": 1},
+        {"offer_id": offer.id},
+        [1],
+        {"offer_id": "", "quantity": 1},
+    ):
+        assert_error(await client.post(url, json=body, headers=buyer), 422, "validation_error")
+    r = await client.post(url, content=b"{not json", headers={**buyer, "Content-Type": "application/json"})
+    assert_error(r, 422, "validation_error")
+    assert await levels(container, offer.id) == (10, 8)
+    assert 'route="/api/v1/reservations"' in (await client.get("/metrics")).text

@@ -190,7 +190,9 @@ async def test_a_failing_consumer_is_retried_and_does_not_hold_up_others(setting
         await settle(events, flaky_done)
         for key, seqs in flaky.order.items():
             assert seqs == sorted(seqs), f"retries reordered the events of {key}"
-        assert set(flaky.calls.values()) == {3}  # failed twice, succeeded on the third delivery
+        # Failed twice, succeeded on the third delivery; a batch's all-at-once first try that rolled back
+        # (because another event of it failed) is one more call, never one more delivery.
+        assert set(flaky.calls.values()) <= {3, 4} and 3 in flaky.calls.values()
         stats = await events.events.stats()
         assert stats.dead_letters == 0 and stats.backlog == 0
     finally:
@@ -209,7 +211,8 @@ async def test_a_consumer_that_always_fails_ends_in_the_dead_letters(events: Con
         return (await events.events.stats()).dead_letters == 1 and len(await rows_per_event(events, "test-broken")) == 3
 
     await settle(events, given_up)
-    assert broken.calls[ids[1]] == 3  # event_max_deliveries
+    calls = broken.calls[ids[1]]  # 3 deliveries (event_max_deliveries), plus any rolled-back all-at-once tries
+    assert 3 <= calls <= 6
     [letter] = await events.events.dead_letters()
     assert (letter.consumer, letter.event_id, letter.topic) == ("test-broken", ids[1], ThingChanged.topic)
     assert letter.deliveries == 3 and "cannot handle" in letter.error and letter.payload["seq"] == 1
@@ -217,7 +220,7 @@ async def test_a_consumer_that_always_fails_ends_in_the_dead_letters(events: Con
     assert await rows_per_event(events, "test-steady") == Counter(dict.fromkeys(ids, 1))
     await asyncio.sleep(0.3)
     await drain_events(events)
-    assert broken.calls[ids[1]] == 3, "a dead letter is not retried"
+    assert broken.calls[ids[1]] == calls, "a dead letter is not retried"
     assert (await events.events.stats()).backlog == 0
 
 

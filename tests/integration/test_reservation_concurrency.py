@@ -9,11 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bazaar.bootstrap import Container, build_container
+from bazaar.catalog.models import Offer
+from bazaar.db.outbox import OutboxEvent
 from bazaar.inventory import service as inventory
 from bazaar.inventory.errors import InsufficientStock, ReservationExpired
+from bazaar.inventory.hot import hold_units
 from bazaar.inventory.models import Reservation
 from bazaar.kernel.clock import utcnow
 from tests.inventory_factories import levels, make_offer
@@ -196,3 +199,109 @@ async def test_a_busy_fast_path_keeps_the_callers_unflushed_changes(container: C
         await blocker.close()
     assert await levels(container, other.id) == (7, 7)
     assert await levels(container, offer.id) == (16, 15)
+
+
+async def _hold_one(c: Container, offer_id: str, quantity: int = 1) -> str:
+    """The flash-sale path (POST /reservations): one statement when it can place the hold, else reserve_lines."""
+    held = await hold_units(
+        hot=c.hot_reservations, uow_factory=c.uow, offer_id=offer_id, quantity=quantity, user_id=None, ttl=TTL,
+        sold_out=c.sold_out,
+    )  # fmt: skip
+    return held.id
+
+
+@pytest.mark.parametrize("buckets", [1, 8, 16])
+async def test_the_single_statement_hold_never_oversells(
+    container: Container, engines: list[Container], buckets: int
+) -> None:
+    offer = await make_offer(container, quantity=20, buckets=buckets)
+    # Mixed sizes: 2- and 3-unit holds may not fit any one bucket and then take the gathering path.
+    sizes = [1, 1, 1, 2, 3] * 40
+    results = await asyncio.gather(
+        *(_hold_one(engines[i % 2], offer.id, q) for i, q in enumerate(sizes)), return_exceptions=True
+    )
+    odd = [r for r in results if not isinstance(r, str | InsufficientStock)]
+    assert not odd, [repr(r)[:300] for r in odd[:3]]
+    won = [q for q, r in zip(sizes, results, strict=True) if isinstance(r, str)]
+    assert sum(won) <= 20
+    async with container.read_uow() as uow:
+        held = await uow.session.scalar(
+            select(func.sum(Reservation.quantity)).where(Reservation.offer_id == offer.id, Reservation.status == "held")
+        )
+    assert held == sum(won)
+    on_hand, available = await levels(container, offer.id)
+    assert (on_hand, available) == (20, 20 - sum(won))
+    assert available == 0 or min(sizes) > available  # nobody was turned away while a hold still fitted
+    # Every hold went to the hot path's or the general path's rows: one reservation_made event each.
+    async with container.read_uow() as uow:
+        events = await uow.session.scalar(
+            select(func.count()).where(
+                OutboxEvent.topic == "inventory.reservation_made.v1", OutboxEvent.key == offer.id
+            )
+        )
+    assert events == len(won)
+
+
+async def test_the_hot_path_writes_the_same_hold_and_events_as_the_general_path(container: Container) -> None:
+    assert container.hot_reservations is not None
+    offer = await make_offer(container, quantity=2, buckets=1)
+    general = await _reserve_one(container, offer.id)
+    hot = await container.hot_reservations.hold(offer_id=offer.id, quantity=1, user_id=None, ttl=TTL)
+    assert hot is not None  # the last unit: the offer is sold out now
+    async with container.read_uow() as uow:
+        rows = {
+            r.id: r
+            for r in (await uow.session.execute(select(Reservation).where(Reservation.offer_id == offer.id))).scalars()
+        }
+        made = (
+            await uow.session.execute(
+                select(OutboxEvent.payload).where(OutboxEvent.topic == "inventory.reservation_made.v1")
+                .where(OutboxEvent.key == offer.id).order_by(OutboxEvent.id)
+            )
+        ).scalars().all()  # fmt: skip
+        changed = (
+            await uow.session.execute(
+                select(OutboxEvent.key, OutboxEvent.payload).where(OutboxEvent.topic == "inventory.stock_changed.v1")
+                .where(OutboxEvent.payload["offer_id"].as_string() == offer.id).order_by(OutboxEvent.id)
+            )
+        ).all()  # fmt: skip
+    a, b = rows[general], rows[hot.id]
+    same = ("offer_id", "bucket", "quantity", "status", "checkout_id", "user_id")
+    assert [getattr(a, f) for f in same] == [getattr(b, f) for f in same]
+    assert (b.expires_at - b.created_at) == TTL
+    assert len(made) == 2 and made[0].keys() == made[1].keys()
+    assert made[1] == {**made[0], "reservation_id": hot.id, "expires_at": made[1]["expires_at"]}
+    assert made[1]["seller_id"] == offer.seller_id
+    # The hot hold took the last unit: readers are told the offer is sold out, and late buyers turned away early.
+    assert changed[-1] == (
+        offer.product_id, {"offer_id": offer.id, "product_id": offer.product_id, "on_hand": 2, "available": 0}
+    )  # fmt: skip
+    assert await container.sold_out.is_sold_out(offer.id)
+
+
+async def test_the_hot_path_leaves_unknown_and_paused_offers_to_the_general_path(container: Container) -> None:
+    assert container.hot_reservations is not None
+    assert await container.hot_reservations.hold(offer_id="nope", quantity=1, user_id=None, ttl=TTL) is None
+    offer = await make_offer(container, quantity=5, buckets=4)
+    async with container.uow() as uow:
+        await uow.session.execute(update(Offer).where(Offer.id == offer.id).values(status="inactive"))
+        await uow.commit()
+    assert await container.hot_reservations.hold(offer_id=offer.id, quantity=1, user_id=None, ttl=TTL) is None
+    assert await levels(container, offer.id) == (5, 5)
+
+
+async def test_readers_hear_of_the_sell_out_when_the_last_buckets_empty_at_once(
+    container: Container, engines: list[Container]
+) -> None:
+    offer = await make_offer(container, quantity=20, buckets=16)
+    results = await asyncio.gather(*(_hold_one(engines[i % 2], offer.id) for i in range(100)), return_exceptions=True)
+    assert sum(isinstance(r, str) for r in results) == 20
+    async with container.read_uow() as uow:
+        told = (
+            await uow.session.execute(
+                select(OutboxEvent.payload).where(OutboxEvent.topic == "inventory.stock_changed.v1")
+                .where(OutboxEvent.payload["offer_id"].as_string() == offer.id)
+            )
+        ).scalars().all()  # fmt: skip
+    assert {"offer_id": offer.id, "product_id": offer.product_id, "on_hand": 20, "available": 0} in told
+    assert any([await c.sold_out.is_sold_out(offer.id) for c in engines])  # the process that sold the last unit

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +14,7 @@ from bazaar.accounts.events import SellerCreated, UserRegistered
 from bazaar.accounts.models import AuthToken, Seller, User
 from bazaar.accounts.passwords import Passwords
 from bazaar.accounts.schemas import LoginResult, Principal, SellerRead, UserRead
+from bazaar.accounts.sessions import SessionCache
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import NotFound
@@ -83,23 +85,34 @@ async def login(
     return LoginResult(token=token, user=_user_read(user, seller))
 
 
-async def logout(*, uow: UnitOfWork, principal: Principal) -> None:
-    await uow.session.execute(
+async def logout(*, uow: UnitOfWork, principal: Principal, sessions: SessionCache | None = None) -> None:
+    revoked = await uow.session.execute(
         update(AuthToken)
         .where(AuthToken.id == principal.token_id, AuthToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
+        .returning(AuthToken.token_hash)
     )
+    _forget_after_commit(uow, sessions, list(revoked.scalars()))
     await uow.commit()
 
 
-async def authenticate(*, uow: UnitOfWork, token: str) -> Principal:
-    """Resolve a bearer token to its user; roles are read now, not when the token was issued."""
+def _forget_after_commit(uow: UnitOfWork, sessions: SessionCache | None, token_hashes: list[str]) -> None:
+    if sessions is None or not sessions.enabled or not token_hashes:
+        return
+
+    async def forget() -> None:
+        await sessions.forget(token_hashes)
+
+    uow.after_commit(forget)
+
+
+async def _lookup(uow: UnitOfWork, token_hash: str) -> tuple[Principal, datetime]:
     row = (
         await uow.session.execute(
             select(AuthToken, User, Seller)
             .join(User, User.id == AuthToken.user_id)
             .outerjoin(Seller, Seller.user_id == User.id)
-            .where(AuthToken.token_hash == _hash_token(token))
+            .where(AuthToken.token_hash == token_hash)
         )
     ).first()
     if row is None:
@@ -107,7 +120,7 @@ async def authenticate(*, uow: UnitOfWork, token: str) -> Principal:
     auth, user, seller = row
     if auth.revoked_at is not None or auth.expires_at <= utcnow():
         raise InvalidToken()
-    return Principal(
+    principal = Principal(
         user_id=user.id,
         email=user.email,
         name=user.name,
@@ -116,6 +129,25 @@ async def authenticate(*, uow: UnitOfWork, token: str) -> Principal:
         token_id=auth.id,
         created_at=user.created_at,
     )
+    return principal, auth.expires_at
+
+
+async def authenticate(*, uow: UnitOfWork, token: str) -> Principal:
+    """Resolve a bearer token to its user; roles are read now, not when the token was issued."""
+    principal, _ = await _lookup(uow, _hash_token(token))
+    return principal
+
+
+async def authenticate_token(*, sessions: SessionCache, read_uow: Callable[[], UnitOfWork], token: str) -> Principal:
+    """`authenticate`, answered from the shared session cache when it has the token (see accounts.sessions)."""
+    token_hash = _hash_token(token)
+    cached = await sessions.get(token_hash)
+    if cached is not None:
+        return cached
+    async with read_uow() as uow:
+        principal, expires_at = await _lookup(uow, token_hash)
+    await sessions.put(token_hash, principal, expires_at=expires_at)
+    return principal
 
 
 async def get_user(*, uow: UnitOfWork, user_id: str) -> UserRead:
@@ -129,7 +161,9 @@ async def get_user(*, uow: UnitOfWork, user_id: str) -> UserRead:
     return _user_read(row[0], row[1])
 
 
-async def become_seller(*, uow: UnitOfWork, principal: Principal, display_name: str) -> SellerRead:
+async def become_seller(
+    *, uow: UnitOfWork, principal: Principal, display_name: str, sessions: SessionCache | None = None
+) -> SellerRead:
     if (await uow.session.execute(select(Seller.id).where(Seller.user_id == principal.user_id))).first():
         raise AlreadySeller()
     seller = Seller(user_id=principal.user_id, display_name=display_name)
@@ -139,5 +173,7 @@ async def become_seller(*, uow: UnitOfWork, principal: Principal, display_name: 
     except IntegrityError as exc:
         raise AlreadySeller() from exc
     uow.emit(SellerCreated(id=seller.id, user_id=principal.user_id, display_name=display_name))
+    tokens = await uow.session.execute(select(AuthToken.token_hash).where(AuthToken.user_id == principal.user_id))
+    _forget_after_commit(uow, sessions, list(tokens.scalars()))  # their remembered roles are out of date
     await uow.commit()
     return _seller_read(seller)

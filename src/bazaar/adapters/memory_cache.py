@@ -29,6 +29,12 @@ class MemoryCache:
         while len(self._data) > self._max:
             self._data.popitem(last=False)
 
+    async def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.set(key, value, ttl_seconds)
+        return True
+
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self._data.pop(key, None)

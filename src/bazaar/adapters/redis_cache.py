@@ -29,6 +29,12 @@ class RedisCache:
         except RedisError as exc:
             raise DependencyUnavailable("the cache is not reachable", service="redis") from exc
 
+    async def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        try:
+            return bool(await self.client.set(self._k(key), value, px=max(1, int(ttl_seconds * 1000)), nx=True))
+        except RedisError as exc:
+            raise DependencyUnavailable("the cache is not reachable", service="redis") from exc
+
     async def delete(self, *keys: str) -> None:
         if keys:
             try:

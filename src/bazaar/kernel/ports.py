@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,6 +13,10 @@ from bazaar.kernel.payments import CardDetails, ProviderResult
 class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None: ...
+    async def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        """Set the key only if it holds nothing; answers whether this call set it."""
+        ...
+
     async def delete(self, *keys: str) -> None: ...
     async def incr_window(self, key: str, window_seconds: int) -> tuple[int, int]:
         """Count one hit in a fixed window; answers (hits so far, seconds until the window ends)."""
@@ -23,6 +27,14 @@ class Cache(Protocol):
 
 
 Loader = Callable[[], Awaitable[bytes]]
+
+
+class PlainStatements(Protocol):
+    """PostgreSQL statements run straight on the driver, each its own transaction (autocommit), for the few
+    hot paths where the ORM's cost per statement would be most of the work."""
+
+    async def fetchrow(self, query: str, *args: Any) -> Mapping[str, Any] | None: ...
+    async def close(self) -> None: ...
 
 
 class PaymentGateway(Protocol):

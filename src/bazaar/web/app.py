@@ -19,6 +19,7 @@ from bazaar.web import ops
 from bazaar.web.api import accounts, cart, catalog, checkout, inventory, notifications, orders, search
 from bazaar.web.errors import install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
+from bazaar.web.fastwrite import HoldFastPath
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
 from bazaar.web.storefront import pages
 
@@ -86,5 +87,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         app.mount(SANDBOX_PAYMENTS_PATH, _sandbox_payments)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
     app.add_middleware(ReadFastPath, prefix=API_PREFIX)  # inside observability: still counted and logged
+    app.add_middleware(HoldFastPath, prefix=API_PREFIX)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     return app

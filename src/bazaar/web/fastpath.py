@@ -65,11 +65,13 @@ class ReadFastPath:
                 if path.startswith(self.products) and "product_pages" in extras:
                     product_id = path[len(self.products) :]
                     if product_id and "/" not in product_id:
+                        scope["bazaar.route"] = self.products + "{product_id}"
                         pages: ProductPages = extras["product_pages"]
                         cached, cache_control = await pages.get(product_id), PAGE_CACHE_CONTROL
                 elif path == self.search and "search" in extras:
                     params = search_params(scope["query_string"])
                     if params is not None:
+                        scope["bazaar.route"] = self.search
                         service: SearchService = extras["search"]
                         cached, cache_control = await service.search_json(params), SEARCH_CACHE_CONTROL
             except DomainError:  # not found, invalid, dependency down: the route answers with the error envelope

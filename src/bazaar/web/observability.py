@@ -166,6 +166,8 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 def _route_label(scope: Scope) -> str:
     """The path template (`/api/v1/products/{id}`), so metrics do not grow a series per id."""
+    if "bazaar.route" in scope:  # answered by a fast path, before the router
+        return str(scope["bazaar.route"])
     if scope.get("route") is None:
         return "unmatched"
     path: str = scope.get("path", "")

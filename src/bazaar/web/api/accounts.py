@@ -48,8 +48,8 @@ async def login(body: LoginRequest, request: Request, container: ContainerDep, u
 
 
 @router.post("/auth/logout", status_code=204)
-async def logout(principal: CurrentUser, uow: UowDep) -> Response:
-    await service.logout(uow=uow, principal=principal)
+async def logout(principal: CurrentUser, uow: UowDep, container: ContainerDep) -> Response:
+    await service.logout(uow=uow, principal=principal, sessions=container.sessions)
     return Response(status_code=204)
 
 
@@ -59,5 +59,7 @@ async def me(principal: CurrentUser, uow: ReadUowDep) -> UserRead:
 
 
 @router.post("/sellers", status_code=201, response_model=SellerRead)
-async def create_seller(body: SellerCreate, principal: CurrentUser, uow: UowDep) -> SellerRead:
-    return await service.become_seller(uow=uow, principal=principal, display_name=body.display_name)
+async def create_seller(body: SellerCreate, principal: CurrentUser, uow: UowDep, container: ContainerDep) -> SellerRead:
+    return await service.become_seller(
+        uow=uow, principal=principal, display_name=body.display_name, sessions=container.sessions
+    )

@@ -48,8 +48,7 @@ async def optional_principal(request: Request, container: ContainerDep) -> Princ
     token = bearer_token(request)
     if token is None:
         return None
-    async with container.read_uow() as uow:
-        return await accounts.authenticate(uow=uow, token=token)
+    return await accounts.authenticate_token(sessions=container.sessions, read_uow=container.read_uow, token=token)
 
 
 async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends
 
 from bazaar.inventory import service
+from bazaar.inventory.hot import hold_units
 from bazaar.inventory.schemas import (
     BucketsUpdate,
     OfferStockRead,
@@ -30,11 +31,11 @@ async def turn_away_when_sold_out(body: ReservationCreate, container: ContainerD
     response_model=ReservationRead,
     dependencies=[Depends(turn_away_when_sold_out)],
 )
-async def reserve(
-    body: ReservationCreate, principal: CurrentUser, container: ContainerDep, uow: UowDep
-) -> ReservationRead:
-    return await service.reserve_stock(
-        uow=uow,
+async def reserve(body: ReservationCreate, principal: CurrentUser, container: ContainerDep) -> ReservationRead:
+    """Also answered by web.fastwrite for plain bodies with a bearer token (the same services, in this order)."""
+    return await hold_units(
+        hot=container.hot_reservations,
+        uow_factory=container.uow,
         offer_id=body.offer_id,
         quantity=body.quantity,
         user_id=principal.user_id,

@@ -114,7 +114,7 @@ async def register(page: PageDep, form: Form) -> Response:
 async def logout(page: PageDep, form: Form) -> Response:
     if page.principal is not None:
         async with page.container.uow() as uow:
-            await accounts.logout(uow=uow, principal=page.principal)
+            await accounts.logout(uow=uow, principal=page.principal, sessions=page.container.sessions)
     response = page.redirect("/", notice="You are logged out.")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -96,7 +96,9 @@ async def join(page: PageDep, form: Form) -> Response:
     try:
         body = SellerCreate(display_name=typed["display_name"])
         async with page.container.uow() as uow:
-            await accounts.become_seller(uow=uow, principal=user, display_name=body.display_name)
+            await accounts.become_seller(
+                uow=uow, principal=user, display_name=body.display_name, sessions=page.container.sessions
+            )
     except ValidationError as exc:
         return await page.render("seller/join.html", status_code=422, typed=typed, errors=field_errors(exc))
     except DomainError as exc:
