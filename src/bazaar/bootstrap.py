@@ -21,7 +21,7 @@ from bazaar.adapters.sold_out import MemorySoldOutFlags, RedisSoldOutFlags
 from bazaar.catalog.handlers import PAGE_TOPICS, invalidate_product_page
 from bazaar.catalog.page_cache import ProductPages
 from bazaar.checkout.saga import SagaDeps
-from bazaar.db.consumers import Handler, Subscription
+from bazaar.db.consumers import BatchHandler, Handler, Subscription
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.hot import HotReservations
@@ -84,12 +84,15 @@ class Container:
             crash_after=crash_after or set(),
         )
 
-    def subscribe(self, consumer: str, topics: tuple[str, ...], handler: Handler) -> None:
+    def subscribe(
+        self, consumer: str, topics: tuple[str, ...], handler: Handler, *, batch_handler: BatchHandler | None = None
+    ) -> None:
         """Register an event consumer: `handler(uow, event)` runs once per event whose topic matches
-        (exact, or a prefix ending in "."), in a unit of work that commits with the inbox row."""
+        (exact, or a prefix ending in "."), in a unit of work that commits with the inbox row.
+        `batch_handler(uow, events)`, if given, does the same for several events at once."""
         if any(s.consumer == consumer for s in self.subscriptions):
             raise ValueError(f"consumer {consumer!r} is already subscribed")
-        self.subscriptions.append(Subscription(consumer, topics, handler))
+        self.subscriptions.append(Subscription(consumer, topics, handler, batch_handler))
 
     async def close(self) -> None:
         await self.events.close()
@@ -135,7 +138,10 @@ def build_container(settings: Settings) -> Container:
     if container.db.dialect == "postgresql":
         container.plain_statements = AsyncpgStatements(settings.resolved_database_url)
         container.hot_reservations = HotReservations(
-            container.plain_statements, sold_out=container.sold_out, on_events=container.outbox_wakeup.set
+            container.plain_statements,
+            sold_out=container.sold_out,
+            on_events=container.outbox_wakeup.set,
+            ttl=timedelta(seconds=settings.reservation_ttl_seconds),
         )
     shared_cache = settings.redis_url is not None
     container.extras["product_pages"] = ProductPages(cache, container.read_uow, shared=shared_cache)
@@ -203,6 +209,7 @@ def register_consumers(container: Container) -> None:
         "seller-stats",
         ("orders.order_placed.v1", "orders.order_status_changed.v1", "inventory.reservation_made.v1"),
         notification_handlers.handle_seller_stats,
+        batch_handler=notification_handlers.handle_seller_stats_batch,
     )
     pages: ProductPages = container.extras["product_pages"]
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))

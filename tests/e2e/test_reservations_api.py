@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from bazaar.bootstrap import Container
 from tests.e2e.test_accounts import assert_error
-from tests.helpers import API, new_seller, new_user
+from tests.helpers import API, drain_events, new_seller, new_user
 from tests.inventory_factories import levels, make_offer
 
 
@@ -108,3 +110,16 @@ async def test_the_fast_path_and_the_route_answer_alike(client: httpx.AsyncClien
     assert_error(r, 422, "validation_error")
     assert await levels(container, offer.id) == (10, 8)
     assert 'route="/api/v1/reservations"' in (await client.get("/metrics")).text
+
+
+async def test_a_rush_of_holds_counts_in_the_sellers_figures(client: httpx.AsyncClient, container: Container) -> None:
+    seller, seller_headers = await new_seller(client)
+    offer = await make_offer(container, quantity=30, buckets=4, seller_id=seller["id"])
+    buyers = [(await new_user(client))[1] for _ in range(6)]
+    body = {"offer_id": offer.id, "quantity": 2}
+    answers = await asyncio.gather(*(client.post(f"{API}/reservations", json=body, headers=b) for b in buyers * 2))
+    assert [r.status_code for r in answers] == [201] * 12
+    await drain_events(container)
+    stats = (await client.get(f"{API}/sellers/me/stats", headers=seller_headers)).json()
+    assert stats["reservations"] == 12
+    assert await levels(container, offer.id) == (30, 6)

@@ -246,7 +246,7 @@ async def test_the_hot_path_writes_the_same_hold_and_events_as_the_general_path(
     assert container.hot_reservations is not None
     offer = await make_offer(container, quantity=2, buckets=1)
     general = await _reserve_one(container, offer.id)
-    hot = await container.hot_reservations.hold(offer_id=offer.id, quantity=1, user_id=None, ttl=TTL)
+    hot = await container.hot_reservations.hold(offer_id=offer.id, quantity=1, user_id=None)
     assert hot is not None  # the last unit: the offer is sold out now
     async with container.read_uow() as uow:
         rows = {
@@ -281,12 +281,12 @@ async def test_the_hot_path_writes_the_same_hold_and_events_as_the_general_path(
 
 async def test_the_hot_path_leaves_unknown_and_paused_offers_to_the_general_path(container: Container) -> None:
     assert container.hot_reservations is not None
-    assert await container.hot_reservations.hold(offer_id="nope", quantity=1, user_id=None, ttl=TTL) is None
+    assert await container.hot_reservations.hold(offer_id="nope", quantity=1, user_id=None) is None
     offer = await make_offer(container, quantity=5, buckets=4)
     async with container.uow() as uow:
         await uow.session.execute(update(Offer).where(Offer.id == offer.id).values(status="inactive"))
         await uow.commit()
-    assert await container.hot_reservations.hold(offer_id=offer.id, quantity=1, user_id=None, ttl=TTL) is None
+    assert await container.hot_reservations.hold(offer_id=offer.id, quantity=1, user_id=None) is None
     assert await levels(container, offer.id) == (5, 5)
 
 
@@ -305,3 +305,22 @@ async def test_readers_hear_of_the_sell_out_when_the_last_buckets_empty_at_once(
         ).scalars().all()  # fmt: skip
     assert {"offer_id": offer.id, "product_id": offer.product_id, "on_hand": 20, "available": 0} in told
     assert any([await c.sold_out.is_sold_out(offer.id) for c in engines])  # the process that sold the last unit
+
+
+async def test_one_statement_places_a_whole_batch_of_holds(
+    container: Container, caplog: pytest.LogCaptureFixture
+) -> None:
+    hot = container.hot_reservations
+    assert hot is not None
+    offer = await make_offer(container, quantity=40, buckets=16)  # 2 or 3 units per bucket
+    other = await make_offer(container, quantity=5, buckets=1)
+    holds = [hot.hold(offer_id=offer.id, quantity=1, user_id=None) for _ in range(30)]
+    holds += [hot.hold(offer_id=other.id, quantity=2, user_id=None) for _ in range(3)]
+    got = await asyncio.gather(*holds)
+    assert all(g is not None for g in got[:30])
+    assert [g is not None for g in got[30:]] == [True, True, False]  # 2 + 2 of 5 units; the third does not fit
+    assert await levels(container, offer.id) == (40, 10)
+    assert await levels(container, other.id) == (5, 1)
+    # A hold bigger than any one bucket is left to the general path, which gathers units into one bucket.
+    assert await hot.hold(offer_id=offer.id, quantity=5, user_id=None) is None
+    assert "batched holds failed" not in caplog.text

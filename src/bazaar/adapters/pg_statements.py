@@ -32,13 +32,13 @@ class AsyncpgStatements:
                     )
         return self._pool
 
-    async def fetchrow(self, query: str, *args: Any) -> Mapping[str, Any] | None:
+    async def fetch(self, query: str, *args: Any) -> list[Mapping[str, Any]]:
         try:
             pool = await self._ready()
-            row: Mapping[str, Any] | None = await pool.fetchrow(query, *args)
+            rows: list[Mapping[str, Any]] = await pool.fetch(query, *args)
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             raise DependencyUnavailable("the database is not reachable", service="postgresql") from exc
-        return row
+        return rows
 
     async def close(self) -> None:
         if self._pool is not None:

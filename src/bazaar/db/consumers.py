@@ -15,6 +15,7 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.errors import DependencyUnavailable
 
 Handler = Callable[[UnitOfWork, dict[str, Any]], Awaitable[None]]
+BatchHandler = Callable[[UnitOfWork, list[dict[str, Any]]], Awaitable[None]]
 UowFactory = Callable[[], UnitOfWork]
 
 
@@ -25,6 +26,9 @@ class Subscription:
     consumer: str
     topics: tuple[str, ...]  # exact topics or prefixes ending in "."
     handler: Handler
+    # Optional: handles a whole batch at once (e.g. adding up counters), with the same effect as `handler`
+    # on each event in order. Used when a batch is delivered in one go; `handler` when event by event.
+    batch_handler: BatchHandler | None = None
 
     def wants(self, topic: str) -> bool:
         return any(topic == t or (t.endswith(".") and topic.startswith(t)) for t in self.topics)
@@ -105,11 +109,17 @@ async def _deliver_all_at_once(
         ids = [e["event_id"] for e in events]
         query = select(InboxEntry.event_id).where(InboxEntry.consumer == consumer, InboxEntry.event_id.in_(ids))
         handled = set((await uow.session.execute(query)).scalars())
+        fresh: list[dict[str, Any]] = []
         for event in events:
             if event["event_id"] not in handled:
-                await subscription.handler(uow, event)
-                uow.session.add(InboxEntry(consumer=consumer, event_id=event["event_id"]))
+                fresh.append(event)
                 handled.add(event["event_id"])
+        if subscription.batch_handler is not None:
+            await subscription.batch_handler(uow, fresh)
+        else:
+            for event in fresh:
+                await subscription.handler(uow, event)
+        uow.session.add_all([InboxEntry(consumer=consumer, event_id=event["event_id"]) for event in fresh])
         await uow.commit()
     return {event_id: None for event_id in ids}
 

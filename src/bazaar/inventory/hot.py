@@ -1,23 +1,32 @@
-"""The hot path for one buyer holding units of one offer: on PostgreSQL, one statement does it all.
+"""The hot path for buyers holding units of one offer each: on PostgreSQL, one statement per batch of holds.
 
 A flash sale sends thousands of single-offer holds at once. Through the ORM each costs about
 3 ms of CPU over seven round trips (read the offer's buckets, savepoint, take, insert the hold,
-insert its event, commit). Here it is one statement on the driver, in autocommit, so the
-statement is the transaction: check the offer is live, pick a bucket with enough free units,
-take them with the conditional UPDATE, insert the reservation and its outbox events. Either all
-of it happens or none of it does, and its row count decides, exactly like `reserve_lines`.
+insert its event, commit), and each commit waits for its own disk flush. Here the holds that
+arrive while a statement is running are gathered and the next statement places all of them:
+it locks the offers' buckets that have units, lays the holds out over those units in arrival
+order, takes the units with conditional UPDATEs and inserts the reservations and their outbox
+events. It runs on the driver in autocommit, so the statement is the transaction: every hold of
+the batch is recorded with its event, or none is. A hold needs its units in one bucket (as in
+`allocation`); one that would straddle two buckets is not placed by the statement.
 
-What the statement cannot place (every bucket short or locked, an offer that is unknown or not
-active) goes to `reserve_stock`, which waits for locks in order, gathers units spread over
-several buckets and raises the precise error. Lock order stays as `allocation` describes it:
-the no-wait form never waits, and the waiting form locks buckets in ascending order.
+Holds the statement does not place (buckets locked by others, too few units in one bucket, an
+offer that is unknown or not active) go to `reserve_stock` one by one, which waits for locks in
+order, gathers units spread over several buckets and raises the precise error. Lock order stays
+as `allocation` describes it: buckets are locked in (offer id, bucket) order; the first form
+skips the locked ones and never waits, the second waits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import events as ev
@@ -27,50 +36,69 @@ from bazaar.inventory.schemas import ReservationRead
 from bazaar.inventory.service import SOLD_OUT_FLAG_SECONDS, reserve_stock
 from bazaar.inventory.stock import MAX_UNITS
 from bazaar.kernel.clock import iso, utcnow
+from bazaar.kernel.errors import DependencyUnavailable
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.ports import PlainStatements, SoldOutFlags
 
 _HOLD = """
-WITH live AS (
-    SELECT seller_id, product_id, bucket_count FROM offers WHERE id = $1 AND status = 'active'
-), pick AS (
-    SELECT b.bucket FROM stock_buckets b
-    WHERE b.offer_id = $1 AND b.available >= $2 AND EXISTS (SELECT 1 FROM live)
-    {pick}
+WITH req AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[])
+        WITH ORDINALITY AS r(id, offer_id, qty, user_id, event_id, payload, stock_event_id, n)
+), live AS (
+    SELECT o.id AS offer_id, o.seller_id, o.product_id, o.bucket_count FROM offers o
+    WHERE o.id IN (SELECT offer_id FROM req) AND o.status = 'active'
+), cand AS (
+    SELECT b.offer_id, b.bucket, b.available FROM stock_buckets b
+    WHERE b.offer_id IN (SELECT offer_id FROM live) AND b.available > 0
+    ORDER BY b.offer_id, b.bucket FOR UPDATE {wait}
+), span AS (  -- each locked bucket's free units as an interval of the offer's free units
+    SELECT offer_id, bucket, sum(available) OVER w - available AS lo, sum(available) OVER w AS hi
+    FROM cand WINDOW w AS (PARTITION BY offer_id ORDER BY bucket)
+), ask AS (  -- each hold's units as an interval, in arrival order
+    SELECT req.*, sum(qty) OVER w - qty AS lo, sum(qty) OVER w AS hi
+    FROM req WHERE offer_id IN (SELECT offer_id FROM live) WINDOW w AS (PARTITION BY offer_id ORDER BY n)
+), placed AS (  -- a hold whose interval lies inside one bucket's
+    SELECT ask.*, span.bucket FROM ask
+    JOIN span ON span.offer_id = ask.offer_id AND ask.lo >= span.lo AND ask.hi <= span.hi
 ), took AS (
-    UPDATE stock_buckets s SET available = s.available - $2
-    FROM pick WHERE s.offer_id = $1 AND s.bucket = pick.bucket AND s.available >= $2
-    RETURNING s.bucket, s.available, s.on_hand
-), emptied AS (  -- the other buckets, read only when this one just ran dry
-    SELECT took.on_hand + coalesce(sum(b.on_hand), 0) AS on_hand, coalesce(sum(b.available), 0) AS available
-    FROM took LEFT JOIN stock_buckets b ON b.offer_id = $1 AND b.bucket <> took.bucket
-    WHERE took.available = 0 GROUP BY took.on_hand
+    UPDATE stock_buckets s SET available = s.available - t.units
+    FROM (SELECT offer_id, bucket, sum(qty) AS units FROM placed GROUP BY offer_id, bucket) t
+    WHERE s.offer_id = t.offer_id AND s.bucket = t.bucket AND s.available >= t.units
+    RETURNING s.offer_id, s.bucket, s.available, s.on_hand
+), done AS (
+    SELECT placed.*, took.available AS left_in_bucket FROM placed JOIN took USING (offer_id, bucket)
+), after AS (  -- offers with a bucket run dry: their units now (other buckets as this statement found them)
+    SELECT b.offer_id, sum(coalesce(t.available, b.available)) AS available,
+        sum(coalesce(t.on_hand, b.on_hand)) AS on_hand
+    FROM stock_buckets b LEFT JOIN took t USING (offer_id, bucket)
+    WHERE b.offer_id IN (SELECT offer_id FROM took WHERE available = 0)
+    GROUP BY b.offer_id
 ), held AS (
     INSERT INTO reservations
         (id, offer_id, bucket, quantity, status, expires_at, checkout_id, user_id, created_at, updated_at)
-    SELECT $3, $1, took.bucket, $2, 'held', $4, NULL, $5, $6, $6 FROM took
+    SELECT id, offer_id, bucket, qty, 'held', $8::timestamptz, NULL, user_id, $9::timestamptz, $9 FROM done
 ), events AS (
     INSERT INTO outbox (event_id, topic, key, payload, created_at, attempts)
-    SELECT $7, '{made_topic}', $1, ($8::jsonb || jsonb_build_object('seller_id', live.seller_id))::json, $6, 0
-    FROM took, live
+    SELECT done.event_id, $10::text, done.offer_id,
+        (done.payload::jsonb || jsonb_build_object('seller_id', live.seller_id))::json, $9, 0
+    FROM done JOIN live USING (offer_id)
     UNION ALL
-    SELECT $9, '{stock_topic}', live.product_id,
-        json_build_object('offer_id', $1::text, 'product_id', live.product_id,
-                          'on_hand', emptied.on_hand, 'available', 0),
-        $6, 0
-    FROM live, emptied WHERE emptied.available = 0
+    SELECT (SELECT min(stock_event_id) FROM req WHERE req.offer_id = after.offer_id), $11::text, live.product_id,
+        json_build_object('offer_id', after.offer_id, 'product_id', live.product_id,
+                          'on_hand', after.on_hand, 'available', 0),
+        $9, 0
+    FROM after JOIN live USING (offer_id) WHERE after.available = 0
 )
-SELECT took.bucket, took.available AS left_in_bucket,
-    took.available + coalesce((SELECT available FROM emptied), 0) AS offer_available, live.bucket_count
-FROM took, live
+SELECT done.id, done.left_in_bucket, after.available AS offer_available, live.bucket_count
+FROM done JOIN live USING (offer_id) LEFT JOIN after USING (offer_id)
 """
-_TOPICS = {"made_topic": ev.ReservationMade.topic, "stock_topic": ev.StockChanged.topic}
-# A random bucket nobody is locking: many buyers take from different rows at once and none waits.
-HOLD_WITHOUT_WAITING = _HOLD.format(pick="ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED", **_TOPICS)
-# The first bucket with enough units, waiting for its lock (one hot bucket: waiting is all there is).
-HOLD_WAITING = _HOLD.format(pick="ORDER BY b.bucket LIMIT 1 FOR UPDATE", **_TOPICS)
-# A statement reads other buckets as they were when it started: two holds emptying the last two buckets at
-# once each see the other's units. Whichever bucket ran dry with units seemingly left asks again afterwards.
+# Buckets nobody else is locking: batches from several processes take from different rows at once.
+HOLD_WITHOUT_WAITING = _HOLD.format(wait="SKIP LOCKED")
+# Every bucket with units, waiting for locks (one hot bucket, or what the first form could not place).
+HOLD_WAITING = _HOLD.format(wait="")
+
+# A statement reads other buckets as they were when it started: two batches emptying the last two buckets
+# at once each see the other's units. An offer whose bucket ran dry with units seemingly left asks again.
 SOLD_OUT_SINCE = """
 INSERT INTO outbox (event_id, topic, key, payload, created_at, attempts)
 SELECT $2, $4, o.product_id,
@@ -80,11 +108,24 @@ FROM offers o,
 WHERE o.id = $1 AND t.available = 0
 RETURNING event_id
 """
+log = logging.getLogger(__name__)
+MAX_BATCH = 100
+LANES = 2  # statements in flight per process: one runs while the next batch gathers
 _REMEMBERED_OFFERS = 10_000
 
 
+@dataclass
+class _Hold:
+    offer_id: str
+    quantity: int
+    user_id: str | None
+    done: asyncio.Future[ReservationRead | None]
+    id: str = field(default_factory=new_id)
+
+
 class HotReservations:
-    """Single-statement holds on PostgreSQL; `on_events` wakes the outbox relay like a committed unit of work."""
+    """Batched single-statement holds on PostgreSQL; `on_events` wakes the outbox relay like a committed unit
+    of work. One instance per process, used from one event loop."""
 
     def __init__(
         self,
@@ -92,44 +133,98 @@ class HotReservations:
         *,
         sold_out: SoldOutFlags | None = None,
         on_events: Callable[[], None] | None = None,
+        ttl: timedelta = timedelta(minutes=10),
     ) -> None:
         self._statements = statements
         self._sold_out = sold_out
         self._on_events = on_events
-        self._buckets: dict[str, int] = {}  # offer -> bucket count last seen: which form to try first
+        self._ttl = ttl
+        self._waiting: deque[_Hold] = deque()
+        self._lanes: set[asyncio.Task[None]] = set()
+        self._buckets: dict[str, int] = {}  # offer -> bucket count last seen: one bucket means wait at once
 
-    async def hold(
-        self, *, offer_id: str, quantity: int, user_id: str | None, ttl: timedelta
-    ) -> ReservationRead | None:
-        """The hold, or None when one statement could not place it (the caller takes the general path)."""
+    async def hold(self, *, offer_id: str, quantity: int, user_id: str | None) -> ReservationRead | None:
+        """The hold, or None when the batch statement could not place it (the caller takes the general path)."""
+        request = _Hold(offer_id, quantity, user_id, asyncio.get_running_loop().create_future())
+        self._waiting.append(request)
+        if len(self._lanes) < LANES:
+            lane = asyncio.create_task(self._run_lane())
+            self._lanes.add(lane)
+            lane.add_done_callback(self._lanes.discard)
+        return await request.done
+
+    async def _run_lane(self) -> None:
+        while self._waiting:
+            batch = [self._waiting.popleft() for _ in range(min(MAX_BATCH, len(self._waiting)))]
+            try:
+                placed = await self._place(batch)
+            except DependencyUnavailable as exc:  # the database is down: nothing of the batch happened
+                for request in batch:
+                    if not request.done.done():
+                        request.done.set_exception(exc)
+                continue
+            except Exception:  # e.g. a deadlock PostgreSQL broke up: nothing happened; the general path decides
+                log.warning("batched holds failed; placing them one by one", exc_info=True)
+                placed = {}
+            for request in batch:
+                if not request.done.done():
+                    request.done.set_result(placed.get(request.id))
+
+    async def _place(self, batch: list[_Hold]) -> dict[str, ReservationRead]:
         now = utcnow()
-        expires_at = now + ttl
-        reservation_id = new_id()
-        made = ev.ReservationMade(reservation_id, offer_id, "", quantity, iso(expires_at) or "").payload()
-        args = (offer_id, quantity, reservation_id, expires_at, user_id, now, new_id(), json.dumps(made), new_id())
-        forms = [HOLD_WAITING] if self._buckets.get(offer_id) == 1 else [HOLD_WITHOUT_WAITING, HOLD_WAITING]
-        for statement in forms:
-            row = await self._statements.fetchrow(statement, *args)
-            if row is not None:
+        expires_at = now + self._ttl
+        placed: dict[str, ReservationRead] = {}
+        rows: list[Mapping[str, Any]] = []
+        left = batch
+        one_bucket = all(self._buckets.get(r.offer_id) == 1 for r in batch)
+        for statement in [HOLD_WAITING] if one_bucket else [HOLD_WITHOUT_WAITING, HOLD_WAITING]:
+            got = await self._statements.fetch(statement, *self._arguments(left, now, expires_at))
+            rows += got
+            taken = {row["id"] for row in got}
+            left = [r for r in left if r.id not in taken]
+            if not left:
                 break
-        else:
-            return None
-        self._remember(offer_id, int(row["bucket_count"]))
-        metrics.count("made", 1, quantity)
-        sold_out = row["offer_available"] == 0
-        if row["left_in_bucket"] == 0 and not sold_out:
-            sold_out = (
-                await self._statements.fetchrow(SOLD_OUT_SINCE, offer_id, new_id(), utcnow(), ev.StockChanged.topic)
-                is not None
-            )
-        if sold_out and self._sold_out is not None:  # the last units are held: turn the next buyers away early
-            await self._sold_out.mark_sold_out(offer_id, SOLD_OUT_FLAG_SECONDS)
-        if self._on_events is not None:
-            self._on_events()
-        return ReservationRead(
-            id=reservation_id, offer_id=offer_id, quantity=quantity, status="held", expires_at=expires_at,
-            checkout_id=None, user_id=user_id,
+        by_id = {r.id: r for r in batch}
+        for row in rows:
+            r = by_id[row["id"]]
+            self._remember(r.offer_id, int(row["bucket_count"]))
+            placed[r.id] = ReservationRead(
+                id=r.id, offer_id=r.offer_id, quantity=r.quantity, status="held", expires_at=expires_at,
+                checkout_id=None, user_id=r.user_id,
+            )  # fmt: skip
+        if rows:
+            metrics.count("made", len(rows), sum(p.quantity for p in placed.values()))
+            await self._after_sales(rows, by_id)
+            if self._on_events is not None:
+                self._on_events()
+        return placed
+
+    def _arguments(self, batch: list[_Hold], now: Any, expires_at: Any) -> tuple[Any, ...]:
+        expires = iso(expires_at) or ""
+        payloads = [json.dumps(ev.ReservationMade(r.id, r.offer_id, "", r.quantity, expires).payload()) for r in batch]
+        return (
+            [r.id for r in batch], [r.offer_id for r in batch], [r.quantity for r in batch],
+            [r.user_id for r in batch], [new_id() for _ in batch], payloads, [new_id() for _ in batch],
+            expires_at, now, ev.ReservationMade.topic, ev.StockChanged.topic,
         )  # fmt: skip
+
+    async def _after_sales(self, rows: list[Mapping[str, Any]], by_id: dict[str, _Hold]) -> None:
+        """Offers whose last units these holds took: flag them sold out, so the next buyers are turned away early."""
+        sold_out: set[str] = set()
+        dry: set[str] = set()
+        for row in rows:
+            offer_id = by_id[row["id"]].offer_id
+            if row["offer_available"] == 0:
+                sold_out.add(offer_id)
+            elif row["left_in_bucket"] == 0:
+                dry.add(offer_id)
+        for offer_id in sorted(dry - sold_out):
+            told = await self._statements.fetch(SOLD_OUT_SINCE, offer_id, new_id(), utcnow(), ev.StockChanged.topic)
+            if told:
+                sold_out.add(offer_id)
+        if self._sold_out is not None:
+            for offer_id in sorted(sold_out):
+                await self._sold_out.mark_sold_out(offer_id, SOLD_OUT_FLAG_SECONDS)
 
     def _remember(self, offer_id: str, buckets: int) -> None:
         if len(self._buckets) >= _REMEMBERED_OFFERS:
@@ -151,7 +246,7 @@ async def hold_units(
     if isinstance(quantity, bool) or not 0 < quantity <= MAX_UNITS:
         raise InvalidQuantity(f"quantity must be between 1 and {MAX_UNITS}", offer_id=offer_id, quantity=quantity)
     if hot is not None:
-        held = await hot.hold(offer_id=offer_id, quantity=quantity, user_id=user_id, ttl=ttl)
+        held = await hot.hold(offer_id=offer_id, quantity=quantity, user_id=user_id)
         if held is not None:
             return held
     async with uow_factory() as uow:

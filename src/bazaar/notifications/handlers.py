@@ -191,6 +191,22 @@ async def handle_notifications(uow: UnitOfWork, event: Event) -> None:
         await handler(uow, event)
 
 
+async def handle_seller_stats_batch(uow: UnitOfWork, events: list[Event]) -> None:
+    """`handle_seller_stats` for a batch: a flash sale's holds become one counter update per seller."""
+    reserved: dict[str, list[int]] = {}
+    for event in events:
+        p = event["payload"]
+        if event["topic"] == "inventory.reservation_made.v1":
+            if p.get("seller_id"):
+                counts = reserved.setdefault(p["seller_id"], [0, 0])
+                counts[0] += 1
+                counts[1] += int(p.get("quantity", 1))
+        else:
+            await handle_seller_stats(uow, event)
+    for seller_id, (holds, units) in sorted(reserved.items()):
+        await bump_seller_stats(uow=uow, seller_id=seller_id, reservations=holds, units_reserved=units)
+
+
 async def handle_seller_stats(uow: UnitOfWork, event: Event) -> None:
     handler = STATS_HANDLERS.get(event["topic"])
     if handler is not None:
