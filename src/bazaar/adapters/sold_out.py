@@ -32,20 +32,38 @@ class MemorySoldOutFlags:
         self._until.clear()
 
 
+# How long a process trusts what Redis last said about an offer. During a rush every request asks, so
+# even a few milliseconds spare most round trips; the cost is that another process's flag (or its
+# clearing) is seen that much later, when the database still has the last word.
+NOT_SOLD_OUT_SECONDS = 0.05
+SOLD_OUT_SECONDS = 0.5
+_REMEMBERED = 10_000
+
+
 class RedisSoldOutFlags:
     """A flag is only a hint: when Redis is down we answer "not sold out" and let the database decide."""
 
     def __init__(self, client: Redis, *, prefix: str) -> None:
         self.client = client
         self.prefix = prefix + "soldout:"
+        self._seen: dict[str, tuple[float, bool]] = {}  # offer -> (trusted until, sold out)
 
     async def is_sold_out(self, offer_id: str) -> bool:
+        now = time.monotonic()
+        seen = self._seen.get(offer_id)
+        if seen is not None and seen[0] > now:
+            return seen[1]
         try:
-            return bool(await self.client.exists(self.prefix + offer_id))
+            flagged = bool(await self.client.exists(self.prefix + offer_id))
         except RedisError:
             return False
+        if len(self._seen) >= _REMEMBERED:
+            self._seen.clear()
+        self._seen[offer_id] = (now + (SOLD_OUT_SECONDS if flagged else NOT_SOLD_OUT_SECONDS), flagged)
+        return flagged
 
     async def mark_sold_out(self, offer_id: str, ttl_seconds: float) -> None:
+        self._seen[offer_id] = (time.monotonic() + min(ttl_seconds, SOLD_OUT_SECONDS), True)
         try:
             await self.client.set(self.prefix + offer_id, b"1", px=max(1, int(ttl_seconds * 1000)))
         except RedisError:
@@ -54,6 +72,8 @@ class RedisSoldOutFlags:
     async def clear(self, *offer_ids: str) -> None:
         if not offer_ids:
             return
+        for offer_id in offer_ids:
+            self._seen.pop(offer_id, None)
         try:
             await self.client.delete(*(self.prefix + o for o in offer_ids))
         except RedisError:

@@ -1,0 +1,34 @@
+"""Sold-out flags in Redis, as two web processes see them: shared, remembered briefly, the database decides."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from bazaar.adapters.sold_out import NOT_SOLD_OUT_SECONDS, SOLD_OUT_SECONDS, RedisSoldOutFlags
+from bazaar.bootstrap import Container
+
+pytestmark = pytest.mark.usefixtures("pg_only")
+
+
+async def test_two_processes_share_flags_and_trust_an_answer_only_briefly(container: Container) -> None:
+    if not container.settings.redis_url:
+        pytest.skip("BAZAAR_TEST_REDIS_URL is not set")
+    url, prefix = container.settings.redis_url, container.settings.redis_prefix + "flags-test:"
+    a = RedisSoldOutFlags(Redis.from_url(url), prefix=prefix)
+    b = RedisSoldOutFlags(Redis.from_url(url), prefix=prefix)
+    try:
+        assert not await b.is_sold_out("offer-1")
+        await a.mark_sold_out("offer-1", 5)
+        assert await a.is_sold_out("offer-1")  # the process that sold the last unit knows at once
+        await asyncio.sleep(NOT_SOLD_OUT_SECONDS + 0.02)
+        assert await b.is_sold_out("offer-1")  # the other one within NOT_SOLD_OUT_SECONDS
+        await a.clear("offer-1")  # a restock
+        assert not await a.is_sold_out("offer-1")
+        await asyncio.sleep(SOLD_OUT_SECONDS + 0.02)
+        assert not await b.is_sold_out("offer-1")  # and within SOLD_OUT_SECONDS in the other process
+    finally:
+        await a.close()
+        await b.close()
