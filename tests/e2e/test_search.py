@@ -106,6 +106,59 @@ async def test_filters_match_brute_force(
     assert await ids(category="UNKNOWN") == set()
 
 
+async def test_filters_and_facets_with_words_match_brute_force(
+    client: httpx.AsyncClient, bulk: tuple[dict[str, str], list[BuiltProduct]]
+) -> None:
+    """With words the range and in-stock filters take another path (fast fields): same answers, same facets."""
+    _, products = bulk
+    wireless = [p for p in products if "wireless" in p.title.split()]
+
+    def brute(
+        price_min: int | None = None,
+        price_max: int | None = None,
+        rating_min: float | None = None,
+        in_stock: bool = False,
+    ) -> list[BuiltProduct]:
+        return [
+            p
+            for p in wireless
+            if (not in_stock or p.price_from is not None)
+            if price_min is None or (p.price_from is not None and p.price_from >= price_min)
+            if price_max is None or (p.price_from is not None and p.price_from <= price_max)
+            if rating_min is None or p.rating >= rating_min
+        ]
+
+    cases: list[dict[str, Any]] = [
+        {},
+        {"price_min": 1000, "price_max": 4999},
+        {"price_min": 2500},
+        {"price_max": 3000},
+        {"rating_min": 4},
+        {"rating_min": 3.9},
+        {"rating_min": 4.5},
+        {"in_stock": True},
+        {"in_stock": True, "rating_min": 2, "price_max": 6000},
+    ]
+    for case in cases:
+        expected = brute(**case)
+        params = {k: ("true" if v is True else v) for k, v in case.items()}
+        body = await search(client, q="wireless", per_page=100, facet_size=200, **params)
+        assert body["total"] == len(expected), case
+        assert {i["id"] for i in body["items"]} == {p.id for p in expected}, case
+        facets = body["facets"]
+        assert {f["value"]: f["count"] for f in facets["brand"]} == dict(Counter(p.brand for p in expected)), case
+        for bucket in facets["price"]:
+            low = bucket["from"]["amount"]
+            high = bucket["to"]["amount"] if bucket["to"] else 10**12
+            count = sum(1 for p in expected if p.price_from is not None and low <= p.price_from < high)
+            assert bucket["count"] == count, (case, bucket)
+        for bucket in facets["rating"]:
+            assert bucket["count"] == sum(1 for p in expected if p.rating >= bucket["min"]), (case, bucket)
+        # The next page reuses the facets counted for the first: they must come back identical.
+        again = await search(client, q="wireless", per_page=2, page=2, facet_size=200, **params)
+        assert again["facets"] == facets and again["total"] == body["total"], case
+
+
 async def test_sorts_and_pages(client: httpx.AsyncClient, bulk: tuple[dict[str, str], list[BuiltProduct]]) -> None:
     _, products = bulk
     by_id = {p.id: p for p in products}
@@ -330,3 +383,27 @@ async def test_fast_path_and_documented_route_answer_alike(
     assert fast.content == routed.content and fast.headers["etag"] == routed.headers["etag"]
     # A blank number is not "no filter": it is refused, whichever path sees it first.
     assert_error(await client.get(f"{API}/search", params={"price_min": ""}), 422, "validation_error")
+
+
+async def test_start_up_warms_search_and_freezes_the_start_up_heap(container: Container) -> None:
+    """The app's lifespan warms search and freezes start-up objects before the first request; shutdown unfreezes."""
+    import gc
+
+    from bazaar.web.app import create_app
+
+    service = container.extras["search"]
+    warmed: list[bool] = []
+    original = service.warm_up
+
+    async def warm_up() -> None:
+        await original()
+        warmed.append(True)
+
+    service.warm_up = warm_up
+    app = create_app(container=container)
+    try:
+        async with app.router.lifespan_context(app):
+            assert warmed == [True] and gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()

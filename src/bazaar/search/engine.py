@@ -91,7 +91,7 @@ class SearchEngine:
     def run(self, p: SearchParams, generation: str = "") -> SearchResult:
         searcher = self.index.searcher()
         words = _words(p.q)
-        filters, category_level = self._filters(searcher, p)
+        filters, category_level = self._filters(searcher, p, with_words=bool(words))
         text = self._text_query(words) if words else None
         result = self._page(searcher, text, filters, p)
         typo_words: frozenset[str] = frozenset()
@@ -108,10 +108,12 @@ class SearchEngine:
                     text, result, typo_words = fuzzy, fuzzy_result, fuzzy_words
             suggestion = did_you_mean(searcher, words)
         key = (generation, tuple(words), typo_words, _filter_key(p), p.facet_size)
-        facets = self._facet_cache.get(key)
-        if facets is None:
+        cached = self._facet_cache.get(key)
+        if cached is None:
             facets = self._facets(searcher, text, filters, category_level, p)
-            self._facet_cache.put(key, facets)
+            self._facet_cache.put(key, facets.model_dump_json(by_alias=True))
+        else:
+            facets = Facets.model_validate_json(cached)
         return SearchResult(
             items=[self._item(searcher.doc(address)) for _, address in result.hits],
             total=_count(result),
@@ -139,7 +141,14 @@ class SearchEngine:
             per_word.append(Query.boolean_query([(Occur.Should, q) for q in parts]))
         return _all(per_word)
 
-    def _filters(self, searcher: tantivy.Searcher, p: SearchParams) -> tuple[dict[str, Query], int]:
+    def _filters(
+        self, searcher: tantivy.Searcher, p: SearchParams, *, with_words: bool
+    ) -> tuple[dict[str, Query], int]:
+        # With words, the text query drives the intersection and a range filter only has to check the
+        # documents it proposes: a fast-field range does that by seeking in the column (~4x cheaper than
+        # gathering every posting list of the range from the inverted index). Without words the filter
+        # itself drives, and the inverted index is the cheaper way to enumerate the whole range.
+        inverted = not with_words
         filters: dict[str, Query] = {}
         facet_level = 0
         if p.category:
@@ -160,7 +169,7 @@ class SearchEngine:
                 FieldType.Unsigned,
                 lower_bound=p.price_min,
                 upper_bound=p.price_max,
-                use_inverted_index=True,
+                use_inverted_index=inverted,
             )
         if p.rating_min is not None:
             filters["rating"] = Query.range_query(
@@ -169,10 +178,14 @@ class SearchEngine:
                 FieldType.Float,
                 lower_bound=float(p.rating_min),
                 upper_bound=None,
-                use_inverted_index=True,
+                use_inverted_index=inverted,
             )
         if p.in_stock and "price" not in filters:  # only in-stock products have a price: implied
-            filters["in_stock"] = Query.term_query(self.schema, "in_stock", True)
+            # ...and every in-stock product has one: with words, checking the price column costs ~20 %
+            # less than seeking in the posting list of nearly every product.
+            filters["in_stock"] = (
+                Query.exists_query("price") if with_words else Query.term_query(self.schema, "in_stock", True)
+            )
         return filters, facet_level
 
     def _page(
@@ -267,21 +280,27 @@ def _rating_buckets(counts: dict[int, int]) -> list[RatingBucket]:
 
 
 class _Lru:
-    """A small thread-safe LRU map (searches run in worker threads)."""
+    """A small thread-safe LRU map of facets as JSON text (searches run in worker threads).
+
+    Text, not models: a full cache holds thousands of entries, and as pydantic models (some 90
+    objects each) they would make every full garbage collection walk hundreds of thousands of
+    objects: pauses of 100-250 ms in a web process. A string is one object the collector skips;
+    parsing it back costs a few tens of microseconds.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._data: OrderedDict[Any, Facets] = OrderedDict()
+        self._data: OrderedDict[Any, str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Any) -> Facets | None:
+    def get(self, key: Any) -> str | None:
         with self._lock:
             value = self._data.get(key)
             if value is not None:
                 self._data.move_to_end(key)
             return value
 
-    def put(self, key: Any, value: Facets) -> None:
+    def put(self, key: Any, value: str) -> None:
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)

@@ -44,6 +44,21 @@ class SearchService:
         self.cache = RefreshingCache(cache, ttl=RESULT_TTL_SECONDS, refresh_ahead=REFRESH_AHEAD_SECONDS, shared=shared)
         self._threads = ThreadPoolExecutor(max_workers=SEARCH_THREADS, thread_name_prefix="search")
 
+    async def warm_up(self) -> None:
+        """Open this process's reader and run one query through the engine before serving.
+
+        Called once a web process has started: the reader, the engine's lazily built pieces and
+        the index pages a first query touches are then ready, rather than paid for by the first
+        shoppers. It uses no cache shared with shoppers (its facets are keyed by a generation that
+        never occurs), so no answer a shopper asks for is ever precomputed.
+        """
+
+        def run() -> None:
+            self.index.generation()
+            self.engine.run(SearchParams(per_page=1), generation="warm-up")
+
+        await asyncio.get_running_loop().run_in_executor(self._threads, run)
+
     async def _run(self, params: SearchParams, generation: str) -> SearchResult:
         return await asyncio.get_running_loop().run_in_executor(self._threads, self.engine.run, params, generation)
 
