@@ -18,6 +18,7 @@ from bazaar.inventory import service as inventory
 from bazaar.inventory.errors import InsufficientStock, ReservationExpired
 from bazaar.inventory.hot import hold_units
 from bazaar.inventory.models import Reservation
+from bazaar.inventory.schemas import ReservationRead
 from bazaar.kernel.clock import utcnow
 from tests.inventory_factories import levels, make_offer
 
@@ -316,9 +317,11 @@ async def test_one_statement_places_a_whole_batch_of_holds(
     other = await make_offer(container, quantity=5, buckets=1)
     holds = [hot.hold(offer_id=offer.id, quantity=1, user_id=None) for _ in range(30)]
     holds += [hot.hold(offer_id=other.id, quantity=2, user_id=None) for _ in range(3)]
-    got = await asyncio.gather(*holds)
-    assert all(g is not None for g in got[:30])
-    assert [g is not None for g in got[30:]] == [True, True, False]  # 2 + 2 of 5 units; the third does not fit
+    got = await asyncio.gather(*holds, return_exceptions=True)
+    assert all(isinstance(g, ReservationRead) for g in got[:30])
+    # 2 + 2 of 5 units; the third is answered from the locked buckets: 1 unit left.
+    assert [type(g) for g in got[30:]] == [ReservationRead, ReservationRead, InsufficientStock]
+    assert got[32].details["offers"] == [{"offer_id": other.id, "requested": 2, "available": 1}]
     assert await levels(container, offer.id) == (40, 10)
     assert await levels(container, other.id) == (5, 1)
     # A hold bigger than any one bucket is left to the general path, which gathers units into one bucket.

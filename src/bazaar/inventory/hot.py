@@ -31,9 +31,9 @@ from typing import Any
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import events as ev
 from bazaar.inventory import metrics
-from bazaar.inventory.errors import InvalidQuantity
+from bazaar.inventory.errors import InsufficientStock, InvalidQuantity
 from bazaar.inventory.schemas import ReservationRead
-from bazaar.inventory.service import SOLD_OUT_FLAG_SECONDS, reserve_stock
+from bazaar.inventory.service import SOLD_OUT_FLAG_SECONDS, reserve_stock, shortage
 from bazaar.inventory.stock import MAX_UNITS
 from bazaar.kernel.clock import iso, utcnow
 from bazaar.kernel.errors import DependencyUnavailable
@@ -89,12 +89,18 @@ WITH req AS (
         $9, 0
     FROM after JOIN live USING (offer_id) WHERE after.available = 0
 )
-SELECT done.id, done.left_in_bucket, after.available AS offer_available, live.bucket_count
+SELECT done.id, done.left_in_bucket, after.available AS offer_available, live.bucket_count, NULL AS free
 FROM done JOIN live USING (offer_id) LEFT JOIN after USING (offer_id)
+UNION ALL  -- holds of live offers not placed: the units free in the buckets this statement locked
+SELECT ask.id, NULL, NULL, NULL,
+    (SELECT coalesce(sum(available), 0) FROM cand WHERE cand.offer_id = ask.offer_id)
+    - (SELECT coalesce(sum(qty), 0) FROM done WHERE done.offer_id = ask.offer_id)
+FROM ask WHERE ask.id NOT IN (SELECT id FROM done)
 """
 # Buckets nobody else is locking: batches from several processes take from different rows at once.
 HOLD_WITHOUT_WAITING = _HOLD.format(wait="SKIP LOCKED")
 # Every bucket with units, waiting for locks (one hot bucket, or what the first form could not place).
+# Having locked them all, it also knows when an offer has fewer free units than a hold asks for.
 HOLD_WAITING = _HOLD.format(wait="")
 
 # A statement reads other buckets as they were when it started: two batches emptying the last two buckets
@@ -144,7 +150,8 @@ class HotReservations:
         self._buckets: dict[str, int] = {}  # offer -> bucket count last seen: one bucket means wait at once
 
     async def hold(self, *, offer_id: str, quantity: int, user_id: str | None) -> ReservationRead | None:
-        """The hold, or None when the batch statement could not place it (the caller takes the general path)."""
+        """The hold, or None when the batch statement could not place it (the caller takes the general path);
+        raises InsufficientStock when the offer's buckets, all locked, had fewer free units than asked."""
         request = _Hold(offer_id, quantity, user_id, asyncio.get_running_loop().create_future())
         self._waiting.append(request)
         if len(self._lanes) < LANES:
@@ -167,24 +174,36 @@ class HotReservations:
                 log.warning("batched holds failed; placing them one by one", exc_info=True)
                 placed = {}
             for request in batch:
-                if not request.done.done():
-                    request.done.set_result(placed.get(request.id))
+                if request.done.done():
+                    continue
+                outcome = placed.get(request.id)
+                if isinstance(outcome, InsufficientStock):
+                    request.done.set_exception(outcome)
+                else:
+                    request.done.set_result(outcome)
 
-    async def _place(self, batch: list[_Hold]) -> dict[str, ReservationRead]:
+    async def _place(self, batch: list[_Hold]) -> dict[str, ReservationRead | InsufficientStock]:
         now = utcnow()
         expires_at = now + self._ttl
-        placed: dict[str, ReservationRead] = {}
+        placed: dict[str, ReservationRead | InsufficientStock] = {}
         rows: list[Mapping[str, Any]] = []
         left = batch
+        by_id = {r.id: r for r in batch}
         one_bucket = all(self._buckets.get(r.offer_id) == 1 for r in batch)
         for statement in [HOLD_WAITING] if one_bucket else [HOLD_WITHOUT_WAITING, HOLD_WAITING]:
             got = await self._statements.fetch(statement, *self._arguments(left, now, expires_at))
-            rows += got
-            taken = {row["id"] for row in got}
+            rows += [row for row in got if row["free"] is None]
+            if statement is HOLD_WAITING:  # every bucket with units was locked: the free count is exact
+                for row in got:
+                    r = by_id[row["id"]]
+                    if row["free"] is not None and row["free"] < r.quantity:
+                        placed[r.id] = shortage(
+                            [{"offer_id": r.offer_id, "requested": r.quantity, "available": max(0, row["free"])}]
+                        )
+            taken = {row["id"] for row in rows} | placed.keys()
             left = [r for r in left if r.id not in taken]
             if not left:
                 break
-        by_id = {r.id: r for r in batch}
         for row in rows:
             r = by_id[row["id"]]
             self._remember(r.offer_id, int(row["bucket_count"]))
@@ -193,10 +212,10 @@ class HotReservations:
                 checkout_id=None, user_id=r.user_id,
             )  # fmt: skip
         if rows:
-            metrics.count("made", len(rows), sum(p.quantity for p in placed.values()))
-            await self._after_sales(rows, by_id)
-            if self._on_events is not None:
-                self._on_events()
+            metrics.count("made", len(rows), sum(by_id[row["id"]].quantity for row in rows))
+        await self._after_sales(rows, by_id, short={by_id[i].offer_id for i, p in placed.items() if _none_left(p)})
+        if rows and self._on_events is not None:
+            self._on_events()
         return placed
 
     def _arguments(self, batch: list[_Hold], now: Any, expires_at: Any) -> tuple[Any, ...]:
@@ -208,9 +227,9 @@ class HotReservations:
             expires_at, now, ev.ReservationMade.topic, ev.StockChanged.topic,
         )  # fmt: skip
 
-    async def _after_sales(self, rows: list[Mapping[str, Any]], by_id: dict[str, _Hold]) -> None:
+    async def _after_sales(self, rows: list[Mapping[str, Any]], by_id: dict[str, _Hold], *, short: set[str]) -> None:
         """Offers whose last units these holds took: flag them sold out, so the next buyers are turned away early."""
-        sold_out: set[str] = set()
+        sold_out: set[str] = set(short)
         dry: set[str] = set()
         for row in rows:
             offer_id = by_id[row["id"]].offer_id
@@ -230,6 +249,10 @@ class HotReservations:
         if len(self._buckets) >= _REMEMBERED_OFFERS:
             self._buckets.clear()
         self._buckets[offer_id] = buckets
+
+
+def _none_left(outcome: ReservationRead | InsufficientStock) -> bool:
+    return isinstance(outcome, InsufficientStock) and outcome.details["offers"][0]["available"] == 0
 
 
 async def hold_units(

@@ -78,7 +78,7 @@ def _normalise(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
     return dict(sorted(wanted.items()))  # offer-id order is the lock order
 
 
-def _shortage(offers: list[dict[str, Any]]) -> InsufficientStock:
+def shortage(offers: list[dict[str, Any]]) -> InsufficientStock:
     names = ", ".join(str(o["offer_id"]) for o in offers)
     return InsufficientStock(f"not enough stock for offer(s) {names}", offers=offers)
 
@@ -122,7 +122,7 @@ async def _fail_fast(sold_out: SoldOutFlags | None, wanted: dict[str, int]) -> N
     for offer_id, qty in wanted.items():
         if await sold_out.is_sold_out(offer_id):
             metrics.SOLD_OUT_FAST_REJECTIONS.inc()
-            raise _shortage([{"offer_id": offer_id, "requested": qty, "available": 0}])
+            raise shortage([{"offer_id": offer_id, "requested": qty, "available": 0}])
 
 
 async def _take_all(
@@ -140,7 +140,7 @@ async def _take_all(
     if short:
         # Leave the caller's transaction as we found it: all or nothing.
         await allocation.give_back(uow, [(o, p.bucket, p.quantity) for o, p in taken])
-        raise _shortage(short)
+        raise shortage(short)
     return taken
 
 
