@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
 from bazaar.settings import Settings
 
@@ -89,6 +90,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from bazaar.seed.loader import seed_if_empty
+    from bazaar.web import supervisor
 
     _migrate(settings)
     if settings.seed_products_on_first_start > 0:
@@ -100,17 +102,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # Several web processes: background work runs once, in its own process, not in each web process.
         os.environ["BAZAAR_EMBEDDED_WORKERS"] = "false"
         worker_proc = subprocess.Popen([sys.executable, "-m", "bazaar.cli", "worker"])
+    options: dict[str, Any] = {"factory": True, "log_config": None, "access_log": False, "lifespan": "on"}
     try:
-        uvicorn.run(
-            "bazaar.web.app:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
+        if args.workers > 1 and supervisor.can_reuse_port():  # a listening socket per worker (see web.supervisor)
+            config = uvicorn.Config(
+                "bazaar.web.app:create_app", host=args.host, port=args.port, workers=args.workers, **options
+            )
+            supervisor.serve_workers(config)
+        else:
+            uvicorn.run("bazaar.web.app:create_app", host=args.host, port=args.port, workers=args.workers, **options)
     finally:
         if worker_proc is not None:
             worker_proc.send_signal(signal.SIGTERM)
