@@ -95,6 +95,11 @@ async def deliver(uow_factory: UowFactory, subscription: Subscription, event: di
     return True
 
 
+async def _handled_already(uow: UnitOfWork, consumer: str, ids: list[str]) -> set[str]:
+    query = select(InboxEntry.event_id).where(InboxEntry.consumer == consumer, InboxEntry.event_id.in_(ids))
+    return set((await uow.session.execute(query)).scalars())
+
+
 async def _already_handled(uow: UnitOfWork, consumer: str, event_id: str) -> bool:
     return await uow.session.get(InboxEntry, (consumer, event_id)) is not None
 
@@ -107,8 +112,7 @@ async def _deliver_all_at_once(
     consumer = subscription.consumer
     async with uow_factory() as uow:
         ids = [e["event_id"] for e in events]
-        query = select(InboxEntry.event_id).where(InboxEntry.consumer == consumer, InboxEntry.event_id.in_(ids))
-        handled = set((await uow.session.execute(query)).scalars())
+        handled = await _handled_already(uow, consumer, ids)
         fresh: list[dict[str, Any]] = []
         for event in events:
             if event["event_id"] not in handled:
@@ -149,8 +153,7 @@ async def deliver_many(
     failed_keys: set[str] = set()
     async with uow_factory() as uow:
         ids = [e["event_id"] for e in events]
-        query = select(InboxEntry.event_id).where(InboxEntry.consumer == consumer, InboxEntry.event_id.in_(ids))
-        handled = set((await uow.session.execute(query)).scalars())
+        handled = await _handled_already(uow, consumer, ids)
         for event in events:
             event_id = event["event_id"]
             if event["key"] in failed_keys:

@@ -49,6 +49,12 @@ def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> 
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+def domain_error_response(exc: e.DomainError) -> JSONResponse:
+    """The API's answer to a DomainError (also used by the fast paths that run before the router)."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, e.RateLimited) else None
+    return JSONResponse(envelope(exc.code, exc.message, exc.details), status_code=status_for(exc), headers=headers)
+
+
 def _clean(errors: list[Any]) -> list[dict[str, Any]]:
     out = []
     for err in errors:
@@ -68,9 +74,7 @@ def _is_page(request: Request) -> bool:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.DomainError)
     async def domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
-        status = status_for(exc)
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, e.RateLimited) else None
-        return JSONResponse(envelope(exc.code, exc.message, exc.details), status_code=status, headers=headers)
+        return domain_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -20,8 +20,8 @@ from bazaar.accounts import service as accounts
 from bazaar.inventory import service as inventory
 from bazaar.inventory.hot import hold_units
 from bazaar.inventory.stock import MAX_UNITS
-from bazaar.kernel.errors import DomainError, RateLimited
-from bazaar.web.errors import envelope, status_for
+from bazaar.kernel.errors import DomainError
+from bazaar.web.errors import domain_error_response
 
 MAX_BODY = 4096
 ROUTE = "/reservations"
@@ -60,7 +60,7 @@ class HoldFastPath:
                 sold_out=container.sold_out,
             )
         except DomainError as exc:
-            await _send_error(send, exc)
+            await domain_error_response(exc)(scope, receive, send)
             return
         await _send_json(send, 201, held.model_dump_json().encode())
 
@@ -122,12 +122,7 @@ def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
     return replay
 
 
-async def _send_error(send: Send, exc: DomainError) -> None:
-    headers = [(b"retry-after", str(exc.retry_after).encode())] if isinstance(exc, RateLimited) else []
-    await _send_json(send, status_for(exc), orjson.dumps(envelope(exc.code, exc.message, exc.details)), headers)
-
-
-async def _send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_json(send: Send, status: int, body: bytes) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -135,7 +130,6 @@ async def _send_json(send: Send, status: int, body: bytes, headers: list[tuple[b
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                *(headers or []),
             ],
         }
     )
