@@ -119,7 +119,7 @@ def engine_only(data_dir: Path, queries: list[dict[str, Any]]) -> dict[str, Any]
     for params in queries:
         p = SearchParams(**{**params, "brand": tuple(params.get("brand", ()))})
         started = time.perf_counter()
-        engine.run(p)
+        engine.run_json(p)
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     return {

@@ -14,6 +14,7 @@ from bazaar.bootstrap import Container
 from bazaar.catalog.events import ProductUpdated
 from bazaar.catalog.models import Offer, Product, Sku
 from bazaar.inventory.models import StockBucket
+from bazaar.search.schemas import SearchResult
 from tests.catalog_builder import (
     BuiltProduct,
     api_offer,
@@ -109,7 +110,7 @@ async def test_filters_match_brute_force(
 async def test_filters_and_facets_with_words_match_brute_force(
     client: httpx.AsyncClient, bulk: tuple[dict[str, str], list[BuiltProduct]]
 ) -> None:
-    """With words the range and in-stock filters take another path (fast fields): same answers, same facets."""
+    """With words the filters take other paths (exclusions, column ranges): same answers, same facets."""
     _, products = bulk
     wireless = [p for p in products if "wireless" in p.title.split()]
 
@@ -136,7 +137,11 @@ async def test_filters_and_facets_with_words_match_brute_force(
         {"rating_min": 4},
         {"rating_min": 3.9},
         {"rating_min": 4.5},
+        {"rating_min": 0},
+        {"rating_min": 1},
+        {"rating_min": 5},
         {"in_stock": True},
+        {"in_stock": True, "rating_min": 3},
         {"in_stock": True, "rating_min": 2, "price_max": 6000},
     ]
     for case in cases:
@@ -157,6 +162,25 @@ async def test_filters_and_facets_with_words_match_brute_force(
         # The next page reuses the facets counted for the first: they must come back identical.
         again = await search(client, q="wireless", per_page=2, page=2, facet_size=200, **params)
         assert again["facets"] == facets and again["total"] == body["total"], case
+
+
+async def test_answers_are_exactly_the_documented_json(
+    client: httpx.AsyncClient, bulk: tuple[dict[str, str], list[BuiltProduct]]
+) -> None:
+    """The engine writes its answer from stored pieces; it must be byte for byte what the schema gives."""
+    cats, _ = bulk
+    queries: list[dict[str, Any]] = [
+        {},
+        {"q": "wireless", "in_stock": "true", "sort": "price_desc"},
+        {"q": "wirless", "category": cats["Electronics"]},  # typo tolerant, with a "did you mean"
+        {"q": "nothing-like-this"},
+        {"brand": "Sony", "page": 2, "per_page": 3},
+    ]
+    for params in queries:
+        response = await client.get("/api/v1/search", params=params)
+        assert response.status_code == 200, response.text
+        model = SearchResult.model_validate_json(response.content)
+        assert model.model_dump_json(by_alias=True).encode() == response.content, params
 
 
 async def test_sorts_and_pages(client: httpx.AsyncClient, bulk: tuple[dict[str, str], list[BuiltProduct]]) -> None:

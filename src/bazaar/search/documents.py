@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import tantivy
 from sqlalchemy import func, select
 
@@ -20,6 +21,7 @@ from bazaar.search.index import CATEGORY_LEVELS, SEP
 # Price facet edges in cents: bucket i is [PRICE_EDGES[i], PRICE_EDGES[i + 1]), the last one open-ended.
 PRICE_EDGES = (0, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000)
 RATING_BUCKETS = 5  # whole stars: 0 (<1), 1, 2, 3, 4 (4 and up)
+NO_PRICE = "-"  # the price bucket of a product nobody has in stock (not shown as a facet)
 
 
 def price_bucket(cents: int) -> str:
@@ -54,10 +56,27 @@ class ProductFacts:
     rating_count: int
     created: datetime
 
-    def document(self, schema: tantivy.Schema) -> tantivy.Document:
+    def card(self) -> bytes:
+        """The product as a search result lists it: the JSON of a `SearchItem`, field for field."""
         leaf = self.category_path[-1]
+        price = None if self.price_from is None else {"amount": int(self.price_from), "currency": self.currency}
+        return orjson.dumps(
+            {
+                "id": self.id,
+                "title": self.title,
+                "brand": self.brand,
+                "category": {"id": leaf.id, "slug": leaf.slug, "name": leaf.name},
+                "price_from": price,
+                "rating": round(float(self.rating), 2),
+                "rating_count": int(self.rating_count),
+                "in_stock": self.price_from is not None,
+            }
+        )
+
+    def document(self, schema: tantivy.Schema) -> tantivy.Document:
         fields: dict[str, Any] = {
             "id": self.id,
+            "card": self.card(),
             "title": self.title,
             "title_plain": self.title,
             "brand": self.brand,
@@ -65,20 +84,19 @@ class ProductFacts:
             "brand_text": self.brand,
             "description": self.description,
             "category_text": " ".join(c.name for c in self.category_path),
+            "match_text": " ".join((self.title, *(c.name for c in self.category_path), self.description)),
             "category_ids": [f"{depth}:{c.id}" for depth, c in enumerate(self.category_path)],
-            "category": leaf.facet_value(),
-            "currency": self.currency,
             "rating": float(self.rating),
             "rating_count": int(self.rating_count),
             "rating_bucket": rating_bucket(self.rating),
             "in_stock": self.price_from is not None,
+            "price_bucket": NO_PRICE if self.price_from is None else price_bucket(self.price_from),
             "created": int(aware(self.created).timestamp() * 1000),
         }
         for level in range(CATEGORY_LEVELS):
             fields[f"cat_l{level}"] = self.category_path[min(level, len(self.category_path) - 1)].facet_value()
         if self.price_from is not None:
             fields["price"] = int(self.price_from)
-            fields["price_bucket"] = price_bucket(self.price_from)
         # from_dict with the schema: the one way that types u64 fields safely.
         return tantivy.Document.from_dict(fields, schema)
 

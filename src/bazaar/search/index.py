@@ -17,9 +17,14 @@ import tantivy
 log = logging.getLogger("bazaar.search")
 
 # Bump when the schema changes: a new folder is created and the indexer rebuilds it from the database.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 CATEGORY_LEVELS = 4  # facet fields cat_l0..cat_l3; deeper categories count under their level-3 ancestor
 SEP = "\x1f"  # joins id, slug and name inside one facet value so facets need no database lookup
+# One indexing thread with room for a whole catalog: a full rebuild of a million products ends as a
+# single segment instead of several. A search pays its fixed costs (term lookups, fuzzy automata)
+# once per segment, and facet counts over one segment are exact. The budget is a ceiling, not an
+# allocation: the small batches the indexer commits every second use a few megabytes.
+WRITER_HEAP_BYTES = 2_000_000_000
 
 
 class IndexLocked(Exception):
@@ -29,27 +34,33 @@ class IndexLocked(Exception):
 def build_schema() -> tantivy.Schema:
     b = tantivy.SchemaBuilder()
     b.add_text_field("id", stored=True, tokenizer_name="raw")
-    b.add_text_field("title", stored=True, tokenizer_name="en_stem")
+    # The result-list entry as JSON, written at index time: a search reads one stored value per hit
+    # and builds no objects for it (the other fields are only searched, sorted and counted).
+    b.add_bytes_field("card", stored=True, indexed=False)
+    b.add_text_field("title", tokenizer_name="en_stem")
     # Fuzzy queries are not analysed, so typo tolerance needs an unstemmed copy of the words.
     b.add_text_field("title_plain", tokenizer_name="default")
-    b.add_text_field("brand", stored=True, fast=True, tokenizer_name="raw")
+    b.add_text_field("brand", fast=True, tokenizer_name="raw")
     b.add_text_field("brand_key", tokenizer_name="raw")
     b.add_text_field("brand_text", tokenizer_name="default")
     b.add_text_field("description", tokenizer_name="en_stem", index_option="freq")
     b.add_text_field("category_text", tokenizer_name="en_stem")
+    # Title, category names and description in one field, for matching only (no frequencies, no
+    # positions): "is the stem in any of them" becomes one posting list (see SearchEngine._match_query).
+    b.add_text_field("match_text", tokenizer_name="en_stem", index_option="basic")
     b.add_text_field("category_ids", tokenizer_name="raw", index_option="basic")
-    b.add_text_field("category", stored=True, tokenizer_name="raw", index_option="basic")
     for level in range(CATEGORY_LEVELS):
         b.add_text_field(f"cat_l{level}", fast=True, tokenizer_name="raw", index_option="basic")
-    b.add_unsigned_field("price", stored=True, indexed=True, fast=True)
-    # Facet buckets as short strings: a terms count over them is ~10x cheaper than a numeric range aggregation.
+    b.add_unsigned_field("price", indexed=True, fast=True)
+    # Facet buckets as short strings: a terms count over them is ~10x cheaper than a numeric range
+    # aggregation. Every product has both (NO_PRICE when it has no price): counting over a column
+    # with gaps costs about twice as much.
     b.add_text_field("price_bucket", fast=True, tokenizer_name="raw", index_option="basic")
     b.add_text_field("rating_bucket", fast=True, tokenizer_name="raw", index_option="basic")
-    b.add_text_field("currency", stored=True, tokenizer_name="raw", index_option="basic")
-    b.add_float_field("rating", stored=True, indexed=True, fast=True)
-    b.add_unsigned_field("rating_count", stored=True, fast=True)
-    b.add_boolean_field("in_stock", stored=True, indexed=True, fast=True)
-    b.add_unsigned_field("created", stored=True, fast=True)
+    b.add_float_field("rating", indexed=True, fast=True)
+    b.add_unsigned_field("rating_count", fast=True)
+    b.add_boolean_field("in_stock", indexed=True, fast=True)
+    b.add_unsigned_field("created", fast=True)
     return b.build()
 
 
@@ -96,9 +107,9 @@ class SearchIndex:
             self._meta_stamp = stamp
         return f"{stamp[0]:x}{stamp[1]:x}"
 
-    def writer(self, heap_bytes: int = 128_000_000) -> tantivy.IndexWriter:
+    def writer(self, heap_bytes: int = WRITER_HEAP_BYTES) -> tantivy.IndexWriter:
         try:
-            return self.index().writer(heap_size=heap_bytes)
+            return self.index().writer(heap_size=heap_bytes, num_threads=1)
         except ValueError as exc:
             if "LockBusy" in str(exc):
                 raise IndexLocked(str(exc)) from exc

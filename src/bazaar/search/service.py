@@ -55,17 +55,15 @@ class SearchService:
 
         def run() -> None:
             self.index.generation()
-            self.engine.run(SearchParams(per_page=1), generation="warm-up")
+            self.engine.run_json(SearchParams(per_page=1), generation="warm-up")
 
         await asyncio.get_running_loop().run_in_executor(self._threads, run)
 
-    async def _run(self, params: SearchParams, generation: str) -> SearchResult:
-        return await asyncio.get_running_loop().run_in_executor(self._threads, self.engine.run, params, generation)
+    async def _run(self, params: SearchParams, generation: str) -> bytes:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self.engine.run_json, params, generation)
 
     async def search(self, params: SearchParams) -> SearchResult:
-        validate(params)
-        generation = self.index.generation()
-        return await self._run(params, generation)
+        return SearchResult.model_validate_json((await self.search_json(params)).body)
 
     async def search_json(self, params: SearchParams) -> CachedBytes:
         """The answer as JSON bytes with an ETag, from the cache when this exact query ran since the last commit."""
@@ -75,7 +73,6 @@ class SearchService:
         digest = hashlib.blake2b(params.model_dump_json().encode(), digest_size=12).hexdigest()
 
         async def load() -> bytes:
-            result = await self._run(params, generation)
-            return result.model_dump_json(by_alias=True).encode()
+            return await self._run(params, generation)
 
         return await self.cache.get_or_load(f"search:v1:{generation}:{digest}", load)
