@@ -24,6 +24,18 @@ def new_id(now_ms: int | None = None) -> str:
     return _encode(ms, 10) + _encode(int.from_bytes(os.urandom(10), "big"), 16)
 
 
+_requests = random.Random(os.urandom(16))
+
+
+def request_id() -> str:
+    """An id for one HTTP request: the same layout, from a fast generator (it needs to be unique, not secret).
+
+    `os.urandom` is a system call; on a busy web process's event loop it is one more point where
+    the GIL is given up and may take a while to come back.
+    """
+    return _encode(int(time.time() * 1000), 10) + _encode(_requests.getrandbits(80), 16)
+
+
 def seeded_id(rng: random.Random, now_ms: int) -> str:
     """A deterministic id for demo data: same seed, same ids."""
     return _encode(now_ms, 10) + _encode(rng.getrandbits(80), 16)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 import tantivy
@@ -25,6 +26,7 @@ SEP = "\x1f"  # joins id, slug and name inside one facet value so facets need no
 # once per segment, and facet counts over one segment are exact. The budget is a ceiling, not an
 # allocation: the small batches the indexer commits every second use a few megabytes.
 WRITER_HEAP_BYTES = 2_000_000_000
+GENERATION_CHECK_SECONDS = 0.02
 
 
 class IndexLocked(Exception):
@@ -71,6 +73,9 @@ class SearchIndex:
         self._index: tantivy.Index | None = None
         self._lock = threading.Lock()
         self._meta_stamp: tuple[int, int] | None = None
+        self._meta_path = str(self.path / "meta.json")
+        self._generation = "0"
+        self._next_check = 0.0
 
     @property
     def rebuild_marker(self) -> Path:
@@ -95,17 +100,34 @@ class SearchIndex:
         return self.index().searcher()
 
     def generation(self) -> str:
-        """Changes with every commit; reloads this process's reader the first time it sees a new one."""
+        """Changes with every commit; reloads this process's reader the first time it sees a new one.
+
+        meta.json is looked at no more than every GENERATION_CHECK_SECONDS: a search is then at most
+        that much later to see another process's commit, and a busy web process makes one stat call
+        every few milliseconds instead of one per request (a system call that gives up the GIL, and
+        taking the GIL back can wait behind the search threads). A commit made by this process is
+        seen at once (`committed`).
+        """
+        now = time.monotonic()
+        if now < self._next_check:
+            return self._generation
         index = self.index()
         try:
-            st = os.stat(self.path / "meta.json")
+            st = os.stat(self._meta_path)
         except FileNotFoundError:
             return "0"
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._meta_stamp:
             index.reload()
             self._meta_stamp = stamp
-        return f"{stamp[0]:x}{stamp[1]:x}"
+            self._generation = f"{stamp[0]:x}{stamp[1]:x}"
+        self._next_check = now + GENERATION_CHECK_SECONDS
+        return self._generation
+
+    def committed(self) -> None:
+        """This process has just committed: reload and take the new generation on the next search."""
+        self.index().reload()
+        self._next_check = 0.0
 
     def writer(self, heap_bytes: int = WRITER_HEAP_BYTES) -> tantivy.IndexWriter:
         try:

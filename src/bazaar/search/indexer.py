@@ -139,7 +139,7 @@ class Indexer:
 
     def _commit(self, writer: tantivy.IndexWriter, covered_until: datetime) -> None:
         writer.commit()
-        self.index.index().reload()
+        self.index.committed()
         self._last_commit = time.monotonic()
         tmp = self.index.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"covered_until": covered_until.isoformat()}))

@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bazaar.kernel.ids import new_id
+from bazaar.kernel.ids import request_id
 from bazaar.kernel.ports import EventStreamStats
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -107,7 +107,7 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _incoming_request_id(scope) or new_id()
+        rid = _incoming_request_id(scope) or request_id()
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
