@@ -32,6 +32,11 @@ def rating_bucket(rating: float) -> str:
     return str(min(RATING_BUCKETS - 1, max(0, int(rating))))
 
 
+def facet_key(price: int | None, rating: float) -> str:
+    """The product's price bucket and whole stars as one facet value, "3:4"; NO_PRICE for no price."""
+    return f"{NO_PRICE if price is None else price_bucket(price)}:{rating_bucket(rating)}"
+
+
 @dataclass(frozen=True)
 class CategoryInfo:
     id: str
@@ -90,7 +95,7 @@ class ProductFacts:
             "rating_count": int(self.rating_count),
             "rating_bucket": rating_bucket(self.rating),
             "in_stock": self.price_from is not None,
-            "price_bucket": NO_PRICE if self.price_from is None else price_bucket(self.price_from),
+            "price_rating": facet_key(self.price_from, self.rating),
             "created": int(aware(self.created).timestamp() * 1000),
         }
         for level in range(CATEGORY_LEVELS):

@@ -129,7 +129,7 @@ class SearchEngine:
     ) -> Summary:
         """What does not depend on the page or the sort: which words were read as typos, the total and the facets.
 
-        The total comes from the facet pass (every product has exactly one rating bucket), so the
+        The total comes from the facet pass (every product has exactly one price:stars value), so the
         page search itself need not count, and a cached summary makes paging cost one search.
         """
         text = self._match_query(words) if words else None
@@ -274,7 +274,7 @@ class SearchEngine:
         category_level: int,
         p: SearchParams,
     ) -> tuple[dict[str, Any], int]:
-        """The facets of what matches, and how many products match (the sum of the rating buckets)."""
+        """The facets of what matches, and how many products match (every product has one price:stars value)."""
         size = p.facet_size
         # Candidates per segment: with up to this many brands (or categories) the top-N counts are exact
         # over several segments too (a full rebuild leaves one; the live indexer adds small ones).
@@ -282,8 +282,8 @@ class SearchEngine:
         brand = {"terms": {"field": "brand", "size": size, "segment_size": segment_size}}
         aggs: dict[str, dict[str, Any]] = {
             "category": {"terms": {"field": f"cat_l{category_level}", "size": size, "segment_size": segment_size}},
-            "price": {"terms": {"field": "price_bucket", "size": len(PRICE_EDGES) + 1}},  # and NO_PRICE
-            "rating": {"terms": {"field": "rating_bucket", "size": RATING_BUCKETS}},
+            # Every (price bucket or NO_PRICE, stars) pair: both facets and the total from one column.
+            "price_rating": {"terms": {"field": "price_rating", "size": (len(PRICE_EDGES) + 1) * RATING_BUCKETS}},
         }
         if "brand" not in filters:
             aggs["brand"] = brand
@@ -291,12 +291,12 @@ class SearchEngine:
         if "brand" in filters:
             without = {k: v for k, v in filters.items() if k != "brand"}
             results.update(searcher.aggregate(_query(text, without), {"brand": brand}))
-        by_star = _by_key(results["rating"])
+        by_price, by_star = _price_and_stars(results["price_rating"])
         # Plain data in the order of the `Facets` model's fields: serialised, it is what the model gives.
         facets = {
             "category": [_category_count(b) for b in results["category"]["buckets"]],
             "brand": [{"value": b["key"], "count": b["doc_count"]} for b in results["brand"]["buckets"]],
-            "price": _price_buckets(_by_key(results["price"])),
+            "price": _price_buckets(by_price),
             "rating": _rating_buckets(by_star),
         }
         return facets, sum(by_star.values())
@@ -325,8 +325,17 @@ def _filter_key(p: SearchParams) -> tuple[Any, ...]:
     return (p.category, brands, p.price_min, p.price_max, p.rating_min, p.in_stock)
 
 
-def _by_key(agg: dict[str, Any]) -> dict[int, int]:
-    return {int(b["key"]): int(b["doc_count"]) for b in agg["buckets"] if b["key"] != NO_PRICE}
+def _price_and_stars(agg: dict[str, Any]) -> tuple[dict[int, int], dict[int, int]]:
+    """Counts by price bucket (products with a price) and by whole stars (every product) from "price:stars" keys."""
+    by_price: dict[int, int] = {}
+    by_star: dict[int, int] = {}
+    for bucket in agg["buckets"]:
+        price, stars = str(bucket["key"]).split(":")
+        count = int(bucket["doc_count"])
+        by_star[int(stars)] = by_star.get(int(stars), 0) + count
+        if price != NO_PRICE:
+            by_price[int(price)] = by_price.get(int(price), 0) + count
+    return by_price, by_star
 
 
 def _money(amount: int) -> dict[str, Any]:
