@@ -91,6 +91,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from bazaar.seed.loader import seed_if_empty
     from bazaar.web import supervisor
+    from bazaar.web.http_protocol import OneWriteHttpToolsProtocol
 
     _migrate(settings)
     if settings.seed_products_on_first_start > 0:
@@ -102,7 +103,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # Several web processes: background work runs once, in its own process, not in each web process.
         os.environ["BAZAAR_EMBEDDED_WORKERS"] = "false"
         worker_proc = subprocess.Popen([sys.executable, "-m", "bazaar.cli", "worker"])
-    options: dict[str, Any] = {"factory": True, "log_config": None, "access_log": False, "lifespan": "on"}
+    options: dict[str, Any] = {
+        "factory": True,
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "http": OneWriteHttpToolsProtocol,  # a response's header block and body in one write
+    }
     try:
         if args.workers > 1 and supervisor.can_reuse_port():  # a listening socket per worker (see web.supervisor)
             config = uvicorn.Config(
