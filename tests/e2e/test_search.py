@@ -395,6 +395,26 @@ async def test_reindex_request_is_picked_up_by_the_running_indexer(
     assert (await search(client))["total"] == 5
 
 
+async def test_a_rebuild_removes_the_folders_of_earlier_index_versions(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """After an upgrade changes the index schema, the new version is built and the old folders go."""
+    from bazaar.search.index import SCHEMA_VERSION
+    from bazaar.search.indexer import Indexer
+
+    indexer: Indexer = container.extras["search_indexer"]
+    root = indexer.index.root
+    old = root / f"v{SCHEMA_VERSION - 1}"
+    (old / "segment").mkdir(parents=True)
+    (old / "meta.json").write_text("{}")
+    unrelated = root / "notes"
+    unrelated.mkdir()
+    await bulk_catalog(container, await make_categories(container), n=3)
+    await indexer.rebuild()
+    assert not old.exists() and unrelated.exists() and indexer.index.path.exists()
+    assert (await search(client))["total"] == 3
+
+
 async def test_fast_path_and_documented_route_answer_alike(
     client: httpx.AsyncClient, bulk: tuple[dict[str, str], list[BuiltProduct]]
 ) -> None:

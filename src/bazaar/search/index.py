@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -70,6 +71,7 @@ def build_schema() -> tantivy.Schema:
 
 class SearchIndex:
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.path = root / f"v{SCHEMA_VERSION}"
         self.schema = build_schema()
         self._index: tantivy.Index | None = None
@@ -138,6 +140,22 @@ class SearchIndex:
             if "LockBusy" in str(exc):
                 raise IndexLocked(str(exc)) from exc
             raise
+
+    def remove_older_versions(self) -> list[str]:
+        """Delete the folders of earlier schema versions (called once this version has been built).
+
+        A web process still running the old version keeps reading the files it has open (on Linux
+        they go away only when closed); a new one opens this version.
+        """
+        removed = []
+        for folder in self.root.glob("v*"):
+            version = folder.name[1:]
+            if folder.is_dir() and version.isdigit() and int(version) < SCHEMA_VERSION:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        if removed:
+            log.info("removed search index folders of earlier versions: %s", ", ".join(sorted(removed)))
+        return removed
 
     def num_docs(self) -> int:
         self.generation()

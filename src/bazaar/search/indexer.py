@@ -106,6 +106,7 @@ class Indexer:
                 if progress is not None:
                     progress(len(batch))
         await asyncio.to_thread(self._commit, writer, started)
+        await asyncio.to_thread(self.index.remove_older_versions)
         log.info("search index rebuilt: %d products", count)
         return RebuildReport(products=count, seconds=time.perf_counter() - began)
 
