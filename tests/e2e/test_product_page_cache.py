@@ -87,7 +87,8 @@ async def test_a_burst_on_a_cold_page_reads_the_database_once(client: httpx.Asyn
 async def test_hot_page_is_refreshed_before_it_expires(client: httpx.AsyncClient, container: Container) -> None:
     product, _, _ = await _product_with_offer(client, container)
     pages: ProductPages = container.extras["product_pages"]
-    pages.cache.ttl, pages.cache.refresh_ahead = 3.0, 2.9  # refresh anything older than 0.1 s
+    # Due for a refresh 0.1-1.05 s after filling (the first half of the refresh window), gone after 2 s.
+    pages.cache.ttl, pages.cache.refresh_ahead = 2.0, 1.9
     await pages.invalidate(product["id"])
     url = f"{API}/products/{product['id']}"
     assert (await client.get(url)).json()["rating"]["average"] == 0.0
@@ -95,7 +96,7 @@ async def test_hot_page_is_refreshed_before_it_expires(client: httpx.AsyncClient
     async with container.uow() as uow:
         await uow.session.execute(update(Product).where(Product.id == product["id"]).values(rating_average=4.2))
         await uow.commit()
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(1.1)
     loads = pages.cache.loads
     served = await client.get(url)
     assert served.json()["rating"]["average"] == 0.0  # served at once from the cache, not after a database read

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -64,3 +65,19 @@ def test_if_none_match() -> None:
     assert etag_matches(etag, etag) and etag_matches(f"W/{etag}", etag) and etag_matches("*", etag)
     assert etag_matches(f'"a", {etag}', etag)
     assert not etag_matches(None, etag) and not etag_matches('"a"', etag)
+
+
+async def test_keys_filled_together_do_not_come_due_together() -> None:
+    """Refresh times are spread over the first half of the refresh window, not one instant for a whole burst."""
+    cache = RefreshingCache(MemoryCache(), ttl=5, refresh_ahead=2)
+
+    async def load() -> bytes:
+        return b"{}"
+
+    before = time.time()
+    for n in range(200):
+        await cache.get_or_load(f"k{n}", load)
+    after = time.time()
+    due = [cache._decode(await cache.cache.get(f"k{n}") or b"")[0] for n in range(200)]
+    assert all(before + 3 <= d <= after + 4 for d in due)  # ttl - refresh_ahead ... ttl - refresh_ahead / 2
+    assert max(due) - min(due) > 0.5  # spread, not one burst

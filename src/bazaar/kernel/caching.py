@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 import struct
 import time
 from dataclasses import dataclass
@@ -139,7 +140,10 @@ class RefreshingCache:
         self.loads += 1
         body = await loader()
         entry = CachedBytes(body=body, etag=etag_of(body))
-        refresh_at = time.time() + self.ttl - self.refresh_ahead
+        # Somewhere in the first half of the refresh window: keys filled together (a warm-up, a burst of
+        # new hot keys) would otherwise come due together and be reloaded in one burst, which stalls a
+        # web process's event loop for tens of milliseconds (seen: 45 ms for 20 product pages).
+        refresh_at = time.time() + self.ttl - self.refresh_ahead * (1.0 - random.random() / 2)
         value = _HEADER.pack(refresh_at, entry.etag[1:-1].encode()) + body
         try:
             await self.cache.set(key, value, self.ttl)
