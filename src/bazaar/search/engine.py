@@ -20,7 +20,7 @@ from tantivy import FieldType, Occur, Order, Query
 from bazaar.catalog.schemas import CURRENCY
 from bazaar.search.documents import NO_PRICE, PRICE_EDGES, RATING_BUCKETS
 from bazaar.search.index import CATEGORY_LEVELS, SEP, SearchIndex
-from bazaar.search.schemas import SearchParams, SearchResult
+from bazaar.search.schemas import SearchParams
 from bazaar.search.suggest import did_you_mean, known
 
 PLAIN = (
@@ -120,9 +120,6 @@ class SearchEngine:
                 b',"typo_tolerant":true}' if typo_words else b',"typo_tolerant":false}',
             )
         )
-
-    def run(self, p: SearchParams, generation: str = "") -> SearchResult:
-        return SearchResult.model_validate_json(self.run_json(p, generation))
 
     def _summarise(
         self, searcher: tantivy.Searcher, words: list[str], filters: Filters, category_level: int, p: SearchParams

@@ -12,7 +12,7 @@ from bazaar.kernel.ports import Cache
 from bazaar.search.engine import SearchEngine
 from bazaar.search.errors import InvalidSearch, ResultWindowExceeded
 from bazaar.search.index import SearchIndex
-from bazaar.search.schemas import MAX_RESULT_WINDOW, SearchParams, SearchResult
+from bazaar.search.schemas import MAX_RESULT_WINDOW, SearchParams
 
 # Keys carry the index generation, so a commit retires every cached answer at once; the TTL
 # only bounds memory and how long a rarely repeated query occupies the cache.
@@ -61,9 +61,6 @@ class SearchService:
 
     async def _run(self, params: SearchParams, generation: str) -> bytes:
         return await asyncio.get_running_loop().run_in_executor(self._threads, self.engine.run_json, params, generation)
-
-    async def search(self, params: SearchParams) -> SearchResult:
-        return SearchResult.model_validate_json((await self.search_json(params)).body)
 
     async def search_json(self, params: SearchParams) -> CachedBytes:
         """The answer as JSON bytes with an ETag, from the cache when this exact query ran since the last commit."""
