@@ -4,6 +4,12 @@ the server, so the benchmarks speak the few lines of HTTP they need themselves."
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+# one(reader, writer, host, job) -> (status, body)
+Job = Callable[[asyncio.StreamReader, asyncio.StreamWriter, str, Any], Awaitable[tuple[int, bytes]]]
 
 
 async def request(
@@ -45,9 +51,30 @@ async def request(
     return status, b"".join(parts)
 
 
-async def post(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str, token: str, body: bytes
-) -> int:
-    """POST a JSON body as a bearer-token user; answers the status (the body is read and dropped)."""
-    status, _ = await request(reader, writer, host, "POST", path, token=token, body=body)
-    return status
+async def run_pool(
+    base_url: str, jobs: list[Any], concurrency: int, one: Job
+) -> tuple[list[tuple[float, int, bytes]], float]:
+    """Run `one(reader, writer, host, job)` for every job over `concurrency` kept-alive connections."""
+    host, port = base_url.removeprefix("http://").split(":")
+    pending = list(reversed(jobs))
+    results: list[tuple[float, int, bytes]] = []
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while pending:
+                job = pending.pop()
+                started = time.perf_counter()
+                try:
+                    status, body = await one(reader, writer, host, job)
+                except (OSError, asyncio.IncompleteReadError):  # the server closed this connection: reopen
+                    status, body = 0, b""
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                results.append((time.perf_counter() - started, status, body))
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return results, time.perf_counter() - started

@@ -43,7 +43,7 @@ import asyncpg
 from bazaar.kernel.ids import new_id, new_secret
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
-from _http import request
+from _http import request, run_pool
 from flash_sale import _free_port, _percentile, wait_ready
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -128,35 +128,6 @@ async def create_buyers(conn: asyncpg.Connection, count: int, phase: str) -> lis
     return out
 
 
-async def _pool(
-    base_url: str, jobs: list[Any], concurrency: int, one: Any
-) -> tuple[list[tuple[float, int, bytes]], float]:
-    """Run `one(reader, writer, host, job)` for every job over `concurrency` kept-alive connections."""
-    host, port = base_url.removeprefix("http://").split(":")
-    pending = list(reversed(jobs))
-    results: list[tuple[float, int, bytes]] = []
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            while pending:
-                job = pending.pop()
-                started = time.perf_counter()
-                try:
-                    status, body = await one(reader, writer, host, job)
-                except (OSError, asyncio.IncompleteReadError):  # the server closed this connection: reopen
-                    status, body = 0, b""
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(host, int(port))
-                results.append((time.perf_counter() - started, status, body))
-        finally:
-            writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return results, time.perf_counter() - started
-
-
 async def fill_carts(
     base_url: str, buyers: list[tuple[str, str]], offers: list[str], rng: random.Random, *, hot: bool
 ) -> int:
@@ -173,7 +144,7 @@ async def fill_carts(
     async def add(reader: Any, writer: Any, host: str, job: tuple[str, bytes]) -> tuple[int, bytes]:
         return await request(reader, writer, host, "POST", "/api/v1/cart/items", token=job[0], body=job[1])
 
-    results, _ = await _pool(base_url, jobs, 16, add)
+    results, _ = await run_pool(base_url, jobs, 16, add)
     failed = [(s, b[:200]) for _, s, b in results if s != 200]
     if failed:
         raise RuntimeError(f"{len(failed)} cart additions failed, e.g. {failed[:3]}")
@@ -188,7 +159,7 @@ async def fire(base_url: str, buyers: list[tuple[str, str]], concurrency: int) -
         headers = {"Idempotency-Key": f"bench-{uuid.uuid4().hex}"}
         return await request(reader, writer, host, "POST", "/api/v1/checkout", token=job[1], body=body, headers=headers)
 
-    results, elapsed = await _pool(base_url, buyers, concurrency, checkout)
+    results, elapsed = await run_pool(base_url, buyers, concurrency, checkout)
     latencies = [r[0] for r in results]
     statuses: dict[str, int] = {}
     errors: dict[str, int] = {}

@@ -45,7 +45,7 @@ import httpx
 from bazaar.kernel.ids import new_id, new_secret
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
-from _http import post
+from _http import request, run_pool
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATABASE = "bazaar_bench_flash"
@@ -147,32 +147,16 @@ async def create_offer(conn: asyncpg.Connection, *, units: int, buckets: int) ->
 
 async def fire(base_url: str, offer_id: str, tokens: list[str], concurrency: int) -> dict[str, Any]:
     """One reservation per token, `concurrency` connections each with one request in flight."""
-    host, port = base_url.removeprefix("http://").split(":")
     body = json.dumps({"offer_id": offer_id, "quantity": 1}).encode()
-    latencies: list[float] = []
+
+    async def hold(reader: Any, writer: Any, host: str, token: str) -> tuple[int, bytes]:
+        return await request(reader, writer, host, "POST", "/api/v1/reservations", token=token, body=body)
+
+    results, elapsed = await run_pool(base_url, tokens, concurrency, hold)
+    latencies = [seconds for seconds, _, _ in results]
     statuses: dict[int, int] = {}
-    pending = list(reversed(tokens))
-
-    async def buyer() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            while pending:
-                token = pending.pop()
-                started = time.perf_counter()
-                try:
-                    status = await post(reader, writer, host, "/api/v1/reservations", token, body)
-                except (OSError, asyncio.IncompleteReadError):  # the server closed this connection: reopen
-                    status = 0
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(host, int(port))
-                latencies.append(time.perf_counter() - started)
-                statuses[status] = statuses.get(status, 0) + 1
-        finally:
-            writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(buyer() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    for _, status, _ in results:
+        statuses[status] = statuses.get(status, 0) + 1
     return {
         "requests": len(tokens),  # status "0": no HTTP answer (connection error); the audit counts what the DB holds
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
