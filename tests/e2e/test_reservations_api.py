@@ -7,6 +7,8 @@ import asyncio
 import httpx
 
 from bazaar.bootstrap import Container
+from bazaar.catalog.queries import product_page
+from bazaar.catalog.schemas import OfferRead
 from tests.e2e.test_accounts import assert_error
 from tests.helpers import API, drain_events, new_seller, new_user
 from tests.inventory_factories import levels, make_offer
@@ -123,3 +125,31 @@ async def test_a_rush_of_holds_counts_in_the_sellers_figures(client: httpx.Async
     stats = (await client.get(f"{API}/sellers/me/stats", headers=seller_headers)).json()
     assert stats["reservations"] == 12
     assert await levels(container, offer.id) == (30, 6)
+
+
+async def test_the_product_page_counts_units_over_every_bucket(client: httpx.AsyncClient, container: Container) -> None:
+    """An offer spread over buckets shows what is left in all of them together, and its label follows.
+
+    Read from the database: holds do not bust the cached page (it may lag by its TTL), so the query is
+    asked directly, as a refresh of the page would ask it.
+    """
+    offer = await make_offer(container, quantity=10, buckets=4)
+    _, buyer = await new_user(client)
+
+    async def page_offer() -> tuple[OfferRead, OfferRead | None]:
+        async with container.read_uow() as uow:
+            page = await product_page(uow=uow, product_id=offer.product_id)
+        (only,) = page.offers
+        return only, page.best_offer
+
+    shown, best = await page_offer()
+    assert (shown.available_quantity, shown.availability, best) == (10, "in_stock", shown)
+    for quantity in (3, 2):
+        r = await client.post(f"{API}/reservations", json={"offer_id": offer.id, "quantity": quantity}, headers=buyer)
+        assert r.status_code == 201, r.text
+    shown, best = await page_offer()
+    assert (shown.available_quantity, shown.availability, best) == (5, "low_stock", shown)
+    r = await client.post(f"{API}/reservations", json={"offer_id": offer.id, "quantity": 5}, headers=buyer)
+    assert r.status_code == 201, r.text
+    shown, best = await page_offer()
+    assert (shown.available_quantity, shown.availability, best) == (0, "out_of_stock", None)
