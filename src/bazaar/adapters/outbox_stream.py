@@ -56,6 +56,8 @@ class OutboxEventStream:
         return 0  # committed outbox rows are already on this stream
 
     async def consume(self) -> int:
+        if not await self._anything_unpublished():
+            return 0
         async with self._exclusive() as held:
             if not held:
                 return 0
@@ -65,6 +67,16 @@ class OutboxEventStream:
                 settled += len(handled)
                 touched |= handled
             return settled + await self._publish_settled(touched)
+
+    async def _anything_unpublished(self) -> bool:
+        """One indexed look before the per-consumer reads: an idle worker polls this twice a second.
+
+        Every event some consumer still owes (new, or waiting to be retried) is unpublished, so when
+        none is, there is nothing to deliver and nothing to mark published.
+        """
+        async with self._uow() as uow:
+            head = select(OutboxEvent.id).where(OutboxEvent.published_at.is_(None)).limit(1)
+            return (await uow.session.execute(head)).first() is not None
 
     @asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[bool]:
