@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -20,6 +21,9 @@ from bazaar.inventory.hot import hold_units
 from bazaar.inventory.models import Reservation
 from bazaar.inventory.schemas import ReservationRead
 from bazaar.kernel.clock import utcnow
+from bazaar.search.schemas import SearchParams
+from bazaar.search.service import SearchService
+from tests.catalog_builder import index_now
 from tests.inventory_factories import levels, make_offer
 
 TTL = timedelta(minutes=10)
@@ -306,6 +310,32 @@ async def test_readers_hear_of_the_sell_out_when_the_last_buckets_empty_at_once(
         ).scalars().all()  # fmt: skip
     assert {"offer_id": offer.id, "product_id": offer.product_id, "on_hand": 20, "available": 0} in told
     assert any([await c.sold_out.is_sold_out(offer.id) for c in engines])  # the process that sold the last unit
+
+
+async def test_two_carts_emptying_the_last_two_buckets_still_tell_readers(
+    container: Container, engines: list[Container]
+) -> None:
+    """Each cart empties one bucket while the other's hold is uncommitted, so each sees units left elsewhere.
+
+    Neither transaction alone can see the sell-out, yet search must stop calling the offer in stock.
+    """
+    offer = await make_offer(container, quantity=2, buckets=2, title="Zebrawood Marimba")
+    await index_now(container)
+    assert await _in_stock_hits(container, "zebrawood") == 1
+    async with engines[0].uow() as first, engines[1].uow() as second:
+        await inventory.reserve_lines(uow=first, lines=[(offer.id, 1)], ttl=TTL)
+        await inventory.reserve_lines(uow=second, lines=[(offer.id, 1)], ttl=TTL)  # skips the bucket first holds
+        await first.commit()
+        await second.commit()
+    assert await levels(container, offer.id) == (2, 0)
+    await index_now(container)
+    assert await _in_stock_hits(container, "zebrawood") == 0
+
+
+async def _in_stock_hits(container: Container, q: str) -> int:
+    service: SearchService = container.extras["search"]
+    answer = await service.search_json(SearchParams(q=q, in_stock=True))
+    return int(json.loads(answer.body)["total"])
 
 
 async def test_one_statement_places_a_whole_batch_of_holds(

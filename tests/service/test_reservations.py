@@ -19,8 +19,10 @@ from bazaar.inventory.errors import (
     ReservationReleased,
     StockBelowHeld,
 )
+from bazaar.inventory.events import StockChanged
 from bazaar.inventory.stock import set_bucket_count
 from bazaar.kernel.clock import utcnow
+from tests.helpers import drain_events
 from tests.inventory_factories import levels, make_offer, restock, set_status
 
 TTL = timedelta(minutes=10)
@@ -148,6 +150,21 @@ async def test_sold_out_flag_turns_buyers_away_until_restock(container: Containe
     assert not await container.sold_out.is_sold_out(offer.id)
     await reserve(container, [(offer.id, 1)])
     assert await levels(container, offer.id) == (5, 2)
+
+
+async def test_a_stale_stock_event_does_not_lift_the_sold_out_flag(container: Container) -> None:
+    """An event written while another cart took the last units may still report units: the flag stays."""
+    offer = await make_offer(container, quantity=1)
+    await reserve(container, [(offer.id, 1)])
+    assert await container.sold_out.is_sold_out(offer.id)
+    async with container.uow() as uow:
+        uow.emit(StockChanged(offer.id, offer.product_id, on_hand=1, available=1))
+        await uow.commit()
+    await drain_events(container)
+    assert await container.sold_out.is_sold_out(offer.id)
+    await restock(container, offer, 2)  # a real restock still lifts it
+    await drain_events(container)
+    assert not await container.sold_out.is_sold_out(offer.id)
 
 
 async def test_bad_lines_are_refused(container: Container) -> None:

@@ -188,7 +188,10 @@ async def reserve_lines(
     uow.session.add_all(made)
     for r in made:
         uow.emit(ev.ReservationMade(r.id, r.offer_id, stocks[r.offer_id].seller_id, r.quantity, iso(expires_at) or ""))
-    emptied = await _emit_stock_changed(uow, {o for o, p in taken if p.left_in_bucket == 0}, only_sold_out=True)
+    # Told whenever a hold empties a bucket, not only when this transaction sees the offer at zero: two
+    # carts emptying the last two buckets at once each see the other's bucket still full (its hold is
+    # not committed), so neither would see the sell-out. Readers re-read the stock when told.
+    emptied = await _emit_stock_changed(uow, {o for o, p in taken if p.left_in_bucket == 0})
     _on_commit(uow, _flags(sold_out, emptied, mark=True))
     uow.after_commit(_counted("made", made))
     return [_read(r) for r in made]
@@ -202,13 +205,15 @@ async def _offer_info(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, tu
     return {o: (s, p) for o, s, p in rows}
 
 
-async def _emit_stock_changed(uow: UnitOfWork, offer_ids: set[str], *, only_sold_out: bool = False) -> set[str]:
-    """Tell readers (search, pages) an offer's stock moved; answers the offers now at zero available."""
+async def _emit_stock_changed(uow: UnitOfWork, offer_ids: set[str]) -> set[str]:
+    """Tell readers (search, pages) an offer's stock moved; answers the offers now at zero available.
+
+    The levels in the event are as this transaction sees them; a concurrent one may change them before
+    either commits, so consumers that act on the level read it again (see inventory.handlers).
+    """
     if not offer_ids:
         return set()
     levels = await allocation.totals(uow, offer_ids)
-    if only_sold_out:
-        levels = {o: lv for o, lv in levels.items() if lv[1] == 0}
     info = await _offer_info(uow, levels)
     for offer_id, (on_hand, available) in sorted(levels.items()):
         uow.emit(ev.StockChanged(offer_id, info[offer_id][1], on_hand, available))
