@@ -55,20 +55,42 @@ async def category_tree(*, uow: UnitOfWork) -> list[CategoryNode]:
 
 
 def offer_read(offer: Offer, seller: Seller, level: StockLevel) -> OfferRead:
-    return OfferRead(
-        id=offer.id,
-        sku_id=offer.sku_id,
-        product_id=offer.product_id,
-        seller=SellerRef(id=seller.id, display_name=seller.display_name, rating=round(seller.rating_average, 2)),
-        price=MoneyModel.of(offer.price_amount, offer.currency),
-        shipping_price=MoneyModel.of(offer.shipping_amount, offer.currency),
-        total_price=MoneyModel.of(offer.price_amount + offer.shipping_amount, offer.currency),
+    return _offer(
+        offer.id,
+        offer.sku_id,
+        offer.product_id,
+        seller=(seller.id, seller.display_name, seller.rating_average),
+        amounts=(offer.price_amount, offer.shipping_amount, offer.list_price_amount, offer.currency),
         condition=offer.condition,
-        availability=level.availability,
-        available_quantity=level.available,
-        list_price=MoneyModel.of(offer.list_price_amount, offer.currency)
-        if offer.list_price_amount and offer.list_price_amount > offer.price_amount
-        else None,
+        available=level.available,
+    )
+
+
+def _offer(
+    offer_id: str,
+    sku_id: str,
+    product_id: str,
+    *,
+    seller: tuple[str, str, float],
+    amounts: tuple[int, int, int | None, str],
+    condition: str,
+    available: int,
+) -> OfferRead:
+    """An offer as shown to buyers; `seller` is (id, name, rating), `amounts` (price, shipping, was, currency)."""
+    seller_id, seller_name, seller_rating = seller
+    price, shipping, was, currency = amounts
+    return OfferRead(
+        id=offer_id,
+        sku_id=sku_id,
+        product_id=product_id,
+        seller=SellerRef(id=seller_id, display_name=seller_name, rating=round(seller_rating, 2)),
+        price=MoneyModel.of(price, currency),
+        shipping_price=MoneyModel.of(shipping, currency),
+        total_price=MoneyModel.of(price + shipping, currency),
+        condition=condition,
+        availability=availability_label(available),
+        available_quantity=available,
+        list_price=MoneyModel.of(was, currency) if was and was > price else None,
     )
 
 
@@ -124,20 +146,14 @@ _PAGE_OFFERS = (
 
 
 def _page_offer(row: Row[*tuple[Any, ...]], product_id: str) -> OfferRead:
-    available = int(row.available or 0)
-    price, shipping, was, currency = row.price_amount, row.shipping_amount, row.list_price_amount, row.currency
-    return OfferRead(
-        id=row.id,
-        sku_id=row.sku_id,
-        product_id=product_id,
-        seller=SellerRef(id=row.seller_id, display_name=row.seller_name, rating=round(row.seller_rating, 2)),
-        price=MoneyModel.of(price, currency),
-        shipping_price=MoneyModel.of(shipping, currency),
-        total_price=MoneyModel.of(price + shipping, currency),
+    return _offer(
+        row.id,
+        row.sku_id,
+        product_id,
+        seller=(row.seller_id, row.seller_name, row.seller_rating),
+        amounts=(row.price_amount, row.shipping_amount, row.list_price_amount, row.currency),
         condition=row.condition,
-        availability=availability_label(available),
-        available_quantity=available,
-        list_price=MoneyModel.of(was, currency) if was and was > price else None,
+        available=int(row.available or 0),
     )
 
 
