@@ -20,16 +20,8 @@ from bazaar.db.migrate import upgrade
 from bazaar.inventory.models import StockBucket
 from bazaar.kernel.ids import seeded_id
 from bazaar.seed.data import brand_names
-from bazaar.seed.loader import (
-    BUYER_EMAIL,
-    DEMO_PASSWORD,
-    SELLER_EMAIL,
-    SeedResult,
-    fast_seeded_id,
-    gtin13,
-    seed_catalog,
-    seed_if_empty,
-)
+from bazaar.seed.generator import fast_seeded_id, gtin13
+from bazaar.seed.loader import BUYER_EMAIL, DEMO_PASSWORD, SELLER_EMAIL, SeedResult, seed_catalog, seed_if_empty
 from bazaar.settings import Settings
 
 PRODUCTS = 200
