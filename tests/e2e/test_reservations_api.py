@@ -130,8 +130,8 @@ async def test_a_rush_of_holds_counts_in_the_sellers_figures(client: httpx.Async
 async def test_the_product_page_counts_units_over_every_bucket(client: httpx.AsyncClient, container: Container) -> None:
     """An offer spread over buckets shows what is left in all of them together, and its label follows.
 
-    Read from the database: holds do not bust the cached page (it may lag by its TTL), so the query is
-    asked directly, as a refresh of the page would ask it.
+    Read from the database: a hold that leaves units in its bucket does not bust the cached page (it may
+    lag by its TTL), so the query is asked directly, as a refresh of the page would ask it.
     """
     offer = await make_offer(container, quantity=10, buckets=4)
     _, buyer = await new_user(client)
