@@ -42,6 +42,7 @@ def _user_read(user: User, seller: Seller | None) -> UserRead:
         roles=_roles(user, seller),
         seller_id=seller.id if seller else None,
         created_at=user.created_at,
+        is_guest=user.is_guest,
     )
 
 
