@@ -14,6 +14,7 @@ from bazaar.kernel.errors import DomainError
 from bazaar.mail import service as mail
 from bazaar.mail.kinds import KINDS
 from bazaar.mail.tokens import ALL
+from bazaar.notifications import service as notifications
 from bazaar.web.storefront.pages.account import safe_next
 from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors
 from bazaar.wishlists import service as wishlists
@@ -29,7 +30,8 @@ async def account(page: PageDep) -> Response:
         default = await addresses.default_address(uow=uow, user_id=user.user_id)
         wished = await wishlists.list_wishlist(uow=uow, user_id=user.user_id, page=1, per_page=4)
         seen = await wishlists.recently_viewed(uow=uow, user_id=user.user_id, page=1, per_page=8)
-    return await page.render("account.html", default=default, wished=wished, seen=seen)
+        inbox = await notifications.list_notifications(uow=uow, user_id=user.user_id, page=1, per_page=10)
+    return await page.render("account.html", default=default, wished=wished, seen=seen, inbox=inbox)
 
 
 def _address_form(form: FormData) -> dict[str, object]:
