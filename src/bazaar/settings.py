@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     mail_retry_max_seconds: float = Field(default=600.0, gt=0)
     mail_give_up_hours: float = Field(default=72.0, gt=0)  # an email not accepted by then is marked failed
     mail_batch_size: int = Field(default=20, ge=1, le=500)
+    mail_keep_days: int = Field(default=30, ge=1)  # sent emails are deleted from the outbox after this
     # Wish list alerts: at most one back-in-stock and one price-drop alert per buyer and product in this window.
     alert_cooldown_seconds: int = Field(default=6 * 3600, ge=0)
     # Guest checkout, per IP and per email address.

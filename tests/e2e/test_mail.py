@@ -114,6 +114,8 @@ async def test_with_the_smtp_server_down_orders_complete_and_the_email_follows(
     await send_all(container)
     [row] = await mail_rows(container)
     assert row.status == "pending" and row.attempts >= 1 and "Connection" in (row.last_error or "")
+    metrics = (await client.get("/metrics")).text
+    assert 'bazaar_mail_outbox{status="pending"} 1.0' in metrics
     smtp.start()
     for _ in range(100):  # the retry comes after its backoff
         await send_all(container)
@@ -183,3 +185,18 @@ async def test_without_smtp_emails_are_eml_files(settings_factory: Any, tmp_path
         assert f"To: {user['email']}" in content and order["id"][-8:] in content
     finally:
         await container.close()
+
+
+async def test_sent_emails_are_forgotten_after_the_keep_period(client: Any, container: Any, smtp: SmtpServer) -> None:
+    from datetime import timedelta
+
+    from bazaar.mail.sender import prune_sent
+
+    _, h = await new_user(client)
+    await place_order(client, container, h)
+    await send_all(container)
+    async with container.uow() as uow:
+        assert await prune_sent(uow=uow, older_than=timedelta(days=1)) == 0
+    async with container.uow() as uow:
+        assert await prune_sent(uow=uow, older_than=timedelta(seconds=-1)) == 1
+    assert await mail_rows(container) == []

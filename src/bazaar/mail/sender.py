@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import aware, utcnow
@@ -110,6 +110,24 @@ async def send_due(
 
 
 async def outbox_counts(*, uow: UnitOfWork) -> dict[str, int]:
-    """Emails by status (pending, sent, failed), for /metrics and the operators."""
-    rows = await uow.session.execute(select(MailMessage.status, func.count()).group_by(MailMessage.status))
-    return {status: int(n) for status, n in rows}
+    """Emails waiting and given up on (pending, failed), for /metrics; sent ones are not counted (they pile up)."""
+    rows = await uow.session.execute(
+        select(MailMessage.status, func.count())
+        .where(MailMessage.status.in_(("pending", "failed")))
+        .group_by(MailMessage.status)
+    )
+    return {"pending": 0, "failed": 0} | {status: int(n) for status, n in rows}
+
+
+async def prune_sent(*, uow: UnitOfWork, older_than: timedelta, limit: int = 500) -> int:
+    """Forget up to `limit` emails sent longer ago than `older_than` (their bodies are the bulk of the table)."""
+    old = (
+        select(MailMessage.id)
+        .where(MailMessage.status == "sent", MailMessage.sent_at < utcnow() - older_than)
+        .limit(limit)
+    )
+    ids = list((await uow.session.execute(old)).scalars())
+    if ids:
+        await uow.session.execute(delete(MailMessage).where(MailMessage.id.in_(ids)))
+        await uow.commit()
+    return len(ids)
