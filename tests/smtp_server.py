@@ -18,8 +18,15 @@ def free_port() -> int:
 
 
 class _Collector:
-    def __init__(self, inbox: list[EmailMessage]) -> None:
+    def __init__(self, inbox: list[EmailMessage], refused: set[str]) -> None:
         self.inbox = inbox
+        self.refused = refused
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refused:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # the name aiosmtpd calls
         message = email.message_from_bytes(envelope.content, policy=default)
@@ -33,6 +40,7 @@ class SmtpServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.inbox: list[EmailMessage] = []
+        self.refused: set[str] = set()  # mailboxes this server answers 550 for
         self._controller: Controller | None = None
 
     @property
@@ -40,7 +48,9 @@ class SmtpServer:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._controller = Controller(_Collector(self.inbox), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            _Collector(self.inbox, self.refused), hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True
+        )
         self._controller.start()
 
     def stop(self) -> None:

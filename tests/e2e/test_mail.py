@@ -200,3 +200,31 @@ async def test_sent_emails_are_forgotten_after_the_keep_period(client: Any, cont
     async with container.uow() as uow:
         assert await prune_sent(uow=uow, older_than=timedelta(seconds=-1)) == 1
     assert await mail_rows(container) == []
+
+
+async def test_a_refused_mailbox_fails_once_and_the_rest_of_the_batch_goes_out(
+    client: Any, container: Any, smtp: SmtpServer
+) -> None:
+    from bazaar.mail import service
+
+    smtp.refused.add("nobody@example.com")
+    async with container.uow() as uow:
+        for n, to in enumerate(("nobody@example.com", "zoë@example.com")):
+            await service.enqueue_email(
+                uow=uow,
+                event_id=f"e{n}",
+                kind="order_placed",
+                to=to,
+                subject="Ünïcode order ✓",
+                text="Grüße €\n" + "long line " * 200,
+                html="<p>Grüße €</p>",
+                unsubscribe_url=None,
+            )
+        await uow.commit()
+    await send_all(container)
+    rows = {r.to_address: r for r in await mail_rows(container)}
+    assert rows["nobody@example.com"].status == "failed" and rows["nobody@example.com"].attempts == 1
+    assert "550" in (rows["nobody@example.com"].last_error or "")
+    assert rows["zoë@example.com"].status == "sent"
+    [mail] = smtp.inbox
+    assert mail["Subject"] == "Ünïcode order ✓" and text_of(mail).startswith("Grüße €")

@@ -86,23 +86,37 @@ class SmtpTransport:
         try:
             for mail in mails:
                 try:
-                    client.sendmail(mail.sender, [mail.recipient], mail.data)
-                    results.append(None)
-                except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                    results.append(self._send_one(client, mail))
+                except smtplib.SMTPServerDisconnected as exc:
                     results.extend([exc] * (len(mails) - len(results)))  # the connection is gone: the rest wait
                     break
-                except smtplib.SMTPException as exc:
+                except smtplib.SMTPException as exc:  # (a subclass of OSError: caught before it)
                     results.append(_classify(exc))
                     try:
                         client.rset()
                     except (smtplib.SMTPException, OSError):
                         pass
+                except OSError as exc:
+                    results.extend([exc] * (len(mails) - len(results)))
+                    break
+                except Exception as exc:  # e.g. an address the client cannot encode: this email only
+                    results.append(exc)
         finally:
             try:
                 client.quit()
             except (smtplib.SMTPException, OSError):
                 client.close()
         return results
+
+    @staticmethod
+    def _send_one(client: smtplib.SMTP, mail: OutgoingMail) -> Exception | None:
+        options: list[str] = []
+        if not mail.recipient.isascii():  # an internationalised address needs a server that speaks SMTPUTF8
+            if not client.has_extn("smtputf8"):
+                return PermanentDeliveryFailure("the mail server does not take internationalised addresses")
+            options.append("SMTPUTF8")
+        client.sendmail(mail.sender, [mail.recipient], mail.data, mail_options=options)
+        return None
 
     async def send(self, mails: Sequence[OutgoingMail]) -> list[Exception | None]:
         if not mails:
