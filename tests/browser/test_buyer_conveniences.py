@@ -108,3 +108,45 @@ def test_wishlist_back_in_stock_email(new_page: Any, shots: Any, smtp: Any) -> N
     shots(buyer, "notified")
     time.sleep(1.5)  # later rounds of the workers send nothing more
     assert len([m for m in smtp.inbox if m["To"] == email and m["X-Bazaar-Kind"] == "back_in_stock"]) == 1
+
+
+def test_buyer_pages_fit_a_phone_and_work_from_the_keyboard(browser: Any, server: str, shots: Any) -> None:
+    context = browser.new_context(base_url=server, viewport={"width": 375, "height": 740}, is_mobile=True)
+    try:
+        page = context.new_page()
+        page.goto("/register")
+        page.get_by_label("Your name").fill("Phone Buyer")
+        page.get_by_label("Email").fill(f"phone{time.time_ns()}@example.com")
+        page.get_by_label("Password").fill("correct horse battery")
+        page.get_by_role("button", name="Create account").click()
+        page.goto("/account/addresses")
+        for label, value in (
+            ("Full name", "Pat Phone"),
+            ("Address", "3 Pocket Ln"),
+            ("City", "Austin"),
+            ("State / region", "TX"),
+            ("Postal code", "78701"),
+        ):
+            page.get_by_label(label, exact=False).first.fill(value)
+        page.get_by_label("Country (two letters, e.g. US)").fill("US")
+        page.get_by_role("button", name="Save address").focus()
+        page.keyboard.press("Enter")  # the keyboard submits it
+        expect(page.get_by_role("status")).to_contain_text("The address is saved")
+        for path in ("/account/addresses", "/account", "/wishlist", "/account/email"):
+            page.goto(path)
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+            shots(page, "phone-" + path.strip("/").replace("/", "-"))
+        page.goto("/")
+        page.locator(".card a").first.click()
+        page.wait_for_url("**/p/*")
+        page.get_by_role("button", name="Save to wish list").focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("status")).to_contain_text("Saved to your wish list")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        page.get_by_role("button", name="Add to cart").click()
+        page.goto("/checkout")
+        expect(page.get_by_role("radio", name=re.compile("3 Pocket Ln"))).to_be_checked()  # the default address
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        shots(page, "phone-checkout-saved-address")
+    finally:
+        context.close()
