@@ -199,3 +199,33 @@ async def test_checkout_with_a_saved_address(client: Any, container: Any) -> Non
         headers={**h, "Idempotency-Key": "a3"},
     )
     assert both.status_code == 422
+
+
+async def test_a_guest_with_an_accounts_email_orders_into_that_account(client: Any, container: Any) -> None:
+    user, headers = await new_user(client)
+    client.cookies.clear()
+    cart_id, _ = await guest_cart(client, container, quantity=1)
+    placed = await guest_checkout(client, cart_id, email=user["email"].upper())
+    assert placed.status_code == 201, placed.text
+    mine = (await client.get(f"{API}/orders", headers=headers)).json()
+    assert [o["id"] for o in mine["items"]] == [placed.json()["order_id"]]
+
+
+async def test_the_same_new_email_checking_out_twice_at_once(client: Any, container: Any, pg_only: None) -> None:
+    """Two carts, one new email, in parallel on PostgreSQL: one guest identity, two orders."""
+    import asyncio
+
+    carts = []
+    for _ in range(2):
+        client.cookies.clear()
+        carts.append((await guest_cart(client, container, quantity=1))[0])
+    client.cookies.clear()
+    answers = await asyncio.gather(
+        *(guest_checkout(client, cart, key=f"par{n}", email="twice@example.com") for n, cart in enumerate(carts))
+    )
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    await client.post(
+        f"{API}/auth/register", json={"email": "twice@example.com", "password": "correct horse battery", "name": "T"}
+    )
+    headers = await login(client, "twice@example.com")
+    assert (await client.get(f"{API}/orders", headers=headers)).json()["total"] == 2

@@ -176,3 +176,16 @@ async def test_recently_viewed(client: Any, container: Any) -> None:
     assert [i["product_id"] for i in seen["items"]] == [first["id"], second["id"]]
     assert seen["items"][0]["product"]["price_from"]["amount"] == 2500
     assert (await client.get(f"{API}/me/recently-viewed")).status_code == 401
+
+
+async def test_wishing_the_same_product_at_once(client: Any, container: Any, pg_only: None) -> None:
+    """Parallel adds of one product on PostgreSQL make one wish-list entry and no error."""
+    import asyncio
+
+    product, _, _ = await listing(client, container, quantity=1)
+    _, h = await new_user(client)
+    answers = await asyncio.gather(
+        *(client.post(f"{API}/me/wishlist", json={"product_id": product["id"]}, headers=h) for _ in range(6))
+    )
+    assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+    assert (await client.get(f"{API}/me/wishlist", headers=h)).json()["total"] == 1
