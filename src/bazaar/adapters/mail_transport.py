@@ -80,8 +80,8 @@ class SmtpTransport:
     def _send_all(self, mails: Sequence[OutgoingMail]) -> list[Exception | None]:
         try:
             client = self._connect()
-        except Exception as exc:  # the server is down or refuses us: every email waits for the retry
-            return [_classify(exc) for _ in mails]
+        except Exception as exc:  # down, or refusing us (a bad password is a setting to fix): every email waits
+            return [exc for _ in mails]
         results: list[Exception | None] = []
         try:
             for mail in mails:
