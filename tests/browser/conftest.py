@@ -83,7 +83,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, smtp: Any) -> Iterator[str]
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded machine (CI beside other jobs) starts slowly
         while True:
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
