@@ -10,6 +10,7 @@ from typing import Any
 from bazaar.accounts.passwords import Passwords
 from bazaar.accounts.sessions import SessionCache
 from bazaar.adapters.cart_store import DatabaseOnlyCartStore, RedisCartStore
+from bazaar.adapters.mail_transport import EmlDirectoryTransport, SmtpTransport
 from bazaar.adapters.memory_cache import MemoryCache
 from bazaar.adapters.outbox_stream import OutboxEventStream
 from bazaar.adapters.payment_client import HttpPaymentGateway
@@ -25,8 +26,18 @@ from bazaar.db.consumers import BatchHandler, Handler, Subscription
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.hot import HotReservations
-from bazaar.kernel.ports import Cache, CartStore, EventStream, PaymentGateway, PlainStatements, SoldOutFlags
+from bazaar.kernel.ports import (
+    Cache,
+    CartStore,
+    EventStream,
+    MailTransport,
+    PaymentGateway,
+    PlainStatements,
+    SoldOutFlags,
+)
 from bazaar.kernel.ratelimit import RateLimiter
+from bazaar.mail.kinds import MailConfig
+from bazaar.mail.sender import SendPolicy
 from bazaar.payments.facade import PaymentsFacade
 from bazaar.search import handlers as search_handlers
 from bazaar.search.index import SearchIndex
@@ -56,6 +67,23 @@ class Container:
     sessions: SessionCache = field(default_factory=lambda: SessionCache(None))  # bearer tokens: Redis only
     plain_statements: PlainStatements | None = None  # PostgreSQL only: the hot paths' driver-level statements
     hot_reservations: HotReservations | None = None
+    mail: MailTransport | None = None  # set by build_container: SMTP or .eml files
+
+    @property
+    def mail_config(self) -> MailConfig:
+        s = self.settings
+        return MailConfig(public_url=s.public_url.rstrip("/"), sender=s.mail_from, secret_key=s.secret_key)
+
+    @property
+    def mail_policy(self) -> SendPolicy:
+        s = self.settings
+        return SendPolicy(
+            sender=s.mail_from,
+            batch=s.mail_batch_size,
+            retry_base_seconds=s.mail_retry_base_seconds,
+            retry_max_seconds=s.mail_retry_max_seconds,
+            give_up_after=timedelta(hours=s.mail_give_up_hours),
+        )
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db.sessionmaker, on_events_committed=self.outbox_wakeup.set, dialect=self.db.dialect)
@@ -104,6 +132,8 @@ class Container:
             self.payment_sandbox.state.ledger.close()
         await self.sold_out.close()
         await self.carts.close()
+        if self.mail is not None:
+            await self.mail.close()
         if self.plain_statements is not None:
             await self.plain_statements.close()
         await self.db.dispose()
@@ -127,6 +157,7 @@ def build_container(settings: Settings) -> Container:
         payment_sandbox=sandbox,
     )
     container.events = build_event_stream(settings, container)
+    container.mail = build_mail_transport(settings)
     if settings.redis_url:
         from redis.asyncio import Redis
 
@@ -164,6 +195,16 @@ def build_payment_gateway(settings: Settings) -> tuple[PaymentGateway, Any | Non
     return HttpPaymentGateway.from_settings(settings, sandbox_app=sandbox), sandbox
 
 
+def build_mail_transport(settings: Settings) -> MailTransport:
+    """SMTP when BAZAAR_SMTP_URL is set, else .eml files under <data dir>/mail/ (nothing to install)."""
+    if settings.smtp_url:
+        import ssl
+
+        context = ssl.create_default_context(cafile=settings.smtp_ca_file) if settings.smtp_ca_file else None
+        return SmtpTransport(settings.smtp_url, timeout=settings.smtp_timeout_seconds, tls_context=context)
+    return EmlDirectoryTransport(settings.mail_dir)
+
+
 def build_event_stream(settings: Settings, container: Container) -> EventStream:
     """Redis Streams when Redis is configured, else the outbox table delivered in-process."""
     common: dict[str, Any] = {
@@ -189,7 +230,10 @@ def build_event_stream(settings: Settings, container: Container) -> EventStream:
 def register_consumers(container: Container) -> None:
     """Every event consumer of the application, wired here so workers and tests share one list."""
     from bazaar.inventory.handlers import clear_sold_out_on_restock
+    from bazaar.mail import handlers as mail_handlers
+    from bazaar.mail.kinds import TOPICS as MAIL_TOPICS
     from bazaar.notifications import handlers as notification_handlers
+    from bazaar.wishlists import handlers as wishlist_handlers
 
     container.subscribe(
         "inventory-sold-out-flags", ("inventory.stock_changed.v1",), clear_sold_out_on_restock(container.sold_out)
@@ -202,9 +246,16 @@ def register_consumers(container: Container) -> None:
             "orders.return_received.v1",
             "orders.return_requested.v1",
             "shipping.shipment_created.v1",
+            "wishlists.product_alert.v1",
         ),
         notification_handlers.handle_notifications,
     )
+    # Shared subscriptions (one handler in the cluster): alerts decided once per change, emails queued once.
+    alerts, alerts_batch = wishlist_handlers.watch_products(
+        timedelta(seconds=container.settings.alert_cooldown_seconds)
+    )
+    container.subscribe("wishlist-alerts", wishlist_handlers.TOPICS, alerts, batch_handler=alerts_batch)
+    container.subscribe("mail", MAIL_TOPICS, mail_handlers.queue_emails(container.mail_config))
     container.subscribe(
         "seller-stats",
         ("orders.order_placed.v1", "orders.order_status_changed.v1", "inventory.reservation_made.v1"),

@@ -57,6 +57,28 @@ class Settings(BaseSettings):
     event_lease_seconds: float = Field(default=30, gt=0)  # one consumer owns a partition this long unless renewed
     event_stream_maxlen: int = Field(default=100_000, ge=1000)  # hard cap per partition stream
 
+    # Email: through SMTP when smtp_url is set (smtp://host:port, smtps://user:pass@host:port), else .eml files
+    # under <data_dir>/mail/. Links in emails start with public_url.
+    smtp_url: str | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    smtp_ca_file: str | None = None  # trust this CA (PEM) for smtps/STARTTLS, e.g. a private mail relay
+    mail_from: str = "Bazaar <no-reply@bazaar.localhost>"
+    public_url: str = "http://127.0.0.1:8000"
+    mail_retry_base_seconds: float = Field(default=2.0, gt=0)  # first backoff; doubles, with jitter
+    mail_retry_max_seconds: float = Field(default=600.0, gt=0)
+    mail_give_up_hours: float = Field(default=72.0, gt=0)  # an email not accepted by then is marked failed
+    mail_batch_size: int = Field(default=20, ge=1, le=500)
+    mail_keep_days: int = Field(default=30, ge=1)  # sent emails are deleted from the outbox after this
+    # Wish list alerts: at most one back-in-stock and one price-drop alert per buyer and product in this window.
+    alert_cooldown_seconds: int = Field(default=6 * 3600, ge=0)
+    # Guest checkout, per IP and per email address.
+    guest_checkout_limit_per_minute: int = 10
+    guest_checkout_email_limit_per_minute: int = 5
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
     @cached_property
     def resolved_database_url(self) -> str:
         url = self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'bazaar.sqlite3').resolve()}"

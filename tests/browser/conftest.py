@@ -42,12 +42,25 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def smtp() -> Iterator[Any]:
+    """A real SMTP server the storefront's emails go to (what arrived: `smtp.inbox`)."""
+    from tests.smtp_server import SmtpServer
+
+    mail = SmtpServer()
+    mail.start()
+    yield mail
+    mail.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, smtp: Any) -> Iterator[str]:
     if not Path(CHROMIUM).exists():
         _unavailable(f"{CHROMIUM} (apt-get install chromium)")
     data = tmp_path_factory.mktemp("storefront-data")
     env = {
         **os.environ,
+        "BAZAAR_SMTP_URL": smtp.url,
+        "BAZAAR_MAIL_RETRY_BASE_SECONDS": "0.2",
         "BAZAAR_DATA_DIR": str(data),
         "BAZAAR_CAPTURE_DELAY_SECONDS": "0",
         "BAZAAR_EMBEDDED_WORKERS": "true",
@@ -63,13 +76,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # The small demo catalog with its demo accounts, then the search index (as `bazaar seed` does).
     subprocess.run([*cli, "seed", "--products", "80", "--quiet"], env=env, check=True, capture_output=True)
     port = _free_port()
+    env["BAZAAR_PUBLIC_URL"] = f"http://127.0.0.1:{port}"  # links in emails lead back to this server
     log = (data / "serve.log").open("wb")
     proc = subprocess.Popen(
         [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded machine (CI beside other jobs) starts slowly
         while True:
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:

@@ -179,7 +179,7 @@ async def test_checkout_errors_keep_the_address_and_success_shows_the_order(
 
 
 async def test_pages_that_need_a_login_send_the_visitor_to_log_in(client: httpx.AsyncClient) -> None:
-    for path in ("/checkout", "/orders", "/seller"):
+    for path in ("/orders", "/seller", "/account", "/wishlist", "/account/addresses", "/account/email"):
         r = await client.get(path)
         assert r.status_code == 303 and r.headers["location"] == f"/login?next={path}"
 

@@ -21,3 +21,12 @@ class SellerCreated(Event):
     id: str
     user_id: str
     display_name: str
+
+
+@dataclass(frozen=True)
+class GuestClaimed(Event):
+    """Someone registered with an email that had checked out as a guest: its orders are the account's now."""
+
+    topic: ClassVar[str] = "accounts.guest_claimed.v1"
+    id: str
+    email: str

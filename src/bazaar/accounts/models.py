@@ -18,6 +18,9 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # A guest: an email that checked out without an account (no password; cannot log in). Registering with
+    # the email turns the row into a full account, and the orders placed under it come along.
+    is_guest: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     created_at: Mapped[datetime] = created_column()
 
 

@@ -38,6 +38,7 @@ class UserRead(BaseModel):
     roles: list[str]
     seller_id: str | None = None
     created_at: datetime
+    is_guest: bool = False
 
 
 class LoginResult(BaseModel):

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bazaar.accounts.errors import AlreadySeller, EmailTaken, InvalidCredentials, InvalidToken
-from bazaar.accounts.events import SellerCreated, UserRegistered
+from bazaar.accounts.events import GuestClaimed, SellerCreated, UserRegistered
 from bazaar.accounts.models import AuthToken, Seller, User
 from bazaar.accounts.passwords import Passwords
 from bazaar.accounts.schemas import LoginResult, Principal, SellerRead, UserRead
@@ -42,6 +42,7 @@ def _user_read(user: User, seller: Seller | None) -> UserRead:
         roles=_roles(user, seller),
         seller_id=seller.id if seller else None,
         created_at=user.created_at,
+        is_guest=user.is_guest,
     )
 
 
@@ -57,8 +58,13 @@ def _seller_read(seller: Seller) -> SellerRead:
 
 
 async def register_user(*, uow: UnitOfWork, passwords: Passwords, email: str, password: str, name: str) -> UserRead:
+    """A new account; for an email that checked out as a guest, the guest becomes the account and its
+    orders (and checkouts) are the account's from now on."""
     email = email.strip().lower()
-    if (await uow.session.execute(select(User.id).where(User.email == email))).first():
+    existing = (await uow.session.execute(select(User.id, User.is_guest).where(User.email == email))).first()
+    if existing is not None and existing.is_guest:
+        return await _claim_guest(uow, existing.id, email, await passwords.hash(password), name)
+    if existing is not None:
         raise EmailTaken(email=email)
     user = User(email=email, name=name, password_hash=await passwords.hash(password))
     uow.session.add(user)
@@ -71,12 +77,48 @@ async def register_user(*, uow: UnitOfWork, passwords: Passwords, email: str, pa
     return _user_read(user, None)
 
 
+async def _claim_guest(uow: UnitOfWork, user_id: str, email: str, password_hash: str, name: str) -> UserRead:
+    claimed = await uow.session.execute(
+        update(User)
+        .where(User.id == user_id, User.is_guest.is_(True))  # two registrations at once: one claims, one is refused
+        .values(name=name, password_hash=password_hash, is_guest=False)
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        raise EmailTaken(email=email)
+    uow.emit(UserRegistered(id=user_id, email=email))
+    uow.emit(GuestClaimed(id=user_id, email=email))
+    await uow.commit()
+    user = (await uow.session.execute(select(User).where(User.id == user_id))).scalar_one()
+    await uow.session.refresh(user)
+    return _user_read(user, None)
+
+
+async def guest_buyer(*, uow: UnitOfWork, email: str) -> str:
+    """The buyer id a guest checkout orders under: the email's guest (made on first use) or, if the email
+    already has an account, that account (whose owner would claim the order on registering anyway)."""
+    email = email.strip().lower()
+    found = (await uow.session.execute(select(User.id).where(User.email == email))).scalar_one_or_none()
+    if found is not None:
+        return str(found)
+    guest = User(email=email, name="Guest", password_hash="", is_guest=True)
+    uow.session.add(guest)
+    try:
+        await uow.flush()
+        await uow.commit()
+    except IntegrityError:  # the same email checking out twice at once: the other request made it
+        await uow.rollback()
+        return str((await uow.session.execute(select(User.id).where(User.email == email))).scalar_one())
+    return guest.id
+
+
 async def login(
     *, uow: UnitOfWork, passwords: Passwords, email: str, password: str, token_ttl: timedelta
 ) -> LoginResult:
     email = email.strip().lower()
     user = (await uow.session.execute(select(User).where(User.email == email))).scalar_one_or_none()
-    if not await passwords.verify(user.password_hash if user else None, password) or user is None:
+    stored = user.password_hash if user is not None and not user.is_guest else None  # a guest has no password
+    if not await passwords.verify(stored, password) or user is None:
         raise InvalidCredentials()
     token = new_secret()
     uow.session.add(AuthToken(user_id=user.id, token_hash=_hash_token(token), expires_at=utcnow() + token_ttl))

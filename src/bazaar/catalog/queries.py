@@ -17,6 +17,7 @@ from bazaar.catalog.schemas import (
     OfferPage,
     OfferRead,
     ProductPage,
+    ProductSummary,
     RatingSummary,
     SellerOfferRead,
     SellerRef,
@@ -233,3 +234,31 @@ async def deals(*, uow: UnitOfWork, limit: int = 8) -> list[dict[str, object]]:
             }
         )
     return found
+
+
+async def product_summaries(*, uow: UnitOfWork, product_ids: list[str]) -> dict[str, ProductSummary]:
+    """Title, stock and lowest in-stock price of each product, read fresh (unknown ids are left out)."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return {}
+    products = await uow.session.execute(select(Product.id, Product.title, Product.brand).where(Product.id.in_(ids)))
+    offers = await uow.session.execute(
+        select(Offer.product_id, Offer.price_amount, Offer.currency, _OFFER_AVAILABLE.label("available")).where(
+            Offer.product_id.in_(ids), Offer.status == "active"
+        )
+    )
+    lowest: dict[str, tuple[int, str]] = {}
+    for product_id, price, currency, available in offers:
+        if int(available or 0) > 0 and (product_id not in lowest or price < lowest[product_id][0]):
+            lowest[product_id] = (price, currency)
+    out: dict[str, ProductSummary] = {}
+    for product_id, title, brand in products:
+        price = lowest.get(product_id)
+        out[product_id] = ProductSummary(
+            id=product_id,
+            title=title,
+            brand=brand,
+            in_stock=price is not None,
+            price_from=MoneyModel.of(*price) if price else None,
+        )
+    return out

@@ -155,3 +155,13 @@ class ProductPage(BaseModel):
     offers: list[OfferRead]
     best_offer: OfferRead | None
     created_at: datetime
+
+
+class ProductSummary(BaseModel):
+    """A product in a list (wish list, recently viewed, alerts): its lowest in-stock price, shipping excluded."""
+
+    id: str
+    title: str
+    brand: str
+    in_stock: bool
+    price_from: MoneyModel | None

@@ -17,6 +17,23 @@ async def user_cart_lines(*, uow: UnitOfWork, user_id: str) -> tuple[str | None,
     ).scalar_one_or_none()
     if cart_id is None:
         return None, [], "USD"
+    return cart_id, *await _lines(uow, cart_id)
+
+
+async def guest_cart_lines(*, uow: UnitOfWork, cart_id: str) -> tuple[str | None, list[PricedLine], str]:
+    """`user_cart_lines` for a guest: an anonymous cart known by its id (a bearer secret); a user's cart,
+    a merged one or an unknown id has no lines."""
+    found = (
+        await uow.session.execute(
+            select(Cart.id).where(Cart.id == cart_id, Cart.user_id.is_(None), Cart.status == "active")
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        return None, [], "USD"
+    return found, *await _lines(uow, found)
+
+
+async def _lines(uow: UnitOfWork, cart_id: str) -> tuple[list[PricedLine], str]:
     rows = await uow.session.execute(
         select(CartItem.quantity, Offer, Product.title, Product.weight_grams, Product.tax_category)
         .join(Offer, Offer.id == CartItem.offer_id)
@@ -42,4 +59,4 @@ async def user_cart_lines(*, uow: UnitOfWork, user_id: str) -> tuple[str | None,
             )
         )
     # One marketplace currency today; a cart never mixes them because offers are all listed in it.
-    return cart_id, lines, min(currencies) if currencies else "USD"
+    return lines, min(currencies) if currencies else "USD"

@@ -104,7 +104,10 @@ async def run(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str:
 async def _validate_cart(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
     async with deps.uow_factory() as uow:
         checkout = await _load(uow, checkout_id)
-        cart_id, lines, currency = await queries.user_cart_lines(uow=uow, user_id=checkout.user_id)
+        if checkout.cart_id is not None:  # a guest's checkout names its (anonymous) cart from the start
+            cart_id, lines, currency = await queries.guest_cart_lines(uow=uow, cart_id=checkout.cart_id)
+        else:
+            cart_id, lines, currency = await queries.user_cart_lines(uow=uow, user_id=checkout.user_id)
         if not lines:
             await _fail(uow, checkout, "cart_empty", "your cart is empty")
             return "failed"

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from bazaar.kernel.schemas import MoneyModel
 from bazaar.shipping.addresses import ShippingAddress
@@ -39,25 +39,48 @@ SellerMethods = Annotated[
 ]
 
 
-class QuoteRequest(BaseModel):
+class AddressChoice(BaseModel):
+    """Where to ship: an address, or the id of one in the buyer's address book (exactly one of them)."""
+
+    shipping_address: ShippingAddress | None = None
+    shipping_address_id: str | None = Field(default=None, min_length=1, max_length=32)
+
+    @model_validator(mode="after")
+    def _one_address(self) -> AddressChoice:
+        if (self.shipping_address is None) == (self.shipping_address_id is None):
+            raise ValueError("give either shipping_address or shipping_address_id")
+        return self
+
+
+class QuoteRequest(AddressChoice):
     model_config = ConfigDict(extra="forbid")
 
-    shipping_address: ShippingAddress
     shipping_method: str | None = Field(default=None, json_schema_extra={"enum": list(METHODS)})
     shipping_methods: SellerMethods = None
 
 
-class CheckoutRequest(BaseModel):
+class CheckoutRequest(AddressChoice):
     model_config = ConfigDict(extra="forbid")
 
-    shipping_address: ShippingAddress
     shipping_method: str = Field(json_schema_extra={"enum": list(METHODS)})
     shipping_methods: SellerMethods = None
     payment: CardInput
+    email: EmailStr | None = Field(
+        default=None, max_length=320, description="guest checkout (no login, with X-Cart-Id): the buyer's email"
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else value
 
     def fingerprint(self) -> str:
         """A hash of the request, card included, so a reused key with another body is caught; no card is stored."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        for optional in ("shipping_address_id", "email"):  # left out when absent: older requests hash as before
+            if data[optional] is None:
+                del data[optional]
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -117,3 +140,6 @@ class CheckoutRead(BaseModel):
     failure: FailureRead | None
     steps: list[StepRead] = Field(default_factory=list)
     total: MoneyModel | None = None
+    access_token: str | None = Field(
+        default=None, description="guest checkout: shows the order at GET /orders/{order_id}?access=<token>"
+    )

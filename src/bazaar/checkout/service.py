@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bazaar.addresses import service as addresses
 from bazaar.checkout import queries, saga
 from bazaar.checkout.errors import (
     FAILURES,
@@ -18,8 +19,9 @@ from bazaar.checkout.errors import (
     IdempotencyKeyReused,
 )
 from bazaar.checkout.models import Checkout, CheckoutStep
-from bazaar.checkout.pricing import price_cart
+from bazaar.checkout.pricing import PricedLine, price_cart
 from bazaar.checkout.schemas import (
+    AddressChoice,
     CheckoutRead,
     CheckoutRequest,
     FailureRead,
@@ -32,18 +34,39 @@ from bazaar.checkout.schemas import (
 )
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
-from bazaar.kernel.errors import DomainError
+from bazaar.kernel.errors import DomainError, ValidationFailed
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.schemas import money
+from bazaar.shipping.addresses import ShippingAddress
 
 REPLAY_WAIT_SECONDS = 5.0
 
 
-async def quote_checkout(*, uow: UnitOfWork, user_id: str, request: QuoteRequest) -> QuoteRead:
-    _, lines, currency = await queries.user_cart_lines(uow=uow, user_id=user_id)
+async def _cart_lines(
+    uow: UnitOfWork, user_id: str | None, guest_cart_id: str | None
+) -> tuple[str | None, list[PricedLine], str]:
+    if guest_cart_id is not None:
+        return await queries.guest_cart_lines(uow=uow, cart_id=guest_cart_id)
+    assert user_id is not None
+    return await queries.user_cart_lines(uow=uow, user_id=user_id)
+
+
+async def _shipping_address(uow: UnitOfWork, user_id: str | None, request: AddressChoice) -> ShippingAddress:
+    if request.shipping_address is not None:
+        return request.shipping_address
+    if user_id is None or request.shipping_address_id is None:
+        raise ValidationFailed("a guest gives the shipping address itself", code="shipping_address_required")
+    return await addresses.shipping_address(uow=uow, user_id=user_id, address_id=request.shipping_address_id)
+
+
+async def quote_checkout(
+    *, uow: UnitOfWork, user_id: str | None, request: QuoteRequest, guest_cart_id: str | None = None
+) -> QuoteRead:
+    """Price the cart (the user's, or a guest's by cart id) for an address; nothing is held or charged."""
+    _, lines, currency = await _cart_lines(uow, user_id, guest_cart_id)
     if not lines:
         raise CartEmpty()
-    address = request.shipping_address
+    address = await _shipping_address(uow, user_id, request)
     quote = price_cart(
         lines=lines,
         country=address.country,
@@ -96,21 +119,32 @@ async def quote_checkout(*, uow: UnitOfWork, user_id: str, request: QuoteRequest
 
 
 async def start_checkout(
-    *, deps: saga.SagaDeps, user_id: str, idempotency_key: str | None, request: CheckoutRequest
+    *,
+    deps: saga.SagaDeps,
+    user_id: str,
+    idempotency_key: str | None,
+    request: CheckoutRequest,
+    guest_cart_id: str | None = None,
 ) -> CheckoutRead:
-    """Place the order for the user's cart; the same key and body always answer the same result."""
+    """Place the order for the user's cart; the same key and body always answer the same result.
+
+    A guest checkout passes the guest's buyer id (accounts.guest_buyer) and `guest_cart_id`, the anonymous
+    cart to order: the saga then reads that cart instead of the buyer's own; everything else is the same.
+    """
     key = (idempotency_key or "").strip()
     if not key or len(key) > 255:
         raise IdempotencyKeyRequired()
     fingerprint = request.fingerprint()
     async with deps.uow_factory() as uow:
+        address = await _shipping_address(uow, None if guest_cart_id else user_id, request)
         checkout = Checkout(
             id=new_id(),
             user_id=user_id,
             idempotency_key=key,
             request_hash=fingerprint,
             status="started",
-            shipping_address=request.shipping_address.model_dump(mode="json"),
+            cart_id=guest_cart_id,  # set only for a guest: the saga orders this cart (see saga._validate_cart)
+            shipping_address=address.model_dump(mode="json"),
             shipping_method=request.shipping_method,
             deadline_at=utcnow() + deps.deadline,
         )

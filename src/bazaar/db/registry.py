@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from bazaar.accounts import models as accounts_models
+from bazaar.addresses import models as addresses_models
 from bazaar.cart import models as cart_models
 from bazaar.catalog import models as catalog_models
 from bazaar.checkout import models as checkout_models
 from bazaar.db import outbox
 from bazaar.db.base import Base
 from bazaar.inventory import models as inventory_models
+from bazaar.mail import models as mail_models
 from bazaar.notifications import models as notifications_models
 from bazaar.orders import models as orders_models
 from bazaar.payments import models as payments_models
 from bazaar.shipping import models as shipping_models
+from bazaar.wishlists import models as wishlists_models
 
 MODULES = (
     accounts_models,
+    addresses_models,
     cart_models,
     catalog_models,
     checkout_models,
@@ -25,5 +29,7 @@ MODULES = (
     orders_models,
     payments_models,
     shipping_models,
+    mail_models,
+    wishlists_models,
 )
 metadata = Base.metadata

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -159,6 +159,31 @@ class CartStore(Protocol):
 
     async def save(self, cart: StoredCart) -> None:
         """Keep `cart` unless a copy with a higher version is already held."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One email ready to hand to a mail server: the envelope and the RFC 5322 bytes."""
+
+    mail_id: str
+    sender: str
+    recipient: str
+    data: bytes
+
+
+class PermanentDeliveryFailure(Exception):
+    """The mail server refused this email for good (a 5xx: unknown mailbox, rejected content): do not retry."""
+
+
+class MailTransport(Protocol):
+    """Hands emails to a mail server (SMTP) or a development sink (.eml files)."""
+
+    async def send(self, mails: Sequence[OutgoingMail]) -> list[Exception | None]:
+        """Try each email once; answers, per email in order, None when the server accepted it, else the
+        error (PermanentDeliveryFailure when retrying is pointless). Never raises for one email's sake."""
         ...
 
     async def close(self) -> None: ...

@@ -138,6 +138,19 @@ async def on_return_requested(uow: UnitOfWork, event: Event) -> None:
         )
 
 
+async def on_product_alert(uow: UnitOfWork, event: Event) -> None:
+    p = event["payload"]
+    price = _amount(p["price_amount"]) if p.get("price_amount") is not None else None
+    if p["kind"] == "back_in_stock":
+        subject = f"Back in stock: {p['title']}"[:300]
+        body = f"It is available again{f', from {price}' if price else ''}."
+    else:
+        was = _amount(p["previous_price_amount"]) if p.get("previous_price_amount") is not None else None
+        subject = f"Price drop: {p['title']}"[:300]
+        body = f"Now {price}{f' (was {was})' if was else ''}."
+    await notify(uow=uow, user_id=p["user_id"], kind=p["kind"], event_id=event["event_id"], subject=subject, body=body)
+
+
 async def _seller_figures(uow: UnitOfWork, order_id: str) -> dict[str, tuple[int, int]]:
     """seller id -> (units, revenue) of an order's lines; revenue is price plus the seller's shipping charge."""
     figures: dict[str, tuple[int, int]] = {}
@@ -182,6 +195,7 @@ HANDLERS = {
     "shipping.shipment_created.v1": on_shipment_created,
     "orders.return_received.v1": on_return_received,
     "orders.return_requested.v1": on_return_requested,
+    "wishlists.product_alert.v1": on_product_alert,
 }
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.errors import NotFound
 from bazaar.kernel.schemas import Page, money
+from bazaar.orders.access import access_token_for, access_token_matches
 from bazaar.orders.models import Order, OrderLine, OrderStatusHistory, Return, ReturnLine
 from bazaar.orders.schemas import (
     HistoryRead,
@@ -29,6 +30,22 @@ class OrderNotFound(NotFound):
     """No such order."""
 
     code = "not_found"
+
+
+async def guest_access_token(*, uow: UnitOfWork, order_id: str, secret: str) -> str:
+    """The token of a guest's link to this order (see orders.access)."""
+    order = await uow.session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound()
+    return access_token_for(secret=secret, checkout_id=order.checkout_id)
+
+
+async def get_order_by_access(*, uow: UnitOfWork, order_id: str, token: str, secret: str) -> OrderRead:
+    """The whole order for whoever holds its guest access token; anyone else 404 (as for other buyers)."""
+    order = await uow.session.get(Order, order_id)
+    if order is None or not access_token_matches(secret=secret, checkout_id=order.checkout_id, token=token):
+        raise OrderNotFound()
+    return await get_order(uow=uow, order_id=order_id, user_id=order.user_id, seller_id=None)
 
 
 async def get_order(*, uow: UnitOfWork, order_id: str, user_id: str, seller_id: str | None) -> OrderRead:

@@ -18,7 +18,7 @@ from bazaar.bootstrap import Container, build_container
 from bazaar.search.service import SearchService
 from bazaar.settings import Settings
 from bazaar.web import ops
-from bazaar.web.api import accounts, cart, catalog, checkout, inventory, notifications, orders, search
+from bazaar.web.api import accounts, buyers, cart, catalog, checkout, inventory, notifications, orders, search
 from bazaar.web.errors import install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(checkout.router, prefix=API_PREFIX)
     app.include_router(orders.router, prefix=API_PREFIX)
     app.include_router(notifications.router, prefix=API_PREFIX)
+    app.include_router(buyers.router, prefix=API_PREFIX)
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(pages.router)

@@ -20,6 +20,7 @@ from bazaar.kernel.caching import CachedBytes, etag_matches
 from bazaar.kernel.errors import DomainError
 from bazaar.search.schemas import SearchParams
 from bazaar.search.service import SearchService
+from bazaar.web.views import remember_view_by_token
 
 PAGE_CACHE_CONTROL = f"public, max-age={int(PAGE_TTL_SECONDS)}".encode()
 SEARCH_CACHE_CONTROL = b"public, max-age=2"
@@ -57,6 +58,7 @@ class ReadFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cached: CachedBytes | None = None
         cache_control = b""
+        viewed: str | None = None
         if scope["type"] == "http" and scope["method"] == "GET":
             path: str = scope["path"]
             extras = getattr(scope["app"].state, "container", None)
@@ -68,6 +70,7 @@ class ReadFastPath:
                         scope["bazaar.route"] = self.products + "{product_id}"
                         pages: ProductPages = extras["product_pages"]
                         cached, cache_control = await pages.get(product_id), PAGE_CACHE_CONTROL
+                        viewed = product_id
                 elif path == self.search and "search" in extras:
                     params = search_params(scope["query_string"])
                     if params is not None:
@@ -80,6 +83,24 @@ class ReadFastPath:
             await self.app(scope, receive, send)
             return
         await _send_cached(scope, send, cached, cache_control)
+        token = _credentials(scope) if viewed is not None else None
+        if token is not None and viewed is not None:  # a logged-in buyer's view, after the answer went out
+            await remember_view_by_token(scope["app"].state.container, token, viewed)
+
+
+def _credentials(scope: Scope) -> str | None:
+    """The bearer token or session cookie of the request, if it has one (the common anonymous read has none)."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+        elif name == b"cookie" and b"bazaar_session=" in value:
+            for part in value.decode("latin-1").split(";"):
+                key, _, token = part.strip().partition("=")
+                if key == "bazaar_session" and token:
+                    return token
+    return None
 
 
 async def _send_cached(scope: Scope, send: Send, cached: CachedBytes, cache_control: bytes) -> None:

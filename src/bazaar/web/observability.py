@@ -79,6 +79,12 @@ class Metrics:
         self.dead_letters = Gauge(
             "bazaar_event_dead_letters", "Events a consumer gave up on after its retries", registry=self.registry
         )
+        self.mail_outbox = Gauge(
+            "bazaar_mail_outbox",
+            "Emails waiting to be sent (pending) and given up on (failed)",
+            ["status"],
+            registry=self.registry,
+        )
 
     def observe_events(self, stats: EventStreamStats) -> None:
         """Replace the event-stream gauges with a fresh reading (streams that vanished drop out)."""
@@ -90,6 +96,10 @@ class Metrics:
                 self.event_lag.labels(c.stream, c.group).set(c.lag)
         self.outbox_backlog.set(stats.backlog)
         self.dead_letters.set(stats.dead_letters)
+
+    def observe_mail(self, counts: dict[str, int]) -> None:
+        for status, n in counts.items():
+            self.mail_outbox.labels(status).set(n)
 
 
 _ERROR_BODY = (

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from bazaar.kernel.metrics import DOMAIN_REGISTRY
+from bazaar.mail.sender import outbox_counts
 from bazaar.web.api.deps import ContainerDep
 
 router = APIRouter(tags=["operations"])
@@ -56,5 +57,10 @@ async def metrics(request: Request, container: ContainerDep) -> Response:
         app_metrics.observe_events(await asyncio.wait_for(container.events.stats(), timeout=2))
     except Exception as exc:
         log.warning("event stream metrics unavailable: %s", exc)
+    try:
+        async with container.read_uow() as uow:
+            app_metrics.observe_mail(await asyncio.wait_for(outbox_counts(uow=uow), timeout=2))
+    except Exception as exc:
+        log.warning("mail outbox metrics unavailable: %s", exc)
     body = generate_latest(app_metrics.registry) + generate_latest(DOMAIN_REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

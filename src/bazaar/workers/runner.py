@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bazaar.bootstrap import Container
-from bazaar.workers import outbox_relay, payments, reservation_sweeper, search_indexer
+from bazaar.workers import mail_sender, outbox_relay, payments, reservation_sweeper, search_indexer
 
 log = logging.getLogger("bazaar.workers")
 
@@ -36,6 +36,8 @@ def all_workers(container: Container) -> list[Worker]:
         Worker("checkout-reconciler", payments.run_reconciler, max(poll, 2.0)),
         Worker("payment-capture", payments.run_capture, max(poll, 1.0)),
         Worker("return-refunds", payments.run_return_refunds, max(poll, 5.0)),
+        # Woken by the outbox: an event that queues an email is followed by the consumer, then this.
+        Worker("mail-sender", mail_sender.run_once, max(poll, 1.0), wake_on_outbox=True),
         # Short idle so a marked product is committed about a second after its event, not later.
         Worker("search-indexer", search_indexer.run_once, min(poll, 0.25)),
     ]

@@ -18,7 +18,8 @@ from bazaar.catalog.schemas import (
     SellerOfferRead,
 )
 from bazaar.kernel.caching import etag_matches
-from bazaar.web.api.deps import CurrentSeller, ReadUowDep, UowDep
+from bazaar.web.api.deps import CurrentSeller, ReadUowDep, UowDep, bearer_token
+from bazaar.web.views import remember_view_by_token
 
 router = APIRouter(tags=["catalog"])
 CACHE_CONTROL = f"public, max-age={int(PAGE_TTL_SECONDS)}"
@@ -45,6 +46,9 @@ async def product_page(product_id: str, request: Request) -> Response:
     pages: ProductPages = request.app.state.container.extras["product_pages"]
     cached = await pages.get(product_id)
     headers = {"ETag": cached.etag, "Cache-Control": CACHE_CONTROL}
+    token = bearer_token(request)
+    if token is not None:  # the fast path does the same for the requests it answers
+        await remember_view_by_token(request.app.state.container, token, product_id)
     if etag_matches(request.headers.get("if-none-match"), cached.etag):
         return Response(status_code=304, headers=headers)
     return Response(content=cached.body, media_type="application/json", headers=headers)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from bazaar.kernel.errors import NotAuthenticated
 from bazaar.kernel.schemas import Page
 from bazaar.orders import queries, returns, service
 from bazaar.orders.schemas import (
@@ -18,7 +19,7 @@ from bazaar.orders.schemas import (
     TrackingEventCreate,
 )
 from bazaar.shipping import service as shipping
-from bazaar.web.api.deps import ContainerDep, CurrentSeller, CurrentUser, ReadUowDep, UowDep
+from bazaar.web.api.deps import ContainerDep, CurrentSeller, CurrentUser, OptionalUser, ReadUowDep, UowDep
 
 router = APIRouter(tags=["orders"])
 PageNo = Annotated[int, Query(ge=1, le=10_000)]
@@ -33,7 +34,18 @@ async def list_orders(
 
 
 @router.get("/orders/{order_id}", response_model=OrderRead)
-async def get_order(order_id: str, principal: CurrentUser, uow: ReadUowDep) -> OrderRead:
+async def get_order(
+    order_id: str,
+    principal: OptionalUser,
+    uow: ReadUowDep,
+    container: ContainerDep,
+    access: Annotated[str | None, Query(max_length=128, description="a guest order's access token")] = None,
+) -> OrderRead:
+    if access:
+        secret = container.settings.secret_key
+        return await queries.get_order_by_access(uow=uow, order_id=order_id, token=access, secret=secret)
+    if principal is None:
+        raise NotAuthenticated("log in to see this order")
     return await queries.get_order(uow=uow, order_id=order_id, user_id=principal.user_id, seller_id=principal.seller_id)
 
 

@@ -132,10 +132,16 @@ async def order_history(page: PageDep) -> Response:
 
 @router.get("/orders/{order_id}")
 async def order_page(order_id: str, page: PageDep) -> Response:
-    user = page.require_user()
+    access = page.request.query_params.get("access", "")[:128]
     async with page.container.read_uow() as uow:
-        order = await orders.get_order(uow=uow, order_id=order_id, user_id=user.user_id, seller_id=None)
-    return await page.render("order.html", order=order, error=page.request.query_params.get("error"))
+        if access:  # a guest's order, through the link in its confirmation
+            secret = page.container.settings.secret_key
+            order = await orders.get_order_by_access(uow=uow, order_id=order_id, token=access, secret=secret)
+        else:
+            user = page.require_user()
+            order = await orders.get_order(uow=uow, order_id=order_id, user_id=user.user_id, seller_id=None)
+    error = page.request.query_params.get("error")
+    return await page.render("order.html", order=order, error=error, guest_view=bool(access))
 
 
 @router.post("/orders/{order_id}/cancel")

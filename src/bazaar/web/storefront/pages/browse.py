@@ -16,6 +16,8 @@ from bazaar.kernel.errors import NotFound
 from bazaar.search.schemas import SearchParams, SearchResult, Sort
 from bazaar.search.service import SearchService
 from bazaar.web.storefront.pages.common import PageDep, PageRoute
+from bazaar.web.views import remember_view
+from bazaar.wishlists import service as wishlists
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 SORTS: dict[str, str] = {
@@ -158,4 +160,13 @@ async def product(product_id: str, request: Request, page: PageDep) -> Response:
     offers = sorted((o for o in product.offers if o.sku_id == chosen), key=lambda o: o.total_price.amount)
     buy_box = next((o for o in offers if o.availability != "out_of_stock"), offers[0] if offers else None)
     skus = [(s.id, _sku_label(s.attributes)) for s in product.skus]
-    return await page.render("product.html", product=product, offers=offers, buy_box=buy_box, skus=skus, chosen=chosen)
+    watch = None
+    if page.principal is not None:
+        async with page.container.read_uow() as uow:
+            watch = (
+                await wishlists.watched_product_ids(uow=uow, user_id=page.principal.user_id, product_ids=[product.id])
+            ).get(product.id)
+        await remember_view(page.container, page.principal, product.id)
+    return await page.render(
+        "product.html", product=product, offers=offers, buy_box=buy_box, skus=skus, chosen=chosen, watch=watch
+    )

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote as quote_url
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from bazaar.addresses import service as addresses
+from bazaar.addresses.schemas import AddressCreate, AddressRead
 from bazaar.cart import service as carts
 from bazaar.cart.schemas import CartItemAdd, CartItemUpdate, CartRead
+from bazaar.checkout import guest
 from bazaar.checkout import service as checkout
-from bazaar.checkout.schemas import CardInput, CheckoutRequest, QuoteRead, QuoteRequest
+from bazaar.checkout.schemas import CardInput, CheckoutRead, CheckoutRequest, QuoteRead, QuoteRequest
 from bazaar.kernel.errors import DomainError
 from bazaar.kernel.ids import new_id
 from bazaar.shipping.addresses import ShippingAddress
 from bazaar.shipping.rates import METHODS
+from bazaar.web.api.deps import client_ip
 from bazaar.web.storefront.pages.common import CART_COOKIE, Form, Page, PageDep, PageRoute, field_errors, set_cookie
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -75,11 +81,15 @@ async def change_line(item_id: str, page: PageDep, form: Form) -> Response:
     return _remember(page, page.redirect("/cart", notice="Your cart is updated."), cart)
 
 
-def _typed(form: FormData | None) -> dict[str, str]:
-    fields = (*ADDRESS_FIELDS, "shipping_method", "exp_month", "exp_year")
+def _typed(form: FormData | None, book: list[AddressRead]) -> dict[str, str]:
+    fields = (*ADDRESS_FIELDS, "shipping_method", "exp_month", "exp_year", "email", "address_id")
     typed = {k: str(form.get(k) or "") for k in fields} if form is not None else {}
-    typed.setdefault("country", "US")
-    typed["country"] = typed["country"] or "US"
+    for flag in ("save_address", "make_default"):
+        typed[flag] = "1" if form is not None and form.get(flag) else ""
+    typed["country"] = typed.get("country") or "US"
+    if not typed.get("address_id"):
+        default = next((a.id for a in book if a.default), None)
+        typed["address_id"] = default if default and form is None else "new"
     return typed
 
 
@@ -88,18 +98,27 @@ def _address(form: FormData) -> ShippingAddress:
     return ShippingAddress.model_validate({**data, "line2": data["line2"] or None})
 
 
+async def _book(page: Page) -> list[AddressRead]:
+    if page.principal is None:
+        return []
+    async with page.container.read_uow() as uow:
+        return await addresses.list_addresses(uow=uow, user_id=page.principal.user_id)
+
+
 async def _checkout_page(
     page: Page, *, form: FormData | None, quote: QuoteRead | None = None, key: str | None = None, **extra: Any
 ) -> Response:
     async with page.container.read_uow() as uow:
         cart = await carts.get_cart(uow=uow, store=page.container.carts, cache=page.container.cache, owner=page.owner)
+    book = await _book(page)
     status = 422 if extra.get("error") or extra.get("errors") else 200
     return await page.render(
         "checkout.html",
         status_code=status,
         cart=cart,
         quote=quote,
-        typed=_typed(form),
+        book=book,
+        typed=_typed(form, book),
         methods=METHODS,
         key=key or new_id(),  # a fresh key per form: a double submit of this form never orders twice
         errors=extra.pop("errors", {}),
@@ -109,7 +128,7 @@ async def _checkout_page(
 
 @router.get("/checkout")
 async def checkout_form(page: PageDep) -> Response:
-    page.require_user()
+    """Logged in, or as a guest with an email (the anonymous cart in the cookie is what is ordered)."""
     return await _checkout_page(page, form=None)
 
 
@@ -125,20 +144,37 @@ def _seller_methods(form: FormData, method: str | None) -> dict[str, str] | None
     return picked or None
 
 
-async def _quote(
-    page: Page, address: ShippingAddress, method: str | None, per_seller: dict[str, str] | None
-) -> QuoteRead:
-    user = page.require_user()
-    request = QuoteRequest(shipping_address=address, shipping_method=method, shipping_methods=per_seller)
+@dataclass(frozen=True)
+class Where:
+    """Where the buyer asked to ship: a saved address (its id) or the address typed in the form."""
+
+    address: ShippingAddress | None = None
+    address_id: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {"shipping_address": self.address, "shipping_address_id": self.address_id}
+
+
+def _where(page: Page, form: FormData) -> Where:
+    chosen = str(form.get("address_id") or "new")
+    if page.principal is not None and chosen != "new":
+        return Where(address_id=chosen[:32])
+    return Where(address=_address(form))
+
+
+async def _quote(page: Page, where: Where, method: str | None, per_seller: dict[str, str] | None) -> QuoteRead:
+    request = QuoteRequest(**where.fields(), shipping_method=method, shipping_methods=per_seller)
+    user_id = page.principal.user_id if page.principal else None
+    guest_cart = None if page.principal else page.owner.cart_id or ""
     async with page.container.read_uow() as uow:
-        return await checkout.quote_checkout(uow=uow, user_id=user.user_id, request=request)
+        return await checkout.quote_checkout(uow=uow, user_id=user_id, request=request, guest_cart_id=guest_cart)
 
 
 async def _quote_or_none(
-    page: Page, address: ShippingAddress, method: str | None, per_seller: dict[str, str] | None
+    page: Page, where: Where, method: str | None, per_seller: dict[str, str] | None
 ) -> QuoteRead | None:
     try:
-        return await _quote(page, address, method, per_seller)
+        return await _quote(page, where, method, per_seller)
     except DomainError:
         return None
 
@@ -153,48 +189,85 @@ def _card(form: FormData) -> CardInput:
     )
 
 
+async def _save_address(page: Page, form: FormData, where: Where) -> None:
+    """ "Save this address": kept in the book once (typing the same address again adds nothing)."""
+    if page.principal is None or where.address is None or not form.get("save_address"):
+        return
+    book = await _book(page)
+    if any(a.address() == where.address for a in book):
+        return
+    data = AddressCreate(**where.address.model_dump(), default=bool(form.get("make_default")))
+    try:
+        async with page.container.uow() as uow:
+            await addresses.add_address(uow=uow, user_id=page.principal.user_id, data=data)
+    except DomainError:  # a full address book does not spoil a placed order
+        pass
+
+
+async def _place(page: Page, form: FormData, request: CheckoutRequest, key: str | None) -> CheckoutRead:
+    c = page.container
+    if page.principal is not None:
+        return await checkout.start_checkout(
+            deps=c.saga_deps(), user_id=page.principal.user_id, idempotency_key=key, request=request
+        )
+    s = c.settings
+    await c.limiter.hit("guest-checkout-ip", client_ip(page.request), limit=s.guest_checkout_limit_per_minute)
+    if request.email:
+        await c.limiter.hit("guest-checkout-email", request.email, limit=s.guest_checkout_email_limit_per_minute)
+    return await guest.start_guest_checkout(
+        deps=c.saga_deps(), secret=s.secret_key, cart_id=page.owner.cart_id, idempotency_key=key, request=request
+    )
+
+
 @router.post("/checkout")
 async def checkout_submit(page: PageDep, form: Form) -> Response:
-    """`action=quote` prices the cart for the typed address; `action=place` places the order."""
-    user = page.require_user()
+    """`action=quote` prices the cart for the chosen address; `action=place` places the order."""
     key = str(form.get("idempotency_key") or "") or None
     chosen = str(form.get("shipping_method") or "")
     method = chosen if chosen in METHODS else None
     per_seller = _seller_methods(form, method)
     try:
-        address = _address(form)
+        where = _where(page, form)
     except ValidationError as exc:
         return await _checkout_page(page, form=form, key=key, errors=field_errors(exc))
     if form.get("action") != "place":
         try:
-            priced = await _quote(page, address, method, per_seller)
+            priced = await _quote(page, where, method, per_seller)
         except DomainError as exc:
             return await _checkout_page(page, form=form, key=key, error=exc.message)
         return await _checkout_page(page, form=form, quote=priced, key=key)
     try:
+        email = None if page.principal else (str(form.get("email") or "").strip() or None)
         request = CheckoutRequest(
-            shipping_address=address,
+            **where.fields(),
             shipping_method=method or "standard",
             shipping_methods=per_seller,
             payment=_card(form),
+            email=email,
         )
     except ValidationError as exc:
-        quote = await _quote_or_none(page, address, method, per_seller)
+        quote = await _quote_or_none(page, where, method, per_seller)
         return await _checkout_page(page, form=form, quote=quote, key=key, errors=field_errors(exc))
     try:
         # The same key and form answer the first result: a double submit lands on the same order.
-        result = await checkout.start_checkout(
-            deps=page.container.saga_deps(), user_id=user.user_id, idempotency_key=key, request=request
-        )
+        result = await _place(page, form, request, key)
     except DomainError as exc:  # declined, sold out: the form comes back as typed, with a new key for the retry
-        quote = await _quote_or_none(page, address, method, per_seller)
+        quote = await _quote_or_none(page, where, method, per_seller)
         return await _checkout_page(page, form=form, quote=quote, error=exc.message)
+    await _save_address(page, form, where)
+    if result.access_token:
+        return page.redirect(f"/checkout/{result.id}?access={quote_url(result.access_token)}")
     return page.redirect(f"/checkout/{result.id}")
 
 
 @router.get("/checkout/{checkout_id}")
 async def confirmation(checkout_id: str, page: PageDep) -> Response:
-    user = page.require_user()
+    access = page.request.query_params.get("access", "")[:128]
     async with page.container.read_uow() as uow:
-        result = await checkout.get_checkout_read(uow=uow, checkout_id=checkout_id, user_id=user.user_id)
+        if access:  # a guest's confirmation, through its access link
+            secret = page.container.settings.secret_key
+            result = await guest.get_guest_checkout(uow=uow, checkout_id=checkout_id, token=access, secret=secret)
+        else:
+            user = page.require_user()
+            result = await checkout.get_checkout_read(uow=uow, checkout_id=checkout_id, user_id=user.user_id)
     return await page.render("confirmation.html", checkout=result)

@@ -1,0 +1,188 @@
+"""The kinds of email, the events that make them and how each is composed.
+
+Adding a kind is one small step in three places:
+1. a `compose_<kind>` function below: from the event, who gets the email and what it says (a Draft);
+2. two templates, `mail/templates/<kind>.txt` and `<kind>.html` (extending `_base.*`);
+3. an entry in KINDS (name, the label buyers see on their preferences page, the topic, the composer).
+The consumer subscribes to every topic in KINDS; preferences and unsubscribe links follow on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bazaar.accounts import service as accounts
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.errors import NotFound
+from bazaar.orders import queries as orders
+
+Event = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    public_url: str  # links in emails start with it
+    sender: str  # the From address
+    secret_key: str  # signs unsubscribe links (and guests' order links)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One email decided by a composer: to whom, the subject, and what the templates need."""
+
+    to: str
+    subject: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+Composer = Callable[[UnitOfWork, Event, MailConfig], Awaitable[list[Draft]]]
+
+
+@dataclass(frozen=True)
+class MailKind:
+    name: str
+    label: str
+    topic: str
+    compose: Composer
+
+
+def _money(amount: int | None, currency: str = "USD") -> str:
+    if amount is None:
+        return ""
+    symbol = "$" if currency == "USD" else f"{currency} "
+    return f"{symbol}{amount // 100:,}.{amount % 100:02d}"
+
+
+async def _buyer(uow: UnitOfWork, user_id: str) -> tuple[str, str, bool] | None:
+    try:
+        user = await accounts.get_user(uow=uow, user_id=user_id)
+    except NotFound:
+        return None
+    return user.email, user.name, user.is_guest
+
+
+async def _order_link(uow: UnitOfWork, config: MailConfig, order_id: str, is_guest: bool) -> str:
+    if not is_guest:
+        return f"{config.public_url}/orders/{order_id}"
+    token = await orders.guest_access_token(uow=uow, order_id=order_id, secret=config.secret_key)
+    return f"{config.public_url}/orders/{order_id}?access={token}"
+
+
+async def _order_draft(
+    uow: UnitOfWork, config: MailConfig, order_id: str, user_id: str, subject: str, **extra: Any
+) -> list[Draft]:
+    buyer = await _buyer(uow, user_id)
+    if buyer is None:
+        return []
+    email, name, is_guest = buyer
+    order = await orders.get_order(uow=uow, order_id=order_id, user_id=user_id, seller_id=None)
+    context = {
+        "name": name,
+        "order": order,
+        "number": order_number(order_id),
+        "order_url": await _order_link(uow, config, order_id, is_guest),
+        "money": _money,
+        "is_guest": is_guest,
+        **extra,
+    }
+    return [Draft(to=email, subject=subject.format(number=order_number(order_id)), context=context)]
+
+
+def order_number(order_id: str) -> str:
+    """The order number people read (the same short form the storefront shows)."""
+    return order_id[-8:]
+
+
+async def compose_order_placed(uow: UnitOfWork, event: Event, config: MailConfig) -> list[Draft]:
+    p = event["payload"]
+    return await _order_draft(uow, config, p["id"], p["user_id"], "Your Bazaar order {number} is placed")
+
+
+async def compose_order_shipped(uow: UnitOfWork, event: Event, config: MailConfig) -> list[Draft]:
+    p = event["payload"]
+    return await _order_draft(
+        uow,
+        config,
+        p["order_id"],
+        p["user_id"],
+        "A parcel from your order {number} is on its way",
+        carrier=p["carrier"],
+        tracking_number=p["tracking_number"],
+        shipment_id=p["id"],
+    )
+
+
+def _on_status(status: str, subject: str) -> Composer:
+    async def compose(uow: UnitOfWork, event: Event, config: MailConfig) -> list[Draft]:
+        p = event["payload"]
+        if p["status"] != status:
+            return []
+        return await _order_draft(uow, config, p["id"], p["user_id"], subject)
+
+    return compose
+
+
+async def compose_refund_issued(uow: UnitOfWork, event: Event, config: MailConfig) -> list[Draft]:
+    p = event["payload"]
+    refund = _money(p["refund_amount"], p.get("currency", "USD"))
+    return await _order_draft(
+        uow, config, p["order_id"], p["user_id"], f"Refund of {refund} for order {{number}}", refund=refund
+    )
+
+
+def _on_alert(kind: str, subject: str) -> Composer:
+    async def compose(uow: UnitOfWork, event: Event, config: MailConfig) -> list[Draft]:
+        p = event["payload"]
+        if p["kind"] != kind:
+            return []
+        buyer = await _buyer(uow, p["user_id"])
+        if buyer is None:
+            return []
+        email, name, _ = buyer
+        currency = p.get("currency", "USD")
+        context = {
+            "name": name,
+            "title": p["title"],
+            "price": _money(p.get("price_amount"), currency),
+            "previous_price": _money(p.get("previous_price_amount"), currency),
+            "product_url": f"{config.public_url}/p/{p['product_id']}",
+            "wishlist_url": f"{config.public_url}/wishlist",
+        }
+        return [Draft(to=email, subject=subject.format(title=p["title"][:120]), context=context)]
+
+    return compose
+
+
+KINDS: tuple[MailKind, ...] = (
+    MailKind("order_placed", "Order confirmations", "orders.order_placed.v1", compose_order_placed),
+    MailKind("order_shipped", "Shipping updates with tracking", "shipping.shipment_created.v1", compose_order_shipped),
+    MailKind(
+        "order_delivered",
+        "Deliveries",
+        "orders.order_status_changed.v1",
+        _on_status("delivered", "Your order {number} was delivered"),
+    ),
+    MailKind(
+        "order_cancelled",
+        "Cancellations",
+        "orders.order_status_changed.v1",
+        _on_status("cancelled", "Your order {number} is cancelled"),
+    ),
+    MailKind("refund_issued", "Refunds", "orders.return_received.v1", compose_refund_issued),
+    MailKind(
+        "back_in_stock",
+        "Back-in-stock alerts",
+        "wishlists.product_alert.v1",
+        _on_alert("back_in_stock", "Back in stock: {title}"),
+    ),
+    MailKind(
+        "price_drop",
+        "Price drops on your wish list",
+        "wishlists.product_alert.v1",
+        _on_alert("price_drop", "Price drop: {title}"),
+    ),
+)
+KIND_NAMES = tuple(k.name for k in KINDS)
+TOPICS = tuple(sorted({k.topic for k in KINDS}))

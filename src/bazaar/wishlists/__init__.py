@@ -1,0 +1,1 @@
+"""Wish lists, back-in-stock and price-drop alerts ("notify me"), and recently viewed products."""
