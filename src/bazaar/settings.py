@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     secret_key: str = "development-only-secret"
 
     reservation_ttl_seconds: int = 600
+    # Hold limits (inventory/limits.py): units one buyer may hold at once, over all offers and per offer, and
+    # holds (POST /reservations) one buyer may ask for per minute (with rate limits on).
+    hold_max_units_per_buyer: int = Field(default=200, ge=1)
+    hold_max_units_per_offer: int = Field(default=50, ge=1)
+    hold_limit_per_minute: int = Field(default=120, ge=1)
     capture_delay_seconds: int = 60
     checkout_deadline_seconds: int = 30
     rate_limits: str = "on"

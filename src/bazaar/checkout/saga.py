@@ -24,7 +24,8 @@ from bazaar.checkout.pricing import PricedLine, price_cart
 from bazaar.checkout.schemas import CardInput
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import service as inventory
-from bazaar.inventory.errors import InsufficientStock
+from bazaar.inventory.errors import HoldLimitExceeded, InsufficientStock
+from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import Conflict, DependencyUnavailable
 from bazaar.kernel.payments import CardDetails
@@ -50,6 +51,7 @@ class SagaDeps:
     capture_delay: timedelta
     carts: CartStore
     sold_out: SoldOutFlags | None = None
+    hold_limits: HoldLimits | None = None
     crash_after: set[str] = field(default_factory=set)  # test hook: statuses after which to "die"
 
 
@@ -130,11 +132,12 @@ async def _reserve(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> 
                 checkout_id=checkout.id,
                 user_id=checkout.user_id,
                 sold_out=deps.sold_out,
+                limits=deps.hold_limits,
             )
-        except InsufficientStock as exc:
+        except (InsufficientStock, HoldLimitExceeded) as exc:
             await uow.rollback()
             checkout = await _load(uow, checkout_id)
-            await _fail(uow, checkout, "insufficient_stock", exc.message, **exc.details)
+            await _fail(uow, checkout, exc.code, exc.message, **exc.details)
             return "failed"
         by_offer = {r.offer_id: r.id for r in reservations}
         checkout.lines = [{**line, "reservation_id": by_offer[line["offer_id"]]} for line in checkout.lines]
