@@ -12,9 +12,9 @@ from sqlalchemy import select, update
 
 from bazaar.bootstrap import Container, build_container
 from bazaar.db.outbox import OutboxEvent
-from bazaar.workers.flash_sales import run_scheduler
 from bazaar.flash_sales.models import FlashSale
 from bazaar.kernel.clock import utcnow
+from bazaar.workers.flash_sales import run_scheduler
 from tests.catalog_builder import rebuild_index
 from tests.e2e.test_accounts import assert_error
 from tests.helpers import API, new_seller, new_user

@@ -1,7 +1,7 @@
 """Flash sales: scheduled sales on an offer, what each buyer took of one, holds made through one, queue tickets.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0005
 Create Date: 2026-12-05 00:14:42.841974
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012'
-down_revision = '0010'
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
