@@ -76,7 +76,9 @@ async def test_suspension_hides_offers_blocks_listing_and_reinstatement_restores
     assert all(not h["in_stock"] for h in hits)
     # the seller cannot list or change offers
     patch = await client.patch(
-        f"{API}/sellers/me/offers/{offer['id']}", json={"price": {"amount": 1, "currency": "USD"}}, headers=seller_headers
+        f"{API}/sellers/me/offers/{offer['id']}",
+        json={"price": {"amount": 1, "currency": "USD"}},
+        headers=seller_headers,
     )
     assert code_of(patch) == (403, "seller_suspended")
     new = await client.post(
@@ -138,7 +140,9 @@ async def test_any_order_and_a_goodwill_refund(client: httpx.AsyncClient, contai
     assert seen.status_code == 200 and seen.json()["buyer"]["email"] == buyer_user["email"]
     listed = await client.get(f"{API}/admin/orders", params={"buyer": buyer_user["email"]}, headers=admin)
     assert [o["id"] for o in listed.json()["items"]] == [order_id]
-    by_seller = await client.get(f"{API}/admin/orders", params={"seller": seller_id, "status": "pending"}, headers=admin)
+    by_seller = await client.get(
+        f"{API}/admin/orders", params={"seller": seller_id, "status": "pending"}, headers=admin
+    )
     assert [o["id"] for o in by_seller.json()["items"]] == [order_id]
 
     early = await client.post(
