@@ -25,6 +25,7 @@ from bazaar.checkout.saga import SagaDeps
 from bazaar.db.consumers import BatchHandler, Handler, Subscription
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
+from bazaar.flash_sales.calendar import SaleCalendar
 from bazaar.inventory.hot import HotReservations
 from bazaar.kernel.ports import (
     Cache,
@@ -68,6 +69,7 @@ class Container:
     plain_statements: PlainStatements | None = None  # PostgreSQL only: the hot paths' driver-level statements
     hot_reservations: HotReservations | None = None
     mail: MailTransport | None = None  # set by build_container: SMTP or .eml files
+    flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
 
     @property
     def mail_config(self) -> MailConfig:
@@ -160,6 +162,7 @@ def build_container(settings: Settings) -> Container:
     )
     container.events = build_event_stream(settings, container)
     container.mail = build_mail_transport(settings)
+    container.flash_calendar = SaleCalendar(container.read_uow)
     if settings.redis_url:
         from redis.asyncio import Redis
 
