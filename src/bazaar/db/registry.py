@@ -10,6 +10,7 @@ from bazaar.catalog import models as catalog_models
 from bazaar.checkout import models as checkout_models
 from bazaar.db import outbox
 from bazaar.db.base import Base
+from bazaar.flash_sales import models as flash_sales_models
 from bazaar.inventory import models as inventory_models
 from bazaar.mail import models as mail_models
 from bazaar.notifications import models as notifications_models
@@ -33,5 +34,6 @@ MODULES = (
     shipping_models,
     mail_models,
     wishlists_models,
+    flash_sales_models,
 )
 metadata = Base.metadata

@@ -20,7 +20,19 @@ from bazaar.bootstrap import Container, build_container
 from bazaar.search.service import SearchService
 from bazaar.settings import Settings
 from bazaar.web import ops
-from bazaar.web.api import accounts, admin, buyers, cart, catalog, checkout, inventory, notifications, orders, search
+from bazaar.web.api import (
+    accounts,
+    admin,
+    buyers,
+    cart,
+    catalog,
+    checkout,
+    flash_sales,
+    inventory,
+    notifications,
+    orders,
+    search,
+)
 from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
@@ -124,6 +136,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API
     if settings.payment_sandbox_public and not settings.payment_provider_url:

@@ -1,7 +1,7 @@
 """Marketplace operations: sellers' standing, product takedowns, the operators' audit trail and goodwill refunds.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0012
 Create Date: 2026-12-05 00:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
