@@ -153,7 +153,9 @@ def build_container(settings: Settings) -> Container:
         settings=settings,
         db=create_database(settings),
         cache=cache,
-        limiter=RateLimiter(cache, enabled=settings.rate_limits_enabled),
+        limiter=RateLimiter(
+            cache, enabled=settings.rate_limits_enabled, fallback=MemoryCache() if settings.redis_url else None
+        ),
         passwords=Passwords(settings.password_hash_profile),
         payments=payments,
         payment_sandbox=sandbox,
