@@ -204,8 +204,8 @@ async def _release_orphan_authorization(deps: SagaDeps, checkout_id: str) -> Non
     try:
         await deps.payments.void(checkout_id=checkout_id)
     except DependencyUnavailable:
-        # Stays authorized without an order: the payments reconciler voids such authorizations later.
-        log.warning("could not void the late authorization of checkout %s yet", checkout_id)
+        # Nothing retries this void later: say so loudly (the card network drops the hold after some days).
+        log.error("could not void the late authorization of checkout %s; void it by hand", checkout_id)
 
 
 async def _create_order(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
