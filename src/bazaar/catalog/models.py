@@ -41,7 +41,12 @@ class Product(Base):
     rating_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     tax_category: Mapped[str] = mapped_column(String(40), default="general", nullable=False)
     weight_grams: Mapped[int] = mapped_column(Integer, default=500, nullable=False)
-    image_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    image_url: Mapped[str | None] = mapped_column(String(500), nullable=True)  # the first image's medium variant
+    # What pages and search show of the product's images ([{id, position, urls: {thumb, medium, large}}]),
+    # kept by the media context through catalog.service.set_product_images.
+    images: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # {"1": n, ..., "5": n}, kept with rating_average and rating_count by the reviews context.
+    rating_histogram: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
     created_by_seller_id: Mapped[str | None] = mapped_column(ForeignKey("sellers.id"), nullable=True)
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = updated_column()

@@ -18,7 +18,18 @@ from bazaar.bootstrap import Container, build_container
 from bazaar.search.service import SearchService
 from bazaar.settings import Settings
 from bazaar.web import ops
-from bazaar.web.api import accounts, buyers, cart, catalog, checkout, inventory, notifications, orders, search
+from bazaar.web.api import (
+    accounts,
+    buyers,
+    cart,
+    catalog,
+    checkout,
+    inventory,
+    media,
+    notifications,
+    orders,
+    search,
+)
 from bazaar.web.errors import install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
@@ -105,6 +116,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(buyers.router, prefix=API_PREFIX)
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(search.router, prefix=API_PREFIX)
+    app.include_router(media.router, prefix=API_PREFIX)
+    app.include_router(media.files)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API
     if not settings.payment_provider_url:
