@@ -26,6 +26,7 @@ from bazaar.checkout.saga import SagaDeps
 from bazaar.db.consumers import BatchHandler, Handler, Subscription
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
+from bazaar.flash_sales.calendar import SaleCalendar
 from bazaar.inventory.hot import HotReservations
 from bazaar.kernel.ports import (
     Cache,
@@ -71,6 +72,7 @@ class Container:
     hot_reservations: HotReservations | None = None
     mail: MailTransport | None = None  # set by build_container: SMTP or .eml files
     media: MediaStore | None = None  # set by build_container: image files (the data dir's media folder)
+    flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
 
     @property
     def mail_config(self) -> MailConfig:
@@ -154,7 +156,9 @@ def build_container(settings: Settings) -> Container:
         settings=settings,
         db=create_database(settings),
         cache=cache,
-        limiter=RateLimiter(cache, enabled=settings.rate_limits_enabled),
+        limiter=RateLimiter(
+            cache, enabled=settings.rate_limits_enabled, fallback=MemoryCache() if settings.redis_url else None
+        ),
         passwords=Passwords(settings.password_hash_profile),
         payments=payments,
         payment_sandbox=sandbox,
@@ -162,6 +166,7 @@ def build_container(settings: Settings) -> Container:
     container.events = build_event_stream(settings, container)
     container.mail = build_mail_transport(settings)
     container.media = FilesystemMediaStore(settings.resolved_media_dir)
+    container.flash_calendar = SaleCalendar(container.read_uow)
     if settings.redis_url:
         from redis.asyncio import Redis
 

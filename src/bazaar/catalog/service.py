@@ -47,6 +47,7 @@ async def create_product(*, uow: UnitOfWork, seller_id: str, data: ProductCreate
         brand=data.brand,
         category_id=data.category_id,
         attributes=data.attributes,
+        tax_category=data.tax_category,
         created_by_seller_id=seller_id,
     )
     uow.session.add(product)

@@ -9,6 +9,7 @@ from bazaar.catalog import models as catalog_models
 from bazaar.checkout import models as checkout_models
 from bazaar.db import outbox
 from bazaar.db.base import Base
+from bazaar.flash_sales import models as flash_sales_models
 from bazaar.inventory import models as inventory_models
 from bazaar.mail import models as mail_models
 from bazaar.media import models as media_models
@@ -35,5 +36,6 @@ MODULES = (
     wishlists_models,
     media_models,
     reviews_models,
+    flash_sales_models,
 )
 metadata = Base.metadata
