@@ -126,7 +126,7 @@ _PAGE_PRODUCT = (
         Category.name.label("category_name"),
     )
     .join(Category, Category.id == Product.category_id)
-    .where(Product.id == _PRODUCT_ID)
+    .where(Product.id == _PRODUCT_ID, Product.status == "active")
 )
 _PAGE_SKUS = select(Sku.id, Sku.attributes, Sku.gtin).where(Sku.product_id == _PRODUCT_ID).order_by(Sku.id)
 _OFFER_AVAILABLE = (

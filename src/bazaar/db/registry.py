@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bazaar.accounts import models as accounts_models
 from bazaar.addresses import models as addresses_models
+from bazaar.admin import models as admin_models
 from bazaar.cart import models as cart_models
 from bazaar.catalog import models as catalog_models
 from bazaar.checkout import models as checkout_models
@@ -22,6 +23,7 @@ from bazaar.wishlists import models as wishlists_models
 
 MODULES = (
     accounts_models,
+    admin_models,
     addresses_models,
     cart_models,
     catalog_models,

@@ -162,7 +162,7 @@ async def load_facts(
             Product.rating_count,
             Product.created_at,
             Product.images,
-        ).where(Product.id.in_(ids))
+        ).where(Product.id.in_(ids), Product.status == "active")  # a taken-down product leaves the index
     )
     prices = await _lowest_prices(uow, ids)
     return [

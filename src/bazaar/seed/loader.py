@@ -35,6 +35,7 @@ from bazaar.settings import Settings
 DEMO_PASSWORD = "bazaar-demo"
 BUYER_EMAIL = "buyer@example.com"
 SELLER_EMAIL = "seller@example.com"
+ADMIN_EMAIL = "admin@example.com"  # the demo operator (role admin)
 CHUNK = 5000  # products generated and written per transaction
 DEFAULT_PICTURES = 2000  # products given a drawn picture by one run (a picture costs ~12 ms)
 
@@ -73,7 +74,10 @@ class SeedResult:
             )
         if self.pictures:
             head += f"\nDrew {self.pictures:,} product pictures in {self.picture_seconds:.1f} s."
-        logins = f"{BUYER_EMAIL} / {DEMO_PASSWORD} (buyer), {SELLER_EMAIL} / {DEMO_PASSWORD} (seller)"
+        logins = (
+            f"{BUYER_EMAIL} / {DEMO_PASSWORD} (buyer), {SELLER_EMAIL} / {DEMO_PASSWORD} (seller), "
+            f"{ADMIN_EMAIL} / {DEMO_PASSWORD} (operator)"
+        )
         return f"{head}\nDemo logins: {logins}."
 
 
@@ -204,7 +208,14 @@ def account_rows(sellers: int) -> tuple[list[dict[str, Any]], list[dict[str, Any
             "name": "Demo Buyer",
             "is_admin": False,
             "created_at": stamp_datetime(ACCOUNTS_MS),
-        }
+        },
+        {
+            "id": seeded_id(random.Random("bazaar:admin"), ACCOUNTS_MS),
+            "email": ADMIN_EMAIL,
+            "name": "Demo Operator",
+            "is_admin": True,
+            "created_at": stamp_datetime(ACCOUNTS_MS),
+        },
     ]
     seller_rows = []
     for number in range(sellers):
@@ -242,7 +253,8 @@ async def _ensure_accounts(db: Database, settings: Settings, sellers: int) -> tu
         if new_users:
             await conn.execute(_dialect_insert(conn, User), new_users)
             present = set(await conn.scalars(select(User.id).where(User.id.in_([s["user_id"] for s in new_sellers]))))
-            taken = [u["email"] for u in new_users if u["id"] not in present and u["email"] != BUYER_EMAIL]
+            demo = (BUYER_EMAIL, ADMIN_EMAIL)
+            taken = [u["email"] for u in new_users if u["id"] not in present and u["email"] not in demo]
             if taken:
                 raise RuntimeError(f"cannot seed: {taken[0]} already belongs to an account the seed did not create")
         if new_sellers:

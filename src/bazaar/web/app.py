@@ -22,6 +22,7 @@ from bazaar.settings import Settings
 from bazaar.web import ops
 from bazaar.web.api import (
     accounts,
+    admin,
     buyers,
     cart,
     catalog,
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(media.files)
+    app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API

@@ -1,7 +1,7 @@
 """Product images (content-addressed WebP variants) and verified reviews; products keep the copy pages show.
 
 Revision ID: 0009
-Revises: 0012
+Revises: 0008
 Create Date: 2026-12-05 00:40:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = "0009"
-down_revision = "0012"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
