@@ -10,7 +10,7 @@ import subprocess
 import sys
 from typing import Any
 
-from bazaar.settings import Settings
+from bazaar.settings import Settings, SettingsError
 
 
 def _migrate(settings: Settings) -> None:
@@ -234,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
+    try:
+        settings.check_production_safety()
+    except SettingsError as exc:
+        print(f"bazaar: refusing to start: {exc}", file=sys.stderr)
+        return 2
     return int(args.func(args, settings))
 
 

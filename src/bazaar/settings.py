@@ -8,6 +8,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Time the checkout saga needs around its one provider call (cart, holds, pricing before it; recording the
+# authorization and placing the order after it), on a busy machine. The checkout deadline must leave it.
+CHECKOUT_DEADLINE_MARGIN_SECONDS = 5.0
+
+
+class SettingsError(RuntimeError):
+    """Settings that cannot work together; `bazaar` refuses to start and prints the message."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
@@ -120,10 +128,25 @@ class Settings(BaseSettings):
 
     def check_production_safety(self) -> None:
         """Refuse to run in production with the development secret or a public sandbox payment provider;
-        refuse a public sandbox without a secret anywhere."""
+        refuse a public sandbox without a secret anywhere, and settings that race each other."""
         if self.env == "production" and self.secret_key == "development-only-secret":
-            raise RuntimeError("BAZAAR_SECRET_KEY must be set in production")
+            raise SettingsError("BAZAAR_SECRET_KEY must be set in production")
         if self.payment_sandbox_public and self.env == "production":
-            raise RuntimeError("BAZAAR_PAYMENT_SANDBOX_PUBLIC is a development tool and is refused in production")
+            raise SettingsError("BAZAAR_PAYMENT_SANDBOX_PUBLIC is a development tool and is refused in production")
         if self.payment_sandbox_public and len(self.payment_sandbox_secret or "") < 16:
-            raise RuntimeError("BAZAAR_PAYMENT_SANDBOX_PUBLIC needs BAZAAR_PAYMENT_SANDBOX_SECRET (16+ characters)")
+            raise SettingsError("BAZAAR_PAYMENT_SANDBOX_PUBLIC needs BAZAAR_PAYMENT_SANDBOX_SECRET (16+ characters)")
+        self.check_deadlines()
+
+    def check_deadlines(self) -> None:
+        """The payment deadline must fit inside the checkout deadline: past the checkout deadline the reconciler
+        takes a checkout over, and if that can happen while its request still waits on the provider, the two
+        race (a failing provider then answers 409 checkout_expired instead of 503)."""
+        margin = CHECKOUT_DEADLINE_MARGIN_SECONDS
+        needed = self.payment_deadline_seconds + margin
+        if self.checkout_deadline_seconds < needed:
+            raise SettingsError(
+                f"BAZAAR_CHECKOUT_DEADLINE_SECONDS ({self.checkout_deadline_seconds:g}) must be at least"
+                f" BAZAAR_PAYMENT_DEADLINE_SECONDS ({self.payment_deadline_seconds:g}) + {margin:g}"
+                f" s for the steps around the payment call, i.e. {needed:g}: raise the checkout deadline or lower the"
+                " payment deadline"
+            )

@@ -179,7 +179,15 @@ async def _authorize(deps: SagaDeps, checkout_id: str, card: CardInput | None) -
     if outcome.status == "unknown":
         return None
     async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id)
+        # Under the row lock: while this process waited on the provider, the reconciler may have taken the
+        # checkout over (past its deadline) and undone it. Then the authorization must not be recorded as a step
+        # of a checkout that is over; it is released instead, and the checkout stays as the reconciler left it.
+        checkout = await _load(uow, checkout_id, lock=True)
+        if checkout.status != "priced":
+            await uow.rollback()
+            if outcome.status == "authorized":
+                await _release_orphan_authorization(deps, checkout_id)
+            return ""  # read the status again: the reconciler's (or its compensation to finish)
         if outcome.status == "authorized":
             checkout.payment_id = outcome.payment_id
             await _advance(uow, checkout, "payment_authorized", payment_id=outcome.payment_id)
@@ -189,6 +197,15 @@ async def _authorize(deps: SagaDeps, checkout_id: str, card: CardInput | None) -
         code = "checkout_expired"
     done = await compensate(deps, checkout_id, code, outcome.message or code.replace("_", " "))
     return "failed" if done else None
+
+
+async def _release_orphan_authorization(deps: SagaDeps, checkout_id: str) -> None:
+    """Void an authorization that arrived after its checkout was undone (the provider holds the buyer's money)."""
+    try:
+        await deps.payments.void(checkout_id=checkout_id)
+    except DependencyUnavailable:
+        # Nothing retries this void later: say so loudly (the card network drops the hold after some days).
+        log.error("could not void the late authorization of checkout %s; void it by hand", checkout_id)
 
 
 async def _create_order(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
@@ -265,6 +282,8 @@ async def compensate(deps: SagaDeps, checkout_id: str, code: str | None, message
         return False
     async with deps.uow_factory() as uow:
         checkout = await _load(uow, checkout_id, lock=True)
+        if checkout.status in TERMINAL:  # another process finished the compensation meanwhile: record it once
+            return True
         for line in checkout.lines:
             if line.get("reservation_id"):
                 await inventory.release_reservation(
