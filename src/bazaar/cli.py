@@ -35,7 +35,14 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
     _migrate(settings)
     result = asyncio.run(
-        seed_catalog(settings, products=args.products, sellers=args.sellers, seed=args.seed, progress=not args.quiet)
+        seed_catalog(
+            settings,
+            products=args.products,
+            sellers=args.sellers,
+            seed=args.seed,
+            progress=not args.quiet,
+            pictures=args.pictures,
+        )
     )
     print(result.summary())
     _reindex(settings, progress=not args.quiet)
@@ -214,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--sellers", type=int, default=None)
     seed.add_argument("--seed", type=int, default=42)
     seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    seed.add_argument(
+        "--pictures", type=int, default=2000, help="draw a picture for up to N products that have none (0: none)"
+    )
     seed.set_defaults(func=cmd_seed)
     sandbox = sub.add_parser("sandbox-payments", help="run the sandbox payment provider as its own process")
     sandbox.add_argument("--host", default="127.0.0.1")

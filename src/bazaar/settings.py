@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     guest_checkout_limit_per_minute: int = 10
     guest_checkout_email_limit_per_minute: int = 5
 
+    # Product images: content-addressed files here (default <data_dir>/media). A cluster's nodes must share it
+    # (a network file system) or use an object-store adapter behind the MediaStore port.
+    media_dir: Path | None = None
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
+
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"

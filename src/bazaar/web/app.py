@@ -30,6 +30,7 @@ from bazaar.web.api import (
     checkout,
     flash_sales,
     inventory,
+    media,
     notifications,
     orders,
     search,
@@ -146,6 +147,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(buyers.router, prefix=API_PREFIX)
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(search.router, prefix=API_PREFIX)
+    app.include_router(media.router, prefix=API_PREFIX)
+    app.include_router(media.files)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)
