@@ -11,6 +11,7 @@ from bazaar.accounts.passwords import Passwords
 from bazaar.accounts.sessions import SessionCache
 from bazaar.adapters.cart_store import DatabaseOnlyCartStore, RedisCartStore
 from bazaar.adapters.mail_transport import EmlDirectoryTransport, SmtpTransport
+from bazaar.adapters.media_store import FilesystemMediaStore
 from bazaar.adapters.memory_cache import MemoryCache
 from bazaar.adapters.outbox_stream import OutboxEventStream
 from bazaar.adapters.payment_client import HttpPaymentGateway
@@ -32,6 +33,7 @@ from bazaar.kernel.ports import (
     CartStore,
     EventStream,
     MailTransport,
+    MediaStore,
     PaymentGateway,
     PlainStatements,
     SoldOutFlags,
@@ -69,6 +71,7 @@ class Container:
     plain_statements: PlainStatements | None = None  # PostgreSQL only: the hot paths' driver-level statements
     hot_reservations: HotReservations | None = None
     mail: MailTransport | None = None  # set by build_container: SMTP or .eml files
+    media: MediaStore | None = None  # set by build_container: image files (the data dir's media folder)
     flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
 
     @property
@@ -162,6 +165,7 @@ def build_container(settings: Settings) -> Container:
     )
     container.events = build_event_stream(settings, container)
     container.mail = build_mail_transport(settings)
+    container.media = FilesystemMediaStore(settings.resolved_media_dir)
     container.flash_calendar = SaleCalendar(container.read_uow)
     if settings.redis_url:
         from redis.asyncio import Redis

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     embedded_workers: bool = True
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     seed_products_on_first_start: int = 2000
+    # Supervision (set by `serve --workers N` for its children; see docs/RELIABILITY.md).
+    heartbeat_file: Path | None = None  # this process touches it every second while its event loop runs
+    worker_heartbeat_file: Path | None = None  # /readyz answers 503 while this file is stale
+    worker_stale_seconds: float = Field(default=10.0, gt=0)  # a worker silent this long is "down" for /readyz
+    ready_max_event_age_seconds: float = Field(default=120.0, gt=0)  # an unpublished event this old: "stuck"
+    supervisor_startup_grace_seconds: float = Field(default=180.0, gt=0)  # before a child's first heartbeat
+    supervisor_hang_seconds: float = Field(default=30.0, gt=0)  # a child silent this long is killed and restarted
 
     # Payments: unset provider URL = the built-in sandbox provider, reached in-process.
     payment_provider_url: str | None = None
@@ -89,6 +96,14 @@ class Settings(BaseSettings):
     # Guest checkout, per IP and per email address.
     guest_checkout_limit_per_minute: int = 10
     guest_checkout_email_limit_per_minute: int = 5
+
+    # Product images: content-addressed files here (default <data_dir>/media). A cluster's nodes must share it
+    # (a network file system) or use an object-store adapter behind the MediaStore port.
+    media_dir: Path | None = None
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
 
     @property
     def mail_dir(self) -> Path:
