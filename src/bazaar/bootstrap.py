@@ -272,6 +272,9 @@ def register_consumers(container: Container) -> None:
         batch_handler=notification_handlers.handle_seller_stats_batch,
     )
     pages: ProductPages = container.extras["product_pages"]
+    from bazaar.reviews import handlers as review_handlers
+
+    container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating)
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
     indexer: Indexer = container.extras["search_indexer"]
     container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))
