@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     secret_key: str = "development-only-secret"
 
     reservation_ttl_seconds: int = 600
+    # Flash sales: a hold made through a sale lasts at most this long (short, so unbought units return fast).
+    flash_hold_ttl_seconds: int = Field(default=180, ge=10)
+    flash_admission_window_seconds: int = Field(default=120, ge=5)  # an admitted buyer may hold within this
     capture_delay_seconds: int = 60
     checkout_deadline_seconds: int = 30
     rate_limits: str = "on"
@@ -46,6 +49,13 @@ class Settings(BaseSettings):
     embedded_workers: bool = True
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     seed_products_on_first_start: int = 2000
+    # Supervision (set by `serve --workers N` for its children; see docs/RELIABILITY.md).
+    heartbeat_file: Path | None = None  # this process touches it every second while its event loop runs
+    worker_heartbeat_file: Path | None = None  # /readyz answers 503 while this file is stale
+    worker_stale_seconds: float = Field(default=10.0, gt=0)  # a worker silent this long is "down" for /readyz
+    ready_max_event_age_seconds: float = Field(default=120.0, gt=0)  # an unpublished event this old: "stuck"
+    supervisor_startup_grace_seconds: float = Field(default=180.0, gt=0)  # before a child's first heartbeat
+    supervisor_hang_seconds: float = Field(default=30.0, gt=0)  # a child silent this long is killed and restarted
 
     # Payments: unset provider URL = the built-in sandbox provider, reached in-process.
     payment_provider_url: str | None = None
