@@ -34,7 +34,8 @@ async def deliver(client: httpx.AsyncClient, container: Container, seller: dict[
         json={"line_ids": [li["id"] for li in lines], "carrier": "UPS", "tracking_number": "1Z999AA1"},
     )
     assert shipped.status_code == 201, shipped.text
-    r = await client.post(f"{API}/shipments/{shipped.json()['id']}/events", headers=seller, json={"status": "delivered"})
+    shipment_id = shipped.json()["id"]
+    r = await client.post(f"{API}/shipments/{shipment_id}/events", headers=seller, json={"status": "delivered"})
     assert r.status_code == 200, r.text
 
 
