@@ -239,6 +239,7 @@ def build_event_stream(settings: Settings, container: Container) -> EventStream:
 
 def register_consumers(container: Container) -> None:
     """Every event consumer of the application, wired here so workers and tests share one list."""
+    from bazaar.flash_sales import holds as flash_holds
     from bazaar.inventory.handlers import clear_sold_out_on_restock
     from bazaar.mail import handlers as mail_handlers
     from bazaar.mail.kinds import TOPICS as MAIL_TOPICS
@@ -272,6 +273,8 @@ def register_consumers(container: Container) -> None:
         notification_handlers.handle_seller_stats,
         batch_handler=notification_handlers.handle_seller_stats_batch,
     )
+    # Shared: a sale hold that sold, or came back, is counted once in the cluster.
+    container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold)
     pages: ProductPages = container.extras["product_pages"]
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
     indexer: Indexer = container.extras["search_indexer"]

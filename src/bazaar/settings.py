@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     secret_key: str = "development-only-secret"
 
     reservation_ttl_seconds: int = 600
+    # Flash sales: a hold made through a sale lasts at most this long (short, so unbought units return fast).
+    flash_hold_ttl_seconds: int = Field(default=180, ge=10)
+    flash_admission_window_seconds: int = Field(default=120, ge=5)  # an admitted buyer may hold within this
     capture_delay_seconds: int = 60
     checkout_deadline_seconds: int = 30
     rate_limits: str = "on"
