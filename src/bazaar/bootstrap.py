@@ -231,6 +231,7 @@ def build_event_stream(settings: Settings, container: Container) -> EventStream:
             partitions=settings.event_partitions,
             lease_seconds=settings.event_lease_seconds,
             stream_maxlen=settings.event_stream_maxlen,
+            republish_grace_seconds=settings.event_republish_grace_seconds,
             **common,
         )
     return OutboxEventStream(**common)
