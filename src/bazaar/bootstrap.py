@@ -276,6 +276,9 @@ def register_consumers(container: Container) -> None:
     # Shared: a sale hold that sold, or came back, is counted once in the cluster.
     container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold)
     pages: ProductPages = container.extras["product_pages"]
+    from bazaar.reviews import handlers as review_handlers
+
+    container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating)
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
     indexer: Indexer = container.extras["search_indexer"]
     container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))
