@@ -27,6 +27,7 @@ from bazaar.flash_sales.errors import (
     PerBuyerLimitReached,
 )
 from bazaar.flash_sales.models import FlashSale, FlashSaleBuyer, FlashSaleHold
+from bazaar.flash_sales.ports import WaitingRoom
 from bazaar.flash_sales.schemas import SaleHoldRead
 from bazaar.flash_sales.service import live_sale_for_offer, load_sale, status_of
 from bazaar.inventory import service as inventory
@@ -87,6 +88,7 @@ async def hold_sale_units(
     quantity: int,
     ttl: timedelta,
     sold_out: SoldOutFlags | None = None,
+    room: WaitingRoom | None = None,
 ) -> ReservationRead:
     """An admitted buyer holds `quantity` units of the sale's offer at the sale price; commits."""
     now = utcnow()
@@ -113,6 +115,8 @@ async def hold_sale_units(
             ticket_id=admission.ticket_id,
         )
     )
+    if room is not None:
+        uow.after_commit(lambda: room.mark_used(sale.id, admission.ticket_id))
     await uow.commit()
     return held
 
