@@ -250,6 +250,7 @@ def build_event_stream(settings: Settings, container: Container) -> EventStream:
             partitions=settings.event_partitions,
             lease_seconds=settings.event_lease_seconds,
             stream_maxlen=settings.event_stream_maxlen,
+            republish_grace_seconds=settings.event_republish_grace_seconds,
             **common,
         )
     return OutboxEventStream(**common)
@@ -294,6 +295,9 @@ def register_consumers(container: Container) -> None:
     # Shared: a sale hold that sold, or came back, is counted once in the cluster.
     container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold)
     pages: ProductPages = container.extras["product_pages"]
+    from bazaar.reviews import handlers as review_handlers
+
+    container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating)
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
     indexer: Indexer = container.extras["search_indexer"]
     container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))

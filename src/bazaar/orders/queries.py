@@ -296,3 +296,26 @@ async def list_orders(
             )
         )
     return Page[OrderSummary](items=items, total=int(total), page=page, per_page=per_page)
+
+
+async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: list[str]) -> set[str]:
+    """Which of these products the buyer has received: a line of theirs in a delivered shipment (or an order
+    marked delivered or returned as a whole). What makes a review "verified"."""
+    if not product_ids:
+        return set()
+    delivered_lines = (
+        select(ShipmentLine.order_line_id)
+        .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
+        .where(Shipment.status == "delivered")
+    )
+    rows = await uow.session.execute(
+        select(OrderLine.product_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(
+            Order.user_id == buyer_id,
+            OrderLine.product_id.in_(sorted(set(product_ids))),
+            (Order.status.in_(("delivered", "returned"))) | OrderLine.id.in_(delivered_lines),
+        )
+        .distinct()
+    )
+    return set(rows.scalars())
