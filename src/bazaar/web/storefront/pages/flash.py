@@ -104,6 +104,7 @@ async def hold(sale_id: str, page: PageDep, form: Form) -> Response:
                 offer_id=sale.offer_id, buyer_id=user.user_id,
                 quantity=int(quantity) if quantity.isdigit() and 0 < int(quantity) <= 100 else 1,
                 ttl=timedelta(seconds=c.settings.flash_hold_ttl_seconds), sold_out=c.sold_out, room=c.waiting_room,
+                limits=c.hold_limits,
             )  # fmt: skip
     except DomainError as exc:
         target = _queue_url(sale_id, ticket) if ticket else f"/p/{quote(sale.product_id)}"
