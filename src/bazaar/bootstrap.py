@@ -267,6 +267,13 @@ def register_consumers(container: Container) -> None:
         notification_handlers.handle_seller_stats,
         batch_handler=notification_handlers.handle_seller_stats_batch,
     )
+    from bazaar.ledger import handlers as ledger_handlers
+
+    container.subscribe(
+        "ledger",
+        ledger_handlers.TOPICS,
+        ledger_handlers.post_ledger(timedelta(days=container.settings.payout_hold_days)),
+    )
     pages: ProductPages = container.extras["product_pages"]
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
     indexer: Indexer = container.extras["search_indexer"]

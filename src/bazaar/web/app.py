@@ -29,6 +29,7 @@ from bazaar.web.api import (
     checkout,
     flash_sales,
     inventory,
+    ledger,
     notifications,
     orders,
     search,
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API
