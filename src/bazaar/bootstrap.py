@@ -231,6 +231,7 @@ def build_event_stream(settings: Settings, container: Container) -> EventStream:
             partitions=settings.event_partitions,
             lease_seconds=settings.event_lease_seconds,
             stream_maxlen=settings.event_stream_maxlen,
+            republish_grace_seconds=settings.event_republish_grace_seconds,
             **common,
         )
     return OutboxEventStream(**common)
@@ -282,6 +283,9 @@ def register_consumers(container: Container) -> None:
         ledger_handlers.post_ledger(timedelta(days=container.settings.payout_hold_days)),
     )
     pages: ProductPages = container.extras["product_pages"]
+    from bazaar.reviews import handlers as review_handlers
+
+    container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating)
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
     indexer: Indexer = container.extras["search_indexer"]
     container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     event_retry_base_seconds: float = Field(default=0.5, ge=0)  # backoff: base * 2^(attempt-1)
     event_retry_max_seconds: float = Field(default=60, ge=0)
     event_batch_size: int = Field(default=100, ge=1)
+    # An unsettled event published this long ago whose stream shows nothing left for a consumer that still owes
+    # it was lost by the broker (a restart without saving, a flush, a failover): it is published again.
+    event_republish_grace_seconds: float = Field(default=5.0, gt=0)
     event_lease_seconds: float = Field(default=30, gt=0)  # one consumer owns a partition this long unless renewed
     event_stream_maxlen: int = Field(default=100_000, ge=1000)  # hard cap per partition stream
 

@@ -221,3 +221,10 @@ async def set_product_taken_down(*, uow: UnitOfWork, product_id: str, taken_down
         )
     uow.emit(ProductUpdated(product_id=product_id))
     return True
+
+
+async def ensure_product(*, uow: UnitOfWork, product_id: str) -> None:
+    """ProductNotFound unless the product exists and is shown (not taken down)."""
+    row = (await uow.session.execute(select(Product.status).where(Product.id == product_id))).first()
+    if row is None or row[0] != "active":
+        raise ProductNotFound(product_id=product_id)

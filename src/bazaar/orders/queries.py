@@ -348,3 +348,26 @@ async def order_money(*, uow: UnitOfWork, order_id: str) -> OrderMoney:
 
 async def return_seller(*, uow: UnitOfWork, return_id: str) -> str | None:
     return (await uow.session.execute(select(Return.seller_id).where(Return.id == return_id))).scalar_one_or_none()
+
+
+async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: list[str]) -> set[str]:
+    """Which of these products the buyer has received: a line of theirs in a delivered shipment (or an order
+    marked delivered or returned as a whole). What makes a review "verified"."""
+    if not product_ids:
+        return set()
+    delivered_lines = (
+        select(ShipmentLine.order_line_id)
+        .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
+        .where(Shipment.status == "delivered")
+    )
+    rows = await uow.session.execute(
+        select(OrderLine.product_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(
+            Order.user_id == buyer_id,
+            OrderLine.product_id.in_(sorted(set(product_ids))),
+            (Order.status.in_(("delivered", "returned"))) | OrderLine.id.in_(delivered_lines),
+        )
+        .distinct()
+    )
+    return set(rows.scalars())

@@ -34,6 +34,7 @@ from bazaar.web.api import (
     media,
     notifications,
     orders,
+    reviews,
     search,
 )
 from bazaar.web.errors import envelope, install_error_handlers
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(media.files)
+    app.include_router(reviews.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
