@@ -28,6 +28,7 @@ from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales.calendar import SaleCalendar
 from bazaar.inventory.hot import HotReservations
+from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.ports import (
     Cache,
     CartStore,
@@ -75,6 +76,10 @@ class Container:
     flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
 
     @property
+    def hold_limits(self) -> HoldLimits:
+        return HoldLimits.from_settings(self.settings)
+
+    @property
     def mail_config(self) -> MailConfig:
         s = self.settings
         return MailConfig(public_url=s.public_url.rstrip("/"), sender=s.mail_from, secret_key=s.secret_key)
@@ -114,6 +119,7 @@ class Container:
             capture_delay=timedelta(seconds=s.capture_delay_seconds),
             carts=self.carts,
             sold_out=self.sold_out,
+            hold_limits=self.hold_limits,
             crash_after=crash_after or set(),
         )
 
@@ -182,6 +188,7 @@ def build_container(settings: Settings) -> Container:
             sold_out=container.sold_out,
             on_events=container.outbox_wakeup.set,
             ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+            limits=HoldLimits.from_settings(settings),
         )
     shared_cache = settings.redis_url is not None
     container.extras["product_pages"] = ProductPages(cache, container.read_uow, shared=shared_cache)

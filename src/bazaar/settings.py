@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     secret_key: str = "development-only-secret"
 
     reservation_ttl_seconds: int = 600
+    # Hold limits (inventory/limits.py): units one buyer may hold at once, over all offers and per offer, and
+    # holds (POST /reservations) one buyer may ask for per minute (with rate limits on).
+    hold_max_units_per_buyer: int = Field(default=200, ge=1)
+    hold_max_units_per_offer: int = Field(default=50, ge=1)
+    hold_limit_per_minute: int = Field(default=120, ge=1)
     # Flash sales: a hold made through a sale lasts at most this long (short, so unbought units return fast).
     flash_hold_ttl_seconds: int = Field(default=180, ge=10)
     flash_admission_window_seconds: int = Field(default=120, ge=5)  # an admitted buyer may hold within this

@@ -62,6 +62,8 @@ async def reserve(body: ReservationCreate, principal: CurrentUser, container: Co
         user_id=principal.user_id,
         ttl=timedelta(seconds=container.settings.reservation_ttl_seconds),
         sold_out=container.sold_out,
+        limits=container.hold_limits,
+        limiter=container.limiter,
     )
 
 
