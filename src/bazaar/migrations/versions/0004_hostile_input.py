@@ -1,7 +1,7 @@
 """Hold limits: each buyer's held units in one row (`buyer_holds`), counted from the holds held now.
 
 Revision ID: 0004
-Revises: 0009
+Revises: 0005b
 Create Date: 2026-12-05 00:40:00.000000
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0009"
+down_revision = "0005b"
 branch_labels = None
 depends_on = None
 
