@@ -4,7 +4,7 @@ publish them again, because the broker's copy can be lost (Redis restarted witho
 Rows already published count as settled (the transport before this change did not know better).
 
 Revision ID: 0005b
-Revises: 0004
+Revises: 0009
 Create Date: 2026-12-05 00:45:00.000000
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005b"
-down_revision = "0004"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
