@@ -301,6 +301,13 @@ def register_consumers(container: Container) -> None:
     )
     # Shared: a sale hold that sold, or came back, is counted once in the cluster.
     container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold)
+    from bazaar.ledger import handlers as ledger_handlers
+
+    container.subscribe(
+        "ledger",
+        ledger_handlers.TOPICS,
+        ledger_handlers.post_ledger(timedelta(days=container.settings.payout_hold_days)),
+    )
     pages: ProductPages = container.extras["product_pages"]
     from bazaar.reviews import handlers as review_handlers
 
