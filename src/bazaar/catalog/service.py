@@ -222,6 +222,7 @@ async def set_product_taken_down(*, uow: UnitOfWork, product_id: str, taken_down
             .values(status=case((Offer.seller_id.in_(suspended), "suspended"), else_="active"))
             .execution_options(synchronize_session=False)
         )
+    uow.emit(ProductUpdated(product_id=product_id))
     return True
 
 

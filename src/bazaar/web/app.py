@@ -30,6 +30,7 @@ from bazaar.web.api import (
     checkout,
     flash_sales,
     inventory,
+    ledger,
     media,
     notifications,
     orders,
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(media.files)
     app.include_router(reviews.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API
