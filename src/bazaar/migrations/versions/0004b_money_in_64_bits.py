@@ -2,7 +2,7 @@
 (a 500), and totals of a few large prices did too. SQLite's INTEGER is already 64-bit.
 
 Revision ID: 0004b
-Revises: 0004
+Revises: 0008b
 Create Date: 2026-12-05 00:50:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004b"
-down_revision = "0004"
+down_revision = "0008b"
 branch_labels = None
 depends_on = None
 
@@ -31,6 +31,10 @@ MONEY_COLUMNS = {
     "product_watches": ("reference_price_amount",),
     "flash_sales": ("price_amount",),
     "flash_sale_holds": ("price_amount",),
+    "ledger_entries": ("amount",),
+    "seller_accounts": ("balance",),
+    "payouts": ("amount",),
+    "payout_runs": ("amount",),
 }
 
 
