@@ -25,6 +25,7 @@ from typing import Any
 from bazaar.adapters.sandbox_payments import cards
 from bazaar.kernel.clock import iso, utcnow
 from bazaar.kernel.ids import new_id
+from bazaar.kernel.money import MAX_AMOUNT as KERNEL_MAX_AMOUNT
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -87,7 +88,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 """
 
-MAX_AMOUNT = 100_000_000_00
+MAX_AMOUNT = KERNEL_MAX_AMOUNT  # the provider's limit for one payment: the marketplace's one bound on money
 
 
 @dataclass(frozen=True)
