@@ -76,3 +76,9 @@ class DependencyUnavailable(DomainError):
     """A service we depend on is not available."""
 
     code = "dependency_unavailable"
+
+
+class DatabaseBusy(DependencyUnavailable):
+    """The database kept breaking up this request's transaction (deadlock or serialization failure); try again."""
+
+    code = "database_busy"

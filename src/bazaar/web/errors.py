@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bazaar.db.uow import is_transient_conflict
 from bazaar.kernel import errors as e
 
 log = logging.getLogger("bazaar.web")
@@ -51,7 +53,11 @@ def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> 
 
 def domain_error_response(exc: e.DomainError) -> JSONResponse:
     """The API's answer to a DomainError (also used by the fast paths that run before the router)."""
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, e.RateLimited) else None
+    headers = None
+    if isinstance(exc, e.RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif isinstance(exc, e.DependencyUnavailable):
+        headers = {"Retry-After": str(exc.details.get("retry_after", 1))}
     return JSONResponse(envelope(exc.code, exc.message, exc.details), status_code=status_for(exc), headers=headers)
 
 
@@ -75,6 +81,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.DomainError)
     async def domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
         return domain_error_response(exc)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> Response:
+        # A deadlock or serialization failure that reached here ran outside `UnitOfWork.run`: still not a 500.
+        if is_transient_conflict(exc):
+            log.warning("transaction broken up by the database outside a retrying unit of work: %s", request.url.path)
+            return domain_error_response(e.DatabaseBusy("the database is busy; try again in a moment", retry_after=1))
+        raise exc
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
