@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from bazaar.kernel.money import Money
+from bazaar.tax.categories import DEFAULT_TAX_CATEGORY, TaxCategory
 
 CURRENCY: Literal["USD"] = "USD"
 MAX_AMOUNT = 100_000_000_00  # one hundred million dollars, in cents
@@ -66,6 +67,7 @@ class ProductCreate(BaseModel):
     brand: str = Field(min_length=1, max_length=120)
     category_id: str = Field(min_length=1, max_length=32)
     attributes: dict[str, Any] = Field(default_factory=dict)
+    tax_category: TaxCategory = DEFAULT_TAX_CATEGORY
     skus: list[SkuCreate] = Field(min_length=1, max_length=100)
 
     @field_validator("title", "brand")
@@ -139,6 +141,25 @@ class OfferPage(BaseModel):
 class RatingSummary(BaseModel):
     average: float
     count: int
+    histogram: dict[str, int] = Field(
+        default_factory=lambda: {str(n): 0 for n in range(1, 6)}, description='{"1": n, ..., "5": n}'
+    )
+
+
+class ImageUrls(BaseModel):
+    thumb: str
+    medium: str
+    large: str
+
+
+class ProductImageRead(BaseModel):
+    """One product image: content-addressed URLs, served with immutable caching."""
+
+    id: str
+    position: int
+    urls: ImageUrls
+    width: int = 0
+    height: int = 0
 
 
 class ProductPage(BaseModel):
@@ -151,6 +172,7 @@ class ProductPage(BaseModel):
     category: CategoryRef
     attributes: dict[str, Any]
     rating: RatingSummary
+    images: list[ProductImageRead] = Field(default_factory=list)
     skus: list[SkuRead]
     offers: list[OfferRead]
     best_offer: OfferRead | None
@@ -165,3 +187,4 @@ class ProductSummary(BaseModel):
     brand: str
     in_stock: bool
     price_from: MoneyModel | None
+    image: ImageUrls | None = None

@@ -41,6 +41,10 @@ def is_transient_conflict(exc: BaseException) -> bool:
     return False
 
 
+def _name(callback: AfterCommit) -> str:
+    return getattr(callback, "__qualname__", repr(callback))
+
+
 class UnitOfWork:
     """Use as `async with container.uow() as uow: ...; await uow.commit()`; leaving without commit rolls back."""
 
@@ -96,7 +100,12 @@ class UnitOfWork:
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
-            await callback()
+            # The write is durable now: a failing side effect (a cache that is down) is logged, never
+            # reported to the caller as if the write had not happened (a retry would repeat it).
+            try:
+                await callback()
+            except Exception:
+                log.warning("after-commit step %s failed; the commit stands", _name(callback), exc_info=True)
         if self._emitted and self._on_events_committed is not None:
             self._on_events_committed()
         self._emitted = 0
@@ -115,7 +124,7 @@ class UnitOfWork:
                 await self.rollback()
                 if attempt == attempts:
                     conflicts_given_up += 1
-                    raise DatabaseBusy("the database is busy; try again in a moment", retry_after=1) from exc
+                    raise DatabaseBusy("the database is busy; try again in a moment") from exc
                 conflicts_retried += 1
                 log.info("transaction broken up by the database (%s); attempt %d again", type(exc.orig), attempt + 1)
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))

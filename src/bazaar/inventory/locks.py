@@ -93,9 +93,8 @@ async def lock_offers(uow: UnitOfWork, offer_ids: Iterable[str]) -> list[LockedB
         return []
     held = await _held(uow)
     held.check((offer_id, bucket) for offer_id in ids for bucket in range(_MAX_BUCKETS))
-    query = (
-        select(StockBucket.offer_id, StockBucket.bucket, StockBucket.on_hand, StockBucket.available)
-        .where(StockBucket.offer_id.in_(ids))
+    query = select(StockBucket.offer_id, StockBucket.bucket, StockBucket.on_hand, StockBucket.available).where(
+        StockBucket.offer_id.in_(ids)
     )
     if uow.is_postgres:  # SQLite compares text by code point already
         query = query.order_by(StockBucket.offer_id.collate("C"), StockBucket.bucket).with_for_update()
