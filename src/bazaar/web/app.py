@@ -29,6 +29,7 @@ from bazaar.web.api import (
     catalog,
     checkout,
     flash_sales,
+    hold_figures,
     inventory,
     ledger,
     media,
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
+    app.include_router(hold_figures.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API
     if settings.payment_sandbox_public and not settings.payment_provider_url:
