@@ -7,7 +7,7 @@ from bazaar.addresses import models as addresses_models
 from bazaar.cart import models as cart_models
 from bazaar.catalog import models as catalog_models
 from bazaar.checkout import models as checkout_models
-from bazaar.db import outbox
+from bazaar.db import nodes, outbox
 from bazaar.db.base import Base
 from bazaar.inventory import models as inventory_models
 from bazaar.mail import models as mail_models
@@ -24,6 +24,7 @@ MODULES = (
     catalog_models,
     checkout_models,
     outbox,
+    nodes,
     inventory_models,
     notifications_models,
     orders_models,
