@@ -26,6 +26,7 @@ from bazaar.db.consumers import PER_NODE, SHARED, BatchHandler, Handler, Scope, 
 from bazaar.db.engine import Database, create_database
 from bazaar.db.nodes import LiveNodes
 from bazaar.db.uow import UnitOfWork
+from bazaar.flash_sales.calendar import SaleCalendar
 from bazaar.inventory.hot import HotReservations
 from bazaar.kernel.ports import (
     Cache,
@@ -69,6 +70,7 @@ class Container:
     plain_statements: PlainStatements | None = None  # PostgreSQL only: the hot paths' driver-level statements
     hot_reservations: HotReservations | None = None
     mail: MailTransport | None = None  # set by build_container: SMTP or .eml files
+    flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
 
     @property
     def mail_config(self) -> MailConfig:
@@ -166,13 +168,16 @@ def build_container(settings: Settings) -> Container:
         settings=settings,
         db=create_database(settings),
         cache=cache,
-        limiter=RateLimiter(cache, enabled=settings.rate_limits_enabled),
+        limiter=RateLimiter(
+            cache, enabled=settings.rate_limits_enabled, fallback=MemoryCache() if settings.redis_url else None
+        ),
         passwords=Passwords(settings.password_hash_profile),
         payments=payments,
         payment_sandbox=sandbox,
     )
     container.events = build_event_stream(settings, container)
     container.mail = build_mail_transport(settings)
+    container.flash_calendar = SaleCalendar(container.read_uow)
     if settings.redis_url:
         from redis.asyncio import Redis
 

@@ -1,4 +1,4 @@
-"""The `bazaar` command line: serve, worker, migrate, seed, reindex, sandbox-payments."""
+"""The `bazaar` command line: serve, worker, migrate, seed, reindex, sandbox-payments, admin."""
 
 from __future__ import annotations
 
@@ -167,6 +167,30 @@ def cmd_sandbox_payments(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_admin_grant(args: argparse.Namespace, settings: Settings) -> int:
+    """Give an existing account the operator role."""
+    from bazaar.accounts.errors import UserNotFound
+    from bazaar.accounts.standing import grant_admin
+    from bazaar.bootstrap import build_container
+
+    _migrate(settings)
+
+    async def main() -> int:
+        container = build_container(settings)
+        try:
+            async with container.uow() as uow:
+                await grant_admin(uow=uow, email=args.email, sessions=container.sessions)
+        except UserNotFound:
+            print(f"no account has the email {args.email}; register it first", file=sys.stderr)
+            return 1
+        finally:
+            await container.close()
+        print(f"{args.email} is now an operator (role admin)")
+        return 0
+
+    return asyncio.run(main())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bazaar", description="Bazaar marketplace")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     reindex = sub.add_parser("reindex", help="rebuild the search index from the database")
     reindex.add_argument("--quiet", action="store_true", help="no progress bar")
     reindex.set_defaults(func=cmd_reindex)
+    admin = sub.add_parser("admin", help="the marketplace's operators")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    grant = admin_sub.add_parser("grant", help="give an account the admin role")
+    grant.add_argument("email")
+    grant.set_defaults(func=cmd_admin_grant)
     return parser
 
 

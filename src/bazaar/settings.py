@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     payment_sandbox_database: str | None = None  # a path or sqlite:/// URL; default <data_dir>/sandbox-payments.sqlite3
     payment_sandbox_latency_ms: int = Field(default=0, ge=0)
     payment_sandbox_hang_seconds: float = Field(default=30.0, ge=0)
+    # The in-process sandbox is also reachable over HTTP at /_sandbox/payments only when this is on (a development
+    # tool: refused in production) and then only with `X-Sandbox-Secret: <payment_sandbox_secret>`.
+    payment_sandbox_public: bool = False
+    payment_sandbox_secret: str | None = None
     # Event stream (Redis Streams when redis_url is set, else the outbox table in-process).
     event_partitions: int = Field(default=4, ge=1)  # streams per topic group; a key always maps to one
     event_max_deliveries: int = Field(default=5, ge=1)  # then the event goes to the dead letters
@@ -137,6 +141,11 @@ class Settings(BaseSettings):
         return self.rate_limits.lower() not in {"off", "0", "false", "no"}
 
     def check_production_safety(self) -> None:
-        """Refuse to run in production with the development secret."""
+        """Refuse to run in production with the development secret or a public sandbox payment provider;
+        refuse a public sandbox without a secret anywhere."""
         if self.env == "production" and self.secret_key == "development-only-secret":
             raise RuntimeError("BAZAAR_SECRET_KEY must be set in production")
+        if self.payment_sandbox_public and self.env == "production":
+            raise RuntimeError("BAZAAR_PAYMENT_SANDBOX_PUBLIC is a development tool and is refused in production")
+        if self.payment_sandbox_public and len(self.payment_sandbox_secret or "") < 16:
+            raise RuntimeError("BAZAAR_PAYMENT_SANDBOX_PUBLIC needs BAZAAR_PAYMENT_SANDBOX_SECRET (16+ characters)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bazaar.kernel.errors import Conflict, NotAuthenticated
+from bazaar.kernel.errors import Conflict, Forbidden, NotAuthenticated, NotFound
 
 
 class EmailTaken(Conflict):
@@ -27,3 +27,21 @@ class AlreadySeller(Conflict):
     """This account is already a seller."""
 
     code = "already_seller"
+
+
+class SellerSuspended(Forbidden):
+    """This seller is suspended by the marketplace and cannot list or change offers."""
+
+    code = "seller_suspended"
+
+
+class SellerNotFound(NotFound):
+    """No such seller."""
+
+    code = "seller_not_found"
+
+
+class UserNotFound(NotFound):
+    """No account has this email."""
+
+    code = "user_not_found"

@@ -30,3 +30,18 @@ class GuestClaimed(Event):
     topic: ClassVar[str] = "accounts.guest_claimed.v1"
     id: str
     email: str
+
+
+@dataclass(frozen=True)
+class SellerSuspended(Event):
+    topic: ClassVar[str] = "accounts.seller_suspended.v1"
+    id: str
+    user_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SellerReinstated(Event):
+    topic: ClassVar[str] = "accounts.seller_reinstated.v1"
+    id: str
+    user_id: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column
@@ -32,6 +32,10 @@ class Seller(Base):
     display_name: Mapped[str] = mapped_column(String(120), nullable=False)
     rating_average: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
     rating_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # An operator may suspend a seller (fraud, policy): its offers leave the shop and it cannot list.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active", nullable=False)
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = created_column()
 
 

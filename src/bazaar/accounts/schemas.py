@@ -68,6 +68,9 @@ class SellerRead(BaseModel):
     rating: float
     rating_count: int
     created_at: datetime
+    status: str = "active"
+    status_reason: str | None = None
+    status_changed_at: datetime | None = None
 
 
 class Principal(BaseModel):

@@ -54,6 +54,9 @@ def _seller_read(seller: Seller) -> SellerRead:
         rating=round(seller.rating_average, 2),
         rating_count=seller.rating_count,
         created_at=seller.created_at,
+        status=seller.status,
+        status_reason=seller.status_reason,
+        status_changed_at=seller.status_changed_at,
     )
 
 

@@ -5,11 +5,16 @@ that another process logged the token out. A cached entry lives `ttl` seconds at
 out and role changes overwrite the token's entry with a "look it up" marker for the same time,
 and entries are only ever added where no entry or marker exists, so a request that read the
 token just before a logout cannot put the old answer back.
+
+When the cache fails, a logout may not have reached it; so for one TTL after any failure this
+process trusts no remembered entry and asks the database (which is always right).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from datetime import datetime
 
 from bazaar.accounts.schemas import Principal
@@ -19,6 +24,7 @@ from bazaar.kernel.ports import Cache
 
 SESSION_TTL_SECONDS = 60.0
 _LOOK_IT_UP = b"-"
+log = logging.getLogger("bazaar.sessions")
 
 
 def _key(token_hash: str) -> str:
@@ -29,6 +35,10 @@ class SessionCache:
     def __init__(self, cache: Cache | None, *, ttl_seconds: float = SESSION_TTL_SECONDS) -> None:
         self._cache = cache
         self._ttl = ttl_seconds
+        self._distrust_until = 0.0  # monotonic time until which remembered entries are not used
+
+    def _failed(self) -> None:
+        self._distrust_until = time.monotonic() + self._ttl
 
     @property
     def enabled(self) -> bool:
@@ -36,11 +46,12 @@ class SessionCache:
 
     async def get(self, token_hash: str) -> Principal | None:
         """The caller behind a token if a fresh entry says so; None means: ask the database."""
-        if self._cache is None:
+        if self._cache is None or time.monotonic() < self._distrust_until:
             return None
         try:
             raw = await self._cache.get(_key(token_hash))
         except DependencyUnavailable:
+            self._failed()
             return None  # the database still answers
         if raw is None or raw == _LOOK_IT_UP:
             return None
@@ -56,11 +67,15 @@ class SessionCache:
         try:
             await self._cache.add(_key(token_hash), json.dumps(entry).encode(), self._ttl)
         except DependencyUnavailable:
-            pass  # an answer not remembered costs one query next time
+            self._failed()  # an answer not remembered costs one query next time
 
     async def forget(self, token_hashes: list[str]) -> None:
-        """Make the next requests with these tokens ask the database (raises if the cache is down)."""
+        """Make the next requests with these tokens ask the database."""
         if self._cache is None:
             return
-        for token_hash in token_hashes:
-            await self._cache.set(_key(token_hash), _LOOK_IT_UP, self._ttl)
+        try:
+            for token_hash in token_hashes:
+                await self._cache.set(_key(token_hash), _LOOK_IT_UP, self._ttl)
+        except DependencyUnavailable:
+            self._failed()
+            log.warning("session cache unavailable: %d tokens not marked; asking the database", len(token_hashes))

@@ -24,6 +24,7 @@ from bazaar.cart.schemas import MAX_LINE_QUANTITY, CartRead, CartWarning
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import InsufficientStock, OfferNotFound
 from bazaar.kernel.clock import aware, utcnow
+from bazaar.kernel.errors import DependencyUnavailable
 from bazaar.kernel.ids import new_id, new_secret
 from bazaar.kernel.ports import Cache, CartStore, StoredCartLine
 
@@ -43,7 +44,11 @@ def _notice_key(cart_id: str) -> str:
 
 
 async def _notices(cache: Cache, cart_id: str) -> list[CartWarning]:
-    raw = await cache.get(_notice_key(cart_id))
+    """Notices are a courtesy kept in the cache: with the cache down the cart reads without them."""
+    try:
+        raw = await cache.get(_notice_key(cart_id))
+    except DependencyUnavailable:
+        return []
     return [CartWarning(**n) for n in json.loads(raw)] if raw else []
 
 

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from bazaar.db.base import Base, created_column, id_column, updated_column
+from bazaar.tax.categories import DEFAULT_TAX_CATEGORY, check_tax_category, tax_category_check_sql
 
 
 class Category(Base):
@@ -29,6 +30,7 @@ class Product(Base):
     __table_args__ = (
         CheckConstraint("rating_average >= 0 AND rating_average <= 5", name="rating_range"),
         CheckConstraint("weight_grams >= 0", name="weight_nonnegative"),
+        CheckConstraint(tax_category_check_sql(), name="known_tax_category"),
     )
 
     id: Mapped[str] = id_column()
@@ -39,12 +41,18 @@ class Product(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     rating_average: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
     rating_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    tax_category: Mapped[str] = mapped_column(String(40), default="general", nullable=False)
+    tax_category: Mapped[str] = mapped_column(String(40), default=DEFAULT_TAX_CATEGORY, nullable=False)
     weight_grams: Mapped[int] = mapped_column(Integer, default=500, nullable=False)
     image_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_by_seller_id: Mapped[str | None] = mapped_column(ForeignKey("sellers.id"), nullable=True)
+    # `taken_down` by an operator: the page answers 404, search drops it, its offers cannot be bought.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active", nullable=False)
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = updated_column()
+
+    @validates("tax_category")
+    def _known_tax_category(self, _key: str, value: str) -> str:
+        return check_tax_category(value)
 
 
 class Sku(Base):
@@ -84,6 +92,7 @@ class Offer(Base):
     list_price_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     condition: Mapped[str] = mapped_column(String(16), default="new", nullable=False)
+    # Only `active` offers are shown and sold; `suspended` while the seller is, `taken_down` with the product.
     status: Mapped[str] = mapped_column(String(16), default="active", nullable=False)
     bucket_count: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     created_at: Mapped[datetime] = created_column()

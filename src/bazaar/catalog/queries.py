@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BindParameter, Row, bindparam, func, select
@@ -121,7 +122,7 @@ _PAGE_PRODUCT = (
         Category.name.label("category_name"),
     )
     .join(Category, Category.id == Product.category_id)
-    .where(Product.id == _PRODUCT_ID)
+    .where(Product.id == _PRODUCT_ID, Product.status == "active")
 )
 _PAGE_SKUS = select(Sku.id, Sku.attributes, Sku.gtin).where(Sku.product_id == _PRODUCT_ID).order_by(Sku.id)
 _OFFER_AVAILABLE = (
@@ -262,3 +263,34 @@ async def product_summaries(*, uow: UnitOfWork, product_ids: list[str]) -> dict[
             price_from=MoneyModel.of(*price) if price else None,
         )
     return out
+
+
+@dataclass(frozen=True)
+class OfferFacts:
+    """What other contexts need to know of an offer: whose it is, its product, price and status."""
+
+    id: str
+    product_id: str
+    seller_id: str
+    title: str
+    price_amount: int
+    currency: str
+    active: bool
+
+
+async def offer_facts(*, uow: UnitOfWork, offer_ids: list[str]) -> dict[str, OfferFacts]:
+    """The offers among `offer_ids` that exist (unknown ids are left out)."""
+    ids = sorted(set(offer_ids))
+    if not ids:
+        return {}
+    rows = await uow.session.execute(
+        select(
+            Offer.id, Offer.product_id, Offer.seller_id, Product.title, Offer.price_amount, Offer.currency, Offer.status
+        )
+        .join(Product, Product.id == Offer.product_id)
+        .where(Offer.id.in_(ids))
+    )
+    return {
+        r.id: OfferFacts(r.id, r.product_id, r.seller_id, r.title, r.price_amount, r.currency, r.status == "active")
+        for r in rows
+    }

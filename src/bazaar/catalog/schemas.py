@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from bazaar.kernel.money import Money
+from bazaar.tax.categories import DEFAULT_TAX_CATEGORY, TaxCategory
 
 CURRENCY: Literal["USD"] = "USD"
 MAX_AMOUNT = 100_000_000_00  # one hundred million dollars, in cents
@@ -66,6 +67,7 @@ class ProductCreate(BaseModel):
     brand: str = Field(min_length=1, max_length=120)
     category_id: str = Field(min_length=1, max_length=32)
     attributes: dict[str, Any] = Field(default_factory=dict)
+    tax_category: TaxCategory = DEFAULT_TAX_CATEGORY
     skus: list[SkuCreate] = Field(min_length=1, max_length=100)
 
     @field_validator("title", "brand")

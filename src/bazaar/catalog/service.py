@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bazaar.accounts.models import Seller
+from bazaar.accounts.standing import ensure_seller_active
 from bazaar.catalog import queries
 from bazaar.catalog.errors import (
     GtinTaken,
@@ -15,7 +16,7 @@ from bazaar.catalog.errors import (
     UnknownCategory,
     UnknownSku,
 )
-from bazaar.catalog.events import OfferCreated, OfferUpdated, ProductCreated
+from bazaar.catalog.events import OfferCreated, OfferUpdated, ProductCreated, ProductUpdated
 from bazaar.catalog.models import Category, Offer, Product, Sku
 from bazaar.catalog.schemas import MoneyModel, OfferCreate, OfferUpdate, ProductCreate, ProductPage, SellerOfferRead
 from bazaar.db.uow import UnitOfWork
@@ -26,6 +27,7 @@ from bazaar.kernel.clock import utcnow
 
 async def create_product(*, uow: UnitOfWork, seller_id: str, data: ProductCreate) -> ProductPage:
     """A seller adds a product and its SKUs; it has no offers until someone lists one."""
+    await ensure_seller_active(uow=uow, seller_id=seller_id)
     if await uow.session.get(Category, data.category_id) is None:
         raise UnknownCategory(category_id=data.category_id)
     gtins = [s.gtin for s in data.skus if s.gtin]
@@ -39,6 +41,7 @@ async def create_product(*, uow: UnitOfWork, seller_id: str, data: ProductCreate
         brand=data.brand,
         category_id=data.category_id,
         attributes=data.attributes,
+        tax_category=data.tax_category,
         created_by_seller_id=seller_id,
     )
     uow.session.add(product)
@@ -57,9 +60,12 @@ async def create_product(*, uow: UnitOfWork, seller_id: str, data: ProductCreate
 
 async def create_offer(*, uow: UnitOfWork, seller_id: str, data: OfferCreate) -> SellerOfferRead:
     """A seller lists a SKU at a price with `quantity` units on hand."""
+    await ensure_seller_active(uow=uow, seller_id=seller_id)
     sku = await uow.session.get(Sku, data.sku_id)
     if sku is None:
         raise UnknownSku(sku_id=data.sku_id)
+    if (await uow.session.execute(select(Product.status).where(Product.id == sku.product_id))).scalar() != "active":
+        raise ProductNotFound(product_id=sku.product_id)
     duplicate = await uow.session.execute(
         select(Offer.id).where(Offer.seller_id == seller_id, Offer.sku_id == sku.id, Offer.condition == data.condition)
     )
@@ -87,6 +93,7 @@ async def create_offer(*, uow: UnitOfWork, seller_id: str, data: OfferCreate) ->
 
 async def update_offer(*, uow: UnitOfWork, seller_id: str, offer_id: str, data: OfferUpdate) -> SellerOfferRead:
     """Change price, shipping price and/or on-hand stock; stock may not go below what checkouts hold."""
+    await ensure_seller_active(uow=uow, seller_id=seller_id)
     offer = await uow.session.get(Offer, offer_id)
     if offer is None or offer.seller_id != seller_id:
         raise OfferNotFound(offer_id=offer_id)
@@ -125,3 +132,54 @@ def _list_price(listed: MoneyModel | None, price: int) -> int | None:
     if listed.amount <= price:
         raise InvalidListPrice(list_price=listed.amount, price=price)
     return listed.amount
+
+
+async def set_seller_offers_shown(*, uow: UnitOfWork, seller_id: str, shown: bool) -> int:
+    """A suspended seller's active offers leave the shop (`suspended`); reinstated, they come back, except those
+    whose product is taken down. Each touched product is announced, so search and pages follow. In the caller's
+    transaction; answers how many offers changed."""
+    before, after = ("suspended", "active") if shown else ("active", "suspended")
+    changed = await uow.session.execute(
+        update(Offer)
+        .where(Offer.seller_id == seller_id, Offer.status == before)
+        .values(status=after, updated_at=utcnow())
+        .returning(Offer.id, Offer.product_id)
+        .execution_options(synchronize_session=False)
+    )
+    rows = sorted(changed.all(), key=lambda r: (r.product_id, r.id))
+    for offer_id, product_id in rows:
+        uow.emit(OfferUpdated(offer_id=offer_id, product_id=product_id))
+    return len(rows)
+
+
+async def set_product_taken_down(*, uow: UnitOfWork, product_id: str, taken_down: bool) -> bool:
+    """Take a product down (its page 404s, search drops it, its offers cannot be bought) or restore it; in the
+    caller's transaction. Restored offers of a suspended seller stay `suspended`. Answers whether it changed."""
+    before, after = ("active", "taken_down") if taken_down else ("taken_down", "active")
+    changed = await uow.session.execute(
+        update(Product)
+        .where(Product.id == product_id, Product.status == before)
+        .values(status=after, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        if await uow.session.get(Product, product_id) is None:
+            raise ProductNotFound(product_id=product_id)
+        return False
+    if taken_down:
+        await uow.session.execute(
+            update(Offer)
+            .where(Offer.product_id == product_id)
+            .values(status="taken_down")
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        suspended = select(Seller.id).where(Seller.status != "active").scalar_subquery()
+        await uow.session.execute(
+            update(Offer)
+            .where(Offer.product_id == product_id, Offer.status == "taken_down")
+            .values(status=case((Offer.seller_id.in_(suspended), "suspended"), else_="active"))
+            .execution_options(synchronize_session=False)
+        )
+    uow.emit(ProductUpdated(product_id=product_id))
+    return True

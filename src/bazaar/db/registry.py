@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from bazaar.accounts import models as accounts_models
 from bazaar.addresses import models as addresses_models
+from bazaar.admin import models as admin_models
 from bazaar.cart import models as cart_models
 from bazaar.catalog import models as catalog_models
 from bazaar.checkout import models as checkout_models
 from bazaar.db import nodes, outbox
 from bazaar.db.base import Base
+from bazaar.flash_sales import models as flash_sales_models
 from bazaar.inventory import models as inventory_models
 from bazaar.mail import models as mail_models
 from bazaar.notifications import models as notifications_models
@@ -19,6 +21,7 @@ from bazaar.wishlists import models as wishlists_models
 
 MODULES = (
     accounts_models,
+    admin_models,
     addresses_models,
     cart_models,
     catalog_models,
@@ -32,5 +35,6 @@ MODULES = (
     shipping_models,
     mail_models,
     wishlists_models,
+    flash_sales_models,
 )
 metadata = Base.metadata

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -14,6 +15,11 @@ from bazaar.kernel.events import Event
 from bazaar.kernel.ids import new_id
 
 AfterCommit = Callable[[], Awaitable[None]]
+log = logging.getLogger("bazaar.db")
+
+
+def _name(callback: AfterCommit) -> str:
+    return getattr(callback, "__qualname__", repr(callback))
 
 
 class UnitOfWork:
@@ -71,7 +77,12 @@ class UnitOfWork:
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
-            await callback()
+            # The write is durable now: a failing side effect (a cache that is down) is logged, never
+            # reported to the caller as if the write had not happened (a retry would repeat it).
+            try:
+                await callback()
+            except Exception:
+                log.warning("after-commit step %s failed; the commit stands", _name(callback), exc_info=True)
         if self._emitted and self._on_events_committed is not None:
             self._on_events_committed()
         self._emitted = 0

@@ -76,3 +76,4 @@ class DependencyUnavailable(DomainError):
     """A service we depend on is not available."""
 
     code = "dependency_unavailable"
+    retry_after = 2  # seconds a client should wait before trying again (the Retry-After of the 503)

@@ -33,3 +33,10 @@ class ReturnNotReceivable(Conflict):
     """This return was already received."""
 
     code = "return_not_receivable"
+
+
+class ReturnExceedsOrderLine(Conflict):
+    """Receiving this return would take back more units than the line still has out: it is refused, nothing
+    is restocked or refunded."""
+
+    code = "return_exceeds_order_line"

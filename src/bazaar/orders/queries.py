@@ -66,6 +66,63 @@ async def get_order(*, uow: UnitOfWork, order_id: str, user_id: str, seller_id: 
     return await _order_read(uow, order, lines, only_seller=None if as_buyer else seller_id)
 
 
+async def get_order_as_operator(*, uow: UnitOfWork, order_id: str) -> OrderRead:
+    """The whole order as its buyer sees it, for the marketplace's operators."""
+    order = await uow.session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound()
+    return await get_order(uow=uow, order_id=order_id, user_id=order.user_id, seller_id=None)
+
+
+async def search_orders(
+    *,
+    uow: UnitOfWork,
+    status: str | None,
+    buyer_id: str | None,
+    seller_id: str | None,
+    page: int,
+    per_page: int,
+) -> tuple[list[OrderSummary], list[str], int]:
+    """Any orders, newest first, filtered by status, buyer and/or seller: (summaries, their buyer ids, total)."""
+    base = select(Order.id)
+    if status:
+        base = base.where(Order.status == status)
+    if buyer_id:
+        base = base.where(Order.user_id == buyer_id)
+    if seller_id:
+        base = base.where(Order.id.in_(select(OrderLine.order_id).where(OrderLine.seller_id == seller_id)))
+    total = (await uow.session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+    orders = list(
+        (
+            await uow.session.execute(
+                select(Order)
+                .where(Order.id.in_(base))
+                .order_by(Order.created_at.desc(), Order.id.desc())
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            )
+        ).scalars()
+    )
+    lines: dict[str, list[OrderLine]] = defaultdict(list)
+    if orders:
+        for li in (
+            await uow.session.execute(select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders])))
+        ).scalars():
+            lines[li.order_id].append(li)
+    items = [
+        OrderSummary(
+            id=o.id,
+            status=o.status,
+            created_at=o.created_at,
+            total=money(o.total_amount, o.currency),
+            items=sum(li.quantity for li in lines[o.id]),
+            titles=[li.title for li in lines[o.id]][:5],
+        )
+        for o in orders
+    ]
+    return items, [o.user_id for o in orders], int(total)
+
+
 async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], only_seller: str | None) -> OrderRead:
     c = order.currency
     shipments = await _shipments(uow, order.id, only_seller)

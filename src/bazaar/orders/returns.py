@@ -11,13 +11,19 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import stock
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.events import Event
-from bazaar.orders.errors import NotReturnable, OneSellerPerReturn, ReturnNotReceivable, ReturnWindowClosed
+from bazaar.orders.errors import (
+    NotReturnable,
+    OneSellerPerReturn,
+    ReturnExceedsOrderLine,
+    ReturnNotReceivable,
+    ReturnWindowClosed,
+)
 from bazaar.orders.events import ReturnReceived, ReturnRequested
-from bazaar.orders.models import Order, OrderLine, Return, ReturnLine
+from bazaar.orders.models import OrderLine, Return, ReturnLine
 from bazaar.orders.ports import OrderPayments
 from bazaar.orders.queries import OrderNotFound, return_read
 from bazaar.orders.schemas import ReturnLineIn, ReturnRead
-from bazaar.orders.service import change_status
+from bazaar.orders.service import change_status, lock_lines, lock_order
 from bazaar.shipping.models import Shipment, ShipmentLine
 
 RETURN_WINDOW = timedelta(days=30)
@@ -49,20 +55,14 @@ async def _pending_quantities(uow: UnitOfWork, line_ids: list[str]) -> dict[str,
 async def request_return(
     *, uow: UnitOfWork, order_id: str, user_id: str, lines: list[ReturnLineIn], reason: str
 ) -> ReturnRead:
-    order = await uow.session.get(Order, order_id)
+    # Locked: parallel requests for the same lines queue here, and each then sees the returns before it.
+    order = await lock_order(uow, order_id)
     if order is None or order.user_id != user_id:
         raise OrderNotFound()
     wanted: dict[str, int] = defaultdict(int)
     for item in lines:
         wanted[item.order_line_id] += item.quantity
-    order_lines = {
-        li.id: li
-        for li in (
-            await uow.session.execute(
-                select(OrderLine).where(OrderLine.order_id == order_id, OrderLine.id.in_(list(wanted)))
-            )
-        ).scalars()
-    }
+    order_lines = {li.id: li for li in await lock_lines(uow, order_id, list(wanted))}
     missing = sorted(set(wanted) - set(order_lines))
     if missing:
         raise NotReturnable("these lines are not part of this order", order_line_ids=missing)
@@ -102,25 +102,32 @@ def refund_for(line: OrderLine, quantity: int) -> int:
 
 
 async def receive_return(*, uow: UnitOfWork, payments: OrderPayments, return_id: str, seller_id: str) -> ReturnRead:
-    """Restock what came back and refund it; shipping too once the whole order has come back."""
-    ret = (
-        await uow.session.execute(
-            select(Return).where(Return.id == return_id).with_for_update()
-            if uow.is_postgres
-            else select(Return).where(Return.id == return_id)
-        )
-    ).scalar_one_or_none()
+    """Restock what came back and refund it; shipping too once the whole order has come back.
+
+    Locks the order, its lines and the return (in that order, as every order path does), so parallel receipts of
+    one return, or of returns of the same lines, take each unit back exactly once; the rest answer 409.
+    """
+    ret = await uow.session.get(Return, return_id)
     if ret is None or ret.seller_id != seller_id:
         raise ReturnNotFound()
+    order = await lock_order(uow, ret.order_id)
+    assert order is not None
+    all_lines = await lock_lines(uow, order.id)
+    query = select(Return).where(Return.id == return_id).execution_options(populate_existing=True)
+    ret = (await uow.session.execute(query.with_for_update() if uow.is_postgres else query)).scalar_one()
     if ret.status != "requested":
         raise ReturnNotReceivable(current_status=ret.status)
-    order = await uow.session.get(Order, ret.order_id)
-    assert order is not None
     returned = {
         rl.order_line_id: rl.quantity
         for rl in (await uow.session.execute(select(ReturnLine).where(ReturnLine.return_id == return_id))).scalars()
     }
-    all_lines = list((await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order.id))).scalars())
+    for line in all_lines:
+        quantity = returned.get(line.id, 0)
+        if line.returned_quantity + quantity > line.quantity:
+            left = line.quantity - line.returned_quantity
+            raise ReturnExceedsOrderLine(
+                f"only {left} unit(s) of this line are still out", order_line_id=line.id, returnable=left
+            )
     refund = 0
     for line in all_lines:
         quantity = returned.get(line.id, 0)

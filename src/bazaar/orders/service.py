@@ -120,6 +120,20 @@ async def lock_order(uow: UnitOfWork, order_id: str) -> Order | None:
     return (await uow.session.execute(query)).scalar_one_or_none()
 
 
+async def lock_lines(uow: UnitOfWork, order_id: str, line_ids: list[str] | None = None) -> list[OrderLine]:
+    """An order's lines (or some of them), locked in id order on PostgreSQL, read afresh.
+
+    Every path that changes a line's shipped or returned quantity, or puts its units back on the shelf, locks
+    the order first (`lock_order`), then its lines, then the return it acts on: one order, so no deadlock.
+    """
+    query = select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
+    if line_ids is not None:
+        query = query.where(OrderLine.id.in_(line_ids))
+    if uow.is_postgres:
+        query = query.with_for_update()
+    return list((await uow.session.execute(query.execution_options(populate_existing=True))).scalars())
+
+
 async def cancel_order(*, uow: UnitOfWork, payments: OrderPayments, order_id: str, user_id: str) -> None:
     """Cancel before anything shipped: stock goes back on the shelf, then the payment is voided or refunded."""
     order = await lock_order(uow, order_id)
@@ -128,7 +142,7 @@ async def cancel_order(*, uow: UnitOfWork, payments: OrderPayments, order_id: st
     if order.status == "cancelled":
         await uow.rollback()
     else:
-        lines = list((await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id))).scalars())
+        lines = await lock_lines(uow, order_id)
         if order.status not in ("pending", "processing") or any(li.shipped_quantity for li in lines):
             raise NotCancellable(current_status=order.status)
         for line in lines:

@@ -78,6 +78,11 @@ async def payment_for_checkout(*, uow: UnitOfWork, checkout_id: str) -> PaymentR
     return None if payment is None else await payment_read(uow, payment)
 
 
+async def payment_for_order(*, uow: UnitOfWork, order_id: str) -> PaymentRead | None:
+    payment = (await uow.session.execute(select(Payment).where(Payment.order_id == order_id))).scalars().first()
+    return None if payment is None else await payment_read(uow, payment)
+
+
 async def payments_due_for_capture(*, uow: UnitOfWork, now: datetime, limit: int = 100) -> list[str]:
     """Ids of authorized payments whose fraud-check window has passed, oldest first. No lock is taken:
     capture_payment is safe to run twice for the same payment (one key, one capture)."""

@@ -159,7 +159,7 @@ async def load_facts(
             Product.rating_average,
             Product.rating_count,
             Product.created_at,
-        ).where(Product.id.in_(ids))
+        ).where(Product.id.in_(ids), Product.status == "active")  # a taken-down product leaves the index
     )
     prices = await _lowest_prices(uow, ids)
     return [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from bazaar.tax.categories import check_tax_category
+
 
 @dataclass(frozen=True)
 class Axis:
@@ -35,6 +37,9 @@ class Department:
     attributes: dict[str, tuple[str, ...]]
     phrases: tuple[str, ...]
     subs: tuple[Sub, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        check_tax_category(self.tax_category)
 
 
 COLOURS = Axis("colour", ("Black", "White", "Silver", "Graphite", "Navy", "Red", "Forest Green", "Sand", "Sky Blue"))
@@ -699,7 +704,7 @@ DEPARTMENTS: tuple[Department, ...] = (
     ),
     Department(
         "Grocery",
-        "food",
+        "grocery",
         (PACKS,),
         {
             "diet": ("Vegan", "Gluten-Free", "Keto", "Non-GMO", "Organic", "Kosher"),

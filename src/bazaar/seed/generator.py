@@ -322,7 +322,7 @@ def _attributes(draw: Draw, dept: Department, brand: str) -> dict[str, Any]:
         attributes["pages"] = 48 + int(draw() * 850)
     elif dept.tax_category == "clothing":
         attributes["style"] = f"{brand[:2].upper()}{1000 + int(draw() * 9000)}"
-    elif dept.tax_category != "food":
+    elif dept.tax_category != "grocery":
         attributes["model"] = f"{brand[:2].upper()}-{100 + int(draw() * 9900)}"
     return attributes
 

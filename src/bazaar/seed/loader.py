@@ -34,6 +34,7 @@ DEMO_PASSWORD = "bazaar-demo"
 BUYER_EMAIL = "buyer@example.com"
 _SEED_LOCK = 0x62617A7364  # first-start seeding, one node at a time
 SELLER_EMAIL = "seller@example.com"
+ADMIN_EMAIL = "admin@example.com"  # the demo operator (role admin)
 CHUNK = 5000  # products generated and written per transaction
 
 
@@ -67,7 +68,10 @@ class SeedResult:
                 f"into {self.backend} in {self.seconds:.1f} s ({self.rows / max(self.seconds, 1e-9):,.0f} rows/s); "
                 f"{self.products_total:,} products in total."
             )
-        logins = f"{BUYER_EMAIL} / {DEMO_PASSWORD} (buyer), {SELLER_EMAIL} / {DEMO_PASSWORD} (seller)"
+        logins = (
+            f"{BUYER_EMAIL} / {DEMO_PASSWORD} (buyer), {SELLER_EMAIL} / {DEMO_PASSWORD} (seller), "
+            f"{ADMIN_EMAIL} / {DEMO_PASSWORD} (operator)"
+        )
         return f"{head}\nDemo logins: {logins}."
 
 
@@ -198,7 +202,14 @@ def account_rows(sellers: int) -> tuple[list[dict[str, Any]], list[dict[str, Any
             "name": "Demo Buyer",
             "is_admin": False,
             "created_at": stamp_datetime(ACCOUNTS_MS),
-        }
+        },
+        {
+            "id": seeded_id(random.Random("bazaar:admin"), ACCOUNTS_MS),
+            "email": ADMIN_EMAIL,
+            "name": "Demo Operator",
+            "is_admin": True,
+            "created_at": stamp_datetime(ACCOUNTS_MS),
+        },
     ]
     seller_rows = []
     for number in range(sellers):
@@ -236,7 +247,8 @@ async def _ensure_accounts(db: Database, settings: Settings, sellers: int) -> tu
         if new_users:
             await conn.execute(_dialect_insert(conn, User), new_users)
             present = set(await conn.scalars(select(User.id).where(User.id.in_([s["user_id"] for s in new_sellers]))))
-            taken = [u["email"] for u in new_users if u["id"] not in present and u["email"] != BUYER_EMAIL]
+            demo = (BUYER_EMAIL, ADMIN_EMAIL)
+            taken = [u["email"] for u in new_users if u["id"] not in present and u["email"] not in demo]
             if taken:
                 raise RuntimeError(f"cannot seed: {taken[0]} already belongs to an account the seed did not create")
         if new_sellers:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from bazaar.kernel.errors import ValidationFailed
+from bazaar.tax.categories import TAX_CATEGORIES, check_tax_category
 
-TAX_CATEGORIES = ("general", "clothing", "grocery", "books", "digital")
+__all__ = ["TAX_CATEGORIES", "line_tax", "round_ppm", "rule_for", "shipping_tax"]
 _RATES_FILE = Path(__file__).with_name("rates.csv")
 
 
@@ -60,8 +60,7 @@ def round_ppm(amount: int, rate_ppm: int) -> int:
 
 
 def line_tax(*, country: str, region: str, tax_category: str, amount: int) -> int:
-    if tax_category not in TAX_CATEGORIES:
-        raise ValidationFailed(f"unknown tax category {tax_category!r}", tax_category=tax_category)
+    check_tax_category(tax_category)
     rule = rule_for(country, region)
     if tax_category in rule.exempt:
         return 0

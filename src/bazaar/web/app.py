@@ -5,21 +5,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.responses import PlainTextResponse
-from starlette.types import Receive, Scope, Send
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bazaar.bootstrap import Container, build_container
 from bazaar.search.service import SearchService
 from bazaar.settings import Settings
 from bazaar.web import ops
-from bazaar.web.api import accounts, buyers, cart, catalog, checkout, inventory, notifications, orders, search
-from bazaar.web.errors import install_error_handlers
+from bazaar.web.api import (
+    accounts,
+    admin,
+    buyers,
+    cart,
+    catalog,
+    checkout,
+    flash_sales,
+    inventory,
+    notifications,
+    orders,
+    search,
+)
+from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
@@ -27,16 +41,32 @@ from bazaar.web.storefront import pages
 
 log = logging.getLogger("bazaar.web")
 API_PREFIX = "/api/v1"
-SANDBOX_PAYMENTS_PATH = "/_sandbox/payments"  # private: the built-in provider, outside the API and its schema
+SANDBOX_PAYMENTS_PATH = "/_sandbox/payments"  # a development tool: the built-in provider, outside the API
+SANDBOX_SECRET_HEADER = "x-sandbox-secret"
 
 
-async def _sandbox_payments(scope: Scope, receive: Receive, send: Send) -> None:
-    """Forward to this process's in-process sandbox provider (the container is only known once the app starts)."""
-    sandbox = getattr(scope["app"].state.container, "payment_sandbox", None)
-    if sandbox is None:
-        await PlainTextResponse("no sandbox provider in this deployment", status_code=404)(scope, receive, send)
-        return
-    await sandbox(scope, receive, send)
+def _sandbox_payments(secret: str) -> ASGIApp:
+    """Forward to this process's in-process sandbox provider, to callers that show the sandbox secret.
+
+    Mounted only with BAZAAR_PAYMENT_SANDBOX_PUBLIC (refused in production): anyone who reaches the sandbox can
+    look payments up and refund them behind Bazaar's back, so it is never open to buyers.
+    """
+    expected = secret.encode()
+
+    async def forward(scope: Scope, receive: Receive, send: Send) -> None:
+        shown = Headers(scope=scope).get(SANDBOX_SECRET_HEADER, "").encode("utf-8", "replace")
+        if not hmac.compare_digest(shown, expected):
+            body = envelope("not_authenticated", f"the sandbox provider needs the {SANDBOX_SECRET_HEADER} header")
+            await JSONResponse(body, status_code=401)(scope, receive, send)
+            return
+        sandbox = getattr(scope["app"].state.container, "payment_sandbox", None)
+        if sandbox is None:
+            missing = envelope("not_found", "no sandbox provider in this deployment")
+            await JSONResponse(missing, status_code=404)(scope, receive, send)
+            return
+        await sandbox(scope, receive, send)
+
+    return forward
 
 
 async def _settle(container: Container) -> None:
@@ -105,10 +135,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(buyers.router, prefix=API_PREFIX)
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(search.router, prefix=API_PREFIX)
+    app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API
-    if not settings.payment_provider_url:
-        app.mount(SANDBOX_PAYMENTS_PATH, _sandbox_payments)
+    if settings.payment_sandbox_public and not settings.payment_provider_url:
+        settings.check_production_safety()
+        app.mount(SANDBOX_PAYMENTS_PATH, _sandbox_payments(settings.payment_sandbox_secret or ""))
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
     app.add_middleware(ReadFastPath, prefix=API_PREFIX)  # inside observability: still counted and logged
     app.add_middleware(HoldFastPath, prefix=API_PREFIX)

@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bazaar.db.availability import database_unavailable
 from bazaar.kernel import errors as e
 
 log = logging.getLogger("bazaar.web")
@@ -51,8 +53,30 @@ def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> 
 
 def domain_error_response(exc: e.DomainError) -> JSONResponse:
     """The API's answer to a DomainError (also used by the fast paths that run before the router)."""
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, e.RateLimited) else None
+    retry = isinstance(exc, (e.RateLimited, e.DependencyUnavailable))
+    headers = {"Retry-After": str(exc.retry_after)} if retry else None  # type: ignore[attr-defined]
     return JSONResponse(envelope(exc.code, exc.message, exc.details), status_code=status_for(exc), headers=headers)
+
+
+DATABASE_DOWN = e.DependencyUnavailable("the database is not reachable; try again shortly", service="database")
+# What the driver or the pool raise when the database is gone; database_unavailable() makes the final call.
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, TimeoutError)
+
+
+def dependency_down(exc: BaseException) -> e.DependencyUnavailable | None:
+    """The DependencyUnavailable that an infrastructure error stands for, or None if it is a bug."""
+    if isinstance(exc, e.DependencyUnavailable):
+        return exc
+    if database_unavailable(exc):
+        return DATABASE_DOWN
+    try:  # asyncpg raises its own classes on the hot paths that bypass SQLAlchemy
+        import asyncpg
+
+        if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)):
+            return DATABASE_DOWN
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        pass
+    return None
 
 
 def _clean(errors: list[Any]) -> list[dict[str, Any]]:
@@ -75,6 +99,21 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.DomainError)
     async def domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
         return domain_error_response(exc)
+
+    async def infrastructure_error(request: Request, exc: Exception) -> Response:
+        down = dependency_down(exc)
+        if down is None:
+            raise exc  # a bug: the outer middleware logs it and answers 500
+        log.warning("%s %s: %s (%s)", request.method, request.url.path, down.message, type(exc).__name__)
+        page_error = getattr(request.app.state, "page_error", None)
+        if page_error is not None and _is_page(request):
+            response: Response = await page_error(request, 503, "We are having trouble; please try again shortly.")
+            response.headers["Retry-After"] = str(down.retry_after)
+            return response
+        return domain_error_response(down)
+
+    for cls in INFRASTRUCTURE_ERRORS:
+        app.add_exception_handler(cls, infrastructure_error)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

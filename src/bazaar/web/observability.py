@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bazaar.kernel.ids import request_id
 from bazaar.kernel.ports import EventStreamStats
+from bazaar.web.errors import dependency_down, domain_error_response
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 log = logging.getLogger("bazaar.web")
@@ -134,7 +135,12 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
+            down = dependency_down(exc)  # raised outside the router (a fast path, a middleware)
+            if down is not None and not response_started:
+                log.warning("%s %s: %s (%s)", scope["method"], scope["path"], down.message, type(exc).__name__)
+                await domain_error_response(down)(scope, receive, send_with_id)
+                return
             log.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
             if not response_started:
                 await send(

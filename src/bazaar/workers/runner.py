@@ -8,7 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bazaar.bootstrap import Container
-from bazaar.workers import mail_sender, node, outbox_relay, payments, reservation_sweeper, search_indexer
+from bazaar.workers import (
+    flash_sales,
+    mail_sender,
+    node,
+    outbox_relay,
+    payments,
+    reservation_sweeper,
+    search_indexer,
+)
 
 log = logging.getLogger("bazaar.workers")
 
@@ -41,6 +49,8 @@ def all_workers(container: Container) -> list[Worker]:
         Worker("mail-sender", mail_sender.run_once, max(poll, 1.0), wake_on_outbox=True),
         # Short idle so a marked product is committed about a second after its event, not later.
         Worker("search-indexer", search_indexer.run_once, min(poll, 0.25)),
+        # Announces each sale's start and end within a quarter second of the clock.
+        Worker("flash-sale-scheduler", flash_sales.run_scheduler, min(poll, 0.25)),
     ]
 
 

@@ -63,9 +63,17 @@ async def current_seller(principal: Annotated[Principal, Depends(current_princip
     return principal
 
 
+async def current_admin(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    """The marketplace's operator; anyone else (logged in or not) is answered 403 `forbidden`."""
+    if principal is None or not principal.has_role("admin"):
+        raise Forbidden("only the marketplace's operators can do this")
+    return principal
+
+
 OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 CurrentSeller = Annotated[Principal, Depends(current_seller)]
+CurrentAdmin = Annotated[Principal, Depends(current_admin)]
 
 
 def client_ip(request: Request) -> str:

@@ -90,7 +90,19 @@ async def home(page: PageDep) -> Response:
     bargains = await run_search(page, SearchParams(sort="price_asc", in_stock=True, rating_min=4, per_page=8))
     async with page.container.read_uow() as uow:
         deals = await queries.deals(uow=uow, limit=8)
-    return await page.render("home.html", categories=tree, popular=popular.items, bargains=bargains.items, deals=deals)
+    calendar = page.container.flash_calendar
+    flash_sales = await calendar.upcoming(limit=8)
+    shown = [item.id for item in (*popular.items, *bargains.items)]
+    flash = await calendar.for_products(shown)
+    return await page.render(
+        "home.html",
+        categories=tree,
+        popular=popular.items,
+        bargains=bargains.items,
+        deals=deals,
+        flash=flash,
+        flash_sales=flash_sales,
+    )
 
 
 def _links(params: SearchParams, base: str) -> dict[str, Any]:
@@ -117,6 +129,7 @@ def _links(params: SearchParams, base: str) -> dict[str, Any]:
 async def _results_page(page: PageDep, params: SearchParams, *, base: str, heading: str, **extra: Any) -> Response:
     result = await run_search(page, params)
     pages = max(1, math.ceil(min(result.total, 10_000) / PER_PAGE))
+    flash = await page.container.flash_calendar.for_products([item.id for item in result.items])
     return await page.render(
         "search.html",
         params=params,
@@ -125,6 +138,7 @@ async def _results_page(page: PageDep, params: SearchParams, *, base: str, headi
         sorts=SORTS,
         heading=heading,
         base=base,
+        flash=flash,
         **_links(params, base),
         **extra,
     )
@@ -167,6 +181,16 @@ async def product(product_id: str, request: Request, page: PageDep) -> Response:
                 await wishlists.watched_product_ids(uow=uow, user_id=page.principal.user_id, product_ids=[product.id])
             ).get(product.id)
         await remember_view(page.container, page.principal, product.id)
+    sale = (await page.container.flash_calendar.for_products([product.id])).get(product.id)
+    sale_offer = next((o for o in product.offers if sale and o.id == sale.offer_id), None)
     return await page.render(
-        "product.html", product=product, offers=offers, buy_box=buy_box, skus=skus, chosen=chosen, watch=watch
+        "product.html",
+        product=product,
+        offers=offers,
+        buy_box=buy_box,
+        skus=skus,
+        chosen=chosen,
+        watch=watch,
+        sale=sale,
+        sale_offer=sale_offer,
     )

@@ -1,0 +1,84 @@
+"""Operator reads: sellers with their standing, any order with its buyer, the audit trail."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bazaar.accounts import standing
+from bazaar.admin.models import AdminAction
+from bazaar.admin.schemas import AdminActionRead, AdminOrderRead, AdminSellerRead, BuyerRef
+from bazaar.admin.service import admin_seller
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.schemas import Page
+from bazaar.orders import queries as orders
+from bazaar.orders.schemas import OrderSummary
+
+
+async def list_sellers(*, uow: UnitOfWork, status: str | None, page: int, per_page: int) -> Page[AdminSellerRead]:
+    sellers, total = await standing.list_sellers(uow=uow, status=status, page=page, per_page=per_page)
+    return Page[AdminSellerRead](items=[admin_seller(s) for s in sellers], total=total, page=page, per_page=per_page)
+
+
+async def get_order(*, uow: UnitOfWork, order_id: str) -> AdminOrderRead:
+    order = await orders.get_order_as_operator(uow=uow, order_id=order_id)
+    users = await standing.users_by_id(uow=uow, user_ids=[order.buyer_id])
+    email, name, guest = users.get(order.buyer_id, ("", "", False))
+    buyer = BuyerRef(id=order.buyer_id, email=email, name=name, is_guest=guest)
+    return AdminOrderRead(**order.model_dump(), buyer=buyer)
+
+
+class AdminOrderSummary(OrderSummary):
+    buyer: BuyerRef
+
+
+async def list_orders(
+    *, uow: UnitOfWork, status: str | None, buyer: str | None, seller: str | None, page: int, per_page: int
+) -> Page[AdminOrderSummary]:
+    """`buyer` is a user id or an email; `seller` a seller id."""
+    buyer_id = buyer
+    if buyer and "@" in buyer:
+        buyer_id = await standing.user_id_by_email(uow=uow, email=buyer) or "-"
+    items, buyer_ids, total = await orders.search_orders(
+        uow=uow, status=status, buyer_id=buyer_id, seller_id=seller, page=page, per_page=per_page
+    )
+    users = await standing.users_by_id(uow=uow, user_ids=buyer_ids)
+    out = []
+    for item, user_id in zip(items, buyer_ids, strict=True):
+        email, name, guest = users.get(user_id, ("", "", False))
+        out.append(
+            AdminOrderSummary(**item.model_dump(), buyer=BuyerRef(id=user_id, email=email, name=name, is_guest=guest))
+        )
+    return Page[AdminOrderSummary](items=out, total=total, page=page, per_page=per_page)
+
+
+async def audit_trail(
+    *, uow: UnitOfWork, target_kind: str | None, target_id: str | None, page: int, per_page: int
+) -> Page[AdminActionRead]:
+    """Operator actions, newest first, optionally about one target."""
+    where = []
+    if target_kind:
+        where.append(AdminAction.target_kind == target_kind)
+    if target_id:
+        where.append(AdminAction.target_id == target_id)
+    total = int((await uow.session.execute(select(func.count()).select_from(AdminAction).where(*where))).scalar_one())
+    rows = list(
+        (
+            await uow.session.execute(
+                select(AdminAction)
+                .where(*where)
+                .order_by(AdminAction.created_at.desc(), AdminAction.id.desc())
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            )
+        ).scalars()
+    )
+    users = await standing.users_by_id(uow=uow, user_ids=[a.admin_user_id for a in rows])
+    items = [
+        AdminActionRead(
+            id=a.id, admin_user_id=a.admin_user_id, admin_email=users.get(a.admin_user_id, ("",))[0],
+            action=a.action, target_kind=a.target_kind, target_id=a.target_id, reason=a.reason,
+            details=a.details or {}, created_at=a.created_at,
+        )
+        for a in rows
+    ]  # fmt: skip
+    return Page[AdminActionRead](items=items, total=total, page=page, per_page=per_page)
