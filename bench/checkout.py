@@ -43,22 +43,23 @@ import asyncpg
 from bazaar.kernel.ids import new_id, new_secret
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
+import _accounting as acc
 from _http import request, run_pool
 from flash_sale import _free_port, _percentile, wait_ready
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DATABASE = "bazaar_bench_checkout"
+DATABASE = "bazaar_bench_checkout"  # --database names another (engineers sharing a server each use their own)
 ADDRESS = {"name": "Bench Buyer", "line1": "1 Main St", "city": "Austin", "region": "TX", "postal_code": "78701",
            "country": "US"}  # fmt: skip
 CARD = {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}
 
 
-async def recreate_database(pg_url: str, *, drop_only: bool = False) -> str:
+async def recreate_database(pg_url: str, *, database: str = DATABASE, drop_only: bool = False) -> str:
     conn = await asyncpg.connect(f"{pg_url.rstrip('/')}/postgres")
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         if not drop_only:
-            await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            await conn.execute(f'CREATE DATABASE "{database}"')
         return str(await conn.fetchval("SHOW server_version"))
     finally:
         await conn.close()
@@ -130,7 +131,7 @@ async def create_buyers(conn: asyncpg.Connection, count: int, phase: str) -> lis
 
 async def fill_carts(
     base_url: str, buyers: list[tuple[str, str]], offers: list[str], rng: random.Random, *, hot: bool
-) -> int:
+) -> list[float]:
     """1-3 distinct offers, 1-2 units each, in every buyer's cart, through POST /api/v1/cart/items.
     `hot`: every cart holds offers[0] (one stock row all checkouts update) plus 0-2 others."""
     jobs = []
@@ -148,7 +149,7 @@ async def fill_carts(
     failed = [(s, b[:200]) for _, s, b in results if s != 200]
     if failed:
         raise RuntimeError(f"{len(failed)} cart additions failed, e.g. {failed[:3]}")
-    return len(jobs)
+    return [r[0] for r in results]
 
 
 async def fire(base_url: str, buyers: list[tuple[str, str]], concurrency: int) -> dict[str, Any]:
@@ -236,7 +237,7 @@ async def audit(conn: asyncpg.Connection, user_ids: list[str], created: int) -> 
     }
 
 
-def _env(args: argparse.Namespace, dsn: str, data_dir: Path, latency_ms: int) -> dict[str, str]:
+def _env(args: argparse.Namespace, dsn: str, data_dir: Path, latency_ms: int, src: str | None = None) -> dict[str, str]:
     env = {
         **os.environ,
         "BAZAAR_DATABASE_URL": dsn,
@@ -248,6 +249,8 @@ def _env(args: argparse.Namespace, dsn: str, data_dir: Path, latency_ms: int) ->
         "BAZAAR_PAYMENT_SANDBOX_LATENCY_MS": str(latency_ms),
         "BAZAAR_CAPTURE_DELAY_SECONDS": str(args.capture_delay),
     }
+    if src:  # another version of the code (a baseline): its package shadows the installed one
+        env["PYTHONPATH"] = src
     if args.redis_url:
         env["BAZAAR_REDIS_URL"] = args.redis_url
         env["BAZAAR_REDIS_PREFIX"] = f"bench:{uuid.uuid4().hex[:8]}:"
@@ -261,44 +264,6 @@ def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 def _migrate(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "bazaar.cli", "migrate"], env=env, check=True, capture_output=True)
-
-
-def _cpu_seconds(groups: list[int]) -> dict[str, float]:
-    """CPU time used so far by the processes in these process groups (the servers we started), by command."""
-    tick = os.sysconf("SC_CLK_TCK")
-    used: dict[str, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) not in groups:  # field 5 of /proc/<pid>/stat: the process group
-            continue
-        names = {"spawn_main": "web", "sandbox-payments": "sandbox", "cli worker": "worker", "cli serve": "supervisor"}
-        kind = next((name for marker, name in names.items() if marker in cmdline), "other")
-        used[kind] = used.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return used
-
-
-def _machine_ticks() -> tuple[int, int]:
-    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat (other tenants' work included)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-async def _db_counters(conn: asyncpg.Connection) -> dict[str, int]:
-    """PostgreSQL's cumulative counters for the bench database (transactions, rows written)."""
-    row = await conn.fetchrow(
-        "SELECT xact_commit + xact_rollback AS transactions, tup_inserted + tup_updated + tup_deleted AS rows_written"
-        " FROM pg_stat_database WHERE datname = current_database()"
-    )
-    await conn.execute("SELECT pg_stat_clear_snapshot()")
-    return {"transactions": int(row["transactions"]), "rows_written": int(row["rows_written"])}
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -331,14 +296,38 @@ async def _wait_http(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+async def _drained(conn: asyncpg.Connection, *, within: float = 90.0) -> float:
+    """Wait until the worker has relayed every outbox row and the consumers stopped writing inbox rows."""
+    started, steady, last = time.monotonic(), 0, -1
+    while time.monotonic() - started < within:
+        await asyncio.sleep(0.5)
+        backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        handled = await conn.fetchval("SELECT count(*) FROM inbox")
+        steady = steady + 1 if backlog == 0 and handled == last else 0
+        last = handled
+        if steady >= 3:
+            break
+    return time.monotonic() - started
+
+
 async def phase(
-    args: argparse.Namespace, dsn: str, offers: list[str], *, mode: str, latency_ms: int, rng: random.Random
+    args: argparse.Namespace,
+    dsn: str,
+    offers: list[str],
+    *,
+    mode: str,
+    latency_ms: int,
+    rng: random.Random,
+    variant: str = "current",
+    src: str | None = None,
 ) -> dict[str, Any]:
-    """One server (and sandbox) configuration: warm-up, then each concurrency, then the audit."""
-    data_dir = RESULTS / "checkout-data" / f"{mode}-{latency_ms}"
+    """One server (and sandbox) configuration: warm-up, idle, cart adds, each concurrency, the request path
+    alone (worker paused), then the audit."""
+    data_dir = RESULTS / "checkout-data" / f"{variant}-{mode}-{latency_ms}"
     shutil.rmtree(data_dir, ignore_errors=True)
-    env = _env(args, dsn, data_dir, latency_ms)
+    env = _env(args, dsn, data_dir, latency_ms, src)
     procs: list[subprocess.Popen[bytes]] = []
+    accounting: dict[str, Any] = {}
     try:
         if mode == "process":
             provider = f"http://127.0.0.1:{_free_port()}"
@@ -349,39 +338,72 @@ async def phase(
         port = _free_port()
         cmd = [sys.executable, "-m", "bazaar.cli", "serve", "--port", str(port), "--workers", str(args.workers)]
         procs.append(_spawn(cmd, env))
+        groups = [p.pid for p in procs]
         base_url = f"http://127.0.0.1:{port}"
         conn = await asyncpg.connect(dsn)
         try:
-            name = f"{mode}{latency_ms}"
+            name = f"{variant}{mode}{latency_ms}"
             warm = await create_buyers(conn, args.warmup, f"{name}-warm")
             runs_buyers = [await create_buyers(conn, args.checkouts, f"{name}-c{c}") for c in args.concurrency]
+            solo = await create_buyers(conn, args.accounting, f"{name}-solo") if args.accounting else []
             await wait_ready(base_url)
-            for buyers in [warm, *runs_buyers]:
-                await fill_carts(base_url, buyers, offers, rng, hot=args.hot_offer)
+            await fill_carts(base_url, warm, offers, rng, hot=args.hot_offer)
             load_before = os.getloadavg()
             await fire(base_url, warm, min(args.concurrency))
+            idle = await acc.measure_idle(conn, groups, args.idle_seconds)
+
+            # Adding to the cart: every measured buyer's cart, 16 adds in flight.
+            before = await acc.snapshot(conn, groups)
+            add_latencies: list[float] = []
+            for buyers in [*runs_buyers, solo]:
+                add_latencies += await fill_carts(base_url, buyers, offers, rng, hot=args.hot_offer)
+            await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
+            cart_add = {
+                "adds": len(add_latencies),
+                "p50_ms": round(_percentile(add_latencies, 50) * 1000, 1),
+                "p99_ms": round(_percentile(add_latencies, 99) * 1000, 1),
+                "per_add": acc.cost(before, await acc.snapshot(conn, groups), idle, len(add_latencies)),
+            }
+
             runs = []
             for concurrency, buyers in zip(args.concurrency, runs_buyers, strict=True):
-                cpu_before, db_before = _cpu_seconds([p.pid for p in procs]), await _db_counters(conn)
-                ticks_before = _machine_ticks()
+                before = await acc.snapshot(conn, groups)
                 run = await fire(base_url, buyers, concurrency)
-                ticks_after = _machine_ticks()
-                cpu_after, db_after = _cpu_seconds([p.pid for p in procs]), await _db_counters(conn)
-                busy, total = (after - before for after, before in zip(ticks_after, ticks_before, strict=True))
-                run["machine_cpu_busy_percent"] = round(100 * busy / max(total, 1), 1)
-                run["cpu_ms_per_checkout"] = {
-                    k: round((cpu_after[k] - cpu_before.get(k, 0.0)) * 1000 / len(buyers), 1)
-                    for k in sorted(cpu_after)
-                    if k != "other"
-                }
-                run["database_per_checkout"] = {
-                    k: round((db_after[k] - db_before[k]) / len(buyers), 1) for k in db_after
-                }  # every process's work: the web's and the event consumers' in the worker
+                await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
+                run["per_checkout"] = acc.cost(before, await acc.snapshot(conn, groups), idle, len(buyers))
                 run["load_average_1m_after"] = round(os.getloadavg()[0], 2)
                 runs.append(run)
+
+            if solo:
+                # The request path alone: the worker paused (SIGSTOP), one checkout at a time; then the worker
+                # resumed and left to handle what those checkouts set off (relay, consumers).
+                workers = acc.pids_of(groups, "worker")
+                for pid in workers:
+                    os.kill(pid, signal.SIGSTOP)
+                try:
+                    web_idle = await acc.measure_idle(conn, groups, min(args.idle_seconds, 3.0))
+                    before = await acc.snapshot(conn, groups)
+                    solo_run = await fire(base_url, solo, 1)
+                    await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
+                    middle = await acc.snapshot(conn, groups)
+                finally:
+                    for pid in workers:
+                        os.kill(pid, signal.SIGCONT)
+                drain_s = await _drained(conn)
+                await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
+                after = await acc.snapshot(conn, groups)
+                accounting = {
+                    "checkouts": len(solo),
+                    "statuses": solo_run["statuses"],
+                    "p50_ms_alone": solo_run["p50_ms"],
+                    "request_path": acc.cost(before, middle, web_idle, len(solo), kinds={"web"}),
+                    "after_the_request": acc.cost(middle, after, idle, len(solo), kinds={"worker"}),
+                    "drain_seconds": round(drain_s, 1),
+                }
             await asyncio.sleep(1)  # let in-flight bookkeeping land before the audit
-            all_buyers = [u for u, _ in warm] + [u for b in runs_buyers for u, _ in b]
+            all_buyers = [u for u, _ in warm] + [u for b in [*runs_buyers, solo] for u, _ in b]
             created = sum(r["statuses"].get("201", 0) for r in runs)
+            created += accounting.get("statuses", {}).get("201", 0)
             warm_created = await conn.fetchval(
                 "SELECT count(*) FROM orders WHERE user_id = ANY($1)", [u for u, _ in warm]
             )
@@ -391,17 +413,22 @@ async def phase(
     finally:
         _stop(procs)
     return {
+        "variant": variant,
+        "src": src,
         "provider": mode,
         "latency_ms": latency_ms,
         "load_average_before": [round(x, 2) for x in load_before],
+        "idle": idle.as_dict(),
+        "cart_add": cart_add,
         "runs": runs,
+        "request_path_alone": accounting,
         "audit": checked,
     }
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    version = await recreate_database(args.pg_url)
-    dsn = f"{args.pg_url.rstrip('/')}/{DATABASE}"
+    version = await recreate_database(args.pg_url, database=args.database)
+    dsn = f"{args.pg_url.rstrip('/')}/{args.database}"
     env = _env(args, dsn, RESULTS / "checkout-data" / "migrate", 0)
     _migrate(env)
     conn = await asyncpg.connect(dsn)
@@ -410,19 +437,47 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await conn.close()
     rng = random.Random(args.seed)
-    phases = []
+    variants: list[tuple[str, str | None]] = [("current", None)]
+    if args.baseline_src:
+        variants.append(("baseline", args.baseline_src))  # absolute: main() resolves it
+    phases, floors = [], []
     try:
-        for mode in args.providers:
-            for latency in args.latencies:
-                phases.append(await phase(args, dsn, offers, mode=mode, latency_ms=latency, rng=rng))
-                print(_phase_line(phases[-1]), flush=True)
+        for round_no in range(args.rounds):
+            # Alternate which version goes first, so a neighbour's burst does not always land on the same one.
+            for variant, src in variants if round_no % 2 else list(reversed(variants)):
+                for mode in args.providers:
+                    for latency in args.latencies:
+                        phases.append(
+                            await phase(
+                                args, dsn, offers, mode=mode, latency_ms=latency, rng=rng, variant=variant, src=src
+                            )
+                        )
+                        phases[-1]["round"] = round_no
+                        print(_phase_line(phases[-1]), flush=True)
+        if args.floor_seconds:
+            conn = await asyncpg.connect(dsn)
+            try:
+                for concurrency in args.concurrency:
+                    floors.append(
+                        await acc.run_floor(
+                            conn, dsn, user_id=new_id(), clients=concurrency, seconds=args.floor_seconds
+                        )
+                    )
+                    print(_floor_line(floors[-1]), flush=True)
+            finally:
+                await conn.close()
     finally:
         if not args.keep_database:
-            await recreate_database(args.pg_url, drop_only=True)
+            await recreate_database(args.pg_url, database=args.database, drop_only=True)
             shutil.rmtree(RESULTS / "checkout-data", ignore_errors=True)
+    floor_by_c = {f["clients"]: f["per_s"] for f in floors}
+    for p in phases:
+        for run in p["runs"]:
+            if run["concurrency"] in floor_by_c:
+                run["floor_ratio"] = round(run["checkouts_per_s"] / floor_by_c[run["concurrency"]], 4)
     ratios = []
     for mode in args.providers:
-        by_latency = {p["latency_ms"]: p for p in phases if p["provider"] == mode}
+        by_latency = {p["latency_ms"]: p for p in phases if p["provider"] == mode and p["variant"] == "current"}
         if 0 in by_latency and 100 in by_latency:
             for base, slow in zip(by_latency[0]["runs"], by_latency[100]["runs"], strict=True):
                 ratio = slow["checkouts_per_s"] / base["checkouts_per_s"] if base["checkouts_per_s"] else 0.0
@@ -438,6 +493,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "checkout",
         "hot_offer": args.hot_offer,
         "phases": phases,
+        "floor": floors,
         "ratios": ratios,
         "postgres": version,
         "redis": bool(args.redis_url),
@@ -447,34 +503,69 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _cost_line(c: dict[str, Any]) -> str:
+    return (
+        f"CPU ms {c['cpu_ms']}, {c['transactions']} transactions ({c['rollbacks']} rolled back),"
+        f" {c['rows_written']} rows written, machine {c['machine_cpu_busy_percent']}% busy"
+    )
+
+
 def _phase_line(p: dict[str, Any]) -> str:
-    lines = [f"provider {p['provider']:<10} latency {p['latency_ms']:>3} ms (load before {p['load_average_before']})"]
+    lines = [
+        f"[{p['variant']}] provider {p['provider']:<10} latency {p['latency_ms']:>3} ms"
+        f" (load before {p['load_average_before']}; idle {p['idle']})"
+    ]
+    ca = p["cart_add"]
+    lines.append(
+        f"  cart add x{ca['adds']}: p50 {ca['p50_ms']} ms p99 {ca['p99_ms']} ms; per add {_cost_line(ca['per_add'])}"
+    )
     for r in p["runs"]:
         lines.append(
             f"  c={r['concurrency']:>2}: {r['checkouts_per_s']:>6} checkouts/s  p50 {r['p50_ms']} ms"
             f"  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  max {r['max_ms']} ms  statuses {r['statuses']}"
             + (f"  errors {r['errors']}" if r["errors"] else "")
-            + f"\n         machine CPU busy {r['machine_cpu_busy_percent']}%; per checkout: CPU ms"
-            f" {r['cpu_ms_per_checkout']}, database {r['database_per_checkout']}"
+            + f"\n         per checkout: {_cost_line(r['per_checkout'])}"
+            + f"\n         rows by table {r['per_checkout']['rows_by_table']}"
         )
-    a = p["audit"]
-    bad = {k: v for k, v in a["violations"].items() if v}
+    a = p["request_path_alone"]
+    if a:
+        lines.append(
+            f"  alone (worker paused), x{a['checkouts']} at 1 in flight, p50 {a['p50_ms_alone']} ms:"
+            f"\n         request path: {_cost_line(a['request_path'])}"
+            f"\n         afterwards (worker, {a['drain_seconds']} s): {_cost_line(a['after_the_request'])}"
+        )
+    au = p["audit"]
+    bad = {k: v for k, v in au["violations"].items() if v}
     lines.append(
-        f"  audit: orders {a['orders']} / 201s {a['answered_201']}, checkouts {a['checkouts_by_status']},"
-        f" payments {a['payments_by_status']}, " + (f"VIOLATIONS {bad}" if bad else "no violations")
+        f"  audit: orders {au['orders']} / 201s {au['answered_201']}, checkouts {au['checkouts_by_status']},"
+        f" payments {au['payments_by_status']}, " + (f"VIOLATIONS {bad}" if bad else "no violations")
     )
     return "\n".join(lines)
+
+
+def _floor_line(f: dict[str, Any]) -> str:
+    return (
+        f"floor (pgbench, only what a checkout must write) c={f['clients']}: {f['per_s']}/s,"
+        f" {f['transactions']} transactions and {f['rows_written']} rows written each,"
+        f" machine {f['machine_cpu_busy_percent']}% busy"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1")
+    parser.add_argument("--database", default=DATABASE, help="created and dropped by the run")
     parser.add_argument("--redis-url", default=None, help="production column: cache, carts and events in Redis")
     parser.add_argument("--providers", nargs="+", choices=["in-process", "process"], default=["in-process", "process"])
     parser.add_argument("--latencies", type=int, nargs="+", default=[0, 100], help="injected provider latency, ms")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16, 32], help="checkouts in flight")
     parser.add_argument("--checkouts", type=int, default=300, help="checkouts per concurrency level")
     parser.add_argument("--warmup", type=int, default=48)
+    parser.add_argument("--accounting", type=int, default=20, help="checkouts one at a time with the worker paused")
+    parser.add_argument("--idle-seconds", type=float, default=4.0, help="idle window whose cost is subtracted")
+    parser.add_argument("--floor-seconds", type=int, default=10, help="pgbench floor per concurrency; 0: none")
+    parser.add_argument("--baseline-src", default=None, help="a src/ directory of another version to compare with")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every phase (alternating versions)")
     parser.add_argument("--sellers", type=int, default=50)
     parser.add_argument("--offers", type=int, default=8, help="offers per seller")
     parser.add_argument("--units", type=int, default=1_000_000, help="stock per offer")
@@ -488,10 +579,13 @@ def main() -> None:
         " checkouts/s could not exceed 1 / latency (writes checkout_hot.json)",
     )
     parser.add_argument("--keep-database", action="store_true", help="leave the database for inspection")
+    parser.add_argument("--out", default=None, help="results file name under bench/results")
     args = parser.parse_args()
+    if args.baseline_src:
+        args.baseline_src = str(Path(args.baseline_src).resolve())
     results = asyncio.run(measure(args))
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("checkout_hot.json" if args.hot_offer else "checkout.json")
+    out = RESULTS / (args.out or ("checkout_hot.json" if args.hot_offer else "checkout.json"))
     out.write_text(json.dumps(results, indent=2))
     for r in results["ratios"]:
         print(
@@ -499,6 +593,13 @@ def main() -> None:
             f" ({r['checkouts_per_s_100ms']} vs {r['checkouts_per_s_0ms']} checkouts/s;"
             f" c / (mean latency at 0 ms + 0.1 s) = {r['added_wait_prediction_100ms']}/s)"
         )
+    for p in results["phases"]:
+        for r in p["runs"]:
+            if "floor_ratio" in r:
+                print(
+                    f"[{p['variant']}] {p['provider']} {p['latency_ms']} ms c={r['concurrency']}:"
+                    f" {r['checkouts_per_s']} checkouts/s = {r['floor_ratio']:.3f} of the floor"
+                )
     print(f"written to {out}")
 
 

@@ -11,6 +11,7 @@ from bazaar.accounts.passwords import Passwords
 from bazaar.accounts.sessions import SessionCache
 from bazaar.adapters.cart_store import DatabaseOnlyCartStore, RedisCartStore
 from bazaar.adapters.mail_transport import EmlDirectoryTransport, SmtpTransport
+from bazaar.adapters.media_store import FilesystemMediaStore
 from bazaar.adapters.memory_cache import MemoryCache
 from bazaar.adapters.outbox_stream import OutboxEventStream
 from bazaar.adapters.payment_client import HttpPaymentGateway
@@ -33,6 +34,7 @@ from bazaar.kernel.ports import (
     CartStore,
     EventStream,
     MailTransport,
+    MediaStore,
     PaymentGateway,
     PlainStatements,
     SoldOutFlags,
@@ -70,6 +72,7 @@ class Container:
     plain_statements: PlainStatements | None = None  # PostgreSQL only: the hot paths' driver-level statements
     hot_reservations: HotReservations | None = None
     mail: MailTransport | None = None  # set by build_container: SMTP or .eml files
+    media: MediaStore | None = None  # set by build_container: image files (the data dir's media folder)
     flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
 
     @property
@@ -177,6 +180,7 @@ def build_container(settings: Settings) -> Container:
     )
     container.events = build_event_stream(settings, container)
     container.mail = build_mail_transport(settings)
+    container.media = FilesystemMediaStore(settings.resolved_media_dir)
     container.flash_calendar = SaleCalendar(container.read_uow)
     if settings.redis_url:
         from redis.asyncio import Redis
@@ -260,6 +264,7 @@ def build_event_stream(settings: Settings, container: Container) -> EventStream:
 
 def register_consumers(container: Container) -> None:
     """Every event consumer of the application, wired here so workers and tests share one list."""
+    from bazaar.flash_sales import holds as flash_holds
     from bazaar.inventory.handlers import clear_sold_out_on_restock
     from bazaar.mail import handlers as mail_handlers
     from bazaar.mail.kinds import TOPICS as MAIL_TOPICS
@@ -301,6 +306,8 @@ def register_consumers(container: Container) -> None:
         batch_handler=notification_handlers.handle_seller_stats_batch,
         scope=SHARED,
     )
+    # Shared: a sale hold that sold, or came back, is counted once in the cluster.
+    container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold, scope=SHARED)
     pages: ProductPages = container.extras["product_pages"]
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages), scope=local)
     # Every node keeps a search replica of its own in its data dir, fed with every catalog and stock event.

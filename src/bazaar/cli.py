@@ -6,12 +6,11 @@ import argparse
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from bazaar.settings import Settings
+from bazaar.settings import Settings, SettingsError
 
 
 def _migrate(settings: Settings) -> None:
@@ -37,7 +36,14 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
     _migrate(settings)
     result = asyncio.run(
-        seed_catalog(settings, products=args.products, sellers=args.sellers, seed=args.seed, progress=not args.quiet)
+        seed_catalog(
+            settings,
+            products=args.products,
+            sellers=args.sellers,
+            seed=args.seed,
+            progress=not args.quiet,
+            pictures=args.pictures,
+        )
     )
     print(result.summary())
     _reindex(settings, progress=not args.quiet)
@@ -91,7 +97,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from bazaar.seed.loader import seed_if_empty
-    from bazaar.web import supervisor
+    from bazaar.supervision import supervisor
     from bazaar.web.http_protocol import OneWriteHttpToolsProtocol
 
     # Every process of this node (web processes, the worker) knows when the node started: /readyz waits
@@ -102,11 +108,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(seed_if_empty(settings, products=settings.seed_products_on_first_start))
     # Freshly seeded (or an index folder lost): build the index before serving, while no worker holds it.
     _reindex(settings, progress=False, only_if_empty=True)
-    worker_proc = None
-    if args.workers > 1 and settings.embedded_workers:
-        # Several web processes: background work runs once, in its own process, not in each web process.
-        os.environ["BAZAAR_EMBEDDED_WORKERS"] = "false"
-        worker_proc = subprocess.Popen([sys.executable, "-m", "bazaar.cli", "worker"])
     options: dict[str, Any] = {
         "factory": True,
         "log_config": None,
@@ -114,28 +115,38 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         "lifespan": "on",
         "http": OneWriteHttpToolsProtocol,  # a response's header block and body in one write
     }
-    try:
-        if args.workers > 1 and supervisor.can_reuse_port():  # a listening socket per worker (see web.supervisor)
-            config = uvicorn.Config(
-                "bazaar.web.app:create_app", host=args.host, port=args.port, workers=args.workers, **options
-            )
-            supervisor.serve_workers(config)
-        else:
-            uvicorn.run("bazaar.web.app:create_app", host=args.host, port=args.port, workers=args.workers, **options)
-    finally:
-        if worker_proc is not None:
-            worker_proc.send_signal(signal.SIGTERM)
-            worker_proc.wait(timeout=15)
-    return 0
+    if args.workers <= 1:  # one process: the workers run inside it (unless turned off)
+        uvicorn.run("bazaar.web.app:create_app", host=args.host, port=args.port, **options)
+        return 0
+    from bazaar.web.observability import configure_logging
+
+    configure_logging(settings.log_level, settings.log_json)
+    # Several web processes: background work runs once, in a supervised worker process, not in each web process.
+    with_worker = settings.embedded_workers
+    os.environ["BAZAAR_EMBEDDED_WORKERS"] = "false"
+    policy = supervisor.Policy(
+        startup_grace_seconds=settings.supervisor_startup_grace_seconds, hang_seconds=settings.supervisor_hang_seconds
+    )
+    return supervisor.serve(
+        host=args.host,
+        port=args.port,
+        web_processes=args.workers,
+        uvicorn_options=options,
+        run_dir=settings.data_dir / "run",
+        with_worker=with_worker,
+        policy=policy,
+    )
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from bazaar.bootstrap import build_container
+    from bazaar.supervision.heartbeat import keep_beating
     from bazaar.web.observability import configure_logging
     from bazaar.workers.runner import run_all
 
     configure_logging(settings.log_level, settings.log_json)
-    _migrate(settings)
+    if not args.no_migrate:
+        _migrate(settings)
 
     async def main() -> None:
         container = build_container(settings)
@@ -143,9 +154,13 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        beating = asyncio.create_task(keep_beating(settings.heartbeat_file, stop)) if settings.heartbeat_file else None
         try:
             await run_all(container, stop)
         finally:
+            stop.set()
+            if beating is not None:
+                await beating
             await container.close()
 
     asyncio.run(main())
@@ -200,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=cmd_serve)
     worker = sub.add_parser("worker", help="run the background workers")
+    worker.add_argument("--no-migrate", action="store_true", help="skip the schema check (the supervisor did it)")
     worker.set_defaults(func=cmd_worker)
     migrate = sub.add_parser("migrate", help="bring the schema up to date")
     migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION (e.g. base) instead")
@@ -209,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--sellers", type=int, default=None)
     seed.add_argument("--seed", type=int, default=42)
     seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    seed.add_argument(
+        "--pictures", type=int, default=2000, help="draw a picture for up to N products that have none (0: none)"
+    )
     seed.set_defaults(func=cmd_seed)
     sandbox = sub.add_parser("sandbox-payments", help="run the sandbox payment provider as its own process")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -228,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
+    try:
+        settings.check_production_safety()
+    except SettingsError as exc:
+        print(f"bazaar: refusing to start: {exc}", file=sys.stderr)
+        return 2
     return int(args.func(args, settings))
 
 

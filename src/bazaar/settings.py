@@ -11,6 +11,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Time the checkout saga needs around its one provider call (cart, holds, pricing before it; recording the
+# authorization and placing the order after it), on a busy machine. The checkout deadline must leave it.
+CHECKOUT_DEADLINE_MARGIN_SECONDS = 5.0
+
+
+class SettingsError(RuntimeError):
+    """Settings that cannot work together; `bazaar` refuses to start and prints the message."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore")
@@ -22,6 +30,9 @@ class Settings(BaseSettings):
     secret_key: str = "development-only-secret"
 
     reservation_ttl_seconds: int = 600
+    # Flash sales: a hold made through a sale lasts at most this long (short, so unbought units return fast).
+    flash_hold_ttl_seconds: int = Field(default=180, ge=10)
+    flash_admission_window_seconds: int = Field(default=120, ge=5)  # an admitted buyer may hold within this
     capture_delay_seconds: int = 60
     checkout_deadline_seconds: int = 30
     rate_limits: str = "on"
@@ -41,6 +52,13 @@ class Settings(BaseSettings):
     embedded_workers: bool = True
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     seed_products_on_first_start: int = 2000
+    # Supervision (set by `serve --workers N` for its children; see docs/RELIABILITY.md).
+    heartbeat_file: Path | None = None  # this process touches it every second while its event loop runs
+    worker_heartbeat_file: Path | None = None  # /readyz answers 503 while this file is stale
+    worker_stale_seconds: float = Field(default=10.0, gt=0)  # a worker silent this long is "down" for /readyz
+    ready_max_event_age_seconds: float = Field(default=120.0, gt=0)  # an unpublished event this old: "stuck"
+    supervisor_startup_grace_seconds: float = Field(default=180.0, gt=0)  # before a child's first heartbeat
+    supervisor_hang_seconds: float = Field(default=30.0, gt=0)  # a child silent this long is killed and restarted
 
     # Payments: unset provider URL = the built-in sandbox provider, reached in-process.
     payment_provider_url: str | None = None
@@ -109,6 +127,14 @@ class Settings(BaseSettings):
             candidate.unlink(missing_ok=True)
         return path.read_text().strip()
 
+    # Product images: content-addressed files here (default <data_dir>/media). A cluster's nodes must share it
+    # (a network file system) or use an object-store adapter behind the MediaStore port.
+    media_dir: Path | None = None
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
+
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
@@ -142,10 +168,25 @@ class Settings(BaseSettings):
 
     def check_production_safety(self) -> None:
         """Refuse to run in production with the development secret or a public sandbox payment provider;
-        refuse a public sandbox without a secret anywhere."""
+        refuse a public sandbox without a secret anywhere, and settings that race each other."""
         if self.env == "production" and self.secret_key == "development-only-secret":
-            raise RuntimeError("BAZAAR_SECRET_KEY must be set in production")
+            raise SettingsError("BAZAAR_SECRET_KEY must be set in production")
         if self.payment_sandbox_public and self.env == "production":
-            raise RuntimeError("BAZAAR_PAYMENT_SANDBOX_PUBLIC is a development tool and is refused in production")
+            raise SettingsError("BAZAAR_PAYMENT_SANDBOX_PUBLIC is a development tool and is refused in production")
         if self.payment_sandbox_public and len(self.payment_sandbox_secret or "") < 16:
-            raise RuntimeError("BAZAAR_PAYMENT_SANDBOX_PUBLIC needs BAZAAR_PAYMENT_SANDBOX_SECRET (16+ characters)")
+            raise SettingsError("BAZAAR_PAYMENT_SANDBOX_PUBLIC needs BAZAAR_PAYMENT_SANDBOX_SECRET (16+ characters)")
+        self.check_deadlines()
+
+    def check_deadlines(self) -> None:
+        """The payment deadline must fit inside the checkout deadline: past the checkout deadline the reconciler
+        takes a checkout over, and if that can happen while its request still waits on the provider, the two
+        race (a failing provider then answers 409 checkout_expired instead of 503)."""
+        margin = CHECKOUT_DEADLINE_MARGIN_SECONDS
+        needed = self.payment_deadline_seconds + margin
+        if self.checkout_deadline_seconds < needed:
+            raise SettingsError(
+                f"BAZAAR_CHECKOUT_DEADLINE_SECONDS ({self.checkout_deadline_seconds:g}) must be at least"
+                f" BAZAAR_PAYMENT_DEADLINE_SECONDS ({self.payment_deadline_seconds:g}) + {margin:g}"
+                f" s for the steps around the payment call, i.e. {needed:g}: raise the checkout deadline or lower the"
+                " payment deadline"
+            )

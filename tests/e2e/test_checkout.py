@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bazaar.checkout import service
+from bazaar.checkout.errors import CheckoutExpired
 from bazaar.checkout.models import Checkout
 from bazaar.checkout.schemas import CheckoutRequest
 from bazaar.inventory.models import Reservation
@@ -301,3 +302,51 @@ async def test_a_shipping_method_per_seller(client: httpx.AsyncClient, container
     assert r.status_code == 201, r.text
     order = (await client.get(f"{API}/orders/{r.json()['order_id']}", headers=headers)).json()
     assert order["shipping"] == q["shipping"] and order["total"] == q["total"]
+
+
+class HeldAtTheProvider:
+    """The checkout's payments, with the authorization held back until `go` is set (the request waits on the
+    provider while the test lets the reconciler take the checkout over)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.reached, self.go = inner, asyncio.Event(), asyncio.Event()
+
+    async def authorize(self, **kw: Any) -> Any:
+        self.reached.set()
+        await self.go.wait()
+        return await self.inner.authorize(**kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_an_authorization_arriving_after_the_reconciler_undid_the_checkout_is_voided_not_recorded(
+    client: httpx.AsyncClient, container
+) -> None:  # type: ignore[no-untyped-def]
+    a = await make_offer(container, quantity=2)
+    user, headers = await new_user(client)
+    await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 1}, headers=headers)
+    deps = container.saga_deps()
+    held = HeldAtTheProvider(deps.payments)
+    deps.payments = held
+    request = CheckoutRequest.model_validate(body())
+    running = asyncio.create_task(
+        service.start_checkout(deps=deps, user_id=user["id"], idempotency_key="late", request=request)
+    )
+    await asyncio.wait_for(held.reached.wait(), 10)
+    # The request is waiting on the provider; past the deadline the reconciler takes the checkout over and undoes it.
+    assert await service.reconcile_once(deps=container.saga_deps(), now=utcnow() + timedelta(minutes=5)) == 1
+    held.go.set()  # now the provider authorizes
+    with pytest.raises(CheckoutExpired):
+        await running
+    async with container.read_uow() as uow:
+        checkout = (await uow.session.execute(select(Checkout))).scalar_one()
+        read = await service.get_checkout_read(uow=uow, checkout_id=checkout.id, user_id=None)
+        steps = [s.status for s in read.steps]
+        payment = (await uow.session.execute(select(Payment))).scalar_one()
+    assert checkout.status == "failed" and checkout.failure_code == "checkout_expired"
+    assert steps.count("failed") == 1 and "payment_authorized" not in steps, steps
+    assert payment.status == "voided"  # the late authorization does not keep the buyer's money
+    assert await levels(container, a.id) == (2, 2)
+    assert await count(container, Order) == 0
+    await assert_nothing_held(container)

@@ -141,6 +141,25 @@ class OfferPage(BaseModel):
 class RatingSummary(BaseModel):
     average: float
     count: int
+    histogram: dict[str, int] = Field(
+        default_factory=lambda: {str(n): 0 for n in range(1, 6)}, description='{"1": n, ..., "5": n}'
+    )
+
+
+class ImageUrls(BaseModel):
+    thumb: str
+    medium: str
+    large: str
+
+
+class ProductImageRead(BaseModel):
+    """One product image: content-addressed URLs, served with immutable caching."""
+
+    id: str
+    position: int
+    urls: ImageUrls
+    width: int = 0
+    height: int = 0
 
 
 class ProductPage(BaseModel):
@@ -153,6 +172,7 @@ class ProductPage(BaseModel):
     category: CategoryRef
     attributes: dict[str, Any]
     rating: RatingSummary
+    images: list[ProductImageRead] = Field(default_factory=list)
     skus: list[SkuRead]
     offers: list[OfferRead]
     best_offer: OfferRead | None
@@ -167,3 +187,4 @@ class ProductSummary(BaseModel):
     brand: str
     in_stock: bool
     price_from: MoneyModel | None
+    image: ImageUrls | None = None

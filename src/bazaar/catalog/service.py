@@ -18,7 +18,15 @@ from bazaar.catalog.errors import (
 )
 from bazaar.catalog.events import OfferCreated, OfferUpdated, ProductCreated, ProductUpdated
 from bazaar.catalog.models import Category, Offer, Product, Sku
-from bazaar.catalog.schemas import MoneyModel, OfferCreate, OfferUpdate, ProductCreate, ProductPage, SellerOfferRead
+from bazaar.catalog.schemas import (
+    MoneyModel,
+    OfferCreate,
+    OfferUpdate,
+    ProductCreate,
+    ProductImageRead,
+    ProductPage,
+    SellerOfferRead,
+)
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import OfferNotFound
 from bazaar.inventory.stock import initialize_stock, set_on_hand, stock_levels
@@ -134,6 +142,34 @@ def _list_price(listed: MoneyModel | None, price: int) -> int | None:
     return listed.amount
 
 
+async def product_owner(*, uow: UnitOfWork, product_id: str) -> str | None:
+    """The seller who created the product (who may change its pictures); ProductNotFound if there is none."""
+    row = (await uow.session.execute(select(Product.created_by_seller_id).where(Product.id == product_id))).first()
+    if row is None:
+        raise ProductNotFound(product_id=product_id)
+    return row[0]
+
+
+async def set_product_images(*, uow: UnitOfWork, product_id: str, images: list[ProductImageRead]) -> None:
+    """The media context's images, in order, as pages and search show them; both follow through the event."""
+    product = await uow.session.get(Product, product_id)
+    if product is None:
+        raise ProductNotFound(product_id=product_id)
+    product.images = [image.model_dump() for image in images] or None
+    product.image_url = images[0].urls.medium if images else None
+    product.updated_at = utcnow()
+    uow.emit(ProductUpdated(product_id=product_id))
+
+
+async def set_product_rating(
+    *, uow: UnitOfWork, product_id: str, average: float, count: int, histogram: dict[str, int]
+) -> None:
+    """The reviews context's summary of a product's published reviews; search and pages follow the event."""
+    product = await uow.session.get(Product, product_id)
+    if product is None:
+        raise ProductNotFound(product_id=product_id)
+    product.rating_average, product.rating_count, product.rating_histogram = round(average, 4), count, histogram
+    uow.emit(ProductUpdated(product_id=product_id))
 async def set_seller_offers_shown(*, uow: UnitOfWork, seller_id: str, shown: bool) -> int:
     """A suspended seller's active offers leave the shop (`suspended`); reinstated, they come back, except those
     whose product is taken down. Each touched product is announced, so search and pages follow. In the caller's
@@ -150,8 +186,6 @@ async def set_seller_offers_shown(*, uow: UnitOfWork, seller_id: str, shown: boo
     for offer_id, product_id in rows:
         uow.emit(OfferUpdated(offer_id=offer_id, product_id=product_id))
     return len(rows)
-
-
 async def set_product_taken_down(*, uow: UnitOfWork, product_id: str, taken_down: bool) -> bool:
     """Take a product down (its page 404s, search drops it, its offers cannot be bought) or restore it; in the
     caller's transaction. Restored offers of a suspended seller stay `suspended`. Answers whether it changed."""
@@ -181,5 +215,4 @@ async def set_product_taken_down(*, uow: UnitOfWork, product_id: str, taken_down
             .values(status=case((Offer.seller_id.in_(suspended), "suspended"), else_="active"))
             .execution_options(synchronize_session=False)
         )
-    uow.emit(ProductUpdated(product_id=product_id))
     return True

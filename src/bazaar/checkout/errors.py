@@ -67,6 +67,18 @@ class CheckoutNotFound(NotFound):
     code = "not_found"
 
 
+class CheckoutNeedsAdmission(Conflict):
+    """An item is in a live flash sale: it is bought through the sale's queue, not from the cart."""
+
+    code = "admission_required"
+
+
+class NoFlashSaleHold(Conflict):
+    """You hold no units of this flash sale (the hold expired, or another checkout already took it)."""
+
+    code = "no_flash_sale_hold"
+
+
 # failure code recorded on a checkout -> the error its request (and every replay) answers
 FAILURES: dict[str, type[DomainError]] = {
     "cart_empty": CartEmpty,
@@ -76,4 +88,6 @@ FAILURES: dict[str, type[DomainError]] = {
     "invalid_card": CheckoutPaymentDeclined,
     "payment_provider_unavailable": CheckoutProviderUnavailable,
     "checkout_expired": CheckoutExpired,
+    "admission_required": CheckoutNeedsAdmission,
+    "no_flash_sale_hold": NoFlashSaleHold,
 }

@@ -150,7 +150,13 @@ async def start_checkout(
         )
         uow.session.add(checkout)
         # The step log keeps the request's per-seller shipping choices for the pricing step.
-        started = {"shipping_methods": dict(request.shipping_methods)} if request.shipping_methods else {}
+        started: dict[str, object] = (
+            {"shipping_methods": dict(request.shipping_methods)} if request.shipping_methods else {}
+        )
+        if request.flash_sale_id is not None:
+            if guest_cart_id is not None:
+                raise ValidationFailed("log in to buy in a flash sale", code="flash_sale_needs_account")
+            started["flash_sale_id"] = request.flash_sale_id  # the saga orders the buyer's sale holds
         uow.session.add(CheckoutStep(checkout_id=checkout.id, status="started", detail=started))
         try:
             await uow.commit()

@@ -13,9 +13,11 @@ from bazaar.db.base import Base
 from bazaar.flash_sales import models as flash_sales_models
 from bazaar.inventory import models as inventory_models
 from bazaar.mail import models as mail_models
+from bazaar.media import models as media_models
 from bazaar.notifications import models as notifications_models
 from bazaar.orders import models as orders_models
 from bazaar.payments import models as payments_models
+from bazaar.reviews import models as reviews_models
 from bazaar.shipping import models as shipping_models
 from bazaar.wishlists import models as wishlists_models
 
@@ -35,6 +37,8 @@ MODULES = (
     shipping_models,
     mail_models,
     wishlists_models,
+    media_models,
+    reviews_models,
     flash_sales_models,
 )
 metadata = Base.metadata

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from sqlalchemy import func, select
 
+from bazaar.catalog.queries import product_summaries
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.errors import NotFound
 from bazaar.kernel.schemas import Page, money
@@ -134,6 +135,8 @@ async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], onl
             .order_by(OrderStatusHistory.at, OrderStatusHistory.id)
         )
     ).scalars()
+    summaries = await product_summaries(uow=uow, product_ids=[li.product_id for li in lines])
+    images = {pid: s.image.thumb for pid, s in summaries.items() if s.image is not None}
     payment = None
     if only_seller is None:
         p = (await uow.session.execute(select(Payment).where(Payment.order_id == order.id))).scalar_one_or_none()
@@ -155,7 +158,7 @@ async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], onl
         status=order.status,
         created_at=order.created_at,
         buyer_id=order.user_id,
-        lines=[_line_read(li) for li in lines],
+        lines=[_line_read(li, images.get(li.product_id)) for li in lines],
         subtotal=money(subtotal, c),
         shipping=money(shipping, c),
         tax=money(tax, c),
@@ -169,7 +172,7 @@ async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], onl
     )
 
 
-def _line_read(li: OrderLine) -> OrderLineRead:
+def _line_read(li: OrderLine, image: str | None = None) -> OrderLineRead:
     c = li.currency
     return OrderLineRead(
         id=li.id,
@@ -184,6 +187,7 @@ def _line_read(li: OrderLine) -> OrderLineRead:
         tax=money(li.tax_amount, c),
         shipped_quantity=li.shipped_quantity,
         returned_quantity=li.returned_quantity,
+        image=image,
     )
 
 

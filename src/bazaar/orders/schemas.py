@@ -23,6 +23,7 @@ class OrderLineRead(BaseModel):
     tax: MoneyModel
     shipped_quantity: int
     returned_quantity: int
+    image: str | None = Field(default=None, description="the product's main picture (thumbnail URL)")
 
 
 class PaymentSummary(BaseModel):
