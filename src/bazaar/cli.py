@@ -206,6 +206,28 @@ def cmd_admin_grant(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(main())
 
 
+def cmd_payouts_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Pay every seller's available balance now (safe beside the worker's daily run)."""
+    from bazaar.bootstrap import build_container
+    from bazaar.ledger.payouts import run_payouts
+
+    _migrate(settings)
+
+    async def main() -> None:
+        container = build_container(settings)
+        try:
+            report = await run_payouts(uow_factory=container.uow, gateway=container.payments, trigger="cli")
+        finally:
+            await container.close()
+        print(
+            f"payout run {report.run_id}: {report.paid} paid ({report.amount / 100:,.2f}), "
+            f"{report.failed} failed, {report.pending} awaiting the provider's answer"
+        )
+
+    asyncio.run(main())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bazaar", description="Bazaar marketplace")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -241,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     grant = admin_sub.add_parser("grant", help="give an account the admin role")
     grant.add_argument("email")
     grant.set_defaults(func=cmd_admin_grant)
+    payouts = sub.add_parser("payouts", help="sellers' payouts")
+    payouts_sub = payouts.add_subparsers(dest="payouts_command", required=True)
+    payouts_sub.add_parser("run", help="pay every seller's available balance now").set_defaults(func=cmd_payouts_run)
     return parser
 
 

@@ -13,7 +13,7 @@ from bazaar.kernel.clock import utcnow
 from bazaar.supervision.heartbeat import beat
 
 
-async def test_readyz_is_not_ready_while_events_wait_too_long_to_be_published(
+async def test_readyz_is_not_ready_while_events_wait_too_long_to_be_handled(
     client: httpx.AsyncClient, container: Any
 ) -> None:
     assert (await client.get("/readyz")).json()["checks"]["events"] == "ok"

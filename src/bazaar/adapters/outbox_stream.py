@@ -23,7 +23,7 @@ from bazaar.db.consumers import (
     deliver_many,
     describe,
     event_from_row,
-    owed_by,
+    owing_consumers,
 )
 from bazaar.db.outbox import EventFailure, InboxEntry, OutboxEvent
 from bazaar.kernel.clock import utcnow
@@ -164,11 +164,14 @@ class OutboxEventStream:
             complete = [
                 r.id
                 for r in rows
-                if all((consumer, r.event_id) in done for consumer in owed_by(self._subscriptions, r.topic, live))
+                if all(
+                    (consumer, r.event_id) in done for consumer in owing_consumers(self._subscriptions, r.topic, live)
+                )
             ]
             if complete:
+                now = utcnow()  # in-process, delivered and settled are one step: the outbox is the stream
                 await uow.session.execute(
-                    update(OutboxEvent).where(OutboxEvent.id.in_(complete)).values(published_at=utcnow())
+                    update(OutboxEvent).where(OutboxEvent.id.in_(complete)).values(published_at=now, settled_at=now)
                 )
                 await uow.commit()
             return len(complete)

@@ -10,13 +10,16 @@ from bazaar.admin.schemas import AdminActionRead, AdminOrderRead, AdminSellerRea
 from bazaar.admin.service import admin_seller
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.schemas import Page
+from bazaar.ledger import service as ledger
 from bazaar.orders import queries as orders
 from bazaar.orders.schemas import OrderSummary
 
 
 async def list_sellers(*, uow: UnitOfWork, status: str | None, page: int, per_page: int) -> Page[AdminSellerRead]:
     sellers, total = await standing.list_sellers(uow=uow, status=status, page=page, per_page=per_page)
-    return Page[AdminSellerRead](items=[admin_seller(s) for s in sellers], total=total, page=page, per_page=per_page)
+    balances = await ledger.balances(uow=uow, seller_ids=[s.id for s in sellers])
+    items = [admin_seller(s, balances.get(s.id, 0)) for s in sellers]
+    return Page[AdminSellerRead](items=items, total=total, page=page, per_page=per_page)
 
 
 async def get_order(*, uow: UnitOfWork, order_id: str) -> AdminOrderRead:

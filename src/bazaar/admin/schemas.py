@@ -55,6 +55,7 @@ class AdminSellerRead(BaseModel):
     status_changed_at: datetime | None = None
     rating: float
     created_at: datetime
+    balance: MoneyModel  # pending + available, from the seller's ledger
 
 
 class AdminProductRead(BaseModel):

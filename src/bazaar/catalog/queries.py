@@ -312,3 +312,29 @@ async def offer_facts(*, uow: UnitOfWork, offer_ids: list[str]) -> dict[str, Off
         r.id: OfferFacts(r.id, r.product_id, r.seller_id, r.title, r.price_amount, r.currency, r.status == "active")
         for r in rows
     }
+
+
+async def category_chains(*, uow: UnitOfWork, product_ids: list[str]) -> dict[str, list[str]]:
+    """Per product, its category and that category's ancestors, nearest first (for rates set per category)."""
+    if not product_ids:
+        return {}
+    rows = await uow.session.execute(
+        select(Product.id, Category.id, Category.path)
+        .join(Category, Category.id == Product.category_id)
+        .where(Product.id.in_(sorted(set(product_ids))))
+    )
+    chains: dict[str, list[str]] = {}
+    for product_id, category_id, path in rows:
+        ancestors = [part for part in (path or "").split("/") if part]
+        chain = list(reversed(ancestors)) if ancestors else []
+        if category_id not in chain:
+            chain.insert(0, category_id)
+        chains[product_id] = chain
+    return chains
+
+
+async def category_names(*, uow: UnitOfWork, category_ids: list[str]) -> dict[str, str]:
+    if not category_ids:
+        return {}
+    rows = await uow.session.execute(select(Category.id, Category.name).where(Category.id.in_(category_ids)))
+    return {r.id: r.name for r in rows}

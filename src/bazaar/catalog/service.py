@@ -170,6 +170,8 @@ async def set_product_rating(
         raise ProductNotFound(product_id=product_id)
     product.rating_average, product.rating_count, product.rating_histogram = round(average, 4), count, histogram
     uow.emit(ProductUpdated(product_id=product_id))
+
+
 async def set_seller_offers_shown(*, uow: UnitOfWork, seller_id: str, shown: bool) -> int:
     """A suspended seller's active offers leave the shop (`suspended`); reinstated, they come back, except those
     whose product is taken down. Each touched product is announced, so search and pages follow. In the caller's
@@ -186,6 +188,8 @@ async def set_seller_offers_shown(*, uow: UnitOfWork, seller_id: str, shown: boo
     for offer_id, product_id in rows:
         uow.emit(OfferUpdated(offer_id=offer_id, product_id=product_id))
     return len(rows)
+
+
 async def set_product_taken_down(*, uow: UnitOfWork, product_id: str, taken_down: bool) -> bool:
     """Take a product down (its page 404s, search drops it, its offers cannot be bought) or restore it; in the
     caller's transaction. Restored offers of a suspended seller stay `suspended`. Answers whether it changed."""
@@ -215,4 +219,12 @@ async def set_product_taken_down(*, uow: UnitOfWork, product_id: str, taken_down
             .values(status=case((Offer.seller_id.in_(suspended), "suspended"), else_="active"))
             .execution_options(synchronize_session=False)
         )
+    uow.emit(ProductUpdated(product_id=product_id))
     return True
+
+
+async def ensure_product(*, uow: UnitOfWork, product_id: str) -> None:
+    """ProductNotFound unless the product exists and is shown (not taken down)."""
+    row = (await uow.session.execute(select(Product.status).where(Product.id == product_id))).first()
+    if row is None or row[0] != "active":
+        raise ProductNotFound(product_id=product_id)

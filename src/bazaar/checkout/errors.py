@@ -43,6 +43,12 @@ class CheckoutInsufficientStock(Conflict):
     code = "insufficient_stock"
 
 
+class CheckoutHoldLimitExceeded(Conflict):
+    """This order would hold more units than one buyer may hold at once; order fewer, or finish another first."""
+
+    code = "hold_limit_exceeded"
+
+
 class CheckoutPaymentDeclined(PaymentDeclined):
     """The card was declined."""
 
@@ -83,6 +89,7 @@ class NoFlashSaleHold(Conflict):
 FAILURES: dict[str, type[DomainError]] = {
     "cart_empty": CartEmpty,
     "insufficient_stock": CheckoutInsufficientStock,
+    "hold_limit_exceeded": CheckoutHoldLimitExceeded,
     "payment_declined": CheckoutPaymentDeclined,
     "insufficient_funds": CheckoutPaymentDeclined,
     "invalid_card": CheckoutPaymentDeclined,

@@ -26,7 +26,8 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales import holds as flash_holds
 from bazaar.flash_sales.errors import AdmissionRequired
 from bazaar.inventory import service as inventory
-from bazaar.inventory.errors import InsufficientStock
+from bazaar.inventory.errors import HoldLimitExceeded, InsufficientStock
+from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import Conflict, DependencyUnavailable
 from bazaar.kernel.payments import CardDetails
@@ -52,6 +53,7 @@ class SagaDeps:
     capture_delay: timedelta
     carts: CartStore
     sold_out: SoldOutFlags | None = None
+    hold_limits: HoldLimits | None = None
     crash_after: set[str] = field(default_factory=set)  # test hook: statuses after which to "die"
 
 
@@ -163,8 +165,9 @@ async def _reserve(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> 
                     checkout_id=checkout.id,
                     user_id=checkout.user_id,
                     sold_out=deps.sold_out,
+                    limits=deps.hold_limits,
                 )
-        except (InsufficientStock, AdmissionRequired) as exc:
+        except (InsufficientStock, AdmissionRequired, HoldLimitExceeded) as exc:
             await uow.rollback()
             checkout = await _load(uow, checkout_id)
             await _fail(uow, checkout, exc.code, exc.message, **exc.details)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -66,7 +66,7 @@ class Subscription:
         return sorted({topic_group(t) for t in self.topics})
 
 
-def owed_by(subscriptions: Sequence[Subscription], topic: str, live_nodes: set[str]) -> set[str]:
+def owing_consumers(subscriptions: Sequence[Subscription], topic: str, live_nodes: Collection[str]) -> set[str]:
     """Every consumer in the cluster that must handle an event of `topic` before it is settled: each shared
     subscription once, each per-node subscription once per live node."""
     owed: set[str] = set()

@@ -12,6 +12,7 @@ from bazaar.db import nodes, outbox
 from bazaar.db.base import Base
 from bazaar.flash_sales import models as flash_sales_models
 from bazaar.inventory import models as inventory_models
+from bazaar.ledger import models as ledger_models
 from bazaar.mail import models as mail_models
 from bazaar.media import models as media_models
 from bazaar.notifications import models as notifications_models
@@ -31,6 +32,7 @@ MODULES = (
     outbox,
     nodes,
     inventory_models,
+    ledger_models,
     notifications_models,
     orders_models,
     payments_models,

@@ -63,6 +63,12 @@ class PaymentGateway(Protocol):
         self, *, idempotency_key: str, provider_payment_id: str, amount: Money, deadline: float | None = None
     ) -> ProviderResult: ...
 
+    async def transfer(
+        self, *, idempotency_key: str, destination: str, amount: Money, deadline: float | None = None
+    ) -> ProviderResult:
+        """Pay `amount` out of the marketplace's balance to a bank account (a seller's payout)."""
+        ...
+
     async def lookup(self, *, idempotency_key: str, deadline: float | None = None) -> ProviderResult | None:
         """What the provider did with the call made under this key; None if it never acted on it."""
         ...

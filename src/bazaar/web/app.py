@@ -30,9 +30,11 @@ from bazaar.web.api import (
     checkout,
     flash_sales,
     inventory,
+    ledger,
     media,
     notifications,
     orders,
+    reviews,
     search,
 )
 from bazaar.web.errors import envelope, install_error_handlers
@@ -149,7 +151,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(media.files)
+    app.include_router(reviews.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API

@@ -60,6 +60,8 @@ class HoldFastPath:
                 user_id=principal.user_id,
                 ttl=timedelta(seconds=container.settings.reservation_ttl_seconds),
                 sold_out=container.sold_out,
+                limits=container.hold_limits,
+                limiter=container.limiter,
             )
         except DomainError as exc:
             await domain_error_response(exc)(scope, receive, send)

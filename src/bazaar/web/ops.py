@@ -48,13 +48,10 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         return silent is not None and silent < container.settings.worker_stale_seconds
 
     async def events() -> bool:
-        """Stuck: the oldest event not yet published (relayed, or in embedded mode handled) is too old."""
+        """Stuck: the oldest event not yet handled by every subscription (settled) is too old."""
         async with container.read_uow() as uow:
             oldest = await uow.session.execute(
-                select(OutboxEvent.created_at)
-                .where(OutboxEvent.published_at.is_(None))
-                .order_by(OutboxEvent.id)
-                .limit(1)
+                select(OutboxEvent.created_at).where(OutboxEvent.settled_at.is_(None)).order_by(OutboxEvent.id).limit(1)
             )
             created = oldest.scalar()
         return created is None or (utcnow() - aware(created)).total_seconds() < settings.ready_max_event_age_seconds

@@ -1,9 +1,10 @@
 """The sandbox payment provider's HTTP API (Starlette): what the payment client talks to, in-process or over TCP.
 
-POST /v1/authorizations, POST /v1/payments/{id}/capture | /void | /refunds (each needs an `Idempotency-Key`
-header), GET /v1/payments/{id}, GET /v1/idempotency/{key} (what happened to a call made under that key),
-GET /healthz. Answers to operations share one shape — operation, status, payment_id, reference, amount,
-payment_status, error — with 201/200 approved, 402 declined, 422 invalid card, 409 refused, 404 unknown payment.
+POST /v1/authorizations, POST /v1/payments/{id}/capture | /void | /refunds, POST /v1/transfers (payouts; each
+needs an `Idempotency-Key` header), GET /v1/payments/{id}, GET /v1/idempotency/{key} (what happened to a call
+made under that key), GET /healthz. Answers to operations share one shape — operation, status, payment_id,
+reference, amount, payment_status, error — with 201/200 approved, 402 declined, 422 invalid card, 409 refused,
+404 unknown payment.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bazaar.adapters.sandbox_payments import transfers
 from bazaar.adapters.sandbox_payments.ledger import BadRequest, Ledger, Reply
 from bazaar.settings import Settings
 
@@ -88,6 +90,9 @@ def create_sandbox_app(config: SandboxConfig) -> Starlette:
     async def refund(request: Request) -> Response:
         return await operate(request, functools.partial(_on_payment, ledger.refund, request))
 
+    async def transfer(request: Request) -> Response:
+        return await operate(request, functools.partial(transfers.transfer, ledger))
+
     async def show_payment(request: Request) -> Response:
         await latency()
         payment = await anyio.to_thread.run_sync(ledger.payment, request.path_params["payment_id"])
@@ -113,6 +118,7 @@ def create_sandbox_app(config: SandboxConfig) -> Starlette:
             Route("/v1/payments/{payment_id}/void", void, methods=["POST"]),
             Route("/v1/payments/{payment_id}/refunds", refund, methods=["POST"]),
             Route("/v1/payments/{payment_id}", show_payment, methods=["GET"]),
+            Route("/v1/transfers", transfer, methods=["POST"]),
             Route("/v1/idempotency/{key:path}", lookup, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]

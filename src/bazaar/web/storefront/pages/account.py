@@ -16,6 +16,7 @@ from bazaar.orders import queries as orders
 from bazaar.orders import returns
 from bazaar.orders import service as order_service
 from bazaar.orders.schemas import ReturnLineIn
+from bazaar.reviews import service as reviews
 from bazaar.web.api.deps import client_ip
 from bazaar.web.storefront.pages.common import (
     CART_COOKIE,
@@ -140,8 +141,12 @@ async def order_page(order_id: str, page: PageDep) -> Response:
         else:
             user = page.require_user()
             order = await orders.get_order(uow=uow, order_id=order_id, user_id=user.user_id, seller_id=None)
+        reviewable: set[str] = set()
+        if not access and order.status in ("delivered", "returned", "shipped"):
+            product_ids = [line.product_id for line in order.lines]
+            reviewable = await reviews.can_review(uow=uow, author_id=order.buyer_id, product_ids=product_ids)
     error = page.request.query_params.get("error")
-    return await page.render("order.html", order=order, error=error, guest_view=bool(access))
+    return await page.render("order.html", order=order, error=error, guest_view=bool(access), reviewable=reviewable)
 
 
 @router.post("/orders/{order_id}/cancel")
