@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -174,6 +175,8 @@ def cmd_sandbox_payments(args: argparse.Namespace, settings: Settings) -> int:
     from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
 
     config = SandboxConfig.from_settings(settings)
+    if config.webhook_url is None:
+        config = dataclasses.replace(config, webhook_url=settings.public_url.rstrip("/") + "/api/v1/webhooks/payments")
     print(f"sandbox payment provider on http://{args.host}:{args.port} (state in {config.database})", flush=True)
     # A held-back "times out after authorizing" answer must not delay shutdown for long.
     uvicorn.run(

@@ -84,7 +84,10 @@ class Settings(BaseSettings):
     payout_hold_days: float = Field(default=14, ge=0)
     payout_interval_hours: float = Field(default=24, gt=0)
     payment_webhook_secret: str = "development-webhook-secret"
-    dispute_fee_amount: int = Field(default=1500, ge=0)  # what the provider charges for a lost dispute (minor units)
+    dispute_fee_amount: int = Field(default=1500, ge=0)  # a lost dispute's fee when the provider does not say
+    # Where the sandbox sends its webhooks when it runs as its own process (default: public_url + the webhook path);
+    # in-process it calls the app directly.
+    payment_sandbox_webhook_url: str | None = None
     # Event stream (Redis Streams when redis_url is set, else the outbox table in-process).
     event_partitions: int = Field(default=4, ge=1)  # streams per topic group; a key always maps to one
     event_max_deliveries: int = Field(default=5, ge=1)  # then the event goes to the dead letters

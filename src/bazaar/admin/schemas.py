@@ -56,6 +56,7 @@ class AdminSellerRead(BaseModel):
     rating: float
     created_at: datetime
     balance: MoneyModel  # pending + available, from the seller's ledger
+    open_disputes: int
 
 
 class AdminProductRead(BaseModel):

@@ -30,6 +30,7 @@ from bazaar.inventory.errors import HoldLimitExceeded, InsufficientStock
 from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import Conflict, DependencyUnavailable
+from bazaar.kernel.money import MAX_AMOUNT, AmountTooLarge
 from bazaar.kernel.payments import CardDetails
 from bazaar.kernel.ports import CartStore, SoldOutFlags
 from bazaar.orders.service import NewOrderLine, place_order
@@ -145,6 +146,11 @@ async def _validate_cart(deps: SagaDeps, checkout_id: str, card: CardInput | Non
         checkout.cart_id = cart_id
         checkout.currency = currency
         checkout.lines = [line.__dict__ for line in lines]
+        total = (await _quote(uow, checkout)).total
+        if total > MAX_AMOUNT:  # refused before any stock is held: no provider would take it in one payment
+            err = AmountTooLarge(f"the order total ({total} minor units) is over the maximum of {MAX_AMOUNT}")
+            await _fail(uow, checkout, err.code, err.message, total=total, max_amount=MAX_AMOUNT)
+            return "failed"
         await _advance(uow, checkout, "cart_validated", lines=len(lines))
     return "cart_validated"
 
@@ -184,14 +190,7 @@ async def _reserve(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> 
 async def _price(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
     async with deps.uow_factory() as uow:
         checkout = await _load(uow, checkout_id)
-        quote = price_cart(
-            lines=[_priced(line) for line in checkout.lines],
-            country=checkout.shipping_address["country"],
-            region=checkout.shipping_address["region"],
-            method=checkout.shipping_method,
-            per_seller=await _started_detail(uow, checkout_id, "shipping_methods"),
-            currency=checkout.currency,
-        )
+        quote = await _quote(uow, checkout)
         checkout.subtotal_amount, checkout.shipping_amount = quote.subtotal, quote.shipping
         checkout.tax_amount, checkout.total_amount = quote.tax, quote.total
         taxes = quote.line_taxes
@@ -333,6 +332,17 @@ async def compensate(deps: SagaDeps, checkout_id: str, code: str | None, message
 async def _fail(uow: UnitOfWork, checkout: Checkout, code: str, message: str, **details: Any) -> None:
     checkout.failure_code, checkout.failure_message = code, message
     await _advance(uow, checkout, "failed", code=code, **details)
+
+
+async def _quote(uow: UnitOfWork, checkout: Checkout) -> Any:
+    return price_cart(
+        lines=[_priced(line) for line in checkout.lines],
+        country=checkout.shipping_address["country"],
+        region=checkout.shipping_address["region"],
+        method=checkout.shipping_method,
+        per_seller=await _started_detail(uow, checkout.id, "shipping_methods"),
+        currency=checkout.currency,
+    )
 
 
 async def _started_detail(uow: UnitOfWork, checkout_id: str, key: str) -> Any:

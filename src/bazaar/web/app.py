@@ -28,6 +28,7 @@ from bazaar.web.api import (
     cart,
     catalog,
     checkout,
+    disputes,
     flash_sales,
     inventory,
     ledger,
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         owned = container is None
         c = container or build_container(settings)
         app.state.container = c
+        if c.payment_sandbox is not None:  # the in-process sandbox sends its webhooks to this app
+            c.payment_sandbox.state.webhook_target = app
         stop = asyncio.Event()
         task = beating = None
         if settings.embedded_workers:
@@ -138,6 +141,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.metrics = metrics
     if container is not None:
         app.state.container = container
+        if container.payment_sandbox is not None:
+            container.payment_sandbox.state.webhook_target = app
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(accounts.router, prefix=API_PREFIX)
@@ -154,6 +159,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(reviews.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(ledger.router, prefix=API_PREFIX)
+    app.include_router(disputes.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from bazaar.disputes import queries as disputes
 from bazaar.kernel.errors import NotAuthenticated
 from bazaar.kernel.schemas import Page
 from bazaar.orders import queries, returns, service
@@ -43,10 +44,14 @@ async def get_order(
 ) -> OrderRead:
     if access:
         secret = container.settings.secret_key
-        return await queries.get_order_by_access(uow=uow, order_id=order_id, token=access, secret=secret)
-    if principal is None:
+        order = await queries.get_order_by_access(uow=uow, order_id=order_id, token=access, secret=secret)
+    elif principal is None:
         raise NotAuthenticated("log in to see this order")
-    return await queries.get_order(uow=uow, order_id=order_id, user_id=principal.user_id, seller_id=principal.seller_id)
+    else:
+        order = await queries.get_order(
+            uow=uow, order_id=order_id, user_id=principal.user_id, seller_id=principal.seller_id
+        )
+    return await disputes.with_disputes(uow=uow, order=order)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderRead)
