@@ -13,7 +13,7 @@ the batch is recorded with its event, or none is. A hold needs its units in one 
 Holds the statement does not place (buckets locked by others, too few units in one bucket, an
 offer that is unknown or not active) go to `reserve_stock` one by one, which waits for locks in
 order, gathers units spread over several buckets and raises the precise error. Lock order stays
-as `allocation` describes it: buckets are locked in (offer id, bucket) order; the first form
+as `locks` sets it: buckets are locked in (offer id, bucket) order; the first form
 skips the locked ones and never waits, the second waits.
 """
 
@@ -52,7 +52,7 @@ WITH req AS (
 ), cand AS (
     SELECT b.offer_id, b.bucket, b.available FROM stock_buckets b
     WHERE b.offer_id IN (SELECT offer_id FROM live) AND b.available > 0
-    ORDER BY b.offer_id, b.bucket FOR UPDATE {wait}
+    ORDER BY b.offer_id COLLATE "C", b.bucket FOR UPDATE {wait}  -- the lock order of inventory.locks
 ), span AS (  -- each locked bucket's free units as an interval of the offer's free units
     SELECT offer_id, bucket, sum(available) OVER w - available AS lo, sum(available) OVER w AS hi
     FROM cand WINDOW w AS (PARTITION BY offer_id ORDER BY bucket)
@@ -311,6 +311,14 @@ async def hold_units(
         if held is not None:
             return held
     async with uow_factory() as uow:
-        return await reserve_stock(
-            uow=uow, offer_id=offer_id, quantity=quantity, user_id=user_id, ttl=ttl, sold_out=sold_out, limits=limits
+        return await uow.run(
+            lambda: reserve_stock(
+                uow=uow,
+                offer_id=offer_id,
+                quantity=quantity,
+                user_id=user_id,
+                ttl=ttl,
+                sold_out=sold_out,
+                limits=limits,
+            )  # fmt: skip
         )

@@ -1,7 +1,7 @@
 """The node registry: one row per node of the cluster, with its heartbeat.
 
 Revision ID: 0011
-Revises: 0008b
+Revises: 0008c
 Create Date: 2026-12-05 00:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008b"
+down_revision = "0008c"
 branch_labels = None
 depends_on = None
 

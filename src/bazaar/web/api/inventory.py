@@ -71,12 +71,17 @@ async def reserve(body: ReservationCreate, principal: CurrentUser, container: Co
 
 @router.post("/reservations/{reservation_id}/release", response_model=ReservationRead)
 async def release(reservation_id: str, principal: CurrentUser, container: ContainerDep, uow: UowDep) -> ReservationRead:
-    return await service.release_stock(
-        uow=uow, reservation_id=reservation_id, user_id=principal.user_id, sold_out=container.sold_out
+    return await uow.run(
+        lambda: service.release_stock(
+            uow=uow, reservation_id=reservation_id, user_id=principal.user_id, sold_out=container.sold_out
+        )
     )
 
 
 @router.put("/sellers/me/offers/{offer_id}/buckets", response_model=OfferStockRead)
 async def set_buckets(offer_id: str, body: BucketsUpdate, seller: CurrentSeller, uow: UowDep) -> OfferStockRead:
     assert seller.seller_id is not None
-    return await service.set_offer_buckets(uow=uow, seller_id=seller.seller_id, offer_id=offer_id, buckets=body.buckets)
+    seller_id = seller.seller_id
+    return await uow.run(
+        lambda: service.set_offer_buckets(uow=uow, seller_id=seller_id, offer_id=offer_id, buckets=body.buckets)
+    )

@@ -56,8 +56,9 @@ async def get_order(
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderRead)
 async def cancel_order(order_id: str, principal: CurrentUser, container: ContainerDep, uow: UowDep) -> OrderRead:
-    await service.cancel_order(
-        uow=uow, payments=container.order_payments(), order_id=order_id, user_id=principal.user_id
+    payments = container.order_payments()
+    await uow.run(
+        lambda: service.cancel_order(uow=uow, payments=payments, order_id=order_id, user_id=principal.user_id)
     )
     return await queries.get_order(uow=uow, order_id=order_id, user_id=principal.user_id, seller_id=None)
 
@@ -107,6 +108,7 @@ async def tracking_event(
 @router.post("/sellers/me/returns/{return_id}/receive", response_model=ReturnRead)
 async def receive_return(return_id: str, principal: CurrentSeller, container: ContainerDep, uow: UowDep) -> ReturnRead:
     assert principal.seller_id is not None
-    return await returns.receive_return(
-        uow=uow, payments=container.order_payments(), return_id=return_id, seller_id=principal.seller_id
+    payments, seller_id = container.order_payments(), principal.seller_id
+    return await uow.run(
+        lambda: returns.receive_return(uow=uow, payments=payments, return_id=return_id, seller_id=seller_id)
     )
