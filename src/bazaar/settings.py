@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     secret_key: str = "development-only-secret"
 
-    reservation_ttl_seconds: int = 600
+    reservation_ttl_seconds: int = 600  # the longest a hold lasts (and its length while nothing is measured yet)
+    # Adaptive holds (inventory/hold_times.py): each hold lasts what buyers need to buy, never less than this.
+    reservation_ttl_min_seconds: int = Field(default=120, ge=10)
+    reservation_ttl_adaptive: bool = True
     # Hold limits (inventory/limits.py): units one buyer may hold at once, over all offers and per offer, and
     # holds (POST /reservations) one buyer may ask for per minute (with rate limits on).
     hold_max_units_per_buyer: int = Field(default=200, ge=1)

@@ -30,6 +30,7 @@ from bazaar.web.api import (
     checkout,
     disputes,
     flash_sales,
+    hold_figures,
     inventory,
     ledger,
     media,
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(disputes.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
+    app.include_router(hold_figures.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API
     if settings.payment_sandbox_public and not settings.payment_provider_url:
