@@ -31,6 +31,7 @@ from bazaar.flash_sales.calendar import SaleCalendar
 from bazaar.flash_sales.db_room import DatabaseWaitingRoom
 from bazaar.flash_sales.ports import WaitingRoom
 from bazaar.flash_sales.queue import QueuePolicy
+from bazaar.inventory.hold_times import HoldDurations, HoldPolicy
 from bazaar.inventory.hot import HotReservations
 from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.ports import (
@@ -79,6 +80,7 @@ class Container:
     media: MediaStore | None = None  # set by build_container: image files (the data dir's media folder)
     flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
     waiting_room: WaitingRoom = field(init=False)  # Redis when configured, else the database
+    hold_durations: HoldDurations = field(init=False)  # each new hold's TTL, from measured times to purchase
 
     @property
     def queue_policy(self) -> QueuePolicy:
@@ -130,6 +132,7 @@ class Container:
             uow_factory=self.uow,
             payments=self.payments_facade(),
             reservation_ttl=timedelta(seconds=s.reservation_ttl_seconds),
+            hold_ttl=self.hold_durations.ttl,
             deadline=timedelta(seconds=s.checkout_deadline_seconds),
             capture_delay=timedelta(seconds=s.capture_delay_seconds),
             carts=self.carts,
@@ -189,6 +192,14 @@ def build_container(settings: Settings) -> Container:
     container.mail = build_mail_transport(settings)
     container.media = FilesystemMediaStore(settings.resolved_media_dir)
     container.flash_calendar = SaleCalendar(container.read_uow)
+    container.hold_durations = HoldDurations(
+        container.read_uow,
+        HoldPolicy(
+            floor=min(settings.reservation_ttl_min_seconds, settings.reservation_ttl_seconds),
+            ceiling=settings.reservation_ttl_seconds,
+            adaptive=settings.reservation_ttl_adaptive,
+        ),
+    )
     container.waiting_room = DatabaseWaitingRoom(container.uow)
     if settings.redis_url:
         from redis.asyncio import Redis
@@ -207,6 +218,7 @@ def build_container(settings: Settings) -> Container:
             sold_out=container.sold_out,
             on_events=container.outbox_wakeup.set,
             ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+            ttl_for=container.hold_durations.ttl,
             limits=HoldLimits.from_settings(settings),
         )
     shared_cache = settings.redis_url is not None

@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     secret_key: str = "development-only-secret"
 
-    reservation_ttl_seconds: int = 600
+    reservation_ttl_seconds: int = 600  # the longest a hold lasts (and its length while nothing is measured yet)
+    # Adaptive holds (inventory/hold_times.py): each hold lasts what buyers need to buy, never less than this.
+    reservation_ttl_min_seconds: int = Field(default=120, ge=10)
+    reservation_ttl_adaptive: bool = True
     # Hold limits (inventory/limits.py): units one buyer may hold at once, over all offers and per offer, and
     # holds (POST /reservations) one buyer may ask for per minute (with rate limits on).
     hold_max_units_per_buyer: int = Field(default=200, ge=1)
@@ -46,6 +49,10 @@ class Settings(BaseSettings):
     password_hash_profile: str = "default"  # "fast" only for tests
     redis_prefix: str = "bazaar:"
     token_ttl_days: int = 30
+
+    # Request bodies (web/guards.py): JSON and forms, and multipart uploads (an image is at most 10 MB).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_body_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
 
     db_pool_size: int = 10
     db_max_overflow: int = 20

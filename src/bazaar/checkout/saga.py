@@ -55,6 +55,7 @@ class SagaDeps:
     carts: CartStore
     sold_out: SoldOutFlags | None = None
     hold_limits: HoldLimits | None = None
+    hold_ttl: Callable[[list[str]], timedelta] | None = None  # adaptive: how long holds of these offers last
     crash_after: set[str] = field(default_factory=set)  # test hook: statuses after which to "die"
 
 
@@ -171,7 +172,7 @@ async def _reserve_in(deps: SagaDeps, uow: UnitOfWork, checkout_id: str) -> str:
             reservations = await inventory.reserve_lines(
                 uow=uow,
                 lines=wanted,
-                ttl=deps.reservation_ttl,
+                ttl=deps.hold_ttl([o for o, _ in wanted]) if deps.hold_ttl else deps.reservation_ttl,
                 checkout_id=checkout.id,
                 user_id=checkout.user_id,
                 sold_out=deps.sold_out,
