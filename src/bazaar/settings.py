@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     redis_prefix: str = "bazaar:"
     token_ttl_days: int = 30
 
+    # Request bodies (web/guards.py): JSON and forms, and multipart uploads (an image is at most 10 MB).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_body_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
+
     db_pool_size: int = 10
     db_max_overflow: int = 20
     log_level: str = "INFO"
