@@ -68,7 +68,8 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         await probe(name, check)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+        {"status": "ready" if ready else "not_ready", "node": container.node_id, "checks": checks},
+        status_code=200 if ready else 503,
     )
 
 
