@@ -143,20 +143,30 @@ async def start_checkout(
             idempotency_key=key,
             request_hash=fingerprint,
             status="started",
-            cart_id=guest_cart_id,  # set only for a guest: the saga orders this cart (see saga._validate_cart)
+            cart_id=guest_cart_id,  # set only for a guest: the saga orders this cart (see saga.prepare)
             shipping_address=address.model_dump(mode="json"),
             shipping_method=request.shipping_method,
             deadline_at=utcnow() + deps.deadline,
+            attempts=0,
         )
         uow.session.add(checkout)
-        # The step log keeps the request's per-seller shipping choices for the pricing step.
+        progress = saga.Progress(checkout)
+        # The step log keeps the request's per-seller shipping choices (the pricing step uses them).
         started = {"shipping_methods": dict(request.shipping_methods)} if request.shipping_methods else {}
-        uow.session.add(CheckoutStep(checkout_id=checkout.id, status="started", detail=started))
+        saga.new_step(uow, checkout, "started", progress, **started)
         try:
-            await uow.commit()
+            await uow.flush()
         except IntegrityError:  # this user already used the key: a replay (the unique index decides)
-            return await _replay(deps, user_id=user_id, key=key, fingerprint=fingerprint)
-    await saga.run(deps, checkout.id, request.payment)
+            await uow.rollback()
+            replay = True
+        else:
+            replay = False
+            # The whole way to `priced` commits with the checkout's insert (one transaction, see saga.prepare).
+            await saga.prepare(deps, uow, progress, request.payment, dict(request.shipping_methods or {}) or None)
+    if replay:
+        return await _replay(deps, user_id=user_id, key=key, fingerprint=fingerprint)
+    if await saga.run(deps, checkout.id, request.payment, progress) == "completed":
+        return progress.read()
     return await _answer(deps, checkout.id)
 
 
