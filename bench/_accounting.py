@@ -141,7 +141,8 @@ def cost(before: Snapshot, after: Snapshot, idle: Idle, operations: int, *, kind
     bazaar = sum(v for k, v in cpu.items() if k in ("web", "worker", "supervisor"))
     # Without the idle subtraction: a busy worker skips its idle polls, so subtracting them all undercounts it.
     raw = sum(after.cpu[k] - before.cpu.get(k, 0.0) for k in cpu) * 1000 / operations
-    transactions = after.db["transactions"] - before.db["transactions"] - idle.transactions_per_s * span
+    transactions_raw = after.db["transactions"] - before.db["transactions"]
+    transactions = transactions_raw - idle.transactions_per_s * span
     rows = after.db["rows_written"] - before.db["rows_written"] - idle.rows_per_s * span
     tables = {}
     for table, n in after.db["tables"].items():
@@ -152,6 +153,7 @@ def cost(before: Snapshot, after: Snapshot, idle: Idle, operations: int, *, kind
     return {
         "cpu_ms": {**cpu, "bazaar_total": round(bazaar, 2), "bazaar_total_idle_included": round(raw, 2)},
         "transactions": round(transactions / operations, 2),
+        "transactions_idle_included": round(transactions_raw / operations, 2),
         "rollbacks": round((after.db["rollbacks"] - before.db["rollbacks"]) / operations, 2),
         "rows_written": round(rows / operations, 2),
         "rows_by_table": dict(sorted(tables.items(), key=lambda kv: -kv[1])),
