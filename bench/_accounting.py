@@ -162,6 +162,24 @@ def cost(before: Snapshot, after: Snapshot, idle: Idle, operations: int, *, kind
     }
 
 
+async def sample_queries(dsn: str, stop: asyncio.Event, every: float = 0.005) -> dict[str, int]:
+    """What the database's other sessions are running, sampled until `stop`: query text -> times seen."""
+    conn = await asyncpg.connect(dsn)
+    seen: dict[str, int] = {}
+    try:
+        while not stop.is_set():
+            for row in await conn.fetch(
+                "SELECT state, left(query, 160) AS q FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+            ):
+                key = f"[{row['state']}] {row['q']}"
+                seen[key] = seen.get(key, 0) + 1
+            await asyncio.sleep(every)
+    finally:
+        await conn.close()
+    return dict(sorted(seen.items(), key=lambda kv: -kv[1])[:25])
+
+
 # --- the floor: only what a checkout must write, as pgbench runs it -------------------------------------------
 
 FLOOR_TABLE = "bench_floor_offers"

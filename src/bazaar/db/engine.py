@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from bazaar.kernel.metrics import DOMAIN_REGISTRY
 
 from bazaar.settings import Settings
 
@@ -40,6 +43,22 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+TRANSACTIONS = Counter(
+    "bazaar_db_transactions",
+    "Database transactions this process began: a unit of work's, or a pooled connection's liveness ping",
+    ["kind"],
+    registry=DOMAIN_REGISTRY,
+)
+
+
+def _count_transactions(engine: AsyncEngine) -> None:
+    begun = TRANSACTIONS.labels(kind="unit_of_work")
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _began(_conn: Any) -> None:
+        begun.inc()
+
+
 def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     """Check a pooled connection is alive before use only if it sat idle longer than `idle_seconds`.
 
@@ -61,6 +80,7 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
         since = record.info.pop("idle_since", None)
         if since is None or time.monotonic() - since <= idle_seconds:
             return
+        TRANSACTIONS.labels(kind="ping").inc()
         try:
             dialect.do_ping(dbapi_connection)
         except Exception as exc:  # the pool discards this connection and checks out another
@@ -91,6 +111,7 @@ def create_database(settings: Settings) -> Database:
     else:
         engine = create_async_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         _ping_when_idle(engine, settings.db_ping_after_idle_seconds)
+        _count_transactions(engine)
         read_engine = engine
         dialect = "postgresql"
     return Database(
