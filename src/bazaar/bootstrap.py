@@ -11,12 +11,14 @@ from bazaar.accounts.passwords import Passwords
 from bazaar.accounts.sessions import SessionCache
 from bazaar.adapters.cart_store import DatabaseOnlyCartStore, RedisCartStore
 from bazaar.adapters.mail_transport import EmlDirectoryTransport, SmtpTransport
+from bazaar.adapters.media_store import FilesystemMediaStore
 from bazaar.adapters.memory_cache import MemoryCache
 from bazaar.adapters.outbox_stream import OutboxEventStream
 from bazaar.adapters.payment_client import HttpPaymentGateway
 from bazaar.adapters.pg_statements import AsyncpgStatements
 from bazaar.adapters.redis_cache import RedisCache
 from bazaar.adapters.redis_stream import RedisEventStream
+from bazaar.adapters.redis_waiting_room import RedisWaitingRoom
 from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
 from bazaar.adapters.sold_out import MemorySoldOutFlags, RedisSoldOutFlags
 from bazaar.catalog.handlers import PAGE_TOPICS, invalidate_product_page
@@ -26,12 +28,17 @@ from bazaar.db.consumers import BatchHandler, Handler, Subscription
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales.calendar import SaleCalendar
+from bazaar.flash_sales.db_room import DatabaseWaitingRoom
+from bazaar.flash_sales.ports import WaitingRoom
+from bazaar.flash_sales.queue import QueuePolicy
 from bazaar.inventory.hot import HotReservations
+from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.ports import (
     Cache,
     CartStore,
     EventStream,
     MailTransport,
+    MediaStore,
     PaymentGateway,
     PlainStatements,
     SoldOutFlags,
@@ -69,7 +76,23 @@ class Container:
     plain_statements: PlainStatements | None = None  # PostgreSQL only: the hot paths' driver-level statements
     hot_reservations: HotReservations | None = None
     mail: MailTransport | None = None  # set by build_container: SMTP or .eml files
+    media: MediaStore | None = None  # set by build_container: image files (the data dir's media folder)
     flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
+    waiting_room: WaitingRoom = field(init=False)  # Redis when configured, else the database
+
+    @property
+    def queue_policy(self) -> QueuePolicy:
+        s = self.settings
+        return QueuePolicy(
+            secret=s.secret_key,
+            admission_window=timedelta(seconds=s.flash_admission_window_seconds),
+            idle_timeout=timedelta(seconds=s.flash_queue_idle_seconds),
+            hold_seconds=s.flash_hold_ttl_seconds,
+        )
+
+    @property
+    def hold_limits(self) -> HoldLimits:
+        return HoldLimits.from_settings(self.settings)
 
     @property
     def mail_config(self) -> MailConfig:
@@ -111,6 +134,7 @@ class Container:
             capture_delay=timedelta(seconds=s.capture_delay_seconds),
             carts=self.carts,
             sold_out=self.sold_out,
+            hold_limits=self.hold_limits,
             crash_after=crash_after or set(),
         )
 
@@ -133,6 +157,7 @@ class Container:
         if self.payment_sandbox is not None:
             self.payment_sandbox.state.ledger.close()
         await self.sold_out.close()
+        await self.waiting_room.close()
         await self.carts.close()
         if self.mail is not None:
             await self.mail.close()
@@ -162,7 +187,9 @@ def build_container(settings: Settings) -> Container:
     )
     container.events = build_event_stream(settings, container)
     container.mail = build_mail_transport(settings)
+    container.media = FilesystemMediaStore(settings.resolved_media_dir)
     container.flash_calendar = SaleCalendar(container.read_uow)
+    container.waiting_room = DatabaseWaitingRoom(container.uow)
     if settings.redis_url:
         from redis.asyncio import Redis
 
@@ -171,6 +198,8 @@ def build_container(settings: Settings) -> Container:
         carts_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         container.carts = RedisCartStore(carts_client, prefix=settings.redis_prefix)
         container.sessions = SessionCache(cache)
+        room_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        container.waiting_room = RedisWaitingRoom(room_client, prefix=settings.redis_prefix)
     if container.db.dialect == "postgresql":
         container.plain_statements = AsyncpgStatements(settings.resolved_database_url)
         container.hot_reservations = HotReservations(
@@ -178,6 +207,7 @@ def build_container(settings: Settings) -> Container:
             sold_out=container.sold_out,
             on_events=container.outbox_wakeup.set,
             ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+            limits=HoldLimits.from_settings(settings),
         )
     shared_cache = settings.redis_url is not None
     container.extras["product_pages"] = ProductPages(cache, container.read_uow, shared=shared_cache)
@@ -227,6 +257,7 @@ def build_event_stream(settings: Settings, container: Container) -> EventStream:
             partitions=settings.event_partitions,
             lease_seconds=settings.event_lease_seconds,
             stream_maxlen=settings.event_stream_maxlen,
+            republish_grace_seconds=settings.event_republish_grace_seconds,
             **common,
         )
     return OutboxEventStream(**common)
@@ -234,6 +265,7 @@ def build_event_stream(settings: Settings, container: Container) -> EventStream:
 
 def register_consumers(container: Container) -> None:
     """Every event consumer of the application, wired here so workers and tests share one list."""
+    from bazaar.flash_sales import holds as flash_holds
     from bazaar.inventory.handlers import clear_sold_out_on_restock
     from bazaar.mail import handlers as mail_handlers
     from bazaar.mail.kinds import TOPICS as MAIL_TOPICS
@@ -267,7 +299,19 @@ def register_consumers(container: Container) -> None:
         notification_handlers.handle_seller_stats,
         batch_handler=notification_handlers.handle_seller_stats_batch,
     )
+    # Shared: a sale hold that sold, or came back, is counted once in the cluster.
+    container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold)
+    from bazaar.ledger import handlers as ledger_handlers
+
+    container.subscribe(
+        "ledger",
+        ledger_handlers.TOPICS,
+        ledger_handlers.post_ledger(timedelta(days=container.settings.payout_hold_days)),
+    )
     pages: ProductPages = container.extras["product_pages"]
+    from bazaar.reviews import handlers as review_handlers
+
+    container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating)
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
     indexer: Indexer = container.extras["search_indexer"]
     container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
-import subprocess
 import sys
 from typing import Any
 
@@ -36,7 +36,14 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
     _migrate(settings)
     result = asyncio.run(
-        seed_catalog(settings, products=args.products, sellers=args.sellers, seed=args.seed, progress=not args.quiet)
+        seed_catalog(
+            settings,
+            products=args.products,
+            sellers=args.sellers,
+            seed=args.seed,
+            progress=not args.quiet,
+            pictures=args.pictures,
+        )
     )
     print(result.summary())
     _reindex(settings, progress=not args.quiet)
@@ -90,7 +97,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from bazaar.seed.loader import seed_if_empty
-    from bazaar.web import supervisor
+    from bazaar.supervision import supervisor
     from bazaar.web.http_protocol import OneWriteHttpToolsProtocol
 
     _migrate(settings)
@@ -98,11 +105,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(seed_if_empty(settings, products=settings.seed_products_on_first_start))
     # Freshly seeded (or an index folder lost): build the index before serving, while no worker holds it.
     _reindex(settings, progress=False, only_if_empty=True)
-    worker_proc = None
-    if args.workers > 1 and settings.embedded_workers:
-        # Several web processes: background work runs once, in its own process, not in each web process.
-        os.environ["BAZAAR_EMBEDDED_WORKERS"] = "false"
-        worker_proc = subprocess.Popen([sys.executable, "-m", "bazaar.cli", "worker"])
     options: dict[str, Any] = {
         "factory": True,
         "log_config": None,
@@ -110,28 +112,38 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         "lifespan": "on",
         "http": OneWriteHttpToolsProtocol,  # a response's header block and body in one write
     }
-    try:
-        if args.workers > 1 and supervisor.can_reuse_port():  # a listening socket per worker (see web.supervisor)
-            config = uvicorn.Config(
-                "bazaar.web.app:create_app", host=args.host, port=args.port, workers=args.workers, **options
-            )
-            supervisor.serve_workers(config)
-        else:
-            uvicorn.run("bazaar.web.app:create_app", host=args.host, port=args.port, workers=args.workers, **options)
-    finally:
-        if worker_proc is not None:
-            worker_proc.send_signal(signal.SIGTERM)
-            worker_proc.wait(timeout=15)
-    return 0
+    if args.workers <= 1:  # one process: the workers run inside it (unless turned off)
+        uvicorn.run("bazaar.web.app:create_app", host=args.host, port=args.port, **options)
+        return 0
+    from bazaar.web.observability import configure_logging
+
+    configure_logging(settings.log_level, settings.log_json)
+    # Several web processes: background work runs once, in a supervised worker process, not in each web process.
+    with_worker = settings.embedded_workers
+    os.environ["BAZAAR_EMBEDDED_WORKERS"] = "false"
+    policy = supervisor.Policy(
+        startup_grace_seconds=settings.supervisor_startup_grace_seconds, hang_seconds=settings.supervisor_hang_seconds
+    )
+    return supervisor.serve(
+        host=args.host,
+        port=args.port,
+        web_processes=args.workers,
+        uvicorn_options=options,
+        run_dir=settings.data_dir / "run",
+        with_worker=with_worker,
+        policy=policy,
+    )
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from bazaar.bootstrap import build_container
+    from bazaar.supervision.heartbeat import keep_beating
     from bazaar.web.observability import configure_logging
     from bazaar.workers.runner import run_all
 
     configure_logging(settings.log_level, settings.log_json)
-    _migrate(settings)
+    if not args.no_migrate:
+        _migrate(settings)
 
     async def main() -> None:
         container = build_container(settings)
@@ -139,9 +151,13 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        beating = asyncio.create_task(keep_beating(settings.heartbeat_file, stop)) if settings.heartbeat_file else None
         try:
             await run_all(container, stop)
         finally:
+            stop.set()
+            if beating is not None:
+                await beating
             await container.close()
 
     asyncio.run(main())
@@ -155,6 +171,8 @@ def cmd_sandbox_payments(args: argparse.Namespace, settings: Settings) -> int:
     from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
 
     config = SandboxConfig.from_settings(settings)
+    if config.webhook_url is None:
+        config = dataclasses.replace(config, webhook_url=settings.public_url.rstrip("/") + "/api/v1/webhooks/payments")
     print(f"sandbox payment provider on http://{args.host}:{args.port} (state in {config.database})", flush=True)
     # A held-back "times out after authorizing" answer must not delay shutdown for long.
     uvicorn.run(
@@ -187,6 +205,28 @@ def cmd_admin_grant(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(main())
 
 
+def cmd_payouts_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Pay every seller's available balance now (safe beside the worker's daily run)."""
+    from bazaar.bootstrap import build_container
+    from bazaar.ledger.payouts import run_payouts
+
+    _migrate(settings)
+
+    async def main() -> None:
+        container = build_container(settings)
+        try:
+            report = await run_payouts(uow_factory=container.uow, gateway=container.payments, trigger="cli")
+        finally:
+            await container.close()
+        print(
+            f"payout run {report.run_id}: {report.paid} paid ({report.amount / 100:,.2f}), "
+            f"{report.failed} failed, {report.pending} awaiting the provider's answer"
+        )
+
+    asyncio.run(main())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bazaar", description="Bazaar marketplace")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=cmd_serve)
     worker = sub.add_parser("worker", help="run the background workers")
+    worker.add_argument("--no-migrate", action="store_true", help="skip the schema check (the supervisor did it)")
     worker.set_defaults(func=cmd_worker)
     migrate = sub.add_parser("migrate", help="bring the schema up to date")
     migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION (e.g. base) instead")
@@ -205,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--sellers", type=int, default=None)
     seed.add_argument("--seed", type=int, default=42)
     seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    seed.add_argument(
+        "--pictures", type=int, default=2000, help="draw a picture for up to N products that have none (0: none)"
+    )
     seed.set_defaults(func=cmd_seed)
     sandbox = sub.add_parser("sandbox-payments", help="run the sandbox payment provider as its own process")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -218,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     grant = admin_sub.add_parser("grant", help="give an account the admin role")
     grant.add_argument("email")
     grant.set_defaults(func=cmd_admin_grant)
+    payouts = sub.add_parser("payouts", help="sellers' payouts")
+    payouts_sub = payouts.add_subparsers(dest="payouts_command", required=True)
+    payouts_sub.add_parser("run", help="pay every seller's available balance now").set_defaults(func=cmd_payouts_run)
     return parser
 
 

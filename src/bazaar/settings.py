@@ -27,6 +27,15 @@ class Settings(BaseSettings):
     secret_key: str = "development-only-secret"
 
     reservation_ttl_seconds: int = 600
+    # Hold limits (inventory/limits.py): units one buyer may hold at once, over all offers and per offer, and
+    # holds (POST /reservations) one buyer may ask for per minute (with rate limits on).
+    hold_max_units_per_buyer: int = Field(default=200, ge=1)
+    hold_max_units_per_offer: int = Field(default=50, ge=1)
+    hold_limit_per_minute: int = Field(default=120, ge=1)
+    # Flash sales: a hold made through a sale lasts at most this long (short, so unbought units return fast).
+    flash_hold_ttl_seconds: int = Field(default=180, ge=10)
+    flash_admission_window_seconds: int = Field(default=120, ge=5)  # an admitted buyer may hold within this
+    flash_queue_idle_seconds: int = Field(default=60, ge=5)  # a waiting buyer not polling this long loses the place
     capture_delay_seconds: int = 60
     checkout_deadline_seconds: int = 30
     rate_limits: str = "on"
@@ -47,6 +56,13 @@ class Settings(BaseSettings):
     embedded_workers: bool = True
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     seed_products_on_first_start: int = 2000
+    # Supervision (set by `serve --workers N` for its children; see docs/RELIABILITY.md).
+    heartbeat_file: Path | None = None  # this process touches it every second while its event loop runs
+    worker_heartbeat_file: Path | None = None  # /readyz answers 503 while this file is stale
+    worker_stale_seconds: float = Field(default=10.0, gt=0)  # a worker silent this long is "down" for /readyz
+    ready_max_event_age_seconds: float = Field(default=120.0, gt=0)  # an unpublished event this old: "stuck"
+    supervisor_startup_grace_seconds: float = Field(default=180.0, gt=0)  # before a child's first heartbeat
+    supervisor_hang_seconds: float = Field(default=30.0, gt=0)  # a child silent this long is killed and restarted
 
     # Payments: unset provider URL = the built-in sandbox provider, reached in-process.
     payment_provider_url: str | None = None
@@ -61,12 +77,24 @@ class Settings(BaseSettings):
     # tool: refused in production) and then only with `X-Sandbox-Secret: <payment_sandbox_secret>`.
     payment_sandbox_public: bool = False
     payment_sandbox_secret: str | None = None
+    # Money to sellers: a sale becomes available this long after delivery; the payouts worker pays every
+    # payout_interval_hours (daily); the signed payment webhooks use this secret (HMAC-SHA256 of the body).
+    payout_hold_days: float = Field(default=14, ge=0)
+    payout_interval_hours: float = Field(default=24, gt=0)
+    payment_webhook_secret: str = "development-webhook-secret"
+    dispute_fee_amount: int = Field(default=1500, ge=0)  # a lost dispute's fee when the provider does not say
+    # Where the sandbox sends its webhooks when it runs as its own process (default: public_url + the webhook path);
+    # in-process it calls the app directly.
+    payment_sandbox_webhook_url: str | None = None
     # Event stream (Redis Streams when redis_url is set, else the outbox table in-process).
     event_partitions: int = Field(default=4, ge=1)  # streams per topic group; a key always maps to one
     event_max_deliveries: int = Field(default=5, ge=1)  # then the event goes to the dead letters
     event_retry_base_seconds: float = Field(default=0.5, ge=0)  # backoff: base * 2^(attempt-1)
     event_retry_max_seconds: float = Field(default=60, ge=0)
     event_batch_size: int = Field(default=100, ge=1)
+    # An unsettled event published this long ago whose stream shows nothing left for a consumer that still owes
+    # it was lost by the broker (a restart without saving, a flush, a failover): it is published again.
+    event_republish_grace_seconds: float = Field(default=5.0, gt=0)
     event_lease_seconds: float = Field(default=30, gt=0)  # one consumer owns a partition this long unless renewed
     event_stream_maxlen: int = Field(default=100_000, ge=1000)  # hard cap per partition stream
 
@@ -87,6 +115,14 @@ class Settings(BaseSettings):
     # Guest checkout, per IP and per email address.
     guest_checkout_limit_per_minute: int = 10
     guest_checkout_email_limit_per_minute: int = 5
+
+    # Product images: content-addressed files here (default <data_dir>/media). A cluster's nodes must share it
+    # (a network file system) or use an object-store adapter behind the MediaStore port.
+    media_dir: Path | None = None
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
 
     @property
     def mail_dir(self) -> Path:
@@ -124,6 +160,8 @@ class Settings(BaseSettings):
         refuse a public sandbox without a secret anywhere, and settings that race each other."""
         if self.env == "production" and self.secret_key == "development-only-secret":
             raise SettingsError("BAZAAR_SECRET_KEY must be set in production")
+        if self.env == "production" and self.payment_webhook_secret == "development-webhook-secret":
+            raise SettingsError("BAZAAR_PAYMENT_WEBHOOK_SECRET must be set in production")
         if self.payment_sandbox_public and self.env == "production":
             raise SettingsError("BAZAAR_PAYMENT_SANDBOX_PUBLIC is a development tool and is refused in production")
         if self.payment_sandbox_public and len(self.payment_sandbox_secret or "") < 16:

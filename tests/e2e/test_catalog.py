@@ -51,7 +51,7 @@ async def test_seller_creates_product_with_skus(client: httpx.AsyncClient, conta
     assert product["category"] == {"id": cats["Headphones"], "slug": "headphones", "name": "Headphones"}
     assert len(product["skus"]) == 2 and all(s["product_id"] == product["id"] for s in product["skus"])
     assert product["offers"] == [] and product["best_offer"] is None
-    assert product["rating"] == {"average": 0.0, "count": 0}
+    assert product["rating"] == {"average": 0.0, "count": 0, "histogram": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}}
     page = await _page(client, product["id"])
     assert page["attributes"] == {"colour": "black"}
     assert {s["id"] for s in page["skus"]} == {s["id"] for s in product["skus"]}

@@ -58,7 +58,9 @@ async def _buy(client: httpx.AsyncClient, offer_id: str, n: int) -> dict[str, An
 
 
 async def test_one_seeded_product_of_every_department_quotes_and_checks_out(
-    client: httpx.AsyncClient, container: Any, settings: Any  # noqa: F811
+    client: httpx.AsyncClient,
+    container: Any,
+    settings: Any,  # noqa: F811
 ) -> None:
     await seed_catalog(settings, products=240, seed=3)
     picked = await _one_offer_per_department(container)

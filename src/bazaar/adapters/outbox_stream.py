@@ -159,8 +159,9 @@ class OutboxEventStream:
                 if all((s.consumer, r.event_id) in done for s in self._subscriptions if s.wants(r.topic))
             ]
             if complete:
+                now = utcnow()  # in-process, delivered and settled are one step: the outbox is the stream
                 await uow.session.execute(
-                    update(OutboxEvent).where(OutboxEvent.id.in_(complete)).values(published_at=utcnow())
+                    update(OutboxEvent).where(OutboxEvent.id.in_(complete)).values(published_at=now, settled_at=now)
                 )
                 await uow.commit()
             return len(complete)

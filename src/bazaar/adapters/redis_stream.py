@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy import func, select, text
 
+from bazaar.adapters.redis_stream_recovery import BrokerLossRecovery
 from bazaar.db.consumers import (
     Subscription,
     UowFactory,
@@ -40,7 +41,7 @@ from bazaar.db.consumers import (
     partition_of,
     topic_group,
 )
-from bazaar.db.outbox import OutboxEvent
+from bazaar.db.outbox import EventFailure, OutboxEvent
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ports import ConsumerLag, DeadLetter, EventStreamStats
 
@@ -50,6 +51,7 @@ log = logging.getLogger("bazaar.events")
 _RELAY_LOCK = 0x62617A6172
 _DEAD_LETTER_MAXLEN = 100_000
 _TRIM_EVERY_SECONDS = 30.0
+_SETTLE_EVERY_SECONDS = 1.0
 _PARALLEL_PARTITIONS = 4  # partitions worked at once by one process: overlaps database round trips
 _OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return "
 _RELEASE = _OWNER + "redis.call('del', KEYS[1]) else return 0 end"
@@ -84,6 +86,7 @@ class RedisEventStream:
         lease_seconds: float = 30,
         stream_maxlen: int = 100_000,
         consumer_name: str | None = None,
+        republish_grace_seconds: float = 5.0,
     ) -> None:
         self.client: Redis = Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2)
         self.prefix = prefix
@@ -101,6 +104,17 @@ class RedisEventStream:
         self.dead_letter_stream = f"{prefix}events:dead"
         self._groups_ready: set[tuple[str, str]] = set()
         self._next_trim = 0.0
+        self._next_settle = 0.0
+        self.recovery = BrokerLossRecovery(
+            self.client,
+            epoch_key=f"{prefix}events:epoch",
+            owner=self.name,
+            uow_factory=uow_factory,
+            subscriptions=subscriptions,
+            stream_for=self.stream_for,
+            groups_info=self._groups_info,
+            grace_seconds=republish_grace_seconds,
+        )
 
     # ----- naming
 
@@ -116,6 +130,8 @@ class RedisEventStream:
     # ----- relay: outbox -> streams
 
     async def relay(self) -> int:
+        if await self.recovery.after_reset():
+            self._groups_ready.clear()  # Redis forgot the groups too
         async with self._uow() as uow:
             if uow.is_postgres:
                 locked = await uow.session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK})
@@ -143,7 +159,14 @@ class RedisEventStream:
                     row.published_at = published_at
                 await uow.commit()
         await self._trim_now_and_then()
-        return len(rows)
+        return len(rows) + await self._settle_now_and_then()
+
+    async def _settle_now_and_then(self) -> int:
+        """About once a second: settle what every subscription handled, and queue again what Redis lost."""
+        if time.monotonic() < self._next_settle:
+            return 0
+        self._next_settle = time.monotonic() + _SETTLE_EVERY_SECONDS
+        return await self.recovery.settle_and_find_lost()
 
     async def _ensure_groups(self, streams: set[str]) -> None:
         """Create every subscription's group on a stream before the first event lands there, so none is missed."""
@@ -349,6 +372,8 @@ class RedisEventStream:
         dead = attempts >= self.max_deliveries
         what = f"consumer {sub.consumer} failed on {fields.get('topic')} {fields.get('event_id')} (attempt {attempts})"
         log.log(logging.ERROR if dead else logging.WARNING, "%s: %s", what, describe(exc))
+        if dead:  # in the database first: the event counts as settled for this consumer even if Redis forgets
+            await self._record_dead(sub, fields, attempts, exc)
         async with self.client.pipeline(transaction=True) as pipe:
             if acked:
                 pipe.xack(stream, sub.consumer, *acked)
@@ -368,6 +393,22 @@ class RedisEventStream:
                 pipe.xclaim(stream, sub.consumer, self.name, 0, [entry_id], justid=True)
             await pipe.execute()
         return dead
+
+    async def _record_dead(self, sub: Subscription, fields: Fields, attempts: int, exc: Exception) -> None:
+        async with self._uow() as uow:
+            failure = await uow.session.get(EventFailure, (sub.consumer, fields["event_id"]))
+            if failure is None:
+                failure = EventFailure(
+                    consumer=sub.consumer,
+                    event_id=fields["event_id"],
+                    topic=fields["topic"],
+                    key=fields["key"],
+                    payload=json.loads(fields["payload"]),
+                )
+                uow.session.add(failure)
+            now = utcnow()
+            failure.attempts, failure.last_error, failure.retry_at, failure.dead_at = attempts, describe(exc), now, now
+            await uow.commit()
 
     # ----- metrics
 

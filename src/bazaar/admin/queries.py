@@ -9,18 +9,23 @@ from bazaar.admin.models import AdminAction
 from bazaar.admin.schemas import AdminActionRead, AdminOrderRead, AdminSellerRead, BuyerRef
 from bazaar.admin.service import admin_seller
 from bazaar.db.uow import UnitOfWork
+from bazaar.disputes import queries as disputes
 from bazaar.kernel.schemas import Page
+from bazaar.ledger import service as ledger
 from bazaar.orders import queries as orders
 from bazaar.orders.schemas import OrderSummary
 
 
 async def list_sellers(*, uow: UnitOfWork, status: str | None, page: int, per_page: int) -> Page[AdminSellerRead]:
     sellers, total = await standing.list_sellers(uow=uow, status=status, page=page, per_page=per_page)
-    return Page[AdminSellerRead](items=[admin_seller(s) for s in sellers], total=total, page=page, per_page=per_page)
+    balances = await ledger.balances(uow=uow, seller_ids=[s.id for s in sellers])
+    open_disputes = await disputes.open_counts(uow=uow, seller_ids=[s.id for s in sellers])
+    items = [admin_seller(s, balances.get(s.id, 0), open_disputes.get(s.id, 0)) for s in sellers]
+    return Page[AdminSellerRead](items=items, total=total, page=page, per_page=per_page)
 
 
 async def get_order(*, uow: UnitOfWork, order_id: str) -> AdminOrderRead:
-    order = await orders.get_order_as_operator(uow=uow, order_id=order_id)
+    order = await disputes.with_disputes(uow=uow, order=await orders.get_order_as_operator(uow=uow, order_id=order_id))
     users = await standing.users_by_id(uow=uow, user_ids=[order.buyer_id])
     email, name, guest = users.get(order.buyer_id, ("", "", False))
     buyer = BuyerRef(id=order.buyer_id, email=email, name=name, is_guest=guest)

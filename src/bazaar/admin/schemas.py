@@ -55,6 +55,8 @@ class AdminSellerRead(BaseModel):
     status_changed_at: datetime | None = None
     rating: float
     created_at: datetime
+    balance: MoneyModel  # pending + available, from the seller's ledger
+    open_disputes: int
 
 
 class AdminProductRead(BaseModel):

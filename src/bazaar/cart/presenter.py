@@ -62,6 +62,7 @@ async def present(
                 availability=availability_label(available),
                 available_quantity=available,
                 line_total=MoneyRead(amount=price * line.quantity, currency=line.currency),
+                image=view.image if view else None,
             )
         )
         warnings.extend(line_warnings(line, view))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -28,6 +29,7 @@ class OfferView:
     currency: str
     active: bool
     available: int
+    image: str | None = None  # the product's main picture, thumbnail size
 
 
 async def offer_views(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, OfferView]:
@@ -43,6 +45,7 @@ async def offer_views(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, Of
             Offer.price_amount,
             Offer.currency,
             Offer.status,
+            Product.images,
         )
         .join(Product, Product.id == Offer.product_id)
         .where(Offer.id.in_(ids))
@@ -50,9 +53,13 @@ async def offer_views(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, Of
     found = list(rows)
     levels = await stock_levels(uow=uow, offer_ids=[r[0] for r in found])
     return {
-        r[0]: OfferView(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6] == "active", levels[r[0]].available)
+        r[0]: OfferView(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6] == "active", levels[r[0]].available, _thumb(r[7]))
         for r in found
     }
+
+
+def _thumb(images: list[dict[str, Any]] | None) -> str | None:
+    return str(images[0]["urls"]["thumb"]) if images else None
 
 
 def version_of(cart: Cart) -> int:

@@ -35,6 +35,7 @@ class CartItemRead(BaseModel):
     availability: str
     available_quantity: int
     line_total: MoneyRead
+    image: str | None = Field(default=None, description="the product's main picture (thumbnail URL)")
 
 
 class CartWarning(BaseModel):

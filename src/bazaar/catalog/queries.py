@@ -14,9 +14,11 @@ from bazaar.catalog.models import Category, Offer, Product, Sku
 from bazaar.catalog.schemas import (
     CategoryNode,
     CategoryRef,
+    ImageUrls,
     MoneyModel,
     OfferPage,
     OfferRead,
+    ProductImageRead,
     ProductPage,
     ProductSummary,
     RatingSummary,
@@ -116,6 +118,8 @@ _PAGE_PRODUCT = (
         Product.attributes,
         Product.rating_average,
         Product.rating_count,
+        Product.rating_histogram,
+        Product.images,
         Product.created_at,
         Category.id.label("category_id"),
         Category.slug.label("category_slug"),
@@ -178,12 +182,22 @@ async def product_page(*, uow: UnitOfWork, product_id: str) -> ProductPage:
         brand=product.brand,
         category=CategoryRef(id=product.category_id, slug=product.category_slug, name=product.category_name),
         attributes=product.attributes or {},
-        rating=RatingSummary(average=round(product.rating_average, 2), count=product.rating_count),
+        rating=rating_summary(product.rating_average, product.rating_count, product.rating_histogram),
+        images=[ProductImageRead.model_validate(image) for image in product.images or []],
         skus=[SkuRead(id=s.id, product_id=product_id, attributes=s.attributes or {}, gtin=s.gtin) for s in skus],
         offers=offers,
         best_offer=best_offer(offers),
         created_at=product.created_at,
     )
+
+
+def rating_summary(average: float, count: int, histogram: dict[str, int] | None) -> RatingSummary:
+    counts = {str(n): int((histogram or {}).get(str(n), 0)) for n in range(1, 6)}
+    return RatingSummary(average=round(average, 2), count=count, histogram=counts)
+
+
+def first_image(images: list[dict[str, Any]] | None) -> ImageUrls | None:
+    return ImageUrls.model_validate(images[0]["urls"]) if images else None
 
 
 async def seller_offers(*, uow: UnitOfWork, seller_id: str, page: int, per_page: int) -> OfferPage:
@@ -206,7 +220,7 @@ async def seller_offers(*, uow: UnitOfWork, seller_id: str, page: int, per_page:
 async def deals(*, uow: UnitOfWork, limit: int = 8) -> list[dict[str, object]]:
     """The newest in-stock offers shown below a "was" price, one per product (served by a partial index)."""
     rows = await uow.session.execute(
-        select(Offer, Product.title, Product.brand)
+        select(Offer, Product.title, Product.brand, Product.images)
         .join(Product, Product.id == Offer.product_id)
         .where(
             Offer.list_price_amount.is_not(None),
@@ -219,7 +233,7 @@ async def deals(*, uow: UnitOfWork, limit: int = 8) -> list[dict[str, object]]:
     )
     seen: set[str] = set()
     found: list[dict[str, object]] = []
-    for offer, title, brand in rows:
+    for offer, title, brand, images in rows:
         if offer.product_id in seen or len(found) >= limit:
             continue
         seen.add(offer.product_id)
@@ -232,6 +246,7 @@ async def deals(*, uow: UnitOfWork, limit: int = 8) -> list[dict[str, object]]:
                 "price": MoneyModel.of(offer.price_amount, offer.currency),
                 "list_price": MoneyModel.of(listed, offer.currency),
                 "percent_off": round(100 * (listed - offer.price_amount) / listed),
+                "image": first_image(images),
             }
         )
     return found
@@ -242,7 +257,9 @@ async def product_summaries(*, uow: UnitOfWork, product_ids: list[str]) -> dict[
     ids = sorted(set(product_ids))
     if not ids:
         return {}
-    products = await uow.session.execute(select(Product.id, Product.title, Product.brand).where(Product.id.in_(ids)))
+    products = await uow.session.execute(
+        select(Product.id, Product.title, Product.brand, Product.images).where(Product.id.in_(ids))
+    )
     offers = await uow.session.execute(
         select(Offer.product_id, Offer.price_amount, Offer.currency, _OFFER_AVAILABLE.label("available")).where(
             Offer.product_id.in_(ids), Offer.status == "active"
@@ -253,7 +270,7 @@ async def product_summaries(*, uow: UnitOfWork, product_ids: list[str]) -> dict[
         if int(available or 0) > 0 and (product_id not in lowest or price < lowest[product_id][0]):
             lowest[product_id] = (price, currency)
     out: dict[str, ProductSummary] = {}
-    for product_id, title, brand in products:
+    for product_id, title, brand, images in products:
         price = lowest.get(product_id)
         out[product_id] = ProductSummary(
             id=product_id,
@@ -261,6 +278,7 @@ async def product_summaries(*, uow: UnitOfWork, product_ids: list[str]) -> dict[
             brand=brand,
             in_stock=price is not None,
             price_from=MoneyModel.of(*price) if price else None,
+            image=first_image(images),
         )
     return out
 
@@ -294,3 +312,29 @@ async def offer_facts(*, uow: UnitOfWork, offer_ids: list[str]) -> dict[str, Off
         r.id: OfferFacts(r.id, r.product_id, r.seller_id, r.title, r.price_amount, r.currency, r.status == "active")
         for r in rows
     }
+
+
+async def category_chains(*, uow: UnitOfWork, product_ids: list[str]) -> dict[str, list[str]]:
+    """Per product, its category and that category's ancestors, nearest first (for rates set per category)."""
+    if not product_ids:
+        return {}
+    rows = await uow.session.execute(
+        select(Product.id, Category.id, Category.path)
+        .join(Category, Category.id == Product.category_id)
+        .where(Product.id.in_(sorted(set(product_ids))))
+    )
+    chains: dict[str, list[str]] = {}
+    for product_id, category_id, path in rows:
+        ancestors = [part for part in (path or "").split("/") if part]
+        chain = list(reversed(ancestors)) if ancestors else []
+        if category_id not in chain:
+            chain.insert(0, category_id)
+        chains[product_id] = chain
+    return chains
+
+
+async def category_names(*, uow: UnitOfWork, category_ids: list[str]) -> dict[str, str]:
+    if not category_ids:
+        return {}
+    rows = await uow.session.execute(select(Category.id, Category.name).where(Category.id.in_(category_ids)))
+    return {r.id: r.name for r in rows}

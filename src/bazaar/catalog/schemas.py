@@ -7,11 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from bazaar.kernel.money import Money
+from bazaar.kernel.money import MAX_AMOUNT, Money
 from bazaar.tax.categories import DEFAULT_TAX_CATEGORY, TaxCategory
 
 CURRENCY: Literal["USD"] = "USD"
-MAX_AMOUNT = 100_000_000_00  # one hundred million dollars, in cents
 Condition = Literal["new", "used", "refurbished"]
 Availability = Literal["in_stock", "low_stock", "out_of_stock"]
 
@@ -26,7 +25,8 @@ class MoneyModel(BaseModel):
 
     @classmethod
     def of(cls, amount: int, currency: str = CURRENCY) -> MoneyModel:
-        return cls(amount=amount, currency=currency)
+        """An answer's money (a sum such as price + shipping may pass the input bound): not validated again."""
+        return cls.model_construct(amount=amount, currency=currency)  # type: ignore[arg-type]
 
     def to_money(self) -> Money:
         return Money(self.amount, self.currency)
@@ -141,6 +141,25 @@ class OfferPage(BaseModel):
 class RatingSummary(BaseModel):
     average: float
     count: int
+    histogram: dict[str, int] = Field(
+        default_factory=lambda: {str(n): 0 for n in range(1, 6)}, description='{"1": n, ..., "5": n}'
+    )
+
+
+class ImageUrls(BaseModel):
+    thumb: str
+    medium: str
+    large: str
+
+
+class ProductImageRead(BaseModel):
+    """One product image: content-addressed URLs, served with immutable caching."""
+
+    id: str
+    position: int
+    urls: ImageUrls
+    width: int = 0
+    height: int = 0
 
 
 class ProductPage(BaseModel):
@@ -153,6 +172,7 @@ class ProductPage(BaseModel):
     category: CategoryRef
     attributes: dict[str, Any]
     rating: RatingSummary
+    images: list[ProductImageRead] = Field(default_factory=list)
     skus: list[SkuRead]
     offers: list[OfferRead]
     best_offer: OfferRead | None
@@ -167,3 +187,4 @@ class ProductSummary(BaseModel):
     brand: str
     in_stock: bool
     price_from: MoneyModel | None
+    image: ImageUrls | None = None

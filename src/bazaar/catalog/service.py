@@ -18,11 +18,20 @@ from bazaar.catalog.errors import (
 )
 from bazaar.catalog.events import OfferCreated, OfferUpdated, ProductCreated, ProductUpdated
 from bazaar.catalog.models import Category, Offer, Product, Sku
-from bazaar.catalog.schemas import MoneyModel, OfferCreate, OfferUpdate, ProductCreate, ProductPage, SellerOfferRead
+from bazaar.catalog.schemas import (
+    MoneyModel,
+    OfferCreate,
+    OfferUpdate,
+    ProductCreate,
+    ProductImageRead,
+    ProductPage,
+    SellerOfferRead,
+)
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import OfferNotFound
 from bazaar.inventory.stock import initialize_stock, set_on_hand, stock_levels
 from bazaar.kernel.clock import utcnow
+from bazaar.kernel.money import check_amount
 
 
 async def create_product(*, uow: UnitOfWork, seller_id: str, data: ProductCreate) -> ProductPage:
@@ -71,6 +80,7 @@ async def create_offer(*, uow: UnitOfWork, seller_id: str, data: OfferCreate) ->
     )
     if (existing := duplicate.scalar()) is not None:
         raise OfferExists(offer_id=existing)
+    check_amount(data.price.amount + data.shipping_price.amount, what="price with shipping")
     offer = Offer(
         sku_id=sku.id,
         product_id=sku.product_id,
@@ -106,6 +116,7 @@ async def update_offer(*, uow: UnitOfWork, seller_id: str, offer_id: str, data: 
         listed = _list_price(data.list_price, offer.price_amount) if data.list_price.amount else None
         if listed != offer.list_price_amount:
             offer.list_price_amount, priced = listed, True
+    check_amount(offer.price_amount + offer.shipping_amount, what="price with shipping")
     if data.quantity is not None:
         await set_on_hand(uow=uow, offer_id=offer.id, product_id=offer.product_id, quantity=data.quantity)
     if priced:
@@ -132,6 +143,36 @@ def _list_price(listed: MoneyModel | None, price: int) -> int | None:
     if listed.amount <= price:
         raise InvalidListPrice(list_price=listed.amount, price=price)
     return listed.amount
+
+
+async def product_owner(*, uow: UnitOfWork, product_id: str) -> str | None:
+    """The seller who created the product (who may change its pictures); ProductNotFound if there is none."""
+    row = (await uow.session.execute(select(Product.created_by_seller_id).where(Product.id == product_id))).first()
+    if row is None:
+        raise ProductNotFound(product_id=product_id)
+    return row[0]
+
+
+async def set_product_images(*, uow: UnitOfWork, product_id: str, images: list[ProductImageRead]) -> None:
+    """The media context's images, in order, as pages and search show them; both follow through the event."""
+    product = await uow.session.get(Product, product_id)
+    if product is None:
+        raise ProductNotFound(product_id=product_id)
+    product.images = [image.model_dump() for image in images] or None
+    product.image_url = images[0].urls.medium if images else None
+    product.updated_at = utcnow()
+    uow.emit(ProductUpdated(product_id=product_id))
+
+
+async def set_product_rating(
+    *, uow: UnitOfWork, product_id: str, average: float, count: int, histogram: dict[str, int]
+) -> None:
+    """The reviews context's summary of a product's published reviews; search and pages follow the event."""
+    product = await uow.session.get(Product, product_id)
+    if product is None:
+        raise ProductNotFound(product_id=product_id)
+    product.rating_average, product.rating_count, product.rating_histogram = round(average, 4), count, histogram
+    uow.emit(ProductUpdated(product_id=product_id))
 
 
 async def set_seller_offers_shown(*, uow: UnitOfWork, seller_id: str, shown: bool) -> int:
@@ -183,3 +224,10 @@ async def set_product_taken_down(*, uow: UnitOfWork, product_id: str, taken_down
         )
     uow.emit(ProductUpdated(product_id=product_id))
     return True
+
+
+async def ensure_product(*, uow: UnitOfWork, product_id: str) -> None:
+    """ProductNotFound unless the product exists and is shown (not taken down)."""
+    row = (await uow.session.execute(select(Product.status).where(Product.id == product_id))).first()
+    if row is None or row[0] != "active":
+        raise ProductNotFound(product_id=product_id)

@@ -11,6 +11,7 @@ from bazaar.kernel.errors import (
     PaymentDeclined,
     ValidationFailed,
 )
+from bazaar.kernel.money import AmountTooLarge
 
 
 class IdempotencyKeyRequired(BadRequest):
@@ -43,6 +44,12 @@ class CheckoutInsufficientStock(Conflict):
     code = "insufficient_stock"
 
 
+class CheckoutHoldLimitExceeded(Conflict):
+    """This order would hold more units than one buyer may hold at once; order fewer, or finish another first."""
+
+    code = "hold_limit_exceeded"
+
+
 class CheckoutPaymentDeclined(PaymentDeclined):
     """The card was declined."""
 
@@ -67,13 +74,29 @@ class CheckoutNotFound(NotFound):
     code = "not_found"
 
 
+class CheckoutNeedsAdmission(Conflict):
+    """An item is in a live flash sale: it is bought through the sale's queue, not from the cart."""
+
+    code = "admission_required"
+
+
+class NoFlashSaleHold(Conflict):
+    """You hold no units of this flash sale (the hold expired, or another checkout already took it)."""
+
+    code = "no_flash_sale_hold"
+
+
 # failure code recorded on a checkout -> the error its request (and every replay) answers
 FAILURES: dict[str, type[DomainError]] = {
     "cart_empty": CartEmpty,
     "insufficient_stock": CheckoutInsufficientStock,
+    "hold_limit_exceeded": CheckoutHoldLimitExceeded,
+    "amount_too_large": AmountTooLarge,
     "payment_declined": CheckoutPaymentDeclined,
     "insufficient_funds": CheckoutPaymentDeclined,
     "invalid_card": CheckoutPaymentDeclined,
     "payment_provider_unavailable": CheckoutProviderUnavailable,
     "checkout_expired": CheckoutExpired,
+    "admission_required": CheckoutNeedsAdmission,
+    "no_flash_sale_hold": NoFlashSaleHold,
 }

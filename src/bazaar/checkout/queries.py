@@ -60,3 +60,28 @@ async def _lines(uow: UnitOfWork, cart_id: str) -> tuple[list[PricedLine], str]:
         )
     # One marketplace currency today; a cart never mixes them because offers are all listed in it.
     return lines, min(currencies) if currencies else "USD"
+
+
+async def held_lines(*, uow: UnitOfWork, held: dict[str, tuple[int, int]]) -> list[PricedLine]:
+    """Lines for units already held at an agreed price (a flash sale's): offer id -> (quantity, unit price)."""
+    rows = await uow.session.execute(
+        select(Offer, Product.title, Product.weight_grams, Product.tax_category)
+        .join(Product, Product.id == Offer.product_id)
+        .where(Offer.id.in_(sorted(held)))
+        .order_by(Offer.id)
+    )
+    return [
+        PricedLine(
+            offer_id=offer.id,
+            sku_id=offer.sku_id,
+            product_id=offer.product_id,
+            seller_id=offer.seller_id,
+            title=title,
+            quantity=held[offer.id][0],
+            unit_price=held[offer.id][1],
+            listed_shipping=offer.shipping_amount,
+            weight_grams=weight,
+            tax_category=tax_category,
+        )
+        for offer, title, weight, tax_category in rows
+    ]

@@ -14,7 +14,7 @@ A checkout resumed by the reconciler in `priced` asks the provider what became o
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,14 +25,18 @@ from bazaar.cart import service as cart_service
 from bazaar.checkout import queries
 from bazaar.checkout.models import Checkout, CheckoutStep
 from bazaar.checkout.ports import AuthOutcome, CheckoutPayments, PendingAuthorization
-from bazaar.checkout.pricing import price_cart
+from bazaar.checkout.pricing import PricedLine, Quote, price_cart
 from bazaar.checkout.schemas import CardInput, CheckoutRead, StepRead
 from bazaar.db.uow import UnitOfWork
+from bazaar.flash_sales import holds as flash_holds
+from bazaar.flash_sales.errors import AdmissionRequired
 from bazaar.inventory import service as inventory
-from bazaar.inventory.errors import InsufficientStock
+from bazaar.inventory.errors import HoldLimitExceeded, InsufficientStock
+from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import Conflict, DependencyUnavailable
 from bazaar.kernel.ids import new_id
+from bazaar.kernel.money import MAX_AMOUNT, AmountTooLarge
 from bazaar.kernel.payments import CardDetails, ProviderResult
 from bazaar.kernel.ports import CartStore, SoldOutFlags
 from bazaar.kernel.schemas import money
@@ -57,6 +61,7 @@ class SagaDeps:
     capture_delay: timedelta
     carts: CartStore
     sold_out: SoldOutFlags | None = None
+    hold_limits: HoldLimits | None = None
     crash_after: set[str] = field(default_factory=set)  # test hook: statuses after which to "die"
 
 
@@ -111,46 +116,72 @@ def _crash_point(deps: SagaDeps, status: str) -> None:
 
 
 async def prepare(
-    deps: SagaDeps, uow: UnitOfWork, progress: Progress, card: CardInput, shipping_methods: dict[str, str] | None
+    deps: SagaDeps,
+    uow: UnitOfWork,
+    progress: Progress,
+    card: CardInput,
+    shipping_methods: Mapping[str, str] | None,
+    flash_sale_id: str | None = None,
 ) -> str:
-    """In the transaction that inserted the checkout (status `started`): read the cart, hold the stock, price it
-    and record the authorize call, each with its step, and commit. Answers `priced`, or `failed` (recorded)."""
+    """In the transaction that inserted the checkout (status `started`): read the cart (or claim the buyer's
+    flash-sale holds), hold the stock, price it and record the authorize call, each with its step, and commit.
+    Answers `priced`, or `failed` (recorded)."""
     checkout = progress.checkout
-    if checkout.cart_id is not None:  # a guest's checkout names its (anonymous) cart from the start
-        cart_id, lines, currency = await queries.guest_cart_lines(uow=uow, cart_id=checkout.cart_id)
+    quote: Quote | None = None
+    if flash_sale_id is not None:
+        lines = await _flash_sale_lines(uow, checkout, flash_sale_id)
+        if not lines:
+            await _fail(uow, checkout, "no_flash_sale_hold", "you hold no units of this flash sale", progress)
+            return "failed"
+        new_step(uow, checkout, "cart_validated", progress, lines=len(lines), flash_sale_id=flash_sale_id)
     else:
-        cart_id, lines, currency = await queries.user_cart_lines(uow=uow, user_id=checkout.user_id)
-    if not lines:
-        await _fail(uow, checkout, "cart_empty", "your cart is empty", progress=progress)
-        return "failed"
-    checkout.cart_id = cart_id
-    checkout.currency = currency
-    new_step(uow, checkout, "cart_validated", progress, lines=len(lines))
+        if checkout.cart_id is not None:  # a guest's checkout names its (anonymous) cart from the start
+            cart_id, cart_lines, currency = await queries.guest_cart_lines(uow=uow, cart_id=checkout.cart_id)
+        else:
+            cart_id, cart_lines, currency = await queries.user_cart_lines(uow=uow, user_id=checkout.user_id)
+        if not cart_lines:
+            await _fail(uow, checkout, "cart_empty", "your cart is empty", progress)
+            return "failed"
+        checkout.cart_id = cart_id
+        checkout.currency = currency
+        lines = [line.__dict__ for line in cart_lines]
+        quote = _quote(checkout, lines, shipping_methods)
+        if quote.total > MAX_AMOUNT:  # refused before any stock is held: no provider would take it in one payment
+            err = AmountTooLarge(f"the order total ({quote.total} minor units) is over the maximum of {MAX_AMOUNT}")
+            await _fail(uow, checkout, err.code, err.message, progress, total=quote.total, max_amount=MAX_AMOUNT)
+            return "failed"
+        new_step(uow, checkout, "cart_validated", progress, lines=len(lines))
+    # Lines a flash sale already holds (their reservation ids are set) are not reserved again.
+    wanted = [(line["offer_id"], line["quantity"]) for line in lines if not line.get("reservation_id")]
+    reservations = []
     try:
-        reservations = await inventory.reserve_lines(
-            uow=uow,
-            lines=[(line.offer_id, line.quantity) for line in lines],
-            ttl=deps.reservation_ttl,
-            checkout_id=checkout.id,
-            user_id=checkout.user_id,
-            sold_out=deps.sold_out,
-        )
-    except InsufficientStock as exc:  # reserve_lines left the transaction as it found it: all or nothing
-        await _fail(uow, checkout, "insufficient_stock", exc.message, progress=progress, **exc.details)
+        if wanted:
+            await flash_holds.refuse_open_sale_offers(uow=uow, offer_ids=[offer_id for offer_id, _ in wanted])
+            reservations = await inventory.reserve_lines(
+                uow=uow,
+                lines=wanted,
+                ttl=deps.reservation_ttl,
+                checkout_id=checkout.id,
+                user_id=checkout.user_id,
+                sold_out=deps.sold_out,
+                limits=deps.hold_limits,
+            )
+    except (InsufficientStock, AdmissionRequired, HoldLimitExceeded) as exc:
+        await uow.rollback()  # what was written with the checkout goes; the checkout is recorded failed alone
+        await _fail_alone(deps, progress, exc.code, exc.message, **exc.details)
         return "failed"
     new_step(uow, checkout, "inventory_reserved", progress, reservations=len(reservations))
     by_offer = {r.offer_id: r.id for r in reservations}
-    quote = price_cart(
-        lines=lines,
-        country=checkout.shipping_address["country"],
-        region=checkout.shipping_address["region"],
-        method=checkout.shipping_method,
-        per_seller=shipping_methods,
-        currency=currency,
-    )
+    if quote is None:
+        quote = _quote(checkout, lines, shipping_methods)
     taxes = quote.line_taxes
     checkout.lines = [
-        {**line.__dict__, "reservation_id": by_offer[line.offer_id], "tax": taxes[line.offer_id]} for line in lines
+        {
+            **line,
+            "reservation_id": line.get("reservation_id") or by_offer[line["offer_id"]],
+            "tax": taxes[line["offer_id"]],
+        }
+        for line in lines
     ]
     checkout.subtotal_amount, checkout.shipping_amount = quote.subtotal, quote.shipping
     checkout.tax_amount, checkout.total_amount = quote.tax, quote.total
@@ -160,7 +191,7 @@ async def prepare(
         uow,
         checkout_id=checkout.id,
         amount=quote.total,
-        currency=currency,
+        currency=checkout.currency,
         card_last4=_card(card).last4,
         idempotency_key=_authorization_key(checkout.id),
     )
@@ -168,6 +199,51 @@ async def prepare(
     for status in ("started", "cart_validated", "inventory_reserved", "priced"):  # all persisted by that commit
         _crash_point(deps, status)
     return "priced"
+
+
+async def _fail_alone(deps: SagaDeps, progress: Progress, code: str, message: str, **details: Any) -> None:
+    """The transaction that inserted the checkout was rolled back: record the checkout, failed, on its own."""
+    old = progress.checkout
+    checkout = Checkout(**{a.key: getattr(old, a.key) for a in Checkout.__mapper__.column_attrs})
+    checkout.lines, checkout.cart_id = [], old.cart_id
+    steps = [
+        CheckoutStep(id=new_id(), checkout_id=checkout.id, status=s.status, detail=s.detail, at=s.at)
+        for s in progress.steps
+    ]
+    progress.checkout, progress.steps = checkout, steps
+    async with deps.uow_factory() as uow:
+        uow.session.add(checkout)
+        uow.session.add_all(steps)
+        await _fail(uow, checkout, code, message, progress, **details)
+
+
+async def _flash_sale_lines(uow: UnitOfWork, checkout: Checkout, sale_id: str) -> list[dict[str, Any]]:
+    """The buyer's held units of a flash sale, claimed for this checkout, as lines at the sale price."""
+    holds = await flash_holds.claim_for_checkout(
+        uow=uow, buyer_id=checkout.user_id, sale_id=sale_id, checkout_id=checkout.id
+    )
+    held: dict[str, tuple[int, int]] = {}
+    ids: dict[str, list[str]] = {}
+    for h in holds:
+        held[h.offer_id] = (held.get(h.offer_id, (0, h.price_amount))[0] + h.quantity, h.price_amount)
+        ids.setdefault(h.offer_id, []).append(h.reservation_id)
+    lines = await queries.held_lines(uow=uow, held=held) if held else []
+    checkout.currency = holds[0].currency if holds else "USD"
+    return [
+        {**line.__dict__, "reservation_id": ids[line.offer_id][0], "reservation_ids": ids[line.offer_id]}
+        for line in lines
+    ]
+
+
+def _quote(checkout: Checkout, lines: list[dict[str, Any]], per_seller: Mapping[str, str] | None) -> Quote:
+    return price_cart(
+        lines=[PricedLine(**{k: line[k] for k in PricedLine.__dataclass_fields__}) for line in lines],
+        country=checkout.shipping_address["country"],
+        region=checkout.shipping_address["region"],
+        method=checkout.shipping_method,
+        per_seller=dict(per_seller) if per_seller else None,
+        currency=checkout.currency,
+    )
 
 
 async def run(deps: SagaDeps, checkout_id: str, card: CardInput | None, progress: Progress | None = None) -> str:
@@ -229,32 +305,57 @@ async def _authorize(deps: SagaDeps, checkout_id: str, card: CardInput | None, p
         # (a missing answer is recorded already, by the payments context)
     if outcome is not None and outcome.status == "unknown":
         return None
+    mark = len(progress.steps) if progress is not None else 0
     async with deps.uow_factory() as uow:
-        # Under the row lock: while this process waited on the provider, the reconciler may have taken the
-        # checkout over (past its deadline) and undone it. Then the authorization must not be recorded as a step
-        # of a checkout that is over; it is released instead, and the checkout stays as the reconciler left it.
-        checkout = await _load(uow, checkout_id, lock=True)
-        if answer is not None:  # the provider's answer, recorded with the step it decides
-            assert pending is not None
-            outcome = await deps.payments.record_authorization(uow, pending, answer)
-        assert outcome is not None
-        if checkout.status != "priced":
-            await uow.commit()  # the provider's answer is the truth whatever became of the checkout
-            if outcome.status == "authorized":
-                await _release_orphan_authorization(deps, checkout_id)
-            return ""  # read the status again: the reconciler's (or its compensation to finish)
-        if outcome.status == "authorized":
-            checkout.payment_id = outcome.payment_id
-            await _advance(uow, checkout, "payment_authorized", progress, payment_id=outcome.payment_id)
-            if progress is not None:
-                progress.checkout = checkout
-            return "payment_authorized"
-        await uow.commit()
+        known, recorded = await uow.run(
+            lambda: _record_authorization(deps, uow, checkout_id, progress, mark, outcome, answer, pending)
+        )
+    if recorded is not None:
+        if recorded == "" and known.status == "authorized":
+            await _release_orphan_authorization(deps, checkout_id)
+        return recorded
+    outcome = known
     code = "payment_provider_unavailable" if outcome.status == "unavailable" else outcome.status
     if card is None and outcome.status == "not_found":
         code = "checkout_expired"
     done = await compensate(deps, checkout_id, code, outcome.message or code.replace("_", " "))
     return "failed" if done else None
+
+
+async def _record_authorization(
+    deps: SagaDeps,
+    uow: UnitOfWork,
+    checkout_id: str,
+    progress: Progress | None,
+    mark: int,
+    outcome: AuthOutcome | None,
+    answer: ProviderResult | None,
+    pending: PendingAuthorization | None,
+) -> tuple[AuthOutcome, str | None]:
+    """The provider's answer recorded with the step it decides, in one transaction. Answers the outcome and the
+    status recorded: `payment_authorized`; "" when the checkout was taken over meanwhile (read it again); None for
+    a refusal (recorded; the caller compensates)."""
+    if progress is not None:
+        del progress.steps[mark:]  # a retried attempt records its steps again
+    # Under the row lock: while this process waited on the provider, the reconciler may have taken the
+    # checkout over (past its deadline) and undone it. Then the authorization must not be recorded as a step
+    # of a checkout that is over; it is released instead, and the checkout stays as the reconciler left it.
+    checkout = await _load(uow, checkout_id, lock=True)
+    if answer is not None:
+        assert pending is not None
+        outcome = await deps.payments.record_authorization(uow, pending, answer)
+    assert outcome is not None
+    if checkout.status != "priced":
+        await uow.commit()  # the provider's answer is the truth whatever became of the checkout
+        return outcome, ""
+    if outcome.status == "authorized":
+        checkout.payment_id = outcome.payment_id
+        await _advance(uow, checkout, "payment_authorized", progress, payment_id=outcome.payment_id)
+        if progress is not None:
+            progress.checkout = checkout
+        return outcome, "payment_authorized"
+    await uow.commit()
+    return outcome, None
 
 
 async def _release_orphan_authorization(deps: SagaDeps, checkout_id: str) -> None:
@@ -269,53 +370,60 @@ async def _release_orphan_authorization(deps: SagaDeps, checkout_id: str) -> Non
 async def _create_order(
     deps: SagaDeps, checkout_id: str, card: CardInput | None, progress: Progress | None
 ) -> str | None:
+    mark = len(progress.steps) if progress is not None else 0
     async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id, lock=True)
-        if checkout.status != "payment_authorized":
-            return checkout.status
-        try:
-            # All lines in one call, which locks holds and stock rows in id order: committed one line at a time,
-            # in cart order, two checkouts sharing two offers could deadlock (found by bench/checkout.py --hot-offer).
-            reservation_ids = [line["reservation_id"] for line in checkout.lines]
-            await inventory.commit_reservations(uow=uow, reservation_ids=reservation_ids)
-        except Conflict:
-            await uow.rollback()
-            await compensate(
-                deps, checkout_id, "checkout_expired", "the stock hold expired before the order was placed"
-            )
-            return "failed"
-        shipping_by_seller = progress.shipping_by_seller if progress is not None else None
-        if shipping_by_seller is None:
-            step = (
-                await uow.session.execute(
-                    select(CheckoutStep.detail).where(
-                        CheckoutStep.checkout_id == checkout_id, CheckoutStep.status == "priced"
-                    )
+        return await uow.run(lambda: _create_order_in(deps, uow, checkout_id, progress, mark))
+
+
+async def _create_order_in(
+    deps: SagaDeps, uow: UnitOfWork, checkout_id: str, progress: Progress | None, mark: int
+) -> str:
+    if progress is not None:
+        del progress.steps[mark:]  # a retried attempt records its steps again
+    checkout = await _load(uow, checkout_id, lock=True)
+    if checkout.status != "payment_authorized":
+        return checkout.status
+    try:
+        # All lines in one call, which locks holds and stock rows in id order: committed one line at a time,
+        # in cart order, two checkouts sharing two offers could deadlock (found by bench/checkout.py --hot-offer).
+        reservation_ids = [rid for line in checkout.lines for rid in _reservation_ids(line)]
+        await inventory.commit_reservations(uow=uow, reservation_ids=reservation_ids)
+    except Conflict:
+        await uow.rollback()
+        await compensate(deps, checkout_id, "checkout_expired", "the stock hold expired before the order was placed")
+        return "failed"
+    shipping_by_seller = progress.shipping_by_seller if progress is not None else None
+    if shipping_by_seller is None:  # resumed by the reconciler: the pricing step recorded it
+        step = (
+            await uow.session.execute(
+                select(CheckoutStep.detail).where(
+                    CheckoutStep.checkout_id == checkout_id, CheckoutStep.status == "priced"
                 )
-            ).scalar_one()
-            shipping_by_seller = step["shipping_by_seller"]
-        order_id = await place_order(
-            uow=uow,
-            user_id=checkout.user_id,
-            checkout_id=checkout.id,
-            currency=checkout.currency,
-            lines=[_order_line(line) for line in checkout.lines],
-            shipping_by_seller=shipping_by_seller,
-            subtotal=checkout.subtotal_amount,
-            shipping=checkout.shipping_amount,
-            tax=checkout.tax_amount,
-            shipping_address=checkout.shipping_address,
-            shipping_method=checkout.shipping_method,
-        )
-        await _set_payment_order(uow, checkout, order_id, deps.capture_delay)
-        checkout.order_id = order_id
-        if checkout.cart_id:
-            offer_ids = [line["offer_id"] for line in checkout.lines]
-            await cart_service.remove_ordered(uow=uow, store=deps.carts, cart_id=checkout.cart_id, offer_ids=offer_ids)
-        new_step(uow, checkout, "order_created", progress, order_id=order_id)
-        await _advance(uow, checkout, "completed", progress, order_id=order_id)
-        if progress is not None:
-            progress.checkout = checkout
+            )
+        ).scalar_one()
+        shipping_by_seller = step["shipping_by_seller"]
+    order_id = await place_order(
+        uow=uow,
+        user_id=checkout.user_id,
+        checkout_id=checkout.id,
+        currency=checkout.currency,
+        lines=[_order_line(line) for line in checkout.lines],
+        shipping_by_seller=shipping_by_seller,
+        subtotal=checkout.subtotal_amount,
+        shipping=checkout.shipping_amount,
+        tax=checkout.tax_amount,
+        shipping_address=checkout.shipping_address,
+        shipping_method=checkout.shipping_method,
+    )
+    await _set_payment_order(uow, checkout, order_id, deps.capture_delay)
+    checkout.order_id = order_id
+    if checkout.cart_id:
+        offer_ids = [line["offer_id"] for line in checkout.lines]
+        await cart_service.remove_ordered(uow=uow, store=deps.carts, cart_id=checkout.cart_id, offer_ids=offer_ids)
+    new_step(uow, checkout, "order_created", progress, order_id=order_id)
+    await _advance(uow, checkout, "completed", progress, order_id=order_id)
+    if progress is not None:
+        progress.checkout = checkout
     return "completed"
 
 
@@ -346,16 +454,19 @@ async def compensate(deps: SagaDeps, checkout_id: str, code: str | None, message
         log.warning("could not void the authorization of checkout %s yet; the reconciler will retry", checkout_id)
         return False
     async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id, lock=True)
-        if checkout.status in TERMINAL:  # another process finished the compensation meanwhile: record it once
-            return True
-        for line in checkout.lines:
-            if line.get("reservation_id"):
-                await inventory.release_reservation(
-                    uow=uow, reservation_id=line["reservation_id"], sold_out=deps.sold_out
-                )
-        await _advance(uow, checkout, "failed", code=checkout.failure_code)
+        await uow.run(lambda: _release_holds(deps, uow, checkout_id))
     return True
+
+
+async def _release_holds(deps: SagaDeps, uow: UnitOfWork, checkout_id: str) -> None:
+    checkout = await _load(uow, checkout_id, lock=True)
+    if checkout.status in TERMINAL:  # another process finished the compensation meanwhile: record it once
+        return
+    # All holds in one call, so their stock rows are locked in order (one line at a time, in cart
+    # order, two failing checkouts sharing offers could deadlock each other and any reservation).
+    held = [reservation_id for line in checkout.lines for reservation_id in _reservation_ids(line)]
+    await inventory.release_reservations(uow=uow, reservation_ids=held, sold_out=deps.sold_out)
+    await _advance(uow, checkout, "failed", code=checkout.failure_code)
 
 
 async def _fail(
@@ -363,6 +474,11 @@ async def _fail(
 ) -> None:
     checkout.failure_code, checkout.failure_message = code, message
     await _advance(uow, checkout, "failed", progress, code=code, **details)
+
+
+def _reservation_ids(line: dict[str, Any]) -> list[str]:
+    """A line's holds: one, or several when a flash-sale buyer held their units in more than one go."""
+    return list(line.get("reservation_ids") or ([line["reservation_id"]] if line.get("reservation_id") else []))
 
 
 def _order_line(line: dict[str, Any]) -> NewOrderLine:

@@ -68,6 +68,12 @@ class CheckoutRequest(AddressChoice):
     email: EmailStr | None = Field(
         default=None, max_length=320, description="guest checkout (no login, with X-Cart-Id): the buyer's email"
     )
+    flash_sale_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="check out the units you hold in this flash sale (at its price) instead of the cart",
+    )
 
     @field_validator("email")
     @classmethod
@@ -77,7 +83,11 @@ class CheckoutRequest(AddressChoice):
     def fingerprint(self) -> str:
         """A hash of the request, card included, so a reused key with another body is caught; no card is stored."""
         data = self.model_dump(mode="json")
-        for optional in ("shipping_address_id", "email"):  # left out when absent: older requests hash as before
+        for optional in (
+            "shipping_address_id",
+            "email",
+            "flash_sale_id",
+        ):  # left out when absent: older requests hash as before
             if data[optional] is None:
                 del data[optional]
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))

@@ -15,7 +15,10 @@ class OutboxEvent(Base):
     """An event written in the same transaction as the change it describes."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_unpublished", "published_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "published_at", "id"),
+        Index("ix_outbox_unsettled", "settled_at", "id"),
+    )
 
     # BigInteger on PostgreSQL, INTEGER (the rowid alias) on SQLite, so ids always grow.
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
@@ -25,6 +28,9 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     created_at: Mapped[datetime] = created_column()
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Set once every subscription has handled the event (or given up on it): until then the broker's copy
+    # may be lost (Redis without persistence) and the relay publishes the event again.
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 

@@ -63,3 +63,9 @@ class FlashSaleNotCancellable(Conflict):
     """The flash sale has already ended."""
 
     code = "flash_sale_not_cancellable"
+
+
+class AdmissionExpired(Conflict):
+    """Your admission window has passed; join the queue again."""
+
+    code = "admission_expired"

@@ -24,6 +24,9 @@ class ReservationCreate(BaseModel):
 
     offer_id: str = Field(min_length=1, max_length=32)
     quantity: int = Field(ge=1, le=MAX_UNITS)
+    admission_token: str | None = Field(
+        default=None, min_length=1, max_length=300, description="a flash sale's admission (from its queue)"
+    )
 
 
 class BucketsUpdate(BaseModel):

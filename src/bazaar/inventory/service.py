@@ -21,6 +21,7 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import allocation, metrics
 from bazaar.inventory import events as ev
 from bazaar.inventory.errors import (
+    HoldLimitExceeded,
     InsufficientStock,
     InvalidQuantity,
     OfferNotFound,
@@ -29,6 +30,7 @@ from bazaar.inventory.errors import (
     ReservationNotFound,
     ReservationReleased,
 )
+from bazaar.inventory.limits import HoldLimits, claim_holds, end_holds
 from bazaar.inventory.models import Reservation
 from bazaar.inventory.schemas import OfferStockRead, ReservationRead, ReservationStats
 from bazaar.inventory.stock import MAX_UNITS, availability_label, set_bucket_count
@@ -152,8 +154,11 @@ async def reserve_lines(
     checkout_id: str | None = None,
     user_id: str | None = None,
     sold_out: SoldOutFlags | None = None,
+    limits: HoldLimits | None = None,
+    offer_caps: dict[str, int] | None = None,
 ) -> list[ReservationRead]:
-    """Hold every line's units until now + ttl, or none of them (InsufficientStock names the short offers).
+    """Hold every line's units until now + ttl, or none of them (InsufficientStock names the short offers;
+    HoldLimitExceeded when the buyer would hold more than `limits` allow, see inventory.limits).
 
     Answers one reservation per offer, in offer-id order (lines naming the same offer are added up).
     """
@@ -171,6 +176,12 @@ async def reserve_lines(
         if action is not None:
             await action()
         raise
+    if user_id is not None:
+        try:
+            await claim_holds(uow=uow, user_id=user_id, wanted=wanted, limits=limits, offer_caps=offer_caps)
+        except HoldLimitExceeded:
+            await allocation.give_back(uow, [(o, p.bucket, p.quantity) for o, p in taken])
+            raise
     expires_at = utcnow() + ttl
     made = [
         Reservation(
@@ -242,6 +253,7 @@ async def _finish(
     if not done:
         return done
     await allocation.give_back(uow, [(r.offer_id, r.bucket, r.quantity) for r in done])
+    await end_holds(uow=uow, holds=done)  # after the buckets: the lock order of inventory.limits
     info = await _offer_info(uow, (r.offer_id for r in done))
     for r in done:
         uow.emit(_FINAL_EVENTS[to](r.id, r.offer_id, info[r.offer_id][0], r.quantity))
@@ -276,6 +288,7 @@ async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]
     if len(done) != len(held):  # only possible if the caller skipped the lock; refuse rather than guess
         raise ReservationExpired("a reservation changed while it was being committed; try again")
     await allocation.remove_sold(uow, [(r.offer_id, r.bucket, r.quantity) for r in done])
+    await end_holds(uow=uow, holds=done)
     if done:
         info = await _offer_info(uow, (r.offer_id for r in done))
         for r in done:
@@ -325,10 +338,19 @@ async def expire_due(
 
 
 async def reserve_stock(
-    *, uow: UnitOfWork, offer_id: str, quantity: int, user_id: str, ttl: timedelta, sold_out: SoldOutFlags | None
+    *,
+    uow: UnitOfWork,
+    offer_id: str,
+    quantity: int,
+    user_id: str | None,
+    ttl: timedelta,
+    sold_out: SoldOutFlags | None,
+    limits: HoldLimits | None = None,
 ) -> ReservationRead:
     """One buyer holds units of one offer (the HTTP hold used before checkout exists, and by load tests)."""
-    [held] = await reserve_lines(uow=uow, lines=[(offer_id, quantity)], ttl=ttl, user_id=user_id, sold_out=sold_out)
+    [held] = await reserve_lines(
+        uow=uow, lines=[(offer_id, quantity)], ttl=ttl, user_id=user_id, sold_out=sold_out, limits=limits
+    )
     await uow.commit()
     return held
 

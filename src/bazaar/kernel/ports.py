@@ -63,6 +63,18 @@ class PaymentGateway(Protocol):
         self, *, idempotency_key: str, provider_payment_id: str, amount: Money, deadline: float | None = None
     ) -> ProviderResult: ...
 
+    async def transfer(
+        self, *, idempotency_key: str, destination: str, amount: Money, deadline: float | None = None
+    ) -> ProviderResult:
+        """Pay `amount` out of the marketplace's balance to a bank account (a seller's payout)."""
+        ...
+
+    async def submit_dispute_evidence(
+        self, *, idempotency_key: str, provider_dispute_id: str, text: str, deadline: float | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Answer a dispute with evidence; (HTTP status, the provider's dispute or error). 409: already decided."""
+        ...
+
     async def lookup(self, *, idempotency_key: str, deadline: float | None = None) -> ProviderResult | None:
         """What the provider did with the call made under this key; None if it never acted on it."""
         ...
@@ -187,3 +199,15 @@ class MailTransport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class MediaStore(Protocol):
+    """Where image files live, by content-addressed key ("<sha256>.webp"). The filesystem under the data dir
+    by default; an object store (S3 and the like) plugs in here for a cluster whose nodes share no disk."""
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` under `key`; storing the same key again is harmless (the same content)."""
+        ...
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def delete(self, key: str) -> None: ...

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 
+from bazaar.catalog.queries import product_summaries
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.errors import NotFound
 from bazaar.kernel.schemas import Page, money
@@ -134,6 +137,8 @@ async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], onl
             .order_by(OrderStatusHistory.at, OrderStatusHistory.id)
         )
     ).scalars()
+    summaries = await product_summaries(uow=uow, product_ids=[li.product_id for li in lines])
+    images = {pid: s.image.thumb for pid, s in summaries.items() if s.image is not None}
     payment = None
     if only_seller is None:
         p = (await uow.session.execute(select(Payment).where(Payment.order_id == order.id))).scalar_one_or_none()
@@ -155,7 +160,7 @@ async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], onl
         status=order.status,
         created_at=order.created_at,
         buyer_id=order.user_id,
-        lines=[_line_read(li) for li in lines],
+        lines=[_line_read(li, images.get(li.product_id)) for li in lines],
         subtotal=money(subtotal, c),
         shipping=money(shipping, c),
         tax=money(tax, c),
@@ -169,7 +174,7 @@ async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], onl
     )
 
 
-def _line_read(li: OrderLine) -> OrderLineRead:
+def _line_read(li: OrderLine, image: str | None = None) -> OrderLineRead:
     c = li.currency
     return OrderLineRead(
         id=li.id,
@@ -184,6 +189,7 @@ def _line_read(li: OrderLine) -> OrderLineRead:
         tax=money(li.tax_amount, c),
         shipped_quantity=li.shipped_quantity,
         returned_quantity=li.returned_quantity,
+        image=image,
     )
 
 
@@ -292,3 +298,76 @@ async def list_orders(
             )
         )
     return Page[OrderSummary](items=items, total=int(total), page=page, per_page=per_page)
+
+
+@dataclass(frozen=True)
+class SellerMoney:
+    """One seller's part of an order: price x quantity plus its shipping charge (gross), its lines' tax, and
+    the gross per product (for commission rates by category)."""
+
+    gross: int
+    tax: int
+    by_product: dict[str, int]
+
+
+@dataclass(frozen=True)
+class OrderMoney:
+    order_id: str
+    buyer_id: str
+    currency: str
+    status: str
+    total: int
+    delivered_at: datetime | None
+    sellers: dict[str, SellerMoney]
+
+
+async def order_money(*, uow: UnitOfWork, order_id: str) -> OrderMoney:
+    """What an order's money is made of, per seller (for the sellers' ledger)."""
+    order = await uow.session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound()
+    rows = await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id))
+    gross: dict[str, int] = defaultdict(int)
+    tax: dict[str, int] = defaultdict(int)
+    by_product: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for li in rows.scalars():
+        amount = li.unit_price_amount * li.quantity + li.shipping_amount
+        gross[li.seller_id] += amount
+        tax[li.seller_id] += li.tax_amount
+        by_product[li.seller_id][li.product_id] += amount
+    return OrderMoney(
+        order_id=order.id,
+        buyer_id=order.user_id,
+        currency=order.currency,
+        status=order.status,
+        total=order.total_amount,
+        delivered_at=order.delivered_at,
+        sellers={s: SellerMoney(gross[s], tax[s], dict(by_product[s])) for s in sorted(gross)},
+    )
+
+
+async def return_seller(*, uow: UnitOfWork, return_id: str) -> str | None:
+    return (await uow.session.execute(select(Return.seller_id).where(Return.id == return_id))).scalar_one_or_none()
+
+
+async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: list[str]) -> set[str]:
+    """Which of these products the buyer has received: a line of theirs in a delivered shipment (or an order
+    marked delivered or returned as a whole). What makes a review "verified"."""
+    if not product_ids:
+        return set()
+    delivered_lines = (
+        select(ShipmentLine.order_line_id)
+        .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
+        .where(Shipment.status == "delivered")
+    )
+    rows = await uow.session.execute(
+        select(OrderLine.product_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(
+            Order.user_id == buyer_id,
+            OrderLine.product_id.in_(sorted(set(product_ids))),
+            (Order.status.in_(("delivered", "returned"))) | OrderLine.id.in_(delivered_lines),
+        )
+        .distinct()
+    )
+    return set(rows.scalars())

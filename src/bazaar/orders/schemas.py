@@ -23,6 +23,7 @@ class OrderLineRead(BaseModel):
     tax: MoneyModel
     shipped_quantity: int
     returned_quantity: int
+    image: str | None = Field(default=None, description="the product's main picture (thumbnail URL)")
 
 
 class PaymentSummary(BaseModel):
@@ -74,6 +75,17 @@ class HistoryRead(BaseModel):
     note: str | None = None
 
 
+class DisputeSummary(BaseModel):
+    """A chargeback on the order, as the disputes context reports it (filled in by the caller)."""
+
+    id: str
+    status: str
+    amount: MoneyModel
+    reason: str
+    opened_at: datetime
+    closed_at: datetime | None = None
+
+
 class OrderRead(BaseModel):
     id: str
     status: str
@@ -90,6 +102,7 @@ class OrderRead(BaseModel):
     shipments: list[ShipmentRead]
     returns: list[ReturnRead]
     history: list[HistoryRead]
+    disputes: list[DisputeSummary] = []
 
 
 class OrderSummary(BaseModel):

@@ -29,6 +29,7 @@ from bazaar.kernel.payments import (
 )
 from bazaar.kernel.ports import PaymentGateway
 from bazaar.payments.errors import InvalidPaymentAmount, PaymentKeyReused, PaymentStateConflict, RefundExceedsCapture
+from bazaar.payments.events import PaymentCaptured, PaymentRefunded
 from bazaar.payments.models import Payment, PaymentEvent
 from bazaar.payments.queries import get_payment_row, to_read
 from bazaar.payments.schemas import PaymentRead
@@ -301,6 +302,20 @@ async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -
             "the provider's answer does not fit our record of the payment",
             extra={"payment_id": event.payment_id, "kind": event.kind, "idempotency_key": event.idempotency_key},
         )
+        return
+    if event.kind in ("capture", "refund"):
+        _announce(uow, event, await uow.session.get_one(Payment, event.payment_id, populate_existing=True))
+
+
+def _announce(uow: UnitOfWork, event: PaymentEvent, payment: Payment) -> None:
+    """Money that moved, in the same transaction as our record of it (the ledger posts from these)."""
+    if payment.order_id is None:
+        return
+    if event.kind == "capture":
+        uow.emit(PaymentCaptured(payment.id, payment.order_id, event.amount, payment.currency))
+        return
+    refund_id = event.idempotency_key.split(":refund:", 1)[-1]
+    uow.emit(PaymentRefunded(payment.id, payment.order_id, event.amount, payment.currency, refund_id))
 
 
 def settled(payment: Payment, event: PaymentEvent) -> PaymentRead:

@@ -60,6 +60,7 @@ class ProductFacts:
     rating: float
     rating_count: int
     created: datetime
+    image: dict[str, str] | None = None  # the first image's variant URLs
 
     def card(self) -> bytes:
         """The product as a search result lists it: the JSON of a `SearchItem`, field for field."""
@@ -75,6 +76,7 @@ class ProductFacts:
                 "rating": round(float(self.rating), 2),
                 "rating_count": int(self.rating_count),
                 "in_stock": self.price_from is not None,
+                "image": self.image,
             }
         )
 
@@ -159,6 +161,7 @@ async def load_facts(
             Product.rating_average,
             Product.rating_count,
             Product.created_at,
+            Product.images,
         ).where(Product.id.in_(ids), Product.status == "active")  # a taken-down product leaves the index
     )
     prices = await _lowest_prices(uow, ids)
@@ -174,6 +177,7 @@ async def load_facts(
             rating=p.rating_average,
             rating_count=p.rating_count,
             created=p.created_at,
+            image=p.images[0]["urls"] if p.images else None,
         )
         for p in products
     ]

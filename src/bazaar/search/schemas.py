@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bazaar.catalog.schemas import CategoryRef, MoneyModel
+from bazaar.catalog.schemas import CategoryRef, ImageUrls, MoneyModel
 
 Sort = Literal["relevance", "price_asc", "price_desc", "rating", "newest"]
 MAX_RESULT_WINDOW = 10_000
@@ -37,6 +37,7 @@ class SearchItem(BaseModel):
     rating: float
     rating_count: int
     in_stock: bool
+    image: ImageUrls | None = None
 
 
 class ValueCount(BaseModel):

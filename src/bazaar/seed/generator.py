@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import orjson
 
 from bazaar.seed.data import Department, Sub
+from bazaar.seed.reviews import seeded_reviews
 
 # A fixed "now" for the demo data: the same seed gives the same timestamps whenever it runs.
 EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
@@ -46,6 +47,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "created_by_seller_id",
         "created_at",
         "updated_at",
+        "rating_histogram",
     ),
     "skus": ("id", "product_id", "attributes", "gtin", "created_at"),
     "offers": (
@@ -64,6 +66,20 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "updated_at",
     ),
     "stock_buckets": ("offer_id", "bucket", "on_hand", "available"),
+    "reviews": (
+        "id",
+        "product_id",
+        "author_id",
+        "author_name",
+        "rating",
+        "title",
+        "body",
+        "verified",
+        "status",
+        "hidden_reason",
+        "created_at",
+        "updated_at",
+    ),
 }
 
 
@@ -87,6 +103,7 @@ class Chunk:
     skus: list[tuple[Any, ...]] = field(default_factory=list)
     offers: list[tuple[Any, ...]] = field(default_factory=list)
     stock_buckets: list[tuple[Any, ...]] = field(default_factory=list)
+    reviews: list[tuple[Any, ...]] = field(default_factory=list)
     brands: set[str] = field(default_factory=set)
 
     def tables(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
@@ -96,6 +113,7 @@ class Chunk:
             ("skus", self.skus),
             ("offers", self.offers),
             ("stock_buckets", self.stock_buckets),
+            ("reviews", self.reviews),
         ]
 
 
@@ -212,6 +230,10 @@ class Generator:
         base_cents = sub.price[0] * 100 * (sub.price[1] / sub.price[0]) ** draw()
         stamp = self.stamp(created)
         first_seller = self._skus(chunk, rng, (index, id_time, product_id), (created, stamp), leaf, base_cents, weight)
+        reviews, rating, rating_count, histogram = seeded_reviews(
+            product_id, id_time, rating, rating_count, created, self.stamp, noun, _id_random
+        )
+        chunk.reviews.extend(reviews)
         chunk.products.append(
             (
                 product_id,
@@ -228,6 +250,7 @@ class Generator:
                 first_seller,
                 stamp,
                 stamp,
+                _json(histogram),
             )
         )
         chunk.brands.add(brand)

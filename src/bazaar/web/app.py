@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bazaar.bootstrap import Container, build_container
 from bazaar.search.service import SearchService
 from bazaar.settings import Settings
+from bazaar.supervision.heartbeat import keep_beating
 from bazaar.web import ops
 from bazaar.web.api import (
     accounts,
@@ -27,10 +28,14 @@ from bazaar.web.api import (
     cart,
     catalog,
     checkout,
+    disputes,
     flash_sales,
     inventory,
+    ledger,
+    media,
     notifications,
     orders,
+    reviews,
     search,
 )
 from bazaar.web.errors import envelope, install_error_handlers
@@ -88,6 +93,10 @@ async def _settle(container: Container) -> None:
     gc.freeze()
 
 
+async def _still_running(task: asyncio.Task[None]) -> bool:
+    return not task.done()
+
+
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     settings = settings or (container.settings if container else Settings())
     configure_logging(settings.log_level, settings.log_json)
@@ -97,12 +106,18 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         owned = container is None
         c = container or build_container(settings)
         app.state.container = c
+        if c.payment_sandbox is not None:  # the in-process sandbox sends its webhooks to this app
+            c.payment_sandbox.state.webhook_target = app
         stop = asyncio.Event()
-        task = None
+        task = beating = None
         if settings.embedded_workers:
             from bazaar.workers.runner import run_all
 
             task = asyncio.create_task(run_all(c, stop))
+            workers = task
+            c.extras.setdefault("readiness", {})["worker"] = lambda: _still_running(workers)
+        if settings.heartbeat_file is not None:  # supervised: prove the event loop is alive
+            beating = asyncio.create_task(keep_beating(settings.heartbeat_file, stop))
         await _settle(c)
         try:
             yield
@@ -111,6 +126,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             stop.set()
             if task is not None:
                 await asyncio.wait_for(task, timeout=10)
+            if beating is not None:
+                await beating
             if owned:
                 await c.close()
 
@@ -124,6 +141,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.metrics = metrics
     if container is not None:
         app.state.container = container
+        if container.payment_sandbox is not None:
+            container.payment_sandbox.state.webhook_target = app
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(accounts.router, prefix=API_PREFIX)
@@ -135,7 +154,12 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(buyers.router, prefix=API_PREFIX)
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(search.router, prefix=API_PREFIX)
+    app.include_router(media.router, prefix=API_PREFIX)
+    app.include_router(media.files)
+    app.include_router(reviews.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(ledger.router, prefix=API_PREFIX)
+    app.include_router(disputes.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API

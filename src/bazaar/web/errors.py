@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bazaar.db.availability import database_unavailable
+from bazaar.db.uow import is_transient_conflict
 from bazaar.kernel import errors as e
 
 log = logging.getLogger("bazaar.web")
@@ -67,6 +68,8 @@ def dependency_down(exc: BaseException) -> e.DependencyUnavailable | None:
     """The DependencyUnavailable that an infrastructure error stands for, or None if it is a bug."""
     if isinstance(exc, e.DependencyUnavailable):
         return exc
+    if is_transient_conflict(exc):  # a deadlock or serialization failure outside `UnitOfWork.run`: still not a 500
+        return e.DatabaseBusy("the database is busy; try again in a moment")
     if database_unavailable(exc):
         return DATABASE_DOWN
     try:  # asyncpg raises its own classes on the hot paths that bypass SQLAlchemy

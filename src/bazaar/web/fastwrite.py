@@ -17,6 +17,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bazaar.accounts import service as accounts
+from bazaar.flash_sales import guard as flash_guard
 from bazaar.inventory import service as inventory
 from bazaar.inventory.hot import hold_units
 from bazaar.inventory.stock import MAX_UNITS
@@ -50,6 +51,7 @@ class HoldFastPath:
             principal = await accounts.authenticate_token(
                 sessions=container.sessions, read_uow=container.read_uow, token=token
             )
+            await flash_guard.refuse_plain_hold(calendar=container.flash_calendar, offer_id=offer_id)
             held = await hold_units(
                 hot=container.hot_reservations,
                 uow_factory=container.uow,
@@ -58,6 +60,8 @@ class HoldFastPath:
                 user_id=principal.user_id,
                 ttl=timedelta(seconds=container.settings.reservation_ttl_seconds),
                 sold_out=container.sold_out,
+                limits=container.hold_limits,
+                limiter=container.limiter,
             )
         except DomainError as exc:
             await domain_error_response(exc)(scope, receive, send)

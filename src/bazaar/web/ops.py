@@ -9,10 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from bazaar.db.outbox import OutboxEvent
+from bazaar.kernel.clock import aware, utcnow
 from bazaar.kernel.metrics import DOMAIN_REGISTRY
 from bazaar.mail.sender import outbox_counts
+from bazaar.supervision import heartbeat
 from bazaar.web.api.deps import ContainerDep
 
 router = APIRouter(tags=["operations"])
@@ -39,9 +42,28 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         except Exception as exc:  # a readiness probe reports, it never raises
             checks[name] = f"down: {type(exc).__name__}"
 
+    async def worker() -> bool:
+        assert heartbeat_file is not None
+        silent = heartbeat.age(heartbeat_file)
+        return silent is not None and silent < container.settings.worker_stale_seconds
+
+    async def events() -> bool:
+        """Stuck: the oldest event not yet handled by every subscription (settled) is too old."""
+        async with container.read_uow() as uow:
+            oldest = await uow.session.execute(
+                select(OutboxEvent.created_at).where(OutboxEvent.settled_at.is_(None)).order_by(OutboxEvent.id).limit(1)
+            )
+            created = oldest.scalar()
+        return created is None or (utcnow() - aware(created)).total_seconds() < settings.ready_max_event_age_seconds
+
+    settings = container.settings
+    heartbeat_file = settings.worker_heartbeat_file
     await probe("database", database)
-    if container.settings.redis_url:
+    if settings.redis_url:
         await probe("redis", container.cache.ping)
+    if heartbeat_file is not None:
+        await probe("worker", worker)
+    await probe("events", events)
     for name, check in container.extras.get("readiness", {}).items():
         await probe(name, check)
     ready = all(v == "ok" for v in checks.values())

@@ -43,11 +43,12 @@ async def drain(container: Container, *, rounds: int = 1000) -> int:
 
 
 async def prune(container: Container, *, older_than: timedelta = timedelta(days=7)) -> int:
-    """Empty the payloads of events published long ago (the rows stay, so event ids stay unique)."""
+    """Empty the payloads of events every subscription settled long ago (the rows stay, so event ids stay
+    unique): never ahead of the slowest subscription, since an unsettled event may have to be published again."""
     async with container.uow() as uow:
         result = await uow.session.execute(
             update(OutboxEvent)
-            .where(OutboxEvent.published_at.is_not(None), OutboxEvent.published_at < utcnow() - older_than)
+            .where(OutboxEvent.settled_at.is_not(None), OutboxEvent.settled_at < utcnow() - older_than)
             .values(payload={})
         )
         await uow.commit()

@@ -8,7 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bazaar.bootstrap import Container
-from bazaar.workers import flash_sales, mail_sender, outbox_relay, payments, reservation_sweeper, search_indexer
+from bazaar.workers import (
+    flash_sales,
+    mail_sender,
+    outbox_relay,
+    payments,
+    payouts,
+    reservation_sweeper,
+    search_indexer,
+)
 
 log = logging.getLogger("bazaar.workers")
 
@@ -42,6 +50,10 @@ def all_workers(container: Container) -> list[Worker]:
         Worker("search-indexer", search_indexer.run_once, min(poll, 0.25)),
         # Announces each sale's start and end within a quarter second of the clock.
         Worker("flash-sale-scheduler", flash_sales.run_scheduler, min(poll, 0.25)),
+        # Lets waiting buyers in a few times a second, as the sale's free units allow.
+        Worker("flash-sale-admitter", flash_sales.run_admitter, min(poll, 0.25)),
+        # Pays sellers once per BAZAAR_PAYOUT_INTERVAL_HOURS (daily), remembered in the database across restarts.
+        Worker("payouts", payouts.run_once, 60.0),
     ]
 
 

@@ -16,6 +16,7 @@ from bazaar.kernel.errors import NotFound
 from bazaar.search.schemas import SearchParams, SearchResult, Sort
 from bazaar.search.service import SearchService
 from bazaar.web.storefront.pages.common import PageDep, PageRoute
+from bazaar.web.storefront.pages.reviews import review_panel
 from bazaar.web.views import remember_view
 from bazaar.wishlists import service as wishlists
 
@@ -193,4 +194,5 @@ async def product(product_id: str, request: Request, page: PageDep) -> Response:
         watch=watch,
         sale=sale,
         sale_offer=sale_offer,
+        **await review_panel(page, product.id),
     )

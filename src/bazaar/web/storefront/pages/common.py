@@ -59,6 +59,18 @@ def sentence(text: object) -> str:
 
 TEMPLATES.env.filters["money"] = money
 TEMPLATES.env.filters["sentence"] = sentence
+
+
+def stars(rating: object) -> str:
+    """★★★★☆ for 4.2: whole stars, rounded to the nearest."""
+    try:
+        full = max(0, min(5, round(float(rating))))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        full = 0
+    return "★" * full + "☆" * (5 - full)
+
+
+TEMPLATES.env.filters["stars"] = stars
 TEMPLATES.env.globals["urlencode"] = urlencode
 
 

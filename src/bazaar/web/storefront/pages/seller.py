@@ -180,7 +180,7 @@ async def update_offer(offer_id: str, page: PageDep, form: Form) -> Response:
     try:
         data = OfferUpdate(price=MoneyModel.of(price), quantity=quantity)
         async with page.container.uow() as uow:
-            await catalog.update_offer(uow=uow, seller_id=seller_id, offer_id=offer_id, data=data)
+            await uow.run(lambda: catalog.update_offer(uow=uow, seller_id=seller_id, offer_id=offer_id, data=data))
     except ValidationError:
         return page.redirect("/seller", notice="That price or quantity is out of range.")
     return page.redirect("/seller", notice="Price and stock saved.")
@@ -255,8 +255,9 @@ async def receive(return_id: str, page: PageDep, form: Form) -> Response:
     target = f"/seller/orders/{order_id}" if order_id.isalnum() else "/seller"
     try:
         async with page.container.uow() as uow:
-            await returns.receive_return(
-                uow=uow, payments=page.container.order_payments(), return_id=return_id, seller_id=seller_id
+            payments = page.container.order_payments()
+            await uow.run(
+                lambda: returns.receive_return(uow=uow, payments=payments, return_id=return_id, seller_id=seller_id)
             )
     except DomainError as exc:
         return page.redirect(target, notice=exc.message)

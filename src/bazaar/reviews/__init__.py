@@ -1,0 +1,1 @@
+"""Reviews: verified buyers' ratings and words about a product, and the product's rating built from them."""

@@ -1,0 +1,1 @@
+"""Process supervision: heartbeat files and the `serve --workers N` supervisor."""
