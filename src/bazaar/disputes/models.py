@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
@@ -24,8 +24,8 @@ class Dispute(Base):
     provider_dispute_id: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
     payment_id: Mapped[str] = mapped_column(String(32), nullable=False)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True, nullable=False)
-    amount: Mapped[int] = mapped_column(Integer, nullable=False)
-    fee: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    fee: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     reason: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     status: Mapped[str] = mapped_column(String(16), default="open", nullable=False)

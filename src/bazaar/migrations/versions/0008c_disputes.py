@@ -1,7 +1,7 @@
 """Disputes (chargebacks), the sellers they concern, and the payment webhook events already handled.
 
 Revision ID: 0008c
-Revises: 0008b
+Revises: 0004b
 Create Date: 2026-12-05 01:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008c"
-down_revision = "0008b"
+down_revision = "0004b"
 branch_labels = None
 depends_on = None
 
@@ -23,8 +23,8 @@ def upgrade() -> None:
         sa.Column("provider_dispute_id", sa.String(length=80), nullable=False),
         sa.Column("payment_id", sa.String(length=32), nullable=False),
         sa.Column("order_id", sa.String(length=32), nullable=False),
-        sa.Column("amount", sa.Integer(), nullable=False),
-        sa.Column("fee", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("fee", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("reason", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
