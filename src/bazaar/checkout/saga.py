@@ -62,6 +62,7 @@ class SagaDeps:
     carts: CartStore
     sold_out: SoldOutFlags | None = None
     hold_limits: HoldLimits | None = None
+    hold_ttl: Callable[[list[str]], timedelta] | None = None  # adaptive: how long holds of these offers last
     crash_after: set[str] = field(default_factory=set)  # test hook: statuses after which to "die"
 
 
@@ -160,7 +161,7 @@ async def prepare(
             reservations = await inventory.reserve_lines(
                 uow=uow,
                 lines=wanted,
-                ttl=deps.reservation_ttl,
+                ttl=deps.hold_ttl([o for o, _ in wanted]) if deps.hold_ttl else deps.reservation_ttl,
                 checkout_id=checkout.id,
                 user_id=checkout.user_id,
                 sold_out=deps.sold_out,

@@ -18,7 +18,6 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from bazaar.kernel.metrics import DOMAIN_REGISTRY
-
 from bazaar.settings import Settings
 
 

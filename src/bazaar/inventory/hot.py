@@ -166,7 +166,9 @@ class HotReservations:
         on_events: Callable[[], None] | None = None,
         ttl: timedelta = timedelta(minutes=10),
         limits: HoldLimits | None = None,
+        ttl_for: Callable[[list[str]], timedelta] | None = None,
     ) -> None:
+        self._ttl_for = ttl_for  # adaptive holds: a batch lasts the longest TTL of its offers
         self._statements = statements
         self._limits = limits
         self._sold_out = sold_out
@@ -211,7 +213,7 @@ class HotReservations:
 
     async def _place(self, batch: list[_Hold]) -> dict[str, ReservationRead | InsufficientStock]:
         now = utcnow()
-        expires_at = now + self._ttl
+        expires_at = now + (self._ttl_for([r.offer_id for r in batch]) if self._ttl_for else self._ttl)
         placed: dict[str, ReservationRead | InsufficientStock] = {}
         rows: list[Mapping[str, Any]] = []
         left = batch

@@ -3,8 +3,6 @@ and a seller's bucket count for a hot offer."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Depends
 
 from bazaar.flash_sales import guard as flash_guard
@@ -50,7 +48,7 @@ async def reserve(body: ReservationCreate, principal: CurrentUser, container: Co
                 offer_id=body.offer_id,
                 buyer_id=principal.user_id,
                 quantity=body.quantity,
-                ttl=timedelta(seconds=container.settings.flash_hold_ttl_seconds),
+                ttl=container.hold_durations.ttl([body.offer_id], cap=container.settings.flash_hold_ttl_seconds),
                 sold_out=container.sold_out,
                 room=container.waiting_room,
                 limits=container.hold_limits,
@@ -62,7 +60,7 @@ async def reserve(body: ReservationCreate, principal: CurrentUser, container: Co
         offer_id=body.offer_id,
         quantity=body.quantity,
         user_id=principal.user_id,
-        ttl=timedelta(seconds=container.settings.reservation_ttl_seconds),
+        ttl=container.hold_durations.ttl([body.offer_id]),
         sold_out=container.sold_out,
         limits=container.hold_limits,
         limiter=container.limiter,

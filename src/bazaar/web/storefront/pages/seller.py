@@ -24,6 +24,7 @@ from bazaar.catalog.schemas import (
     ProductPage,
     SkuCreate,
 )
+from bazaar.inventory.hold_times import hold_report
 from bazaar.kernel.errors import DomainError, NotFound
 from bazaar.notifications import service as notifications
 from bazaar.orders import queries as orders
@@ -63,9 +64,10 @@ async def dashboard(page: PageDep) -> Response:
         inbox = await notifications.list_notifications(uow=uow, user_id=user.user_id, page=1, per_page=10)
         to_ship = await orders.list_orders(uow=uow, user_id=None, seller_id=seller_id, page=1, per_page=20)
         offers = await catalog_queries.seller_offers(uow=uow, seller_id=seller_id, page=1, per_page=50)
+        holds = await hold_report(uow=uow, policy=page.container.hold_durations.policy, seller_id=seller_id, top=10)
     titles = await _titles(page, {o.product_id for o in offers.items})
     return await page.render(
-        "seller/dashboard.html", stats=stats, inbox=inbox, orders=to_ship, offers=offers, titles=titles
+        "seller/dashboard.html", stats=stats, inbox=inbox, orders=to_ship, offers=offers, titles=titles, holds=holds
     )
 
 
