@@ -18,6 +18,7 @@ from bazaar.adapters.payment_client import HttpPaymentGateway
 from bazaar.adapters.pg_statements import AsyncpgStatements
 from bazaar.adapters.redis_cache import RedisCache
 from bazaar.adapters.redis_stream import RedisEventStream
+from bazaar.adapters.redis_waiting_room import RedisWaitingRoom
 from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
 from bazaar.adapters.sold_out import MemorySoldOutFlags, RedisSoldOutFlags
 from bazaar.catalog.handlers import PAGE_TOPICS, invalidate_product_page
@@ -27,6 +28,9 @@ from bazaar.db.consumers import BatchHandler, Handler, Subscription
 from bazaar.db.engine import Database, create_database
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales.calendar import SaleCalendar
+from bazaar.flash_sales.db_room import DatabaseWaitingRoom
+from bazaar.flash_sales.ports import WaitingRoom
+from bazaar.flash_sales.queue import QueuePolicy
 from bazaar.inventory.hot import HotReservations
 from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.ports import (
@@ -74,6 +78,17 @@ class Container:
     mail: MailTransport | None = None  # set by build_container: SMTP or .eml files
     media: MediaStore | None = None  # set by build_container: image files (the data dir's media folder)
     flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
+    waiting_room: WaitingRoom = field(init=False)  # Redis when configured, else the database
+
+    @property
+    def queue_policy(self) -> QueuePolicy:
+        s = self.settings
+        return QueuePolicy(
+            secret=s.secret_key,
+            admission_window=timedelta(seconds=s.flash_admission_window_seconds),
+            idle_timeout=timedelta(seconds=s.flash_queue_idle_seconds),
+            hold_seconds=s.flash_hold_ttl_seconds,
+        )
 
     @property
     def hold_limits(self) -> HoldLimits:
@@ -142,6 +157,7 @@ class Container:
         if self.payment_sandbox is not None:
             self.payment_sandbox.state.ledger.close()
         await self.sold_out.close()
+        await self.waiting_room.close()
         await self.carts.close()
         if self.mail is not None:
             await self.mail.close()
@@ -173,6 +189,7 @@ def build_container(settings: Settings) -> Container:
     container.mail = build_mail_transport(settings)
     container.media = FilesystemMediaStore(settings.resolved_media_dir)
     container.flash_calendar = SaleCalendar(container.read_uow)
+    container.waiting_room = DatabaseWaitingRoom(container.uow)
     if settings.redis_url:
         from redis.asyncio import Redis
 
@@ -181,6 +198,8 @@ def build_container(settings: Settings) -> Container:
         carts_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         container.carts = RedisCartStore(carts_client, prefix=settings.redis_prefix)
         container.sessions = SessionCache(cache)
+        room_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        container.waiting_room = RedisWaitingRoom(room_client, prefix=settings.redis_prefix)
     if container.db.dialect == "postgresql":
         container.plain_statements = AsyncpgStatements(settings.resolved_database_url)
         container.hot_reservations = HotReservations(

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # Flash sales: a hold made through a sale lasts at most this long (short, so unbought units return fast).
     flash_hold_ttl_seconds: int = Field(default=180, ge=10)
     flash_admission_window_seconds: int = Field(default=120, ge=5)  # an admitted buyer may hold within this
+    flash_queue_idle_seconds: int = Field(default=60, ge=5)  # a waiting buyer not polling this long loses the place
     capture_delay_seconds: int = 60
     checkout_deadline_seconds: int = 30
     rate_limits: str = "on"

@@ -23,7 +23,7 @@ SORTS = {
 
 
 def display_name(name: str) -> str:
-    """"Ada Lovelace" shows as "Ada L.": enough to tell reviewers apart, not a buyer's full name."""
+    """ "Ada Lovelace" shows as "Ada L.": enough to tell reviewers apart, not a buyer's full name."""
     words = name.split()
     if not words:
         return "A buyer"
@@ -125,9 +125,7 @@ async def hide_review(*, uow: UnitOfWork, review_id: str, reason: str, hidden: b
     return review_read(review)
 
 
-async def list_reviews(
-    *, uow: UnitOfWork, product_id: str, sort: ReviewSort, page: int, per_page: int
-) -> ReviewPage:
+async def list_reviews(*, uow: UnitOfWork, product_id: str, sort: ReviewSort, page: int, per_page: int) -> ReviewPage:
     """A product's published reviews, paginated."""
     await catalog.ensure_product(uow=uow, product_id=product_id)
     shown = (Review.product_id == product_id, Review.status == "published")
@@ -167,6 +165,4 @@ async def refresh_product_rating(*, uow: UnitOfWork, product_id: str) -> None:
         histogram[str(int(rating))] = int(count)
     count = sum(histogram.values())
     average = sum(int(star) * n for star, n in histogram.items()) / count if count else 0.0
-    await catalog.set_product_rating(
-        uow=uow, product_id=product_id, average=average, count=count, histogram=histogram
-    )
+    await catalog.set_product_rating(uow=uow, product_id=product_id, average=average, count=count, histogram=histogram)

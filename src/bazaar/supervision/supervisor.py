@@ -180,8 +180,14 @@ class Supervisor:
             return
         child.failures = 1 if ran >= self.policy.healthy_after_seconds else child.failures + 1
         delay = self.policy.backoff(child.failures)
-        log.warning("%s (pid %s) ended with %s after %.1f s; restarting in %.1f s", child.name,
-                    child.runner.pid, code, ran, delay)
+        log.warning(
+            "%s (pid %s) ended with %s after %.1f s; restarting in %.1f s",
+            child.name,
+            child.runner.pid,
+            code,
+            ran,
+            delay,
+        )
         child.runner, child.restart_at = None, now + delay
         heartbeat.forget(child.heartbeat_file)
 
@@ -194,8 +200,11 @@ class Supervisor:
         if not child.beaten:
             if now - child.started_at < self.policy.startup_grace_seconds:
                 return None
-            log.error("%s sent no heartbeat within %.0f s of starting; killing it", child.name,
-                      self.policy.startup_grace_seconds)
+            log.error(
+                "%s sent no heartbeat within %.0f s of starting; killing it",
+                child.name,
+                self.policy.startup_grace_seconds,
+            )
         elif silent is None or silent < self.policy.hang_seconds:
             return None
         else:
@@ -293,8 +302,13 @@ def serve(
             return CommandRunner([sys.executable, "-m", "bazaar.cli", "worker", "--no-migrate"], env)
 
         children.append(Child("worker", start_worker, worker_beat))
-    log.info("serving on http://%s:%d with %d web processes%s", host, sockets[0].getsockname()[1],
-             web_processes, " and a worker" if with_worker else "")
+    log.info(
+        "serving on http://%s:%d with %d web processes%s",
+        host,
+        sockets[0].getsockname()[1],
+        web_processes,
+        " and a worker" if with_worker else "",
+    )
     try:
         return Supervisor(children, policy=policy).run()
     finally:

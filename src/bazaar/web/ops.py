@@ -51,10 +51,7 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         """Stuck: the oldest event not yet handled by every subscription (settled) is too old."""
         async with container.read_uow() as uow:
             oldest = await uow.session.execute(
-                select(OutboxEvent.created_at)
-                .where(OutboxEvent.settled_at.is_(None))
-                .order_by(OutboxEvent.id)
-                .limit(1)
+                select(OutboxEvent.created_at).where(OutboxEvent.settled_at.is_(None)).order_by(OutboxEvent.id).limit(1)
             )
             created = oldest.scalar()
         return created is None or (utcnow() - aware(created)).total_seconds() < settings.ready_max_event_age_seconds

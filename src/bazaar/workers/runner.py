@@ -50,6 +50,8 @@ def all_workers(container: Container) -> list[Worker]:
         Worker("search-indexer", search_indexer.run_once, min(poll, 0.25)),
         # Announces each sale's start and end within a quarter second of the clock.
         Worker("flash-sale-scheduler", flash_sales.run_scheduler, min(poll, 0.25)),
+        # Lets waiting buyers in a few times a second, as the sale's free units allow.
+        Worker("flash-sale-admitter", flash_sales.run_admitter, min(poll, 0.25)),
         # Pays sellers once per BAZAAR_PAYOUT_INTERVAL_HOURS (daily), remembered in the database across restarts.
         Worker("payouts", payouts.run_once, 60.0),
     ]

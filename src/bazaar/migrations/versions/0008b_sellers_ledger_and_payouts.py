@@ -1,7 +1,7 @@
 """Sellers' ledger: entries, seller accounts, payouts, payout runs and commission rates.
 
 Revision ID: 0008b
-Revises: 0005b
+Revises: 0004
 Create Date: 2026-12-05 01:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008b"
-down_revision = "0005b"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

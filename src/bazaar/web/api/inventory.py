@@ -52,6 +52,8 @@ async def reserve(body: ReservationCreate, principal: CurrentUser, container: Co
                 quantity=body.quantity,
                 ttl=timedelta(seconds=container.settings.flash_hold_ttl_seconds),
                 sold_out=container.sold_out,
+                room=container.waiting_room,
+                limits=container.hold_limits,
             )
     await flash_guard.refuse_plain_hold(calendar=container.flash_calendar, offer_id=body.offer_id)
     return await hold_units(

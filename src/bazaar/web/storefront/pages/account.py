@@ -146,9 +146,7 @@ async def order_page(order_id: str, page: PageDep) -> Response:
             product_ids = [line.product_id for line in order.lines]
             reviewable = await reviews.can_review(uow=uow, author_id=order.buyer_id, product_ids=product_ids)
     error = page.request.query_params.get("error")
-    return await page.render(
-        "order.html", order=order, error=error, guest_view=bool(access), reviewable=reviewable
-    )
+    return await page.render("order.html", order=order, error=error, guest_view=bool(access), reviewable=reviewable)
 
 
 @router.post("/orders/{order_id}/cancel")
