@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from bazaar.settings import Settings, SettingsError
@@ -99,6 +101,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bazaar.supervision import supervisor
     from bazaar.web.http_protocol import OneWriteHttpToolsProtocol
 
+    # Every process of this node (web processes, the worker) knows when the node started: /readyz waits
+    # for the search replica to catch up in this run, not an earlier one.
+    os.environ["BAZAAR_NODE_STARTED_AT"] = datetime.now(UTC).isoformat()
     _migrate(settings)
     if settings.seed_products_on_first_start > 0:
         asyncio.run(seed_if_empty(settings, products=settings.seed_products_on_first_start))
@@ -170,6 +175,8 @@ def cmd_sandbox_payments(args: argparse.Namespace, settings: Settings) -> int:
     from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
 
     config = SandboxConfig.from_settings(settings)
+    if config.webhook_url is None:
+        config = dataclasses.replace(config, webhook_url=settings.public_url.rstrip("/") + "/api/v1/webhooks/payments")
     print(f"sandbox payment provider on http://{args.host}:{args.port} (state in {config.database})", flush=True)
     # A held-back "times out after authorizing" answer must not delay shutdown for long.
     uvicorn.run(

@@ -137,7 +137,7 @@ async def test_a_review_moves_the_rating_in_search_within_five_seconds(
     finally:
         stop.set()
         await asyncio.wait_for(workers, timeout=15)
-    assert (await order(client, buyer, (await client.get(f"{API}/orders", headers=buyer)).json()["items"][0]["id"]))
+    assert await order(client, buyer, (await client.get(f"{API}/orders", headers=buyer)).json()["items"][0]["id"])
 
 
 async def test_storefront_write_a_review_from_the_order_page(client: httpx.AsyncClient, container: Container) -> None:

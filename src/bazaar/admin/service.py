@@ -16,6 +16,7 @@ from bazaar.admin.models import AdminAction, GoodwillRefund
 from bazaar.admin.schemas import AdminProductRead, AdminSellerRead, GoodwillRefundRead
 from bazaar.catalog import service as catalog
 from bazaar.db.uow import UnitOfWork
+from bazaar.disputes import queries as disputes
 from bazaar.kernel.errors import DomainError, ValidationFailed
 from bazaar.kernel.schemas import MoneyModel, money
 from bazaar.ledger import service as ledger
@@ -69,10 +70,12 @@ async def reinstate_seller(*, uow: UnitOfWork, admin: Principal, seller_id: str,
 
 async def _seller(uow: UnitOfWork, seller_id: str) -> AdminSellerRead:
     seller = await standing.get_seller(uow=uow, seller_id=seller_id)
-    return admin_seller(seller, (await ledger.balances(uow=uow, seller_ids=[seller_id])).get(seller_id, 0))
+    balance = (await ledger.balances(uow=uow, seller_ids=[seller_id])).get(seller_id, 0)
+    open_disputes = (await disputes.open_counts(uow=uow, seller_ids=[seller_id])).get(seller_id, 0)
+    return admin_seller(seller, balance, open_disputes)
 
 
-def admin_seller(seller: Any, balance: int = 0) -> AdminSellerRead:
+def admin_seller(seller: Any, balance: int, open_disputes: int) -> AdminSellerRead:
     return AdminSellerRead(
         id=seller.id,
         user_id=seller.user_id,
@@ -83,6 +86,7 @@ def admin_seller(seller: Any, balance: int = 0) -> AdminSellerRead:
         rating=seller.rating,
         created_at=seller.created_at,
         balance=money(balance),
+        open_disputes=open_disputes,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from bazaar.db.base import Base, created_column, id_column, updated_column
@@ -91,10 +91,10 @@ class Offer(Base):
     sku_id: Mapped[str] = mapped_column(ForeignKey("skus.id"), index=True, nullable=False)
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True, nullable=False)
     seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), nullable=False)
-    price_amount: Mapped[int] = mapped_column(Integer, nullable=False)
-    shipping_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    price_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    shipping_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     # The "was" price a seller shows struck through; only meaningful above the price.
-    list_price_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    list_price_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     condition: Mapped[str] = mapped_column(String(16), default="new", nullable=False)
     # Only `active` offers are shown and sold; `suspended` while the seller is, `taken_down` with the product.

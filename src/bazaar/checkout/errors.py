@@ -11,6 +11,7 @@ from bazaar.kernel.errors import (
     PaymentDeclined,
     ValidationFailed,
 )
+from bazaar.kernel.money import AmountTooLarge
 
 
 class IdempotencyKeyRequired(BadRequest):
@@ -90,6 +91,7 @@ FAILURES: dict[str, type[DomainError]] = {
     "cart_empty": CartEmpty,
     "insufficient_stock": CheckoutInsufficientStock,
     "hold_limit_exceeded": CheckoutHoldLimitExceeded,
+    "amount_too_large": AmountTooLarge,
     "payment_declined": CheckoutPaymentDeclined,
     "insufficient_funds": CheckoutPaymentDeclined,
     "invalid_card": CheckoutPaymentDeclined,

@@ -30,6 +30,7 @@ from bazaar.inventory.errors import HoldLimitExceeded, InsufficientStock
 from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import Conflict, DependencyUnavailable
+from bazaar.kernel.money import MAX_AMOUNT, AmountTooLarge
 from bazaar.kernel.payments import CardDetails
 from bazaar.kernel.ports import CartStore, SoldOutFlags
 from bazaar.orders.service import NewOrderLine, place_order
@@ -54,6 +55,7 @@ class SagaDeps:
     carts: CartStore
     sold_out: SoldOutFlags | None = None
     hold_limits: HoldLimits | None = None
+    hold_ttl: Callable[[list[str]], timedelta] | None = None  # adaptive: how long holds of these offers last
     crash_after: set[str] = field(default_factory=set)  # test hook: statuses after which to "die"
 
 
@@ -145,53 +147,54 @@ async def _validate_cart(deps: SagaDeps, checkout_id: str, card: CardInput | Non
         checkout.cart_id = cart_id
         checkout.currency = currency
         checkout.lines = [line.__dict__ for line in lines]
+        total = (await _quote(uow, checkout)).total
+        if total > MAX_AMOUNT:  # refused before any stock is held: no provider would take it in one payment
+            err = AmountTooLarge(f"the order total ({total} minor units) is over the maximum of {MAX_AMOUNT}")
+            await _fail(uow, checkout, err.code, err.message, total=total, max_amount=MAX_AMOUNT)
+            return "failed"
         await _advance(uow, checkout, "cart_validated", lines=len(lines))
     return "cart_validated"
 
 
 async def _reserve(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
     async with deps.uow_factory() as uow:
+        return await uow.run(lambda: _reserve_in(deps, uow, checkout_id))
+
+
+async def _reserve_in(deps: SagaDeps, uow: UnitOfWork, checkout_id: str) -> str:
+    checkout = await _load(uow, checkout_id)
+    # Lines a flash sale already holds (their reservation ids are set) are not reserved again.
+    wanted = [(line["offer_id"], line["quantity"]) for line in checkout.lines if not line.get("reservation_id")]
+    reservations = []
+    try:
+        if wanted:
+            await flash_holds.refuse_open_sale_offers(uow=uow, offer_ids=[offer_id for offer_id, _ in wanted])
+            reservations = await inventory.reserve_lines(
+                uow=uow,
+                lines=wanted,
+                ttl=deps.hold_ttl([o for o, _ in wanted]) if deps.hold_ttl else deps.reservation_ttl,
+                checkout_id=checkout.id,
+                user_id=checkout.user_id,
+                sold_out=deps.sold_out,
+                limits=deps.hold_limits,
+            )
+    except (InsufficientStock, AdmissionRequired, HoldLimitExceeded) as exc:
+        await uow.rollback()
         checkout = await _load(uow, checkout_id)
-        # Lines a flash sale already holds (their reservation ids are set) are not reserved again.
-        wanted = [(line["offer_id"], line["quantity"]) for line in checkout.lines if not line.get("reservation_id")]
-        reservations = []
-        try:
-            if wanted:
-                await flash_holds.refuse_open_sale_offers(uow=uow, offer_ids=[offer_id for offer_id, _ in wanted])
-                reservations = await inventory.reserve_lines(
-                    uow=uow,
-                    lines=wanted,
-                    ttl=deps.reservation_ttl,
-                    checkout_id=checkout.id,
-                    user_id=checkout.user_id,
-                    sold_out=deps.sold_out,
-                    limits=deps.hold_limits,
-                )
-        except (InsufficientStock, AdmissionRequired, HoldLimitExceeded) as exc:
-            await uow.rollback()
-            checkout = await _load(uow, checkout_id)
-            await _fail(uow, checkout, exc.code, exc.message, **exc.details)
-            return "failed"
-        by_offer = {r.offer_id: r.id for r in reservations}
-        checkout.lines = [
-            {**line, "reservation_id": line.get("reservation_id") or by_offer[line["offer_id"]]}
-            for line in checkout.lines
-        ]
-        await _advance(uow, checkout, "inventory_reserved", reservations=len(reservations))
+        await _fail(uow, checkout, exc.code, exc.message, **exc.details)
+        return "failed"
+    by_offer = {r.offer_id: r.id for r in reservations}
+    checkout.lines = [
+        {**line, "reservation_id": line.get("reservation_id") or by_offer[line["offer_id"]]} for line in checkout.lines
+    ]
+    await _advance(uow, checkout, "inventory_reserved", reservations=len(reservations))
     return "inventory_reserved"
 
 
 async def _price(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
     async with deps.uow_factory() as uow:
         checkout = await _load(uow, checkout_id)
-        quote = price_cart(
-            lines=[_priced(line) for line in checkout.lines],
-            country=checkout.shipping_address["country"],
-            region=checkout.shipping_address["region"],
-            method=checkout.shipping_method,
-            per_seller=await _started_detail(uow, checkout_id, "shipping_methods"),
-            currency=checkout.currency,
-        )
+        quote = await _quote(uow, checkout)
         checkout.subtotal_amount, checkout.shipping_amount = quote.subtotal, quote.shipping
         checkout.tax_amount, checkout.total_amount = quote.tax, quote.total
         taxes = quote.line_taxes
@@ -249,47 +252,47 @@ async def _release_orphan_authorization(deps: SagaDeps, checkout_id: str) -> Non
 
 async def _create_order(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
     async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id, lock=True)
-        if checkout.status != "payment_authorized":
-            return checkout.status
-        try:
-            # All lines in one call, which locks holds and stock rows in id order: committed one line at a time,
-            # in cart order, two checkouts sharing two offers could deadlock (found by bench/checkout.py --hot-offer).
-            reservation_ids = [rid for line in checkout.lines for rid in _reservation_ids(line)]
-            await inventory.commit_reservations(uow=uow, reservation_ids=reservation_ids)
-        except Conflict:
-            await uow.rollback()
-            await compensate(
-                deps, checkout_id, "checkout_expired", "the stock hold expired before the order was placed"
-            )
-            return "failed"
-        step = (
-            await uow.session.execute(
-                select(CheckoutStep.detail).where(
-                    CheckoutStep.checkout_id == checkout_id, CheckoutStep.status == "priced"
-                )
-            )
-        ).scalar_one()
-        order_id = await place_order(
-            uow=uow,
-            user_id=checkout.user_id,
-            checkout_id=checkout.id,
-            currency=checkout.currency,
-            lines=[_order_line(line) for line in checkout.lines],
-            shipping_by_seller=step["shipping_by_seller"],
-            subtotal=checkout.subtotal_amount,
-            shipping=checkout.shipping_amount,
-            tax=checkout.tax_amount,
-            shipping_address=checkout.shipping_address,
-            shipping_method=checkout.shipping_method,
+        return await uow.run(lambda: _create_order_in(deps, uow, checkout_id))
+
+
+async def _create_order_in(deps: SagaDeps, uow: UnitOfWork, checkout_id: str) -> str:
+    checkout = await _load(uow, checkout_id, lock=True)
+    if checkout.status != "payment_authorized":
+        return checkout.status
+    try:
+        # All lines in one call, which locks holds and stock rows in id order: committed one line at a time,
+        # in cart order, two checkouts sharing two offers could deadlock (found by bench/checkout.py --hot-offer).
+        reservation_ids = [rid for line in checkout.lines for rid in _reservation_ids(line)]
+        await inventory.commit_reservations(uow=uow, reservation_ids=reservation_ids)
+    except Conflict:
+        await uow.rollback()
+        await compensate(deps, checkout_id, "checkout_expired", "the stock hold expired before the order was placed")
+        return "failed"
+    step = (
+        await uow.session.execute(
+            select(CheckoutStep.detail).where(CheckoutStep.checkout_id == checkout_id, CheckoutStep.status == "priced")
         )
-        await _set_payment_order(uow, checkout, order_id, deps.capture_delay)
-        checkout.order_id = order_id
-        if checkout.cart_id:
-            offer_ids = [line["offer_id"] for line in checkout.lines]
-            await cart_service.remove_ordered(uow=uow, store=deps.carts, cart_id=checkout.cart_id, offer_ids=offer_ids)
-        uow.session.add(CheckoutStep(checkout_id=checkout.id, status="order_created", detail={"order_id": order_id}))
-        await _advance(uow, checkout, "completed", order_id=order_id)
+    ).scalar_one()
+    order_id = await place_order(
+        uow=uow,
+        user_id=checkout.user_id,
+        checkout_id=checkout.id,
+        currency=checkout.currency,
+        lines=[_order_line(line) for line in checkout.lines],
+        shipping_by_seller=step["shipping_by_seller"],
+        subtotal=checkout.subtotal_amount,
+        shipping=checkout.shipping_amount,
+        tax=checkout.tax_amount,
+        shipping_address=checkout.shipping_address,
+        shipping_method=checkout.shipping_method,
+    )
+    await _set_payment_order(uow, checkout, order_id, deps.capture_delay)
+    checkout.order_id = order_id
+    if checkout.cart_id:
+        offer_ids = [line["offer_id"] for line in checkout.lines]
+        await cart_service.remove_ordered(uow=uow, store=deps.carts, cart_id=checkout.cart_id, offer_ids=offer_ids)
+    uow.session.add(CheckoutStep(checkout_id=checkout.id, status="order_created", detail={"order_id": order_id}))
+    await _advance(uow, checkout, "completed", order_id=order_id)
     return "completed"
 
 
@@ -320,19 +323,35 @@ async def compensate(deps: SagaDeps, checkout_id: str, code: str | None, message
         log.warning("could not void the authorization of checkout %s yet; the reconciler will retry", checkout_id)
         return False
     async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id, lock=True)
-        if checkout.status in TERMINAL:  # another process finished the compensation meanwhile: record it once
-            return True
-        for line in checkout.lines:
-            for reservation_id in _reservation_ids(line):
-                await inventory.release_reservation(uow=uow, reservation_id=reservation_id, sold_out=deps.sold_out)
-        await _advance(uow, checkout, "failed", code=checkout.failure_code)
+        await uow.run(lambda: _release_holds(deps, uow, checkout_id))
     return True
+
+
+async def _release_holds(deps: SagaDeps, uow: UnitOfWork, checkout_id: str) -> None:
+    checkout = await _load(uow, checkout_id, lock=True)
+    if checkout.status in TERMINAL:  # another process finished the compensation meanwhile: record it once
+        return
+    # All holds in one call, so their stock rows are locked in order (one line at a time, in cart
+    # order, two failing checkouts sharing offers could deadlock each other and any reservation).
+    held = [reservation_id for line in checkout.lines for reservation_id in _reservation_ids(line)]
+    await inventory.release_reservations(uow=uow, reservation_ids=held, sold_out=deps.sold_out)
+    await _advance(uow, checkout, "failed", code=checkout.failure_code)
 
 
 async def _fail(uow: UnitOfWork, checkout: Checkout, code: str, message: str, **details: Any) -> None:
     checkout.failure_code, checkout.failure_message = code, message
     await _advance(uow, checkout, "failed", code=code, **details)
+
+
+async def _quote(uow: UnitOfWork, checkout: Checkout) -> Any:
+    return price_cart(
+        lines=[_priced(line) for line in checkout.lines],
+        country=checkout.shipping_address["country"],
+        region=checkout.shipping_address["region"],
+        method=checkout.shipping_method,
+        per_seller=await _started_detail(uow, checkout.id, "shipping_methods"),
+        currency=checkout.currency,
+    )
 
 
 async def _started_detail(uow: UnitOfWork, checkout_id: str, key: str) -> Any:

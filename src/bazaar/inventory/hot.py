@@ -13,7 +13,7 @@ the batch is recorded with its event, or none is. A hold needs its units in one 
 Holds the statement does not place (buckets locked by others, too few units in one bucket, an
 offer that is unknown or not active) go to `reserve_stock` one by one, which waits for locks in
 order, gathers units spread over several buckets and raises the precise error. Lock order stays
-as `allocation` describes it: buckets are locked in (offer id, bucket) order; the first form
+as `locks` sets it: buckets are locked in (offer id, bucket) order; the first form
 skips the locked ones and never waits, the second waits.
 """
 
@@ -52,7 +52,7 @@ WITH req AS (
 ), cand AS (
     SELECT b.offer_id, b.bucket, b.available FROM stock_buckets b
     WHERE b.offer_id IN (SELECT offer_id FROM live) AND b.available > 0
-    ORDER BY b.offer_id, b.bucket FOR UPDATE {wait}
+    ORDER BY b.offer_id COLLATE "C", b.bucket FOR UPDATE {wait}  -- the lock order of inventory.locks
 ), span AS (  -- each locked bucket's free units as an interval of the offer's free units
     SELECT offer_id, bucket, sum(available) OVER w - available AS lo, sum(available) OVER w AS hi
     FROM cand WINDOW w AS (PARTITION BY offer_id ORDER BY bucket)
@@ -166,7 +166,9 @@ class HotReservations:
         on_events: Callable[[], None] | None = None,
         ttl: timedelta = timedelta(minutes=10),
         limits: HoldLimits | None = None,
+        ttl_for: Callable[[list[str]], timedelta] | None = None,
     ) -> None:
+        self._ttl_for = ttl_for  # adaptive holds: a batch lasts the longest TTL of its offers
         self._statements = statements
         self._limits = limits
         self._sold_out = sold_out
@@ -211,7 +213,7 @@ class HotReservations:
 
     async def _place(self, batch: list[_Hold]) -> dict[str, ReservationRead | InsufficientStock]:
         now = utcnow()
-        expires_at = now + self._ttl
+        expires_at = now + (self._ttl_for([r.offer_id for r in batch]) if self._ttl_for else self._ttl)
         placed: dict[str, ReservationRead | InsufficientStock] = {}
         rows: list[Mapping[str, Any]] = []
         left = batch
@@ -311,6 +313,14 @@ async def hold_units(
         if held is not None:
             return held
     async with uow_factory() as uow:
-        return await reserve_stock(
-            uow=uow, offer_id=offer_id, quantity=quantity, user_id=user_id, ttl=ttl, sold_out=sold_out, limits=limits
+        return await uow.run(
+            lambda: reserve_stock(
+                uow=uow,
+                offer_id=offer_id,
+                quantity=quantity,
+                user_id=user_id,
+                ttl=ttl,
+                sold_out=sold_out,
+                limits=limits,
+            )  # fmt: skip
         )

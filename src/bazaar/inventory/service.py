@@ -54,6 +54,7 @@ _COLUMNS = (
     Reservation.expires_at,
     Reservation.checkout_id,
     Reservation.user_id,
+    Reservation.created_at,
 )
 
 
@@ -97,6 +98,14 @@ def _counted(outcome: str, rows: Sequence[Any]) -> Callable[[], Awaitable[None]]
         metrics.count(outcome, len(rows), units)
 
     return count
+
+
+def _timed(now: datetime, created: Sequence[datetime]) -> Callable[[], Awaitable[None]]:
+    async def observe() -> None:
+        for at in created:
+            metrics.TIME_TO_PURCHASE.observe(max(0.0, (now - aware(at)).total_seconds()))
+
+    return observe
 
 
 def _flags(sold_out: SoldOutFlags | None, offer_ids: set[str], *, mark: bool) -> Callable[[], Awaitable[None]] | None:
@@ -295,6 +304,7 @@ async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]
             uow.emit(ev.ReservationCommitted(r.id, r.offer_id, info[r.offer_id][0], r.quantity))
         await _emit_stock_changed(uow, {r.offer_id for r in done})
         uow.after_commit(_counted("committed", done))
+        uow.after_commit(_timed(now, [current[r.id].created_at for r in done]))
     return [_read(current[rid], "committed") for rid in sorted(current)]
 
 
@@ -407,3 +417,13 @@ async def reservation_stats(*, uow: UnitOfWork, seller_id: str) -> ReservationSt
         held=by_status.get("held", 0),
         reservation_to_purchase_ratio=round(committed / made, 4) if made else 0.0,
     )
+
+
+async def reservation_ratio(*, uow: UnitOfWork, since: datetime) -> float:
+    """Of the holds made since `since`, the share that became purchases (committed / made); 0 when none."""
+    rows = await uow.session.execute(
+        select(Reservation.status, func.count()).where(Reservation.created_at >= since).group_by(Reservation.status)
+    )
+    by_status = {status: int(n) for status, n in rows}
+    made = sum(by_status.values())
+    return round(by_status.get("committed", 0) / made, 4) if made else 0.0

@@ -69,6 +69,12 @@ class PaymentGateway(Protocol):
         """Pay `amount` out of the marketplace's balance to a bank account (a seller's payout)."""
         ...
 
+    async def submit_dispute_evidence(
+        self, *, idempotency_key: str, provider_dispute_id: str, text: str, deadline: float | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Answer a dispute with evidence; (HTTP status, the provider's dispute or error). 409: already decided."""
+        ...
+
     async def lookup(self, *, idempotency_key: str, deadline: float | None = None) -> ProviderResult | None:
         """What the provider did with the call made under this key; None if it never acted on it."""
         ...
@@ -112,6 +118,10 @@ class EventStream(Protocol):
 
     async def relay(self) -> int:
         """Publish one batch of committed outbox events to the stream; answers how many."""
+        ...
+
+    async def join(self) -> None:
+        """This node starts: prepare its per-node consumers (before its copies catch up from the database)."""
         ...
 
     async def consume(self) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
@@ -37,7 +37,7 @@ class LedgerEntry(Base):
     account: Mapped[str] = mapped_column(String(16), nullable=False)
     seller_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
-    amount: Mapped[int] = mapped_column(Integer, nullable=False)  # signed minor units: credit > 0, debit < 0
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)  # signed minor units: credit > 0, debit < 0
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     order_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     refund_ref: Mapped[str | None] = mapped_column(String(160), nullable=True)  # the provider refund's key
@@ -56,7 +56,7 @@ class SellerAccount(Base):
     __tablename__ = "seller_accounts"
 
     seller_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    balance: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     payout_destination: Mapped[str] = mapped_column(String(64), default="000123456789", nullable=False)
     updated_at: Mapped[datetime] = updated_column()
@@ -73,7 +73,7 @@ class Payout(Base):
 
     id: Mapped[str] = id_column()
     seller_id: Mapped[str] = mapped_column(String(32), nullable=False)
-    amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     destination: Mapped[str] = mapped_column(String(64), nullable=False)
     status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
@@ -93,7 +93,7 @@ class PayoutRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     paid: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     failed: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 

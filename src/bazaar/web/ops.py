@@ -68,7 +68,8 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         await probe(name, check)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+        {"status": "ready" if ready else "not_ready", "node": container.node_id, "checks": checks},
+        status_code=200 if ready else 503,
     )
 
 
@@ -84,5 +85,9 @@ async def metrics(request: Request, container: ContainerDep) -> Response:
             app_metrics.observe_mail(await asyncio.wait_for(outbox_counts(uow=uow), timeout=2))
     except Exception as exc:
         log.warning("mail outbox metrics unavailable: %s", exc)
+    try:  # hold figures from the database, so every process reports the same
+        await asyncio.wait_for(container.hold_durations.refresh(), timeout=2)
+    except Exception as exc:
+        log.warning("hold figures unavailable: %s", exc)
     body = generate_latest(app_metrics.registry) + generate_latest(DOMAIN_REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -25,6 +25,7 @@ from typing import Any
 from bazaar.adapters.sandbox_payments import cards
 from bazaar.kernel.clock import iso, utcnow
 from bazaar.kernel.ids import new_id
+from bazaar.kernel.money import MAX_AMOUNT as KERNEL_MAX_AMOUNT
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -57,6 +58,26 @@ CREATE TABLE IF NOT EXISTS transfers (
     idempotency_key TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS disputes (
+    id TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL REFERENCES payments (id),
+    currency TEXT NOT NULL,
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    fee INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'under_review', 'won', 'lost')),
+    evidence TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_events (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered_at TEXT,
+    created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
@@ -67,7 +88,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 """
 
-MAX_AMOUNT = 100_000_000_00
+MAX_AMOUNT = KERNEL_MAX_AMOUNT  # the provider's limit for one payment: the marketplace's one bound on money
 
 
 @dataclass(frozen=True)

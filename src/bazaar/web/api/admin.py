@@ -16,7 +16,10 @@ from bazaar.admin.schemas import (
     GoodwillRefundRead,
     ReasonIn,
     RefundIn,
+    StatsRead,
 )
+from bazaar.disputes import queries as disputes
+from bazaar.disputes.schemas import DisputeRead
 from bazaar.kernel.schemas import Page
 from bazaar.ledger import payouts as ledger_payouts
 from bazaar.ledger import queries as ledger_queries
@@ -129,3 +132,20 @@ async def run_payouts(admin: CurrentAdmin, container: ContainerDep) -> dict[str,
     report = await ledger_payouts.run_payouts(uow_factory=container.uow, gateway=container.payments, trigger="admin")
     return {"run_id": report.run_id, "paid": report.paid, "failed": report.failed, "pending": report.pending,
             "amount": {"amount": report.amount, "currency": "USD"}}  # fmt: skip
+
+
+@router.get("/disputes", response_model=Page[DisputeRead])
+async def list_disputes(
+    uow: ReadUowDep,
+    status: Literal["open", "under_review", "won", "lost"] | None = None,
+    seller: Annotated[str | None, Query(max_length=64)] = None,
+    page: PageNo = 1,
+    per_page: PerPage = 20,
+) -> Page[DisputeRead]:
+    """`status=open` lists those still undecided (open or under review)."""
+    return await disputes.list_disputes(uow=uow, seller_id=seller, status=status, page=page, per_page=per_page)
+
+
+@router.get("/stats", response_model=StatsRead)
+async def stats(uow: ReadUowDep) -> StatsRead:
+    return await queries.stats(uow=uow)

@@ -154,8 +154,9 @@ async def cancel(order_id: str, page: PageDep, form: Form) -> Response:
     user = page.require_user()
     try:
         async with page.container.uow() as uow:
-            await order_service.cancel_order(
-                uow=uow, payments=page.container.order_payments(), order_id=order_id, user_id=user.user_id
+            payments = page.container.order_payments()
+            await uow.run(
+                lambda: order_service.cancel_order(uow=uow, payments=payments, order_id=order_id, user_id=user.user_id)
             )
     except DomainError as exc:
         return page.redirect(f"/orders/{order_id}", notice=exc.message)

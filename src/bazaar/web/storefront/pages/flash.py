@@ -7,7 +7,6 @@ who closes the page stops polling and loses the place after `BAZAAR_FLASH_QUEUE_
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import quote
 
 from fastapi import APIRouter
@@ -103,7 +102,8 @@ async def hold(sale_id: str, page: PageDep, form: Form) -> Response:
                 uow=uow, secret=c.settings.secret_key, admission_token=str(form.get("admission_token") or "")[:300],
                 offer_id=sale.offer_id, buyer_id=user.user_id,
                 quantity=int(quantity) if quantity.isdigit() and 0 < int(quantity) <= 100 else 1,
-                ttl=timedelta(seconds=c.settings.flash_hold_ttl_seconds), sold_out=c.sold_out, room=c.waiting_room,
+                ttl=c.hold_durations.ttl([sale.offer_id], cap=c.settings.flash_hold_ttl_seconds),
+                sold_out=c.sold_out, room=c.waiting_room,
                 limits=c.hold_limits,
             )  # fmt: skip
     except DomainError as exc:

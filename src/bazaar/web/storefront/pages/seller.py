@@ -24,6 +24,7 @@ from bazaar.catalog.schemas import (
     ProductPage,
     SkuCreate,
 )
+from bazaar.inventory.hold_times import hold_report
 from bazaar.kernel.errors import DomainError, NotFound
 from bazaar.notifications import service as notifications
 from bazaar.orders import queries as orders
@@ -63,9 +64,10 @@ async def dashboard(page: PageDep) -> Response:
         inbox = await notifications.list_notifications(uow=uow, user_id=user.user_id, page=1, per_page=10)
         to_ship = await orders.list_orders(uow=uow, user_id=None, seller_id=seller_id, page=1, per_page=20)
         offers = await catalog_queries.seller_offers(uow=uow, seller_id=seller_id, page=1, per_page=50)
+        holds = await hold_report(uow=uow, policy=page.container.hold_durations.policy, seller_id=seller_id, top=10)
     titles = await _titles(page, {o.product_id for o in offers.items})
     return await page.render(
-        "seller/dashboard.html", stats=stats, inbox=inbox, orders=to_ship, offers=offers, titles=titles
+        "seller/dashboard.html", stats=stats, inbox=inbox, orders=to_ship, offers=offers, titles=titles, holds=holds
     )
 
 
@@ -180,7 +182,7 @@ async def update_offer(offer_id: str, page: PageDep, form: Form) -> Response:
     try:
         data = OfferUpdate(price=MoneyModel.of(price), quantity=quantity)
         async with page.container.uow() as uow:
-            await catalog.update_offer(uow=uow, seller_id=seller_id, offer_id=offer_id, data=data)
+            await uow.run(lambda: catalog.update_offer(uow=uow, seller_id=seller_id, offer_id=offer_id, data=data))
     except ValidationError:
         return page.redirect("/seller", notice="That price or quantity is out of range.")
     return page.redirect("/seller", notice="Price and stock saved.")
@@ -255,8 +257,9 @@ async def receive(return_id: str, page: PageDep, form: Form) -> Response:
     target = f"/seller/orders/{order_id}" if order_id.isalnum() else "/seller"
     try:
         async with page.container.uow() as uow:
-            await returns.receive_return(
-                uow=uow, payments=page.container.order_payments(), return_id=return_id, seller_id=seller_id
+            payments = page.container.order_payments()
+            await uow.run(
+                lambda: returns.receive_return(uow=uow, payments=payments, return_id=return_id, seller_id=seller_id)
             )
     except DomainError as exc:
         return page.redirect(target, notice=exc.message)
