@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from bazaar.db.replicas import ReplicaRouter
 from bazaar.settings import Settings
 
 
@@ -45,8 +46,11 @@ class Database:
     sessionmaker: async_sessionmaker[Any]
     read_sessionmaker: async_sessionmaker[Any]
     dialect: str
+    replicas: ReplicaRouter | None = None  # PostgreSQL read replicas, when configured
 
     async def dispose(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.dispose()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
@@ -65,10 +69,21 @@ def create_database(settings: Settings) -> Database:
         )
         read_engine = engine
         dialect = "postgresql"
+    read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False)
+    replicas = None
+    if dialect == "postgresql" and settings.replica_urls:
+        replicas = ReplicaRouter.from_urls(
+            read_engine,
+            read_sessionmaker,
+            settings.replica_urls,
+            pool_size=settings.db_pool_size,
+            check_seconds=settings.replica_check_seconds,
+        )
     return Database(
         engine=engine,
         read_engine=read_engine,
         sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
-        read_sessionmaker=async_sessionmaker(read_engine, expire_on_commit=False),
+        read_sessionmaker=read_sessionmaker,
         dialect=dialect,
+        replicas=replicas,
     )
