@@ -315,6 +315,7 @@ def register_consumers(container: Container) -> None:
     from bazaar.mail import handlers as mail_handlers
     from bazaar.mail.kinds import TOPICS as MAIL_TOPICS
     from bazaar.notifications import handlers as notification_handlers
+    from bazaar.notifications import marketplace as notification_marketplace
     from bazaar.wishlists import handlers as wishlist_handlers
 
     # Flags and product pages live in Redis when it is configured (one copy for the cluster: one handler
@@ -335,6 +336,7 @@ def register_consumers(container: Container) -> None:
             "orders.return_requested.v1",
             "shipping.shipment_created.v1",
             "wishlists.product_alert.v1",
+            *notification_marketplace.HANDLERS,
         ),
         notification_handlers.handle_notifications,
         scope=SHARED,
