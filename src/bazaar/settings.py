@@ -59,6 +59,7 @@ class Settings(BaseSettings):
 
     db_pool_size: int = 10
     db_max_overflow: int = 20
+    db_ping_after_idle_seconds: float = Field(default=2.0, ge=0)  # ping a pooled connection idle longer than this
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True

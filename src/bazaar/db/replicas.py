@@ -20,13 +20,13 @@ import contextvars
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 log = logging.getLogger("bazaar.db.replicas")
 _primary_only: contextvars.ContextVar[bool] = contextvars.ContextVar("bazaar_primary_only", default=False)
@@ -81,14 +81,12 @@ class ReplicaRouter:
         primary_sessionmaker: async_sessionmaker[Any],
         urls: list[str],
         *,
-        pool_size: int,
+        make_engine: Callable[[str], AsyncEngine],
         check_seconds: float,
     ) -> ReplicaRouter:
         replicas = []
         for url in urls:
-            engine = create_async_engine(
-                _as_asyncpg(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-            )
+            engine = make_engine(_as_asyncpg(url))
             replicas.append(Replica(url, engine, async_sessionmaker(engine, expire_on_commit=False)))
         return cls(primary, primary_sessionmaker, replicas, check_seconds=check_seconds)
 
