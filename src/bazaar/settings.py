@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -63,6 +66,7 @@ class Settings(BaseSettings):
 
     db_pool_size: int = 10
     db_max_overflow: int = 20
+    db_ping_after_idle_seconds: float = Field(default=2.0, ge=0)  # ping a pooled connection idle longer than this
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True
@@ -128,6 +132,33 @@ class Settings(BaseSettings):
     # Guest checkout, per IP and per email address.
     guest_checkout_limit_per_minute: int = 10
     guest_checkout_email_limit_per_minute: int = 5
+    # The cluster: this node's name (per-node consumer groups, the node registry); default: made once and
+    # kept in <data_dir>/node-id, so a node keeps its name across restarts and two data dirs never share one.
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,48}$")
+    node_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    node_dead_after_seconds: float = Field(default=30.0, gt=0)  # no heartbeat for this long: the node is gone
+    node_started_at: datetime | None = None  # set by `serve` for its processes: /readyz waits for this run's indexer
+
+    @cached_property
+    def resolved_node_id(self) -> str:
+        """BAZAAR_NODE_ID, else the name kept in the data dir (created on first use)."""
+        if self.node_id:
+            return self.node_id
+        path = self.data_dir / "node-id"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+        candidate.write_text(f"node-{secrets.token_hex(6)}\n")
+        try:  # two processes of one node starting together: the first link wins, both read it
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink(missing_ok=True)
+        return path.read_text().strip()
 
     # Product images: content-addressed files here (default <data_dir>/media). A cluster's nodes must share it
     # (a network file system) or use an object-store adapter behind the MediaStore port.

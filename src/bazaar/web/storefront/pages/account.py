@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from bazaar.accounts import service as accounts
 from bazaar.accounts.schemas import LoginRequest, UserCreate
 from bazaar.cart import service as carts
+from bazaar.disputes import queries as disputes
 from bazaar.kernel.errors import DomainError, NotAuthenticated, ValidationFailed
 from bazaar.orders import queries as orders
 from bazaar.orders import returns
@@ -141,6 +142,7 @@ async def order_page(order_id: str, page: PageDep) -> Response:
         else:
             user = page.require_user()
             order = await orders.get_order(uow=uow, order_id=order_id, user_id=user.user_id, seller_id=None)
+        order = await disputes.with_disputes(uow=uow, order=order)
         reviewable: set[str] = set()
         if not access and order.status in ("delivered", "returned", "shipped"):
             product_ids = [line.product_id for line in order.lines]
