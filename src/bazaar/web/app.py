@@ -44,6 +44,7 @@ from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
 from bazaar.web.guards import RequestGuard
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
+from bazaar.web.read_your_writes import ReadYourWrites
 from bazaar.web.storefront import pages
 
 log = logging.getLogger("bazaar.web")
@@ -175,5 +176,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.add_middleware(
         RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_body_bytes
     )  # before every route and fast path: body size limit, no control characters
+    if settings.replica_urls:
+        app.add_middleware(ReadYourWrites, sticky_seconds=settings.replica_sticky_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     return app
