@@ -47,7 +47,7 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
 from _accounting import machine_ticks, process_cpu
 from _http import request
-from flash_sale import _free_port, _percentile, create_buyers, create_offer, start_server, wait_ready
+from flash_sale import _free_port, _percentile, create_buyers, create_offer, start_server
 from hold_simulation import buyers as simulated_buyers
 from hold_simulation import simulate
 
@@ -138,6 +138,24 @@ class Pool:
         while not self.free.empty():
             _, writer = self.free.get_nowait()
             writer.close()
+
+
+async def wait_ready(base_url: str, seconds: float = 240) -> None:
+    """/readyz answers 200 (on a loaded machine a server with its worker takes a while to start)."""
+    import httpx
+
+    deadline, last = time.monotonic() + seconds, ""
+    async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
+        while time.monotonic() < deadline:
+            try:
+                r = await client.get("/readyz")
+                if r.status_code == 200:
+                    return
+                last = r.text[:300]
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"the server did not become ready: {last}")
 
 
 async def seller_token(conn: asyncpg.Connection, offer_id: str) -> str:
@@ -454,14 +472,14 @@ def main() -> None:
     parser.add_argument("--buyers", type=int, default=5000)
     parser.add_argument("--units", type=int, default=300)
     parser.add_argument("--limit", type=int, default=2)
-    parser.add_argument("--arrival-rate", type=float, default=500, help="buyers arriving per second (Poisson)")
+    parser.add_argument("--arrival-rate", type=float, default=200, help="buyers arriving per second (Poisson)")
     parser.add_argument("--poll-seconds", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--greedy-holds", type=int, default=4)
     parser.add_argument("--buy-share", type=float, default=0.7)
-    parser.add_argument("--hold-seconds", type=int, default=20, help="BAZAAR_FLASH_HOLD_TTL_SECONDS for the run")
-    parser.add_argument("--admission-window", type=int, default=30)
-    parser.add_argument("--timeout", type=float, default=240)
+    parser.add_argument("--hold-seconds", type=int, default=60, help="BAZAAR_FLASH_HOLD_TTL_SECONDS for the run")
+    parser.add_argument("--admission-window", type=int, default=120, help="BAZAAR_FLASH_ADMISSION_WINDOW_SECONDS")
+    parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=19)
     args = parser.parse_args()

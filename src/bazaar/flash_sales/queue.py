@@ -51,10 +51,11 @@ def admissions_wanted(*, units_free: int, outstanding: int, units_per_admission:
 POLL_MIN_SECONDS = 2
 
 
-def poll_after(wait_seconds: int, idle_timeout: timedelta) -> int:
+def poll_after(wait_seconds: int, policy: QueuePolicy) -> int:
     """A waiting buyer looks again in a quarter of their expected wait: 2 s near the front, rarely far back,
-    always well within the idle limit that would drop them."""
-    ceiling = max(POLL_MIN_SECONDS, int(idle_timeout.total_seconds() / 3))
+    always well within the idle limit that would drop them and soon enough to use an admission in its window."""
+    limit = min(policy.idle_timeout.total_seconds() / 3, policy.admission_window.total_seconds() / 6)
+    ceiling = max(POLL_MIN_SECONDS, int(limit))
     return max(POLL_MIN_SECONDS, min(ceiling, wait_seconds // 4))
 
 
@@ -101,7 +102,7 @@ def _read(sale: SaleEntry, place: Place, policy: QueuePolicy, now: datetime) -> 
         estimated_wait_seconds=wait,
         admission_token=token,
         admitted_until=place.admitted_until if status == "admitted" else None,
-        poll_after_seconds=poll_after(wait, policy.idle_timeout),
+        poll_after_seconds=poll_after(wait, policy),
     )
 
 
