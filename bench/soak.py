@@ -181,6 +181,8 @@ def processes(group: int) -> dict[int, tuple[str, int, float]]:
             role = "worker"
         elif "cli serve" in cmdline:
             role = "supervisor"
+        elif "resource_tracker" in cmdline:
+            role = "tracker"
         else:
             role = "web"
         found[int(entry.name)] = (role, rss, (int(fields[11]) + int(fields[12])) / tick)

@@ -24,8 +24,9 @@ from bazaar.adapters.sold_out import MemorySoldOutFlags, RedisSoldOutFlags
 from bazaar.catalog.handlers import PAGE_TOPICS, invalidate_product_page
 from bazaar.catalog.page_cache import ProductPages
 from bazaar.checkout.saga import SagaDeps
-from bazaar.db.consumers import BatchHandler, Handler, Subscription
+from bazaar.db.consumers import PER_NODE, SHARED, BatchHandler, Handler, Scope, Subscription, consumer_name
 from bazaar.db.engine import Database, create_database
+from bazaar.db.nodes import LiveNodes
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales.calendar import SaleCalendar
 from bazaar.flash_sales.db_room import DatabaseWaitingRoom
@@ -50,11 +51,11 @@ from bazaar.mail.sender import SendPolicy
 from bazaar.payments.facade import PaymentsFacade
 from bazaar.search import handlers as search_handlers
 from bazaar.search.index import SearchIndex
-from bazaar.search.indexer import Indexer
+from bazaar.search.indexer import Indexer, replica_ready
 from bazaar.search.service import SearchService
 from bazaar.settings import Settings
 
-__all__ = ["Container", "Handler", "Subscription", "build_container", "build_event_stream"]
+__all__ = ["PER_NODE", "SHARED", "Container", "Handler", "Subscription", "build_container", "build_event_stream"]
 
 
 @dataclass
@@ -119,6 +120,13 @@ class Container:
         """A unit of work for queries; on SQLite its transactions never take the write lock."""
         return UnitOfWork(self.db.read_sessionmaker, dialect=self.db.dialect)
 
+    def replica_uow(self) -> UnitOfWork:
+        """A unit of work for reads that tolerate lag (cache fills, order history, seller lists, search
+        rebuilds): on a fresh read replica when there is one, else as read_uow (see bazaar.db.replicas)."""
+        if self.db.replicas is None:
+            return self.read_uow()
+        return UnitOfWork(self.db.read_sessionmaker, dialect=self.db.dialect, route=self.db.replicas.sessionmaker)
+
     def payments_facade(self) -> PaymentsFacade:
         """Payments as checkout and orders use them (they also implement the saga's and orders' ports)."""
         return PaymentsFacade(uow_factory=self.uow, gateway=self.payments)
@@ -141,15 +149,29 @@ class Container:
             crash_after=crash_after or set(),
         )
 
+    @property
+    def node_id(self) -> str:
+        return self.settings.resolved_node_id
+
     def subscribe(
-        self, consumer: str, topics: tuple[str, ...], handler: Handler, *, batch_handler: BatchHandler | None = None
+        self,
+        consumer: str,
+        topics: tuple[str, ...],
+        handler: Handler,
+        *,
+        scope: Scope,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         """Register an event consumer: `handler(uow, event)` runs once per event whose topic matches
         (exact, or a prefix ending in "."), in a unit of work that commits with the inbox row.
-        `batch_handler(uow, events)`, if given, does the same for several events at once."""
-        if any(s.consumer == consumer for s in self.subscriptions):
+        `batch_handler(uow, events)`, if given, does the same for several events at once.
+
+        `scope` says who handles an event: SHARED, one handler in the whole cluster (notifications, figures,
+        email); PER_NODE, every node (its search replica, caches held in its processes)."""
+        if any(s.name == consumer for s in self.subscriptions):
             raise ValueError(f"consumer {consumer!r} is already subscribed")
-        self.subscriptions.append(Subscription(consumer, topics, handler, batch_handler))
+        full_name = consumer_name(consumer, scope, self.node_id)
+        self.subscriptions.append(Subscription(full_name, topics, handler, batch_handler, scope=scope, name=consumer))
 
     async def close(self) -> None:
         await self.events.close()
@@ -222,14 +244,18 @@ def build_container(settings: Settings) -> Container:
             limits=HoldLimits.from_settings(settings),
         )
     shared_cache = settings.redis_url is not None
-    container.extras["product_pages"] = ProductPages(cache, container.read_uow, shared=shared_cache)
+    container.extras["product_pages"] = ProductPages(cache, container.replica_uow, shared=shared_cache)
     index = SearchIndex(settings.data_dir / "search")
     container.extras["search_index"] = index
-    container.extras["search"] = SearchService(index, cache, shared=shared_cache)
-    indexer = Indexer(index, container.read_uow)
+    container.extras["search"] = SearchService(index, cache, shared=shared_cache, node_id=container.node_id)
+    indexer = Indexer(index, container.read_uow, rebuild_uow=container.replica_uow)
     container.extras["search_indexer"] = indexer
     container.extras.setdefault("closers", []).append(indexer.close)
-    container.extras.setdefault("readiness", {})["search"] = index.ping
+
+    async def search_replica() -> bool:
+        return replica_ready(index, node_started_at=settings.node_started_at)
+
+    container.extras.setdefault("readiness", {})["search"] = search_replica
     register_consumers(container)
     return container
 
@@ -254,9 +280,16 @@ def build_mail_transport(settings: Settings) -> MailTransport:
 
 def build_event_stream(settings: Settings, container: Container) -> EventStream:
     """Redis Streams when Redis is configured, else the outbox table delivered in-process."""
+    live_nodes = LiveNodes(
+        container.read_uow,
+        node_id=container.node_id,
+        dead_after=timedelta(seconds=settings.node_dead_after_seconds),
+    )
+    container.extras["live_nodes"] = live_nodes
     common: dict[str, Any] = {
         "uow_factory": container.uow,
         "subscriptions": container.subscriptions,
+        "live_nodes": live_nodes,
         "max_deliveries": settings.event_max_deliveries,
         "retry_base_seconds": settings.event_retry_base_seconds,
         "retry_max_seconds": settings.event_retry_max_seconds,
@@ -282,10 +315,17 @@ def register_consumers(container: Container) -> None:
     from bazaar.mail import handlers as mail_handlers
     from bazaar.mail.kinds import TOPICS as MAIL_TOPICS
     from bazaar.notifications import handlers as notification_handlers
+    from bazaar.notifications import marketplace as notification_marketplace
     from bazaar.wishlists import handlers as wishlist_handlers
 
+    # Flags and product pages live in Redis when it is configured (one copy for the cluster: one handler
+    # suffices); otherwise in each process, and every node must hear of every change.
+    local = SHARED if container.settings.redis_url else PER_NODE
     container.subscribe(
-        "inventory-sold-out-flags", ("inventory.stock_changed.v1",), clear_sold_out_on_restock(container.sold_out)
+        "inventory-sold-out-flags",
+        ("inventory.stock_changed.v1",),
+        clear_sold_out_on_restock(container.sold_out),
+        scope=local,
     )
     container.subscribe(
         "notifications",
@@ -296,34 +336,41 @@ def register_consumers(container: Container) -> None:
             "orders.return_requested.v1",
             "shipping.shipment_created.v1",
             "wishlists.product_alert.v1",
+            *notification_marketplace.HANDLERS,
         ),
         notification_handlers.handle_notifications,
+        scope=SHARED,
     )
     # Shared subscriptions (one handler in the cluster): alerts decided once per change, emails queued once.
     alerts, alerts_batch = wishlist_handlers.watch_products(
         timedelta(seconds=container.settings.alert_cooldown_seconds)
     )
-    container.subscribe("wishlist-alerts", wishlist_handlers.TOPICS, alerts, batch_handler=alerts_batch)
-    container.subscribe("mail", MAIL_TOPICS, mail_handlers.queue_emails(container.mail_config))
+    container.subscribe("wishlist-alerts", wishlist_handlers.TOPICS, alerts, batch_handler=alerts_batch, scope=SHARED)
+    container.subscribe("mail", MAIL_TOPICS, mail_handlers.queue_emails(container.mail_config), scope=SHARED)
     container.subscribe(
         "seller-stats",
         ("orders.order_placed.v1", "orders.order_status_changed.v1", "inventory.reservation_made.v1"),
         notification_handlers.handle_seller_stats,
         batch_handler=notification_handlers.handle_seller_stats_batch,
+        scope=SHARED,
     )
     # Shared: a sale hold that sold, or came back, is counted once in the cluster.
-    container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold)
+    container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold, scope=SHARED)
     from bazaar.ledger import handlers as ledger_handlers
 
     container.subscribe(
         "ledger",
         ledger_handlers.TOPICS,
         ledger_handlers.post_ledger(timedelta(days=container.settings.payout_hold_days)),
+        scope=SHARED,
     )
     pages: ProductPages = container.extras["product_pages"]
     from bazaar.reviews import handlers as review_handlers
 
-    container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating)
-    container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
+    container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating, scope=SHARED)
+    container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages), scope=local)
+    # Every node keeps a search replica of its own in its data dir, fed with every catalog and stock event.
     indexer: Indexer = container.extras["search_indexer"]
-    container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))
+    container.subscribe(
+        "search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer), scope=PER_NODE
+    )

@@ -8,6 +8,7 @@ import dataclasses
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from bazaar.settings import Settings, SettingsError
@@ -100,6 +101,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bazaar.supervision import supervisor
     from bazaar.web.http_protocol import OneWriteHttpToolsProtocol
 
+    # Every process of this node (web processes, the worker) knows when the node started: /readyz waits
+    # for the search replica to catch up in this run, not an earlier one.
+    os.environ["BAZAAR_NODE_STARTED_AT"] = datetime.now(UTC).isoformat()
     _migrate(settings)
     if settings.seed_products_on_first_start > 0:
         asyncio.run(seed_if_empty(settings, products=settings.seed_products_on_first_start))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -50,8 +53,13 @@ class Settings(BaseSettings):
     redis_prefix: str = "bazaar:"
     token_ttl_days: int = 30
 
+    # Request bodies (web/guards.py): JSON and forms, and multipart uploads (an image is at most 10 MB).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_body_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
+
     db_pool_size: int = 10
     db_max_overflow: int = 20
+    db_ping_after_idle_seconds: float = Field(default=2.0, ge=0)  # ping a pooled connection idle longer than this
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True
@@ -117,6 +125,37 @@ class Settings(BaseSettings):
     # Guest checkout, per IP and per email address.
     guest_checkout_limit_per_minute: int = 10
     guest_checkout_email_limit_per_minute: int = 5
+    # The cluster: this node's name (per-node consumer groups, the node registry); default: made once and
+    # kept in <data_dir>/node-id, so a node keeps its name across restarts and two data dirs never share one.
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,48}$")
+    node_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    node_dead_after_seconds: float = Field(default=30.0, gt=0)  # no heartbeat for this long: the node is gone
+    # PostgreSQL read replicas (comma-separated URLs) for reads that tolerate lag; see bazaar.db.replicas.
+    database_replica_urls: str | None = None
+    replica_check_seconds: float = Field(default=1.0, gt=0)  # how often each process checks the replicas' lag
+    replica_sticky_seconds: float = Field(default=10.0, ge=0)  # a client that wrote reads the primary this long
+    node_started_at: datetime | None = None  # set by `serve` for its processes: /readyz waits for this run's indexer
+
+    @cached_property
+    def resolved_node_id(self) -> str:
+        """BAZAAR_NODE_ID, else the name kept in the data dir (created on first use)."""
+        if self.node_id:
+            return self.node_id
+        path = self.data_dir / "node-id"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+        candidate.write_text(f"node-{secrets.token_hex(6)}\n")
+        try:  # two processes of one node starting together: the first link wins, both read it
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink(missing_ok=True)
+        return path.read_text().strip()
 
     # Product images: content-addressed files here (default <data_dir>/media). A cluster's nodes must share it
     # (a network file system) or use an object-store adapter behind the MediaStore port.
@@ -125,6 +164,10 @@ class Settings(BaseSettings):
     @property
     def resolved_media_dir(self) -> Path:
         return self.media_dir or self.data_dir / "media"
+
+    @property
+    def replica_urls(self) -> list[str]:
+        return [u.strip() for u in (self.database_replica_urls or "").split(",") if u.strip()]
 
     @property
     def mail_dir(self) -> Path:

@@ -15,7 +15,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from bazaar.bootstrap import Container, build_container
+from bazaar.bootstrap import SHARED, Container, build_container
 from bazaar.db.outbox import InboxEntry, OutboxEvent
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.events import Event
@@ -69,7 +69,7 @@ async def durable(
     await truncate_all(container)
     recorders = {name: Counting() for name in CONSUMERS}
     for name, recorder in recorders.items():
-        container.subscribe(name, ("durability.",), recorder)
+        container.subscribe(name, ("durability.",), recorder, scope=SHARED)
     try:
         yield container, recorders
     finally:

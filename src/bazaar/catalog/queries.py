@@ -338,3 +338,23 @@ async def category_names(*, uow: UnitOfWork, category_ids: list[str]) -> dict[st
         return {}
     rows = await uow.session.execute(select(Category.id, Category.name).where(Category.id.in_(category_ids)))
     return {r.id: r.name for r in rows}
+
+
+async def operator_products(
+    *, uow: UnitOfWork, status: str | None, q: str | None, page: int, per_page: int
+) -> tuple[list[dict[str, object]], int]:
+    """Products for the operator's console: by status (`active`, `taken_down`) and/or id or words of the title."""
+    where = []
+    if status:
+        where.append(Product.status == status)
+    if q:
+        where.append((Product.id == q.strip()) | Product.title.ilike(f"%{q.strip()[:100]}%"))
+    total = int((await uow.session.execute(select(func.count()).select_from(Product).where(*where))).scalar_one())
+    rows = await uow.session.execute(
+        select(Product.id, Product.title, Product.brand, Product.status, Product.created_by_seller_id)
+        .where(*where)
+        .order_by(Product.updated_at.desc(), Product.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return [dict(r._mapping) for r in rows], total

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from bazaar.kernel.money import MAX_AMOUNT, Money
+from bazaar.kernel.text import BoundedJson
 from bazaar.tax.categories import DEFAULT_TAX_CATEGORY, TaxCategory
 
 CURRENCY: Literal["USD"] = "USD"
@@ -55,7 +56,7 @@ class CategoryRef(BaseModel):
 class SkuCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: BoundedJson = Field(default_factory=dict)
     gtin: str | None = Field(default=None, pattern=r"^[0-9]{8,14}$")
 
 
@@ -66,7 +67,7 @@ class ProductCreate(BaseModel):
     description: str = Field(default="", max_length=20_000)
     brand: str = Field(min_length=1, max_length=120)
     category_id: str = Field(min_length=1, max_length=32)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: BoundedJson = Field(default_factory=dict)
     tax_category: TaxCategory = DEFAULT_TAX_CATEGORY
     skus: list[SkuCreate] = Field(min_length=1, max_length=100)
 

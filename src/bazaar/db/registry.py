@@ -8,7 +8,7 @@ from bazaar.admin import models as admin_models
 from bazaar.cart import models as cart_models
 from bazaar.catalog import models as catalog_models
 from bazaar.checkout import models as checkout_models
-from bazaar.db import outbox
+from bazaar.db import nodes, outbox
 from bazaar.db.base import Base
 from bazaar.disputes import models as disputes_models
 from bazaar.flash_sales import models as flash_sales_models
@@ -31,6 +31,7 @@ MODULES = (
     catalog_models,
     checkout_models,
     outbox,
+    nodes,
     disputes_models,
     inventory_models,
     ledger_models,

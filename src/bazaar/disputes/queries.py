@@ -75,3 +75,12 @@ async def with_disputes(*, uow: UnitOfWork, order: OrderRead) -> OrderRead:
         for d in found
     ]
     return order.model_copy(update={"disputes": summaries})
+
+
+async def counts_by_status(*, uow: UnitOfWork) -> dict[str, tuple[int, int]]:
+    """status -> (disputes, amount in minor units), for /metrics."""
+    rows = await uow.session.execute(
+        select(Dispute.status, func.count(), func.coalesce(func.sum(Dispute.amount), 0)).group_by(Dispute.status)
+    )
+    found = {str(s): (int(n), int(a)) for s, n, a in rows}
+    return {s: found.get(s, (0, 0)) for s in ("open", "under_review", "won", "lost")}

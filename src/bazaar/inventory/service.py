@@ -417,3 +417,13 @@ async def reservation_stats(*, uow: UnitOfWork, seller_id: str) -> ReservationSt
         held=by_status.get("held", 0),
         reservation_to_purchase_ratio=round(committed / made, 4) if made else 0.0,
     )
+
+
+async def reservation_ratio(*, uow: UnitOfWork, since: datetime) -> float:
+    """Of the holds made since `since`, the share that became purchases (committed / made); 0 when none."""
+    rows = await uow.session.execute(
+        select(Reservation.status, func.count()).where(Reservation.created_at >= since).group_by(Reservation.status)
+    )
+    by_status = {status: int(n) for status, n in rows}
+    made = sum(by_status.values())
+    return round(by_status.get("committed", 0) / made, 4) if made else 0.0

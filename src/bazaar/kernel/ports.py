@@ -120,6 +120,10 @@ class EventStream(Protocol):
         """Publish one batch of committed outbox events to the stream; answers how many."""
         ...
 
+    async def join(self) -> None:
+        """This node starts: prepare its per-node consumers (before its copies catch up from the database)."""
+        ...
+
     async def consume(self) -> int:
         """Deliver published events to the consumers; answers how many deliveries were settled
         (handled, skipped as already handled, or dead-lettered), so 0 means idle or waiting to retry."""

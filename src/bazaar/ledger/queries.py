@@ -69,3 +69,12 @@ async def totals(*, uow: UnitOfWork) -> dict[str, int]:
         )
     )
     return {f"{account}:{kind}": int(total or 0) for account, kind, total in rows}
+
+
+async def payout_counts(*, uow: UnitOfWork) -> dict[str, tuple[int, int]]:
+    """status -> (payouts, amount in minor units), for /metrics."""
+    rows = await uow.session.execute(
+        select(Payout.status, func.count(), func.coalesce(func.sum(Payout.amount), 0)).group_by(Payout.status)
+    )
+    found = {str(s): (int(n), int(a)) for s, n, a in rows}
+    return {s: found.get(s, (0, 0)) for s in ("pending", "paid", "failed")}

@@ -371,3 +371,18 @@ async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: l
         .distinct()
     )
     return set(rows.scalars())
+
+
+async def sales_figures(*, uow: UnitOfWork, since: datetime) -> tuple[int, int, int, int]:
+    """Orders placed since `since`, cancelled ones left out: (GMV in minor units, orders, buyers, sellers)."""
+    placed = (Order.created_at >= since, Order.status != "cancelled")
+    gmv, count, buyers = (
+        await uow.session.execute(
+            select(func.coalesce(func.sum(Order.total_amount), 0), func.count(), func.count(Order.user_id.distinct()))
+            .where(*placed)
+        )
+    ).one()  # fmt: skip
+    sellers = await uow.session.execute(
+        select(func.count(OrderLine.seller_id.distinct())).join(Order, Order.id == OrderLine.order_id).where(*placed)
+    )
+    return int(gmv), int(count), int(buyers), int(sellers.scalar_one())

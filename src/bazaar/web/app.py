@@ -42,7 +42,9 @@ from bazaar.web.api import (
 from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
+from bazaar.web.guards import RequestGuard
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
+from bazaar.web.read_your_writes import ReadYourWrites
 from bazaar.web.storefront import pages
 
 log = logging.getLogger("bazaar.web")
@@ -171,5 +173,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
     app.add_middleware(ReadFastPath, prefix=API_PREFIX)  # inside observability: still counted and logged
     app.add_middleware(HoldFastPath, prefix=API_PREFIX)
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_body_bytes
+    )  # before every route and fast path: body size limit, no control characters
+    if settings.replica_urls:
+        app.add_middleware(ReadYourWrites, sticky_seconds=settings.replica_sticky_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     return app

@@ -12,8 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
 from bazaar.db.outbox import OutboxEvent
+from bazaar.disputes import queries as disputes
 from bazaar.kernel.clock import aware, utcnow
 from bazaar.kernel.metrics import DOMAIN_REGISTRY
+from bazaar.ledger import queries as ledger
 from bazaar.mail.sender import outbox_counts
 from bazaar.supervision import heartbeat
 from bazaar.web.api.deps import ContainerDep
@@ -68,7 +70,16 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         await probe(name, check)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+        {"status": "ready" if ready else "not_ready", "node": container.node_id, "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def _marketplace(uow: Any) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]], dict[str, int]]:
+    return (
+        await disputes.counts_by_status(uow=uow),
+        await ledger.payout_counts(uow=uow),
+        await ledger.totals(uow=uow),
     )
 
 
@@ -84,6 +95,11 @@ async def metrics(request: Request, container: ContainerDep) -> Response:
             app_metrics.observe_mail(await asyncio.wait_for(outbox_counts(uow=uow), timeout=2))
     except Exception as exc:
         log.warning("mail outbox metrics unavailable: %s", exc)
+    try:
+        async with container.read_uow() as uow:
+            app_metrics.observe_marketplace(*await asyncio.wait_for(_marketplace(uow), timeout=2))
+    except Exception as exc:
+        log.warning("marketplace metrics unavailable: %s", exc)
     try:  # hold figures from the database, so every process reports the same
         await asyncio.wait_for(container.hold_durations.refresh(), timeout=2)
     except Exception as exc:

@@ -11,6 +11,7 @@ from bazaar.bootstrap import Container
 from bazaar.workers import (
     flash_sales,
     mail_sender,
+    node,
     outbox_relay,
     payments,
     payouts,
@@ -37,6 +38,7 @@ def all_workers(container: Container) -> list[Worker]:
     poll = container.settings.worker_poll_seconds
     streams = bool(container.settings.redis_url)  # else the outbox is the stream: nothing to relay
     return [
+        Worker("node-heartbeat", node.heartbeat, container.settings.node_heartbeat_seconds),
         *([Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True)] if streams else []),
         # One loop serves every subscription; partitions are leased, so any number of processes may run it.
         Worker("event-consumers", outbox_relay.consume_once, poll, wake_on_outbox=not streams, wake_on_stream=streams),
@@ -80,5 +82,9 @@ async def run_worker(container: Container, worker: Worker, stop: asyncio.Event) 
 
 async def run_all(container: Container, stop: asyncio.Event) -> None:
     workers = all_workers(container)
-    log.info("workers started: %s", ", ".join(w.name for w in workers))
-    await asyncio.gather(*(run_worker(container, w, stop) for w in workers))
+    await node.join_cluster(container)
+    log.info("node %s: workers started: %s", container.node_id, ", ".join(w.name for w in workers))
+    try:
+        await asyncio.gather(*(run_worker(container, w, stop) for w in workers))
+    finally:
+        await node.leave_cluster(container)

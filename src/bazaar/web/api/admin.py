@@ -16,6 +16,7 @@ from bazaar.admin.schemas import (
     GoodwillRefundRead,
     ReasonIn,
     RefundIn,
+    StatsRead,
 )
 from bazaar.disputes import queries as disputes
 from bazaar.disputes.schemas import DisputeRead
@@ -143,3 +144,8 @@ async def list_disputes(
 ) -> Page[DisputeRead]:
     """`status=open` lists those still undecided (open or under review)."""
     return await disputes.list_disputes(uow=uow, seller_id=seller, status=status, page=page, per_page=per_page)
+
+
+@router.get("/stats", response_model=StatsRead)
+async def stats(uow: ReadUowDep) -> StatsRead:
+    return await queries.stats(uow=uow)

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from bazaar.disputes import queries, service
+from bazaar.disputes.errors import InvalidSignature, MalformedWebhook
+from bazaar.disputes.metrics import WEBHOOKS
 from bazaar.disputes.schemas import DisputeRead, EvidenceIn
 from bazaar.kernel.schemas import Page
 from bazaar.web.api.deps import ContainerDep, CurrentSeller, ReadUowDep, UowDep
@@ -30,9 +32,17 @@ async def payment_webhook(request: Request, container: ContainerDep, uow: UowDep
     policy = service.WebhookPolicy(
         secret=s.payment_webhook_secret, default_fee=s.dispute_fee_amount, hold=timedelta(days=s.payout_hold_days)
     )
-    outcome = await service.handle_webhook(
-        uow=uow, body=body, signature=request.headers.get("bazaar-signature"), policy=policy
-    )
+    try:
+        outcome = await service.handle_webhook(
+            uow=uow, body=body, signature=request.headers.get("bazaar-signature"), policy=policy
+        )
+    except InvalidSignature:
+        WEBHOOKS.labels("bad_signature").inc()
+        raise
+    except MalformedWebhook:
+        WEBHOOKS.labels("malformed").inc()
+        raise
+    WEBHOOKS.labels(outcome).inc()
     return {"status": outcome}
 
 

@@ -23,7 +23,7 @@ from bazaar.flash_sales.schemas import TicketRead
 from bazaar.kernel.errors import DomainError
 from bazaar.kernel.ids import new_id
 from bazaar.shipping.rates import METHODS
-from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors
+from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors, whole_number
 from bazaar.web.storefront.pages.shop import Where, _card, _where
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -101,7 +101,7 @@ async def hold(sale_id: str, page: PageDep, form: Form) -> Response:
             await holds.hold_sale_units(
                 uow=uow, secret=c.settings.secret_key, admission_token=str(form.get("admission_token") or "")[:300],
                 offer_id=sale.offer_id, buyer_id=user.user_id,
-                quantity=int(quantity) if quantity.isdigit() and 0 < int(quantity) <= 100 else 1,
+                quantity=min(max(whole_number(quantity, digits=3) or 1, 1), 100),
                 ttl=c.hold_durations.ttl([sale.offer_id], cap=c.settings.flash_hold_ttl_seconds),
                 sold_out=c.sold_out, room=c.waiting_room,
                 limits=c.hold_limits,

@@ -24,14 +24,19 @@ from bazaar.catalog.schemas import (
     ProductPage,
     SkuCreate,
 )
+from bazaar.disputes import queries as dispute_queries
+from bazaar.disputes import service as disputes
+from bazaar.disputes.schemas import EvidenceIn
 from bazaar.inventory.hold_times import hold_report
 from bazaar.kernel.errors import DomainError, NotFound
+from bazaar.kernel.money import MAX_AMOUNT
+from bazaar.ledger import service as ledger
 from bazaar.notifications import service as notifications
 from bazaar.orders import queries as orders
 from bazaar.orders import returns
 from bazaar.orders.schemas import ShipmentCreate, TrackingEventCreate
 from bazaar.shipping import service as shipping
-from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors
+from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors, whole_number
 
 router = APIRouter(prefix="/seller", route_class=PageRoute, include_in_schema=False)
 
@@ -39,18 +44,19 @@ router = APIRouter(prefix="/seller", route_class=PageRoute, include_in_schema=Fa
 def cents(value: object) -> int | None:
     """A price typed in dollars ("12.5", "$1,299.99") as minor units; None if it is not a price."""
     text = str(value or "").strip().lstrip("$").replace(",", "")
+    if len(text) > 32:
+        return None
     try:
         amount = Decimal(text)
-    except InvalidOperation:
+        if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT / 100 or amount != round(amount, 2):
+            return None
+        return int(amount * 100)
+    except (InvalidOperation, ValueError, OverflowError):
         return None
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        return None
-    return int(amount * 100)
 
 
 def _whole(value: object) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() else None
+    return whole_number(value)
 
 
 @router.get("")
@@ -65,10 +71,12 @@ async def dashboard(page: PageDep) -> Response:
         to_ship = await orders.list_orders(uow=uow, user_id=None, seller_id=seller_id, page=1, per_page=20)
         offers = await catalog_queries.seller_offers(uow=uow, seller_id=seller_id, page=1, per_page=50)
         holds = await hold_report(uow=uow, policy=page.container.hold_durations.policy, seller_id=seller_id, top=10)
+        balance = await ledger.balance(uow=uow, seller_id=seller_id)
     titles = await _titles(page, {o.product_id for o in offers.items})
     return await page.render(
-        "seller/dashboard.html", stats=stats, inbox=inbox, orders=to_ship, offers=offers, titles=titles, holds=holds
-    )
+        "seller/dashboard.html", stats=stats, inbox=inbox, orders=to_ship, offers=offers, titles=titles, holds=holds,
+        balance=balance,
+    )  # fmt: skip
 
 
 async def _titles(page: Page, product_ids: set[str]) -> dict[str, str]:
@@ -158,11 +166,10 @@ async def create_product(page: PageDep, form: Form) -> Response:
     typed = {k: str(v) for k, v in form.items() if k != "csrf_token"}
     try:
         product, price, ship, quantity = _listing(form)
+        # Validated whole, saved in one transaction: a bad offer leaves no product behind.
+        offer = OfferCreate(sku_id="new", price=price, shipping_price=ship, quantity=quantity)
         async with page.container.uow() as uow:
-            created = await catalog.create_product(uow=uow, seller_id=seller_id, data=product)
-        offer = OfferCreate(sku_id=created.skus[0].id, price=price, shipping_price=ship, quantity=quantity)
-        async with page.container.uow() as uow:
-            await catalog.create_offer(uow=uow, seller_id=seller_id, data=offer)
+            created = await catalog.list_product(uow=uow, seller_id=seller_id, product=product, offer=offer)
     except ValidationError as exc:
         return await _product_form(page, typed=typed, errors=field_errors(exc), status=422)
     except ValueError as exc:
@@ -194,7 +201,31 @@ async def seller_order(order_id: str, page: PageDep) -> Response:
     user = page.require_user()
     async with page.container.read_uow() as uow:
         order = await orders.get_order(uow=uow, order_id=order_id, user_id=user.user_id, seller_id=seller_id)
-    return await page.render("seller/order.html", order=order)
+        found = await dispute_queries.list_disputes(uow=uow, seller_id=seller_id, status=None, page=1, per_page=100)
+        balance = await ledger.balance(uow=uow, seller_id=seller_id)
+    mine = [d for d in found.items if d.order_id == order_id]
+    return await page.render("seller/order.html", order=order, disputes=mine, balance=balance)
+
+
+@router.post("/disputes/{dispute_id}/evidence")
+async def dispute_evidence(dispute_id: str, page: PageDep, form: Form) -> Response:
+    """The seller's answer to a chargeback, forwarded to the payment provider."""
+    seller_id = page.require_seller()
+    order_id = str(form.get("order_id") or "")[:64]
+    back = f"/seller/orders/{order_id}" if order_id.isalnum() else "/seller"
+    try:
+        body = EvidenceIn(text=str(form.get("text") or ""))
+        async with page.container.uow() as uow:
+            await disputes.submit_evidence(
+                uow=uow, gateway=page.container.payments, seller_id=seller_id, dispute_id=dispute_id, text=body.text
+            )
+    except ValidationError:
+        return page.redirect(back, notice="Write your evidence first.")
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return page.redirect(back, notice=f"Not sent: {exc.message}.")
+    return page.redirect(back, notice="Evidence sent: the dispute is under review.")
 
 
 @router.post("/orders/{order_id}/ship")
