@@ -508,7 +508,10 @@ async def run(plan: Plan, faults: tuple[str, ...] = FAULTS) -> dict[str, Any]:
         from bazaar.bootstrap import build_container
         from bazaar.settings import Settings
 
-        container = build_container(Settings(data_dir=stack.root / "probe", database_url=stack.pg.url))
+        # The node's subscription names (per-node ones carry its id), without opening its data dir.
+        node_id = (stack.root / "data" / "node-id").read_text().strip()
+        probe = Settings(data_dir=stack.root / "probe", database_url=stack.pg.url, node_id=node_id)
+        container = build_container(probe)
         subscriptions = [(s.consumer, s.topics) for s in container.subscriptions]
         await container.close()
         invariants = Invariants(stack.pg.url, subscriptions)
