@@ -7,13 +7,18 @@ whose transactions start deferred and never block writers.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from bazaar.db.replicas import ReplicaRouter
+from bazaar.kernel.metrics import DOMAIN_REGISTRY
 from bazaar.settings import Settings
 
 
@@ -38,6 +43,50 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+TRANSACTIONS = Counter(
+    "bazaar_db_transactions",
+    "Database transactions this process began: a unit of work's, or a pooled connection's liveness ping",
+    ["kind"],
+    registry=DOMAIN_REGISTRY,
+)
+
+
+def _count_transactions(engine: AsyncEngine) -> None:
+    begun = TRANSACTIONS.labels(kind="unit_of_work")
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _began(_conn: Any) -> None:
+        begun.inc()
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Check a pooled connection is alive before use only if it sat idle longer than `idle_seconds`.
+
+    `pool_pre_ping` pings on every checkout: with asyncpg a BEGIN, a `;` and a ROLLBACK, a round trip and a
+    transaction per unit of work (a dozen per checkout). A connection handed back moments ago was alive then; one
+    idle for longer (the database may have restarted meanwhile) is pinged, and if dead, replaced before use. A
+    connection that dies while in use raises a disconnect error, and SQLAlchemy then recycles the whole pool.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since <= idle_seconds:
+            return
+        TRANSACTIONS.labels(kind="ping").inc()
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards this connection and checks out another
+            raise DisconnectionError("a pooled connection was dead") from exc
+
+
 @dataclass
 class Database:
     engine: AsyncEngine
@@ -45,11 +94,20 @@ class Database:
     sessionmaker: async_sessionmaker[Any]
     read_sessionmaker: async_sessionmaker[Any]
     dialect: str
+    replicas: ReplicaRouter | None = None  # PostgreSQL read replicas, when configured
 
     async def dispose(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.dispose()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+def _postgres_engine(url: str, settings: Settings) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    _ping_when_idle(engine, settings.db_ping_after_idle_seconds)
+    return engine
 
 
 def create_database(settings: Settings) -> Database:
@@ -60,15 +118,25 @@ def create_database(settings: Settings) -> Database:
         read_engine = _sqlite_engine(url, immediate=False)
         dialect = "sqlite"
     else:
-        engine = create_async_engine(
-            url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow, pool_pre_ping=True
-        )
+        engine = _postgres_engine(url, settings)
+        _count_transactions(engine)
         read_engine = engine
         dialect = "postgresql"
+    read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False)
+    replicas = None
+    if dialect == "postgresql" and settings.replica_urls:
+        replicas = ReplicaRouter.from_urls(
+            read_engine,
+            read_sessionmaker,
+            settings.replica_urls,
+            make_engine=lambda replica_url: _postgres_engine(replica_url, settings),
+            check_seconds=settings.replica_check_seconds,
+        )
     return Database(
         engine=engine,
         read_engine=read_engine,
         sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
-        read_sessionmaker=async_sessionmaker(read_engine, expire_on_commit=False),
+        read_sessionmaker=read_sessionmaker,
         dialect=dialect,
+        replicas=replicas,
     )

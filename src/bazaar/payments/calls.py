@@ -100,6 +100,22 @@ async def open_authorization(
     raise AssertionError("unreachable")
 
 
+def open_new_authorization(uow: UnitOfWork, checkout_id: str, amount: Money, last4: str, key: str) -> PaymentEvent:
+    """Record a new checkout's payment and its authorize call in the caller's transaction, which commits them
+    before the call is made (with the step that priced the checkout). Only for a checkout created in that same
+    transaction: nothing can exist under its key yet (a second attempt uses open_authorization)."""
+    payment = Payment(
+        id=new_id(), checkout_id=checkout_id, idempotency_key=key, status="pending",
+        currency=amount.currency, amount=amount.amount, card_last4=last4,
+    )  # fmt: skip
+    event = PaymentEvent(
+        id=new_id(), payment_id=payment.id, kind="authorize", amount=amount.amount,
+        idempotency_key=authorization_key(key), outcome="pending",
+    )  # fmt: skip
+    uow.session.add_all([payment, event])
+    return event
+
+
 async def open_call(
     uow_factory: UowFactory,
     *,
@@ -231,17 +247,27 @@ async def record_outcome(
 ) -> tuple[Payment, PaymentEvent]:
     """Close the event with the provider's answer and, if this closes it, apply the effect exactly once."""
     async with uow_factory() as uow:
-        claimed = await uow.session.execute(
-            update(PaymentEvent)
-            .where(PaymentEvent.id == event_id, PaymentEvent.outcome.in_(NOT_FINAL))
-            .values(outcome=result.status.value, provider_reference=result.reference, error_code=result.error_code)
-        )
-        event = await uow.session.get_one(PaymentEvent, event_id, populate_existing=True)
-        if claimed.rowcount:  # type: ignore[attr-defined]
-            await _apply(uow, event, result)
-        payment = await uow.session.get_one(Payment, event.payment_id, populate_existing=True)
+        payment, event = await record_outcome_in(uow, event_id, result)
         await uow.commit()
         return _detached(uow, payment, event)
+
+
+async def record_outcome_in(uow: UnitOfWork, event_id: str, result: ProviderResult) -> tuple[Payment, PaymentEvent]:
+    """`record_outcome` in the caller's transaction (the saga records an authorization with its own step)."""
+    claimed = await uow.session.execute(
+        update(PaymentEvent)
+        .where(PaymentEvent.id == event_id, PaymentEvent.outcome.in_(NOT_FINAL))
+        .values(outcome=result.status.value, provider_reference=result.reference, error_code=result.error_code)
+        .returning(PaymentEvent)
+        .execution_options(populate_existing=True)
+    )
+    event = claimed.scalar_one_or_none()
+    if event is not None:
+        await _apply(uow, event, result)
+    else:  # closed already (a concurrent caller, the reconciler): its answer stands
+        event = await uow.session.get_one(PaymentEvent, event_id, populate_existing=True)
+    payment = await uow.session.get_one(Payment, event.payment_id, populate_existing=True)
+    return payment, event
 
 
 async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -> None:

@@ -36,6 +36,16 @@ UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 ReadUowDep = Annotated[UnitOfWork, Depends(get_read_uow)]
 
 
+async def get_replica_uow(container: ContainerDep) -> AsyncIterator[UnitOfWork]:
+    async with container.replica_uow() as uow:
+        yield uow
+
+
+# Reads that tolerate lag (order history, seller lists): a read replica when there is a fresh one; a client
+# that has just written reads the primary instead (see bazaar.db.replicas).
+ReplicaUowDep = Annotated[UnitOfWork, Depends(get_replica_uow)]
+
+
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
