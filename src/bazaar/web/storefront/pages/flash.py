@@ -1,8 +1,9 @@
 """Flash-sale pages: join the queue, wait with a live position, hold when admitted, and check out the held units.
 
-The waiting page polls its status fragment every two seconds with htmx (and, without JavaScript, the page
-asks the browser to reload itself with a `Refresh` header), which also keeps the buyer's place: a buyer
-who closes the page stops polling and loses the place after `BAZAAR_FLASH_QUEUE_IDLE_SECONDS`.
+The waiting page polls its status fragment with htmx as often as the ticket says (`poll_after_seconds`: every
+2 s near the front, less often far back; without JavaScript a `Refresh` header reloads the page), which also
+keeps the buyer's place: a buyer who closes the page stops polling and loses the place after
+`BAZAAR_FLASH_QUEUE_IDLE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, f
 from bazaar.web.storefront.pages.shop import Where, _card, _where
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-POLL_SECONDS = 2
 
 
 def _queue_url(sale_id: str, ticket: str) -> str:
@@ -66,9 +66,9 @@ async def _look(page: Page, sale_id: str, ticket: str) -> TicketRead:
 async def waiting_page(sale_id: str, ticket: str, page: PageDep) -> Response:
     status = await _look(page, sale_id, ticket)
     sale = await _sale_entry(page, sale_id)
-    response = await page.render("flash_queue.html", sale=sale, t=status, poll=POLL_SECONDS)
+    response = await page.render("flash_queue.html", sale=sale, t=status)
     if status.status == "waiting":
-        response.headers["Refresh"] = str(POLL_SECONDS * 2)  # without JavaScript, the page reloads itself
+        response.headers["Refresh"] = str(status.poll_after_seconds * 2)  # without JavaScript, it reloads itself
     return response
 
 
@@ -77,7 +77,7 @@ async def waiting_status(sale_id: str, ticket: str, page: PageDep) -> Response:
     """The fragment htmx swaps in; once admitted (or out), it stops polling."""
     status = await _look(page, sale_id, ticket)
     sale = await _sale_entry(page, sale_id)
-    return await page.render("_flash_ticket.html", sale=sale, t=status, poll=POLL_SECONDS)
+    return await page.render("_flash_ticket.html", sale=sale, t=status)
 
 
 @router.post("/flash/{sale_id}/queue/{ticket}/leave")
