@@ -356,6 +356,7 @@ def register_consumers(container: Container) -> None:
     )
     # Shared: a sale hold that sold, or came back, is counted once in the cluster.
     container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold, scope=SHARED)
+    from bazaar.admin import handlers as admin_handlers
     from bazaar.ledger import handlers as ledger_handlers
 
     container.subscribe(
@@ -364,6 +365,7 @@ def register_consumers(container: Container) -> None:
         ledger_handlers.post_ledger(timedelta(days=container.settings.payout_hold_days)),
         scope=SHARED,
     )
+    container.subscribe("admin-goodwill", admin_handlers.TOPICS, admin_handlers.settle_goodwill, scope=SHARED)
     pages: ProductPages = container.extras["product_pages"]
     from bazaar.reviews import handlers as review_handlers
 

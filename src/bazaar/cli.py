@@ -148,6 +148,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level, settings.log_json)
     if not args.no_migrate:
         _migrate(settings)
+    if settings.worker_nice > 0:
+        # Background work (relay, indexer, consumers, sweeps) can wait a moment; buyers' requests cannot. When the
+        # cores are busy, the kernel gives the web processes the larger share (nice 5: about a third of the weight).
+        os.nice(settings.worker_nice)
 
     async def main() -> None:
         container = build_container(settings)

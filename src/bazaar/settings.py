@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_upload_body_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
 
+    # Admission control (web/admission.py), per web process: checkouts and other writes run at once; the rest
+    # wait in line up to admission_wait_seconds, then 503 `overloaded` with Retry-After. 0 = no bound.
+    admission_checkouts_per_process: int = Field(default=2, ge=0)
+    admission_writes_per_process: int = Field(default=8, ge=0)
+    admission_wait_seconds: float = Field(default=10.0, gt=0)
+    worker_nice: int = Field(default=5, ge=0, le=19)  # `bazaar worker` runs this much nicer than the web processes
+
     db_pool_size: int = 10
     db_max_overflow: int = 20
     db_ping_after_idle_seconds: float = Field(default=2.0, ge=0)  # ping a pooled connection idle longer than this

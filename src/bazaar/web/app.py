@@ -21,6 +21,7 @@ from bazaar.search.service import SearchService
 from bazaar.settings import Settings
 from bazaar.supervision.heartbeat import keep_beating
 from bazaar.web import ops
+from bazaar.web.admission import Lanes, WriteAdmission
 from bazaar.web.api import (
     accounts,
     admin,
@@ -173,6 +174,12 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
     app.add_middleware(ReadFastPath, prefix=API_PREFIX)  # inside observability: still counted and logged
     app.add_middleware(HoldFastPath, prefix=API_PREFIX)
+    app.state.admission = Lanes(
+        checkouts=settings.admission_checkouts_per_process,
+        writes=settings.admission_writes_per_process,
+        wait=settings.admission_wait_seconds,
+    )
+    app.add_middleware(WriteAdmission, prefix=API_PREFIX, lanes=app.state.admission)  # writes wait here, reads never
     app.add_middleware(
         RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_body_bytes
     )  # before every route and fast path: body size limit, no control characters
