@@ -5,6 +5,7 @@ event streams all work, and the stream partitions are spread over the shards."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -37,12 +38,25 @@ class ThingChanged(Event):
     seq: int
 
 
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is a valid, free port too."""
+    while True:
+        port = free_port()
+        if port + 10000 <= 65535:
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + 10000))
+                return port
+            except OSError:
+                continue
+
+
 class RedisClusterServers:
     """Three masters (no replicas), each a private redis-server keeping nothing on disk."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.ports = [free_port() for _ in range(3)]
+        self.ports = [_cluster_port() for _ in range(3)]
         self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -59,12 +73,13 @@ class RedisClusterServers:
         for port in self.ports:
             wait_for_port(port)
         nodes = [f"127.0.0.1:{p}" for p in self.ports]
-        subprocess.run(
+        created = subprocess.run(
             ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
-            check=True,
             capture_output=True,
+            text=True,
             timeout=60,
         )
+        assert created.returncode == 0, created.stdout + created.stderr
         deadline = time.monotonic() + 30
         while True:
             states = [
