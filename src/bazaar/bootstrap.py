@@ -279,6 +279,9 @@ def register_consumers(container: Container) -> None:
     from bazaar.reviews import handlers as review_handlers
 
     container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating)
+    from bazaar.promotions import handlers as promotion_handlers
+
+    container.subscribe("voucher-uses", promotion_handlers.TOPICS, promotion_handlers.give_back_cancelled_uses)
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
     indexer: Indexer = container.extras["search_indexer"]
     container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))

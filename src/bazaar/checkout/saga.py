@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from bazaar.cart import service as cart_service
 from bazaar.checkout import queries
+from bazaar.checkout.discounts import line_discounts
 from bazaar.checkout.models import Checkout, CheckoutStep
 from bazaar.checkout.ports import CheckoutPayments
-from bazaar.checkout.pricing import PricedLine, price_cart
+from bazaar.checkout.pricing import PricedLine, price_cart, seller_subtotals
 from bazaar.checkout.schemas import CardInput
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales import holds as flash_holds
@@ -33,6 +34,9 @@ from bazaar.kernel.payments import CardDetails
 from bazaar.kernel.ports import CartStore, SoldOutFlags
 from bazaar.orders.service import NewOrderLine, place_order
 from bazaar.payments import service as payments
+from bazaar.promotions import service as promotions
+from bazaar.promotions.errors import VoucherExhausted, VoucherNotActive, VoucherNotApplicable
+from bazaar.promotions.service import Discount
 
 log = logging.getLogger("bazaar.checkout")
 TERMINAL = frozenset({"completed", "failed"})
@@ -181,21 +185,53 @@ async def _reserve(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> 
 async def _price(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
     async with deps.uow_factory() as uow:
         checkout = await _load(uow, checkout_id)
+        lines = [_priced(line) for line in checkout.lines]
+        try:  # the cart's vouchers: one use each taken now, in this step's transaction, or the checkout fails
+            discounts = await _redeem_vouchers(uow, checkout, lines)
+        except (VoucherExhausted, VoucherNotActive, VoucherNotApplicable) as exc:
+            await uow.rollback()
+            await compensate(deps, checkout_id, exc.code, exc.message)
+            return "failed"
         quote = price_cart(
-            lines=[_priced(line) for line in checkout.lines],
+            lines=lines,
             country=checkout.shipping_address["country"],
             region=checkout.shipping_address["region"],
             method=checkout.shipping_method,
             per_seller=await _started_detail(uow, checkout_id, "shipping_methods"),
             currency=checkout.currency,
+            line_discounts=line_discounts(lines, discounts),
         )
         checkout.subtotal_amount, checkout.shipping_amount = quote.subtotal, quote.shipping
         checkout.tax_amount, checkout.total_amount = quote.tax, quote.total
-        taxes = quote.line_taxes
+        taxes, off = quote.line_taxes, quote.line_discounts
         shipping = {s.seller_id: s.chosen.amount if s.chosen else 0 for s in quote.shipments}
-        checkout.lines = [{**line, "tax": taxes[line["offer_id"]]} for line in checkout.lines]
-        await _advance(uow, checkout, "priced", total=quote.total, shipping_by_seller=shipping)
+        checkout.lines = [
+            {**line, "tax": taxes[line["offer_id"]], "discount": off.get(line["offer_id"], 0)}
+            for line in checkout.lines
+        ]
+        await _advance(
+            uow,
+            checkout,
+            "priced",
+            total=quote.total,
+            shipping_by_seller=shipping,
+            discounts=[{"code": d.code, "seller_id": d.seller_id, "amount": d.amount} for d in discounts],
+        )
     return "priced"
+
+
+async def _redeem_vouchers(uow: UnitOfWork, checkout: Checkout, lines: list[PricedLine]) -> list[Discount]:
+    """Vouchers apply to cart checkouts only (a flash sale's price is the whole offer)."""
+    if checkout.cart_id is None or await _started_detail(uow, checkout.id, "flash_sale_id") is not None:
+        return []
+    return await promotions.redeem(
+        uow=uow,
+        cart_id=checkout.cart_id,
+        checkout_id=checkout.id,
+        buyer_id=checkout.user_id,
+        seller_subtotals=seller_subtotals(lines),
+        currency=checkout.currency,
+    )
 
 
 async def _authorize(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
@@ -279,7 +315,9 @@ async def _create_order(deps: SagaDeps, checkout_id: str, card: CardInput | None
             tax=checkout.tax_amount,
             shipping_address=checkout.shipping_address,
             shipping_method=checkout.shipping_method,
+            discounts=step.get("discounts") or [],
         )
+        await promotions.attach_order(uow=uow, checkout_id=checkout.id, order_id=order_id)
         await _set_payment_order(uow, checkout, order_id, deps.capture_delay)
         checkout.order_id = order_id
         if checkout.cart_id:
@@ -323,6 +361,7 @@ async def compensate(deps: SagaDeps, checkout_id: str, code: str | None, message
         for line in checkout.lines:
             for reservation_id in _reservation_ids(line):
                 await inventory.release_reservation(uow=uow, reservation_id=reservation_id, sold_out=deps.sold_out)
+        await promotions.release_checkout(uow=uow, checkout_id=checkout_id)
         await _advance(uow, checkout, "failed", code=checkout.failure_code)
     return True
 
@@ -361,6 +400,7 @@ def _order_line(line: dict[str, Any]) -> NewOrderLine:
         quantity=line["quantity"],
         unit_price=line["unit_price"],
         tax=line["tax"],
+        discount=line.get("discount", 0),
     )
 
 

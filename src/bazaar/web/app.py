@@ -33,6 +33,7 @@ from bazaar.web.api import (
     media,
     notifications,
     orders,
+    promotions,
     reviews,
     search,
 )
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(media.files)
     app.include_router(reviews.router, prefix=API_PREFIX)
+    app.include_router(promotions.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)
