@@ -137,7 +137,7 @@ async def test_a_review_moves_the_rating_in_search_within_five_seconds(
     finally:
         stop.set()
         await asyncio.wait_for(workers, timeout=15)
-    assert (await order(client, buyer, (await client.get(f"{API}/orders", headers=buyer)).json()["items"][0]["id"]))
+    assert await order(client, buyer, (await client.get(f"{API}/orders", headers=buyer)).json()["items"][0]["id"])
 
 
 async def test_storefront_write_a_review_from_the_order_page(client: httpx.AsyncClient, container: Container) -> None:
@@ -150,8 +150,9 @@ async def test_storefront_write_a_review_from_the_order_page(client: httpx.Async
     assert f'href="/p/{offer.product_id}/review"' in html
     form = await client.get(f"/p/{offer.product_id}/review", headers=buyer)
     assert form.status_code == 200 and "Write a review" in form.text
-    r = await post(client, f"/p/{offer.product_id}/review", {"rating": "5", "title": "Lovely", "body": "Works <b>"},
-                   headers=buyer)  # fmt: skip
+    r = await post(
+        client, f"/p/{offer.product_id}/review", {"rating": "5", "title": "Lovely", "body": "Works <b>"}, headers=buyer
+    )
     assert r.status_code == 303, r.text
     await index_now(container)
     page = (await client.get(f"/p/{offer.product_id}", headers=buyer)).text

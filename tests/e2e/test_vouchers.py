@@ -57,18 +57,24 @@ async def checkout(client: httpx.AsyncClient, buyer: dict[str, str], key: str, c
     )
 
 
-async def test_a_voucher_in_cart_quote_checkout_order_and_refund(client: httpx.AsyncClient, container: Container) -> None:
+async def test_a_voucher_in_cart_quote_checkout_order_and_refund(
+    client: httpx.AsyncClient, container: Container
+) -> None:
     seller, _, (a, b) = await seller_with_offers(client, container, 10, 10, price=1000)
     _, other_seller_offers = (await seller_with_offers(client, container, 10, price=3000))[1:]
     (other,) = other_seller_offers
-    assert (await create(client, seller, voucher("save10", min_subtotal={"amount": 2000, "currency": "USD"}))).status_code == 201
+    assert (
+        await create(client, seller, voucher("save10", min_subtotal={"amount": 2000, "currency": "USD"}))
+    ).status_code == 201
     _, buyer = await new_user(client)
     await fill_cart(client, buyer, (a, 1), (other, 1))
     below = await client.post(f"{API}/cart/voucher", json={"code": "SAVE10"}, headers=buyer)
     assert below.status_code == 422 and below.json()["error"]["code"] == "voucher_not_applicable"
     await fill_cart(client, buyer, (b, 2))  # now $30 of this seller's items
     cart = (await client.post(f"{API}/cart/voucher", json={"code": "save10"}, headers=buyer)).json()
-    assert cart["discounts"] == [{"code": "SAVE10", "seller_id": a.seller_id, "amount": {"amount": 300, "currency": "USD"}}]
+    assert cart["discounts"] == [
+        {"code": "SAVE10", "seller_id": a.seller_id, "amount": {"amount": 300, "currency": "USD"}}
+    ]
     assert cart["subtotal"]["amount"] == 6000 and cart["total"]["amount"] == 5700
 
     quote = (await client.post(f"{API}/checkout/quote", json={"shipping_address": ADDRESS}, headers=buyer)).json()
@@ -110,8 +116,15 @@ async def test_bad_codes_are_refused_and_change_nothing(client: httpx.AsyncClien
     ]
     for body in bad:
         assert (await create(client, seller, body)).status_code == 422, body
-    assert (await create(client, seller, voucher("LATER", starts_at=(now + timedelta(days=1)).isoformat(),
-                                                 ends_at=(now + timedelta(days=2)).isoformat()))).status_code == 201  # fmt: skip
+    assert (
+        await create(
+            client,
+            seller,
+            voucher(
+                "LATER", starts_at=(now + timedelta(days=1)).isoformat(), ends_at=(now + timedelta(days=2)).isoformat()
+            ),
+        )
+    ).status_code == 201
     assert (await create(client, seller, voucher("TAKEN"))).status_code == 201
     assert (await create(client, seller, voucher("taken"))).status_code == 409
     _, buyer = await new_user(client)
@@ -127,7 +140,9 @@ async def test_bad_codes_are_refused_and_change_nothing(client: httpx.AsyncClien
     assert removed.status_code == 200 and removed.json()["discounts"] == []
 
 
-async def test_limits_declines_and_cancellations_give_uses_back(client: httpx.AsyncClient, container: Container) -> None:
+async def test_limits_declines_and_cancellations_give_uses_back(
+    client: httpx.AsyncClient, container: Container
+) -> None:
     seller, _, (a,) = await seller_with_offers(client, container, 10)
     made = await create(client, seller, voucher("ONCE", kind="fixed", value=500, max_uses=1))
     assert made.status_code == 201

@@ -46,8 +46,9 @@ async def _buyer_with_voucher(container: Container, n: int, offer_id: str) -> st
         user_id = user.id
     owner = carts.CartOwner(user_id=user_id)
     async with container.uow() as uow:
-        await carts.add_item(uow=uow, store=container.carts, cache=container.cache, owner=owner, offer_id=offer_id,
-                             quantity=1)  # fmt: skip
+        await carts.add_item(
+            uow=uow, store=container.carts, cache=container.cache, owner=owner, offer_id=offer_id, quantity=1
+        )
     async with container.uow() as uow:
         await carts.apply_voucher(uow=uow, store=container.carts, cache=container.cache, owner=owner, code="RUSH20")
     return user_id
@@ -60,8 +61,14 @@ async def test_200_buyers_rushing_a_voucher_limited_to_20_uses(container: Contai
         await promotions.create_voucher(
             uow=uow,
             seller_id=offer.seller_id,
-            data=VoucherCreate(code="RUSH20", kind="percent", value=20, max_uses=20, starts_at=now - timedelta(hours=1),
-                               ends_at=now + timedelta(hours=1)),  # fmt: skip
+            data=VoucherCreate(
+                code="RUSH20",
+                kind="percent",
+                value=20,
+                max_uses=20,
+                starts_at=now - timedelta(hours=1),
+                ends_at=now + timedelta(hours=1),
+            ),
         )
     buyers = [await _buyer_with_voucher(container, n, offer.id) for n in range(200)]
     request = CheckoutRequest.model_validate(
