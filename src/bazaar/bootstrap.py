@@ -282,6 +282,9 @@ def register_consumers(container: Container) -> None:
     from bazaar.promotions import handlers as promotion_handlers
 
     container.subscribe("voucher-uses", promotion_handlers.TOPICS, promotion_handlers.give_back_cancelled_uses)
+    from bazaar.recommendations import handlers as recommendation_handlers
+
+    container.subscribe("co-purchases", recommendation_handlers.TOPICS, recommendation_handlers.count_co_purchases)
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
     indexer: Indexer = container.extras["search_indexer"]
     container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("pg_only")
 
 @pytest.fixture
 async def engines(settings_factory: Any, container: Container) -> AsyncIterator[list[Container]]:
-    extra = [build_container(settings_factory(db_pool_size=20, db_max_overflow=0)) for _ in range(2)]
+    extra = [build_container(settings_factory(db_pool_size=30, db_max_overflow=0)) for _ in range(2)]
     try:
         yield extra
     finally:
@@ -79,11 +79,16 @@ async def test_200_buyers_rushing_a_voucher_limited_to_20_uses(container: Contai
         }
     )
 
+    # 50 checkouts in flight at any moment (25 per engine, within each pool): the race is real, and a loaded
+    # machine does not turn it into pool time-outs.
+    gates = [asyncio.Semaphore(25), asyncio.Semaphore(25)]
+
     async def attempt(n: int, user_id: str) -> Any:
         c = engines[n % 2]
-        return await checkout.start_checkout(
-            deps=c.saga_deps(), user_id=user_id, idempotency_key=f"rush-{n}", request=request
-        )
+        async with gates[n % 2]:
+            return await checkout.start_checkout(
+                deps=c.saga_deps(), user_id=user_id, idempotency_key=f"rush-{n}", request=request
+            )
 
     results = await asyncio.gather(*(attempt(n, u) for n, u in enumerate(buyers)), return_exceptions=True)
     failures = [r for r in results if isinstance(r, BaseException)]

@@ -331,3 +331,23 @@ async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: l
         .distinct()
     )
     return set(rows.scalars())
+
+
+async def ordered_product_ids(*, uow: UnitOfWork, order_id: str) -> list[str]:
+    """The distinct products of an order, in line order."""
+    rows = await uow.session.execute(
+        select(OrderLine.product_id).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
+    )
+    return list(dict.fromkeys(rows.scalars()))
+
+
+async def recently_ordered_product_ids(*, uow: UnitOfWork, buyer_id: str, limit: int = 20) -> list[str]:
+    """The products a buyer ordered most recently, newest first."""
+    rows = await uow.session.execute(
+        select(OrderLine.product_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.user_id == buyer_id, Order.status != "cancelled")
+        .order_by(Order.created_at.desc(), OrderLine.id)
+        .limit(limit * 3)
+    )
+    return list(dict.fromkeys(rows.scalars()))[:limit]

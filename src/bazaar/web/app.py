@@ -34,6 +34,7 @@ from bazaar.web.api import (
     notifications,
     orders,
     promotions,
+    recommendations,
     reviews,
     search,
 )
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(media.files)
     app.include_router(reviews.router, prefix=API_PREFIX)
     app.include_router(promotions.router, prefix=API_PREFIX)
+    app.include_router(recommendations.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
     app.include_router(pages.router)

@@ -8,7 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bazaar.bootstrap import Container
-from bazaar.workers import flash_sales, mail_sender, outbox_relay, payments, reservation_sweeper, search_indexer
+from bazaar.workers import (
+    flash_sales,
+    mail_sender,
+    outbox_relay,
+    payments,
+    reservation_sweeper,
+    sale_prices,
+    search_indexer,
+)
 
 log = logging.getLogger("bazaar.workers")
 
@@ -42,6 +50,8 @@ def all_workers(container: Container) -> list[Worker]:
         Worker("search-indexer", search_indexer.run_once, min(poll, 0.25)),
         # Announces each sale's start and end within a quarter second of the clock.
         Worker("flash-sale-scheduler", flash_sales.run_scheduler, min(poll, 0.25)),
+        # Switches offers to and from their scheduled sale price within half a second of the clock.
+        Worker("sale-prices", sale_prices.run_once, min(poll, 0.5)),
     ]
 
 
