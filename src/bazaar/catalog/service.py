@@ -192,6 +192,8 @@ async def set_seller_offers_shown(*, uow: UnitOfWork, seller_id: str, shown: boo
     for offer_id, product_id in rows:
         uow.emit(OfferUpdated(offer_id=offer_id, product_id=product_id))
     return len(rows)
+
+
 async def set_product_taken_down(*, uow: UnitOfWork, product_id: str, taken_down: bool) -> bool:
     """Take a product down (its page 404s, search drops it, its offers cannot be bought) or restore it; in the
     caller's transaction. Restored offers of a suspended seller stay `suspended`. Answers whether it changed."""
@@ -221,6 +223,7 @@ async def set_product_taken_down(*, uow: UnitOfWork, product_id: str, taken_down
             .values(status=case((Offer.seller_id.in_(suspended), "suspended"), else_="active"))
             .execution_options(synchronize_session=False)
         )
+    uow.emit(ProductUpdated(product_id=product_id))
     return True
 
 
