@@ -141,7 +141,8 @@ def cost(before: Snapshot, after: Snapshot, idle: Idle, operations: int, *, kind
     bazaar = sum(v for k, v in cpu.items() if k in ("web", "worker", "supervisor"))
     # Without the idle subtraction: a busy worker skips its idle polls, so subtracting them all undercounts it.
     raw = sum(after.cpu[k] - before.cpu.get(k, 0.0) for k in cpu) * 1000 / operations
-    transactions = after.db["transactions"] - before.db["transactions"] - idle.transactions_per_s * span
+    transactions_raw = after.db["transactions"] - before.db["transactions"]
+    transactions = transactions_raw - idle.transactions_per_s * span
     rows = after.db["rows_written"] - before.db["rows_written"] - idle.rows_per_s * span
     tables = {}
     for table, n in after.db["tables"].items():
@@ -152,12 +153,31 @@ def cost(before: Snapshot, after: Snapshot, idle: Idle, operations: int, *, kind
     return {
         "cpu_ms": {**cpu, "bazaar_total": round(bazaar, 2), "bazaar_total_idle_included": round(raw, 2)},
         "transactions": round(transactions / operations, 2),
+        "transactions_idle_included": round(transactions_raw / operations, 2),
         "rollbacks": round((after.db["rollbacks"] - before.db["rollbacks"]) / operations, 2),
         "rows_written": round(rows / operations, 2),
         "rows_by_table": dict(sorted(tables.items(), key=lambda kv: -kv[1])),
         "machine_cpu_busy_percent": round(100 * busy / max(total, 1), 1),
         "seconds": round(span, 2),
     }
+
+
+async def sample_queries(dsn: str, stop: asyncio.Event, every: float = 0.005) -> dict[str, int]:
+    """What the database's other sessions are running, sampled until `stop`: query text -> times seen."""
+    conn = await asyncpg.connect(dsn)
+    seen: dict[str, int] = {}
+    try:
+        while not stop.is_set():
+            for row in await conn.fetch(
+                "SELECT state, left(query, 160) AS q FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+            ):
+                key = f"[{row['state']}] {row['q']}"
+                seen[key] = seen.get(key, 0) + 1
+            await asyncio.sleep(every)
+    finally:
+        await conn.close()
+    return dict(sorted(seen.items(), key=lambda kv: -kv[1])[:25])
 
 
 # --- the floor: only what a checkout must write, as pgbench runs it -------------------------------------------

@@ -187,6 +187,46 @@ async def fire(base_url: str, buyers: list[tuple[str, str]], concurrency: int) -
     }
 
 
+async def fire_alone(base_url: str, buyers: list[tuple[str, str]]) -> dict[str, Any]:
+    """One checkout at a time on one connection (so one web process serves them all), with that process's own
+    count of the database transactions it began (`bazaar_db_transactions_total` in /metrics) before and after."""
+    body = json.dumps({"shipping_address": ADDRESS, "shipping_method": "standard", "payment": CARD}).encode()
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+
+    async def began() -> dict[str, float]:
+        _, text = await request(reader, writer, host, "GET", "/metrics")
+        counts: dict[str, float] = {}
+        for line in text.decode().splitlines():
+            if line.startswith("bazaar_db_transactions_total{"):
+                kind = line.split('kind="', 1)[1].split('"', 1)[0]
+                counts[kind] = float(line.rsplit(" ", 1)[1])
+        return counts
+
+    try:
+        first, before = await began(), await began()
+        reading = {k: before.get(k, 0.0) - first.get(k, 0.0) for k in before}  # what one /metrics read begins
+        latencies, statuses = [], {}
+        for _, token in buyers:
+            headers = {"Idempotency-Key": f"bench-{uuid.uuid4().hex}"}
+            started = time.perf_counter()
+            status, _ = await request(
+                reader, writer, host, "POST", "/api/v1/checkout", token=token, body=body, headers=headers
+            )
+            latencies.append(time.perf_counter() - started)
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+        after = await began()
+    finally:
+        writer.close()
+    return {
+        "statuses": statuses,
+        "p50_ms": round(_percentile(latencies, 50) * 1000, 1),
+        "transactions_begun_per_checkout": {
+            k: round((after.get(k, 0.0) - before.get(k, 0.0) - reading.get(k, 0.0)) / len(buyers), 2) for k in after
+        },
+    }
+
+
 async def audit(conn: asyncpg.Connection, user_ids: list[str], created: int) -> dict[str, Any]:
     """What the database says about these buyers' checkouts; every `violations` figure must be 0."""
     by_status = {
@@ -383,7 +423,12 @@ async def phase(
                 try:
                     web_idle = await acc.measure_idle(conn, groups, min(args.idle_seconds, 3.0))
                     before = await acc.snapshot(conn, groups)
-                    solo_run = await fire(base_url, solo, 1)
+                    stop_sampling = asyncio.Event()
+                    sampler = asyncio.create_task(acc.sample_queries(dsn, stop_sampling)) if args.sample else None
+                    solo_run = await fire_alone(base_url, solo)
+                    stop_sampling.set()
+                    if sampler is not None:
+                        accounting_queries = await sampler
                     await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
                     middle = await acc.snapshot(conn, groups)
                 finally:
@@ -396,10 +441,13 @@ async def phase(
                     "checkouts": len(solo),
                     "statuses": solo_run["statuses"],
                     "p50_ms_alone": solo_run["p50_ms"],
+                    "transactions_begun_by_the_web_process": solo_run["transactions_begun_per_checkout"],
                     "request_path": acc.cost(before, middle, web_idle, len(solo), kinds={"web"}),
                     "after_the_request": acc.cost(middle, after, idle, len(solo), kinds={"worker"}),
                     "drain_seconds": round(drain_s, 1),
                 }
+                if args.sample:
+                    accounting["queries_seen"] = accounting_queries
             await asyncio.sleep(1)  # let in-flight bookkeeping land before the audit
             all_buyers = [u for u, _ in warm] + [u for b in [*runs_buyers, solo] for u, _ in b]
             created = sum(r["statuses"].get("201", 0) for r in runs)
@@ -530,7 +578,8 @@ def _phase_line(p: dict[str, Any]) -> str:
     a = p["request_path_alone"]
     if a:
         lines.append(
-            f"  alone (worker paused), x{a['checkouts']} at 1 in flight, p50 {a['p50_ms_alone']} ms:"
+            f"  alone (worker paused), x{a['checkouts']} at 1 in flight, p50 {a['p50_ms_alone']} ms, transactions"
+            f" the web process began per checkout {a['transactions_begun_by_the_web_process']}:"
             f"\n         request path: {_cost_line(a['request_path'])}"
             f"\n         afterwards (worker, {a['drain_seconds']} s): {_cost_line(a['after_the_request'])}"
         )
@@ -580,6 +629,7 @@ def main() -> None:
     )
     parser.add_argument("--keep-database", action="store_true", help="leave the database for inspection")
     parser.add_argument("--out", default=None, help="results file name under bench/results")
+    parser.add_argument("--sample", action="store_true", help="sample pg_stat_activity during the request path run")
     args = parser.parse_args()
     if args.baseline_src:
         args.baseline_src = str(Path(args.baseline_src).resolve())

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import asyncpg
 
 from bazaar.accounts.models import User
-from bazaar.bootstrap import build_container
+from bazaar.bootstrap import SHARED, build_container
 from bazaar.db.migrate import upgrade
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.events import Event
@@ -67,7 +67,7 @@ async def measure(settings: Settings, events: int) -> dict[str, Any]:
         async def notify(uow: UnitOfWork, event: dict[str, Any]) -> None:
             uow.session.add(Notification(user_id=user.id, kind="bench", subject=event["event_id"], body=""))
 
-        container.subscribe("bench-notifier", ("catalog.",), notify)
+        container.subscribe("bench-notifier", ("catalog.",), notify, scope=SHARED)
         for start in range(0, events, 500):
             async with container.uow() as uow:
                 for i in range(start, min(events, start + 500)):

@@ -18,16 +18,23 @@ from bazaar.adapters.payment_client import HttpPaymentGateway
 from bazaar.adapters.pg_statements import AsyncpgStatements
 from bazaar.adapters.redis_cache import RedisCache
 from bazaar.adapters.redis_stream import RedisEventStream
+from bazaar.adapters.redis_waiting_room import RedisWaitingRoom
 from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
 from bazaar.adapters.sold_out import MemorySoldOutFlags, RedisSoldOutFlags
 from bazaar.catalog.handlers import PAGE_TOPICS, invalidate_product_page
 from bazaar.catalog.page_cache import ProductPages
 from bazaar.checkout.saga import SagaDeps
-from bazaar.db.consumers import BatchHandler, Handler, Subscription
+from bazaar.db.consumers import PER_NODE, SHARED, BatchHandler, Handler, Scope, Subscription, consumer_name
 from bazaar.db.engine import Database, create_database
+from bazaar.db.nodes import LiveNodes
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales.calendar import SaleCalendar
+from bazaar.flash_sales.db_room import DatabaseWaitingRoom
+from bazaar.flash_sales.ports import WaitingRoom
+from bazaar.flash_sales.queue import QueuePolicy
+from bazaar.inventory.hold_times import HoldDurations, HoldPolicy
 from bazaar.inventory.hot import HotReservations
+from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.ports import (
     Cache,
     CartStore,
@@ -44,11 +51,11 @@ from bazaar.mail.sender import SendPolicy
 from bazaar.payments.facade import PaymentsFacade
 from bazaar.search import handlers as search_handlers
 from bazaar.search.index import SearchIndex
-from bazaar.search.indexer import Indexer
+from bazaar.search.indexer import Indexer, replica_ready
 from bazaar.search.service import SearchService
 from bazaar.settings import Settings
 
-__all__ = ["Container", "Handler", "Subscription", "build_container", "build_event_stream"]
+__all__ = ["PER_NODE", "SHARED", "Container", "Handler", "Subscription", "build_container", "build_event_stream"]
 
 
 @dataclass
@@ -73,6 +80,22 @@ class Container:
     mail: MailTransport | None = None  # set by build_container: SMTP or .eml files
     media: MediaStore | None = None  # set by build_container: image files (the data dir's media folder)
     flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
+    waiting_room: WaitingRoom = field(init=False)  # Redis when configured, else the database
+    hold_durations: HoldDurations = field(init=False)  # each new hold's TTL, from measured times to purchase
+
+    @property
+    def queue_policy(self) -> QueuePolicy:
+        s = self.settings
+        return QueuePolicy(
+            secret=s.secret_key,
+            admission_window=timedelta(seconds=s.flash_admission_window_seconds),
+            idle_timeout=timedelta(seconds=s.flash_queue_idle_seconds),
+            hold_seconds=s.flash_hold_ttl_seconds,
+        )
+
+    @property
+    def hold_limits(self) -> HoldLimits:
+        return HoldLimits.from_settings(self.settings)
 
     @property
     def mail_config(self) -> MailConfig:
@@ -110,22 +133,38 @@ class Container:
             uow_factory=self.uow,
             payments=self.payments_facade(),
             reservation_ttl=timedelta(seconds=s.reservation_ttl_seconds),
+            hold_ttl=self.hold_durations.ttl,
             deadline=timedelta(seconds=s.checkout_deadline_seconds),
             capture_delay=timedelta(seconds=s.capture_delay_seconds),
             carts=self.carts,
             sold_out=self.sold_out,
+            hold_limits=self.hold_limits,
             crash_after=crash_after or set(),
         )
 
+    @property
+    def node_id(self) -> str:
+        return self.settings.resolved_node_id
+
     def subscribe(
-        self, consumer: str, topics: tuple[str, ...], handler: Handler, *, batch_handler: BatchHandler | None = None
+        self,
+        consumer: str,
+        topics: tuple[str, ...],
+        handler: Handler,
+        *,
+        scope: Scope,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         """Register an event consumer: `handler(uow, event)` runs once per event whose topic matches
         (exact, or a prefix ending in "."), in a unit of work that commits with the inbox row.
-        `batch_handler(uow, events)`, if given, does the same for several events at once."""
-        if any(s.consumer == consumer for s in self.subscriptions):
+        `batch_handler(uow, events)`, if given, does the same for several events at once.
+
+        `scope` says who handles an event: SHARED, one handler in the whole cluster (notifications, figures,
+        email); PER_NODE, every node (its search replica, caches held in its processes)."""
+        if any(s.name == consumer for s in self.subscriptions):
             raise ValueError(f"consumer {consumer!r} is already subscribed")
-        self.subscriptions.append(Subscription(consumer, topics, handler, batch_handler))
+        full_name = consumer_name(consumer, scope, self.node_id)
+        self.subscriptions.append(Subscription(full_name, topics, handler, batch_handler, scope=scope, name=consumer))
 
     async def close(self) -> None:
         await self.events.close()
@@ -136,6 +175,7 @@ class Container:
         if self.payment_sandbox is not None:
             self.payment_sandbox.state.ledger.close()
         await self.sold_out.close()
+        await self.waiting_room.close()
         await self.carts.close()
         if self.mail is not None:
             await self.mail.close()
@@ -167,6 +207,15 @@ def build_container(settings: Settings) -> Container:
     container.mail = build_mail_transport(settings)
     container.media = FilesystemMediaStore(settings.resolved_media_dir)
     container.flash_calendar = SaleCalendar(container.read_uow)
+    container.hold_durations = HoldDurations(
+        container.read_uow,
+        HoldPolicy(
+            floor=min(settings.reservation_ttl_min_seconds, settings.reservation_ttl_seconds),
+            ceiling=settings.reservation_ttl_seconds,
+            adaptive=settings.reservation_ttl_adaptive,
+        ),
+    )
+    container.waiting_room = DatabaseWaitingRoom(container.uow)
     if settings.redis_url:
         from redis.asyncio import Redis
 
@@ -175,6 +224,8 @@ def build_container(settings: Settings) -> Container:
         carts_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         container.carts = RedisCartStore(carts_client, prefix=settings.redis_prefix)
         container.sessions = SessionCache(cache)
+        room_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        container.waiting_room = RedisWaitingRoom(room_client, prefix=settings.redis_prefix)
     if container.db.dialect == "postgresql":
         container.plain_statements = AsyncpgStatements(settings.resolved_database_url)
         container.hot_reservations = HotReservations(
@@ -182,16 +233,22 @@ def build_container(settings: Settings) -> Container:
             sold_out=container.sold_out,
             on_events=container.outbox_wakeup.set,
             ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+            ttl_for=container.hold_durations.ttl,
+            limits=HoldLimits.from_settings(settings),
         )
     shared_cache = settings.redis_url is not None
     container.extras["product_pages"] = ProductPages(cache, container.read_uow, shared=shared_cache)
     index = SearchIndex(settings.data_dir / "search")
     container.extras["search_index"] = index
-    container.extras["search"] = SearchService(index, cache, shared=shared_cache)
+    container.extras["search"] = SearchService(index, cache, shared=shared_cache, node_id=container.node_id)
     indexer = Indexer(index, container.read_uow)
     container.extras["search_indexer"] = indexer
     container.extras.setdefault("closers", []).append(indexer.close)
-    container.extras.setdefault("readiness", {})["search"] = index.ping
+
+    async def search_replica() -> bool:
+        return replica_ready(index, node_started_at=settings.node_started_at)
+
+    container.extras.setdefault("readiness", {})["search"] = search_replica
     register_consumers(container)
     return container
 
@@ -216,9 +273,16 @@ def build_mail_transport(settings: Settings) -> MailTransport:
 
 def build_event_stream(settings: Settings, container: Container) -> EventStream:
     """Redis Streams when Redis is configured, else the outbox table delivered in-process."""
+    live_nodes = LiveNodes(
+        container.read_uow,
+        node_id=container.node_id,
+        dead_after=timedelta(seconds=settings.node_dead_after_seconds),
+    )
+    container.extras["live_nodes"] = live_nodes
     common: dict[str, Any] = {
         "uow_factory": container.uow,
         "subscriptions": container.subscriptions,
+        "live_nodes": live_nodes,
         "max_deliveries": settings.event_max_deliveries,
         "retry_base_seconds": settings.event_retry_base_seconds,
         "retry_max_seconds": settings.event_retry_max_seconds,
@@ -244,10 +308,17 @@ def register_consumers(container: Container) -> None:
     from bazaar.mail import handlers as mail_handlers
     from bazaar.mail.kinds import TOPICS as MAIL_TOPICS
     from bazaar.notifications import handlers as notification_handlers
+    from bazaar.notifications import marketplace as notification_marketplace
     from bazaar.wishlists import handlers as wishlist_handlers
 
+    # Flags and product pages live in Redis when it is configured (one copy for the cluster: one handler
+    # suffices); otherwise in each process, and every node must hear of every change.
+    local = SHARED if container.settings.redis_url else PER_NODE
     container.subscribe(
-        "inventory-sold-out-flags", ("inventory.stock_changed.v1",), clear_sold_out_on_restock(container.sold_out)
+        "inventory-sold-out-flags",
+        ("inventory.stock_changed.v1",),
+        clear_sold_out_on_restock(container.sold_out),
+        scope=local,
     )
     container.subscribe(
         "notifications",
@@ -258,33 +329,51 @@ def register_consumers(container: Container) -> None:
             "orders.return_requested.v1",
             "shipping.shipment_created.v1",
             "wishlists.product_alert.v1",
+            *notification_marketplace.HANDLERS,
         ),
         notification_handlers.handle_notifications,
+        scope=SHARED,
     )
     # Shared subscriptions (one handler in the cluster): alerts decided once per change, emails queued once.
     alerts, alerts_batch = wishlist_handlers.watch_products(
         timedelta(seconds=container.settings.alert_cooldown_seconds)
     )
-    container.subscribe("wishlist-alerts", wishlist_handlers.TOPICS, alerts, batch_handler=alerts_batch)
-    container.subscribe("mail", MAIL_TOPICS, mail_handlers.queue_emails(container.mail_config))
+    container.subscribe("wishlist-alerts", wishlist_handlers.TOPICS, alerts, batch_handler=alerts_batch, scope=SHARED)
+    container.subscribe("mail", MAIL_TOPICS, mail_handlers.queue_emails(container.mail_config), scope=SHARED)
     container.subscribe(
         "seller-stats",
         ("orders.order_placed.v1", "orders.order_status_changed.v1", "inventory.reservation_made.v1"),
         notification_handlers.handle_seller_stats,
         batch_handler=notification_handlers.handle_seller_stats_batch,
+        scope=SHARED,
     )
     # Shared: a sale hold that sold, or came back, is counted once in the cluster.
-    container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold)
+    container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold, scope=SHARED)
+    from bazaar.ledger import handlers as ledger_handlers
+
+    container.subscribe(
+        "ledger",
+        ledger_handlers.TOPICS,
+        ledger_handlers.post_ledger(timedelta(days=container.settings.payout_hold_days)),
+        scope=SHARED,
+    )
     pages: ProductPages = container.extras["product_pages"]
     from bazaar.reviews import handlers as review_handlers
 
-    container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating)
+    container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating, scope=SHARED)
     from bazaar.promotions import handlers as promotion_handlers
 
-    container.subscribe("voucher-uses", promotion_handlers.TOPICS, promotion_handlers.give_back_cancelled_uses)
+    container.subscribe(
+        "voucher-uses", promotion_handlers.TOPICS, promotion_handlers.give_back_cancelled_uses, scope=SHARED
+    )
     from bazaar.recommendations import handlers as recommendation_handlers
 
-    container.subscribe("co-purchases", recommendation_handlers.TOPICS, recommendation_handlers.count_co_purchases)
-    container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages))
+    container.subscribe(
+        "co-purchases", recommendation_handlers.TOPICS, recommendation_handlers.count_co_purchases, scope=SHARED
+    )
+    container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages), scope=local)
+    # Every node keeps a search replica of its own in its data dir, fed with every catalog and stock event.
     indexer: Indexer = container.extras["search_indexer"]
-    container.subscribe("search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer))
+    container.subscribe(
+        "search-indexer", search_handlers.TOPICS, search_handlers.mark_for_indexing(indexer), scope=PER_NODE
+    )

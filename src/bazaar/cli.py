@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from bazaar.settings import Settings, SettingsError
@@ -99,6 +101,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bazaar.supervision import supervisor
     from bazaar.web.http_protocol import OneWriteHttpToolsProtocol
 
+    # Every process of this node (web processes, the worker) knows when the node started: /readyz waits
+    # for the search replica to catch up in this run, not an earlier one.
+    os.environ["BAZAAR_NODE_STARTED_AT"] = datetime.now(UTC).isoformat()
     _migrate(settings)
     if settings.seed_products_on_first_start > 0:
         asyncio.run(seed_if_empty(settings, products=settings.seed_products_on_first_start))
@@ -170,6 +175,8 @@ def cmd_sandbox_payments(args: argparse.Namespace, settings: Settings) -> int:
     from bazaar.adapters.sandbox_payments import SandboxConfig, create_sandbox_app
 
     config = SandboxConfig.from_settings(settings)
+    if config.webhook_url is None:
+        config = dataclasses.replace(config, webhook_url=settings.public_url.rstrip("/") + "/api/v1/webhooks/payments")
     print(f"sandbox payment provider on http://{args.host}:{args.port} (state in {config.database})", flush=True)
     # A held-back "times out after authorizing" answer must not delay shutdown for long.
     uvicorn.run(
@@ -200,6 +207,28 @@ def cmd_admin_grant(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return asyncio.run(main())
+
+
+def cmd_payouts_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Pay every seller's available balance now (safe beside the worker's daily run)."""
+    from bazaar.bootstrap import build_container
+    from bazaar.ledger.payouts import run_payouts
+
+    _migrate(settings)
+
+    async def main() -> None:
+        container = build_container(settings)
+        try:
+            report = await run_payouts(uow_factory=container.uow, gateway=container.payments, trigger="cli")
+        finally:
+            await container.close()
+        print(
+            f"payout run {report.run_id}: {report.paid} paid ({report.amount / 100:,.2f}), "
+            f"{report.failed} failed, {report.pending} awaiting the provider's answer"
+        )
+
+    asyncio.run(main())
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     grant = admin_sub.add_parser("grant", help="give an account the admin role")
     grant.add_argument("email")
     grant.set_defaults(func=cmd_admin_grant)
+    payouts = sub.add_parser("payouts", help="sellers' payouts")
+    payouts_sub = payouts.add_subparsers(dest="payouts_command", required=True)
+    payouts_sub.add_parser("run", help="pay every seller's available balance now").set_defaults(func=cmd_payouts_run)
     return parser
 
 

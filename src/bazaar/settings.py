@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -26,10 +29,19 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     secret_key: str = "development-only-secret"
 
-    reservation_ttl_seconds: int = 600
+    reservation_ttl_seconds: int = 600  # the longest a hold lasts (and its length while nothing is measured yet)
+    # Adaptive holds (inventory/hold_times.py): each hold lasts what buyers need to buy, never less than this.
+    reservation_ttl_min_seconds: int = Field(default=120, ge=10)
+    reservation_ttl_adaptive: bool = True
+    # Hold limits (inventory/limits.py): units one buyer may hold at once, over all offers and per offer, and
+    # holds (POST /reservations) one buyer may ask for per minute (with rate limits on).
+    hold_max_units_per_buyer: int = Field(default=200, ge=1)
+    hold_max_units_per_offer: int = Field(default=50, ge=1)
+    hold_limit_per_minute: int = Field(default=120, ge=1)
     # Flash sales: a hold made through a sale lasts at most this long (short, so unbought units return fast).
     flash_hold_ttl_seconds: int = Field(default=180, ge=10)
     flash_admission_window_seconds: int = Field(default=120, ge=5)  # an admitted buyer may hold within this
+    flash_queue_idle_seconds: int = Field(default=60, ge=5)  # a waiting buyer not polling this long loses the place
     capture_delay_seconds: int = 60
     checkout_deadline_seconds: int = 30
     rate_limits: str = "on"
@@ -41,8 +53,13 @@ class Settings(BaseSettings):
     redis_prefix: str = "bazaar:"
     token_ttl_days: int = 30
 
+    # Request bodies (web/guards.py): JSON and forms, and multipart uploads (an image is at most 10 MB).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_body_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
+
     db_pool_size: int = 10
     db_max_overflow: int = 20
+    db_ping_after_idle_seconds: float = Field(default=2.0, ge=0)  # ping a pooled connection idle longer than this
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True
@@ -70,6 +87,15 @@ class Settings(BaseSettings):
     # tool: refused in production) and then only with `X-Sandbox-Secret: <payment_sandbox_secret>`.
     payment_sandbox_public: bool = False
     payment_sandbox_secret: str | None = None
+    # Money to sellers: a sale becomes available this long after delivery; the payouts worker pays every
+    # payout_interval_hours (daily); the signed payment webhooks use this secret (HMAC-SHA256 of the body).
+    payout_hold_days: float = Field(default=14, ge=0)
+    payout_interval_hours: float = Field(default=24, gt=0)
+    payment_webhook_secret: str = "development-webhook-secret"
+    dispute_fee_amount: int = Field(default=1500, ge=0)  # a lost dispute's fee when the provider does not say
+    # Where the sandbox sends its webhooks when it runs as its own process (default: public_url + the webhook path);
+    # in-process it calls the app directly.
+    payment_sandbox_webhook_url: str | None = None
     # Event stream (Redis Streams when redis_url is set, else the outbox table in-process).
     event_partitions: int = Field(default=4, ge=1)  # streams per topic group; a key always maps to one
     event_max_deliveries: int = Field(default=5, ge=1)  # then the event goes to the dead letters
@@ -99,6 +125,33 @@ class Settings(BaseSettings):
     # Guest checkout, per IP and per email address.
     guest_checkout_limit_per_minute: int = 10
     guest_checkout_email_limit_per_minute: int = 5
+    # The cluster: this node's name (per-node consumer groups, the node registry); default: made once and
+    # kept in <data_dir>/node-id, so a node keeps its name across restarts and two data dirs never share one.
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,48}$")
+    node_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    node_dead_after_seconds: float = Field(default=30.0, gt=0)  # no heartbeat for this long: the node is gone
+    node_started_at: datetime | None = None  # set by `serve` for its processes: /readyz waits for this run's indexer
+
+    @cached_property
+    def resolved_node_id(self) -> str:
+        """BAZAAR_NODE_ID, else the name kept in the data dir (created on first use)."""
+        if self.node_id:
+            return self.node_id
+        path = self.data_dir / "node-id"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+        candidate.write_text(f"node-{secrets.token_hex(6)}\n")
+        try:  # two processes of one node starting together: the first link wins, both read it
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink(missing_ok=True)
+        return path.read_text().strip()
 
     # Product images: content-addressed files here (default <data_dir>/media). A cluster's nodes must share it
     # (a network file system) or use an object-store adapter behind the MediaStore port.
@@ -144,6 +197,8 @@ class Settings(BaseSettings):
         refuse a public sandbox without a secret anywhere, and settings that race each other."""
         if self.env == "production" and self.secret_key == "development-only-secret":
             raise SettingsError("BAZAAR_SECRET_KEY must be set in production")
+        if self.env == "production" and self.payment_webhook_secret == "development-webhook-secret":
+            raise SettingsError("BAZAAR_PAYMENT_WEBHOOK_SECRET must be set in production")
         if self.payment_sandbox_public and self.env == "production":
             raise SettingsError("BAZAAR_PAYMENT_SANDBOX_PUBLIC is a development tool and is refused in production")
         if self.payment_sandbox_public and len(self.payment_sandbox_secret or "") < 16:

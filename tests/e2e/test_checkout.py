@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bazaar.checkout import service
 from bazaar.checkout.errors import CheckoutExpired
@@ -311,10 +311,10 @@ class HeldAtTheProvider:
     def __init__(self, inner: Any) -> None:
         self.inner, self.reached, self.go = inner, asyncio.Event(), asyncio.Event()
 
-    async def authorize(self, **kw: Any) -> Any:
+    async def send_authorization(self, *args: Any, **kw: Any) -> Any:
         self.reached.set()
         await self.go.wait()
-        return await self.inner.authorize(**kw)
+        return await self.inner.send_authorization(*args, **kw)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -350,3 +350,26 @@ async def test_an_authorization_arriving_after_the_reconciler_undid_the_checkout
     assert await levels(container, a.id) == (2, 2)
     assert await count(container, Order) == 0
     await assert_nothing_held(container)
+
+
+async def test_a_checkout_request_takes_at_most_four_database_transactions(
+    client: httpx.AsyncClient, container, backend: str
+) -> None:  # type: ignore[no-untyped-def]
+    if backend != "postgres":
+        pytest.skip("counts PostgreSQL transactions")
+    a, b = await make_offer(container, quantity=5), await make_offer(container, quantity=5)
+    headers = await buyer_with_cart(client, (a, 1), (b, 2))
+    await client.get(f"{API}/cart", headers=headers)  # the token is known and the pool warm, as in a rush
+    engine = container.db.engine.sync_engine
+    transactions: list[str] = []
+
+    def began(conn: Any) -> None:
+        transactions.append("begin")
+
+    event.listen(engine, "begin", began)
+    try:
+        r = await checkout(client, headers)
+    finally:
+        event.remove(engine, "begin", began)
+    assert r.status_code == 201, r.text
+    assert len(transactions) <= 4, transactions

@@ -7,8 +7,13 @@ import httpx
 from tests.helpers import API
 
 
-async def test_health_ready_metrics(client: httpx.AsyncClient, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_health_ready_metrics(client: httpx.AsyncClient, settings, container) -> None:  # type: ignore[no-untyped-def]
     assert (await client.get("/healthz")).json() == {"status": "ok"}
+    # The node's search replica has not caught up with the database yet (its indexer never ran): not ready.
+    behind = await client.get("/readyz")
+    assert behind.status_code == 503
+    assert behind.json()["checks"]["search"].startswith("down")
+    await container.extras["search_indexer"].run_once()  # the indexer starts and catches up
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
     checks = ready.json()["checks"]

@@ -124,3 +124,32 @@ async def test_parallel_cancellations_restock_once(client: httpx.AsyncClient, co
     answers = await asyncio.gather(*(client.post(f"{API}/orders/{order_id}/cancel", headers=buyer) for _ in range(6)))
     assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers]
     assert await levels(container, offer.id) == (10, 10)
+
+
+async def test_delivery_times_are_bounded_and_other_sellers_get_404(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
+    """Findings 8 and 19: a seller backdated a delivery (closing the return window) or dated it in year 9999;
+    another seller learned a shipment existed from a 403."""
+    seller, _, (offer,) = await seller_with_offers(client, container, 5)
+    _, buyer = await new_user(client)
+    order_id = await place(client, buyer, (offer, 1))
+    line = (await order(client, buyer, order_id))["lines"][0]
+    await payment_workers.run_capture(container)
+    shipment = (
+        await client.post(
+            f"{API}/sellers/me/orders/{order_id}/shipments",
+            headers=seller,
+            json={"line_ids": [line["id"]], "carrier": "UPS", "tracking_number": "1Z0009"},
+        )
+    ).json()
+    url = f"{API}/shipments/{shipment['id']}/events"
+    for at in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2020-01-01T00:00:00Z", "2999-01-01T00:00:00"):
+        r = await client.post(url, headers=seller, json={"status": "delivered", "at": at})
+        assert code_of(r) == (422, "invalid_event_time"), r.text
+    other_seller, _, _ = await seller_with_offers(client, container, 1)
+    assert code_of(await client.post(url, headers=other_seller, json={"status": "in_transit"})) == (404, "not_found")
+    assert code_of(await client.post(url, headers=buyer, json={"status": "in_transit"})) == (404, "not_found")
+    assert (await order(client, buyer, order_id))["status"] == "shipped"
+    ok = await client.post(url, headers=seller, json={"status": "delivered"})
+    assert ok.status_code == 200, ok.text
+    ask = await client.post(f"{API}/orders/{order_id}/returns", headers=buyer, json=return_body(line, 1))
+    assert ask.status_code == 201, ask.text

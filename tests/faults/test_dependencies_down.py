@@ -108,6 +108,7 @@ async def test_with_postgres_down_requests_answer_503_with_retry_after_and_recov
     container = build_container(settings)
     try:
         offer = await make_offer(container, quantity=5)
+        await container.extras["search_indexer"].run_once()  # the node's search replica is caught up: ready
         async with await _client(container) as client:
             user = await register(client)
             headers = await login(client, user["email"])

@@ -15,7 +15,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from bazaar.bootstrap import Container, build_container
+from bazaar.bootstrap import SHARED, Container, build_container
 from bazaar.db.outbox import InboxEntry, OutboxEvent
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.events import Event
@@ -69,7 +69,7 @@ async def durable(
     await truncate_all(container)
     recorders = {name: Counting() for name in CONSUMERS}
     for name, recorder in recorders.items():
-        container.subscribe(name, ("durability.",), recorder)
+        container.subscribe(name, ("durability.",), recorder, scope=SHARED)
     try:
         yield container, recorders
     finally:
@@ -88,8 +88,10 @@ async def _unhandled(container: Container, ids: list[str]) -> dict[str, int]:
     missing = {}
     async with container.read_uow() as uow:
         for consumer in CONSUMERS:
-            handled = select(func.count()).select_from(InboxEntry).where(
-                InboxEntry.consumer == consumer, InboxEntry.event_id.in_(ids)
+            handled = (
+                select(func.count())
+                .select_from(InboxEntry)
+                .where(InboxEntry.consumer == consumer, InboxEntry.event_id.in_(ids))
             )
             missing[consumer] = len(ids) - int((await uow.session.execute(handled)).scalar_one())
     return missing
@@ -120,7 +122,7 @@ async def test_events_published_before_redis_lost_its_data_are_published_again_a
             if round_ == 8:
                 redis.Redis.from_url(redis_server.url).flushall()
         deadline = time.monotonic() + 45
-        while (await _unhandled(container, ids) != dict.fromkeys(CONSUMERS, 0) or await _unsettled(container)):
+        while await _unhandled(container, ids) != dict.fromkeys(CONSUMERS, 0) or await _unsettled(container):
             assert time.monotonic() < deadline, (await _unhandled(container, ids), await _unsettled(container))
             await asyncio.sleep(0.2)
     finally:

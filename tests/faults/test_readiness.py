@@ -35,6 +35,7 @@ async def test_readyz_is_not_ready_while_the_worker_heartbeat_is_stale(
     r = await client.get("/readyz")
     assert r.status_code == 503 and r.json()["checks"]["worker"] == "down"  # never started
     beat(beat_file)
+    await container.extras["search_indexer"].run_once()  # the node's search replica catches up too
     assert (await client.get("/readyz")).status_code == 200
     beat_file.write_text(f"1 {utcnow().timestamp() - 5}\n")  # silent for 5 s
     assert (await client.get("/readyz")).json()["checks"]["worker"] == "down"

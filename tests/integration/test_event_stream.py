@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bazaar.accounts.models import User
-from bazaar.bootstrap import Container, build_container
+from bazaar.bootstrap import SHARED, Container, build_container
 from bazaar.db.consumers import backoff_seconds, partition_of
 from bazaar.db.outbox import OutboxEvent
 from bazaar.db.uow import UnitOfWork
@@ -138,8 +138,8 @@ def test_partitions_are_stable_and_backoff_doubles_to_a_cap() -> None:
 async def test_each_event_reaches_each_interested_consumer_once(events: Container) -> None:
     user = await new_user_id(events)
     catalog, orders = Recorder("test-catalog", user), Recorder("test-orders", user)
-    events.subscribe("test-catalog", ("catalog.",), catalog)
-    events.subscribe("test-orders", (OrderNoted.topic,), orders)
+    events.subscribe("test-catalog", ("catalog.",), catalog, scope=SHARED)
+    events.subscribe("test-orders", (OrderNoted.topic,), orders, scope=SHARED)
     thing_ids = await emit(events, *things(30))
     order_ids = await emit(events, *(OrderNoted(order_id=f"order-{i % 3}", seq=i) for i in range(12)))
 
@@ -156,7 +156,7 @@ async def test_each_event_reaches_each_interested_consumer_once(events: Containe
 async def test_duplicate_delivery_of_every_event_changes_nothing(events: Container) -> None:
     user = await new_user_id(events)
     recorder = Recorder("test-dedupe", user)
-    events.subscribe("test-dedupe", ("catalog.",), recorder)
+    events.subscribe("test-dedupe", ("catalog.",), recorder, scope=SHARED)
     ids = await emit(events, *things(20))
     await drain_events(events)
 
@@ -177,8 +177,8 @@ async def test_a_failing_consumer_is_retried_and_does_not_hold_up_others(setting
         user = await new_user_id(events)
         flaky = Recorder("test-flaky", user, fail=lambda event, attempt: attempt <= 2)
         steady = Recorder("test-steady", user)
-        events.subscribe("test-flaky", ("catalog.",), flaky)
-        events.subscribe("test-steady", ("catalog.",), steady)
+        events.subscribe("test-flaky", ("catalog.",), flaky, scope=SHARED)
+        events.subscribe("test-steady", ("catalog.",), steady, scope=SHARED)
         ids = await emit(events, *things(12, keys=3))
 
         await drain_events(events)
@@ -203,8 +203,8 @@ async def test_a_consumer_that_always_fails_ends_in_the_dead_letters(events: Con
     user = await new_user_id(events)
     broken = Recorder("test-broken", user, fail=lambda event, attempt: event["payload"]["seq"] == 1)
     steady = Recorder("test-steady", user)
-    events.subscribe("test-broken", ("catalog.",), broken)
-    events.subscribe("test-steady", ("catalog.",), steady)
+    events.subscribe("test-broken", ("catalog.",), broken, scope=SHARED)
+    events.subscribe("test-steady", ("catalog.",), steady, scope=SHARED)
     ids = await emit(events, *things(4, keys=2))
 
     async def given_up() -> bool:
@@ -239,7 +239,7 @@ async def test_a_failing_event_leaves_no_trace_while_its_batch_commits(events: C
         if seq == 2:
             raise RuntimeError("fails after writing")
 
-    events.subscribe("test-partial", ("catalog.",), half_done_then_fails)
+    events.subscribe("test-partial", ("catalog.",), half_done_then_fails, scope=SHARED)
     # One key each; thing-2 has a Redis partition of its own, so nothing else waits behind its retries.
     assert partition_of("thing-2", 4) not in {partition_of(f"thing-{i}", 4) for i in (0, 1, 3, 4)}
     ids = await emit(events, *(ThingChanged(thing_id=f"thing-{i}", seq=i) for i in range(5)))
@@ -262,7 +262,7 @@ async def test_an_outage_does_not_use_up_attempts(events: Container) -> None:
         return False
 
     recorder = Recorder("test-outage", user, fail=down)
-    events.subscribe("test-outage", ("catalog.",), recorder)
+    events.subscribe("test-outage", ("catalog.",), recorder, scope=SHARED)
     ids = await emit(events, *things(6, keys=2))
 
     deadline = time.monotonic() + 15
@@ -285,7 +285,7 @@ async def test_a_consumer_crashing_mid_batch_loses_nothing(events: Container) ->
         return False
 
     recorder = Recorder("test-crash", user, fail=crash_once_on_the_sixth)
-    events.subscribe("test-crash", ("catalog.",), recorder)
+    events.subscribe("test-crash", ("catalog.",), recorder, scope=SHARED)
     ids = await emit(events, *things(10, keys=1))  # one key: one partition, one batch
 
     with pytest.raises(Crash):
@@ -308,7 +308,7 @@ async def test_two_workers_at_once_deliver_each_event_once(settings_factory: Any
         user = await new_user_id(first)
         recorders = [Recorder("test-concurrent", user), Recorder("test-concurrent", user)]
         for container, recorder in zip((first, second), recorders, strict=True):
-            container.subscribe("test-concurrent", ("catalog.", "orders."), recorder)
+            container.subscribe("test-concurrent", ("catalog.", "orders."), recorder, scope=SHARED)
         ids = await emit(first, *things(150, keys=7))
         ids += await emit(second, *(OrderNoted(order_id=f"order-{i % 4}", seq=i) for i in range(50)))
 
@@ -335,7 +335,7 @@ async def test_metrics_show_backlog_and_consumer_lag(settings_factory: Any) -> N
     container = await make_container(settings_factory(), clean=True)
     try:
         user = await new_user_id(container)
-        container.subscribe("test-lagging", ("catalog.",), Recorder("test-lagging", user))
+        container.subscribe("test-lagging", ("catalog.",), Recorder("test-lagging", user), scope=SHARED)
         await emit(container, *things(6, keys=1))
         transport = httpx.ASGITransport(app=create_app(container=container))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -368,9 +368,11 @@ async def test_redis_streams_are_trimmed_only_behind_every_consumer(events: Cont
         pytest.skip("about Redis Streams")
     stream_events = events.events
     user = await new_user_id(events)
-    events.subscribe("test-fast", ("catalog.",), Recorder("test-fast", user))
+    events.subscribe("test-fast", ("catalog.",), Recorder("test-fast", user), scope=SHARED)
     blocked = [True]
-    events.subscribe("test-slow", ("catalog.",), Recorder("test-slow", user, fail=lambda event, attempt: blocked[0]))
+    events.subscribe(
+        "test-slow", ("catalog.",), Recorder("test-slow", user, fail=lambda event, attempt: blocked[0]), scope=SHARED
+    )
     await emit(events, *things(250, keys=1))
     stream = stream_events.stream_for(ThingChanged.topic, "thing-0")
 
@@ -399,7 +401,7 @@ async def test_the_background_workers_deliver_soon_after_commit(events: Containe
     from bazaar.workers.runner import run_all
 
     user = await new_user_id(events)
-    events.subscribe("test-live", ("catalog.",), Recorder("test-live", user))
+    events.subscribe("test-live", ("catalog.",), Recorder("test-live", user), scope=SHARED)
     stop = asyncio.Event()
     workers = asyncio.create_task(run_all(events, stop))
     try:

@@ -1,14 +1,15 @@
 """Embedded event stream: the outbox table is the stream, delivered in-process to every subscribed consumer.
 
 Per-consumer progress is the inbox (handled) and `event_failures` (retrying or dead). An outbox row is
-marked published once every consumer that wants it has handled it or given up on it. A failing consumer
+marked published once every consumer that wants it has handled it or given up on it: each shared
+subscription, and each per-node subscription on every live node (see bazaar.db.nodes). A failing consumer
 holds back only its own later events for the same key; other consumers and keys carry on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from bazaar.db.consumers import (
     deliver_many,
     describe,
     event_from_row,
+    owing_consumers,
 )
 from bazaar.db.outbox import EventFailure, InboxEntry, OutboxEvent
 from bazaar.kernel.clock import utcnow
@@ -44,8 +46,10 @@ class OutboxEventStream:
         retry_base_seconds: float = 0.5,
         retry_max_seconds: float = 60,
         batch_size: int = 100,
+        live_nodes: Callable[[], Awaitable[set[str]]] | None = None,
     ) -> None:
         self._uow = uow_factory
+        self._live_nodes = live_nodes
         self._subscriptions = subscriptions
         self.max_deliveries = max_deliveries
         self.retry_base_seconds = retry_base_seconds
@@ -54,6 +58,9 @@ class OutboxEventStream:
 
     async def relay(self) -> int:
         return 0  # committed outbox rows are already on this stream
+
+    async def join(self) -> None:
+        return None  # a node's per-node consumers read the table from where their inbox says
 
     async def consume(self) -> int:
         if not await self._anything_unpublished():
@@ -153,10 +160,13 @@ class OutboxEventStream:
             done = {(c, e) for c, e in await uow.session.execute(inbox)} | {
                 (c, e) for c, e in await uow.session.execute(dead)
             }
+            live = await self._live_nodes() if self._live_nodes is not None else set()
             complete = [
                 r.id
                 for r in rows
-                if all((s.consumer, r.event_id) in done for s in self._subscriptions if s.wants(r.topic))
+                if all(
+                    (consumer, r.event_id) in done for consumer in owing_consumers(self._subscriptions, r.topic, live)
+                )
             ]
             if complete:
                 now = utcnow()  # in-process, delivered and settled are one step: the outbox is the stream

@@ -107,6 +107,22 @@ class HttpPaymentGateway:
         response = await self._send("POST", path, idempotency_key, {"amount": amount.as_dict()}, deadline)
         return self._result(response, idempotency_key)
 
+    async def transfer(
+        self, *, idempotency_key: str, destination: str, amount: Money, deadline: float | None = None
+    ) -> ProviderResult:
+        body = {"amount": amount.as_dict(), "destination": destination}
+        response = await self._send("POST", "/v1/transfers", idempotency_key, body, deadline)
+        return self._result(response, idempotency_key)
+
+    async def submit_dispute_evidence(
+        self, *, idempotency_key: str, provider_dispute_id: str, text: str, deadline: float | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        path = f"/v1/disputes/{quote(provider_dispute_id, safe='')}/evidence"
+        response = await self._send("POST", path, idempotency_key, {"text": text}, deadline)
+        if response.status_code not in DEFINITIVE:
+            raise ProviderProtocolError(f"unexpected evidence answer {response.status_code}: {response.text[:200]}")
+        return response.status_code, self._json(response)
+
     async def lookup(self, *, idempotency_key: str, deadline: float | None = None) -> ProviderResult | None:
         path = f"/v1/idempotency/{quote(idempotency_key, safe='')}"
         response = await self._send("GET", path, idempotency_key, None, deadline)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from bazaar.kernel.errors import DependencyUnavailable
@@ -10,7 +10,12 @@ from bazaar.kernel.errors import DependencyUnavailable
 
 class RedisCache:
     def __init__(self, url: str, *, prefix: str = "bazaar:") -> None:
-        self.client: Redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # A burst of more requests than connections waits up to 2 s for one (redis-py's default pool raises
+        # "Too many connections" at once past 100, which answered 503 to a buyer's parallel holds).
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=200, timeout=2, socket_timeout=2, socket_connect_timeout=2
+        )
+        self.client: Redis = Redis.from_pool(pool)
         self.prefix = prefix
 
     def _k(self, key: str) -> str:

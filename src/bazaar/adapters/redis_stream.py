@@ -20,7 +20,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -30,6 +30,7 @@ from sqlalchemy import func, select, text
 
 from bazaar.adapters.redis_stream_recovery import BrokerLossRecovery
 from bazaar.db.consumers import (
+    PER_NODE,
     Subscription,
     UowFactory,
     backoff_seconds,
@@ -38,6 +39,7 @@ from bazaar.db.consumers import (
     describe,
     event_from_row,
     is_outage,
+    node_of,
     partition_of,
     topic_group,
 )
@@ -86,6 +88,7 @@ class RedisEventStream:
         lease_seconds: float = 30,
         stream_maxlen: int = 100_000,
         consumer_name: str | None = None,
+        live_nodes: Callable[[], Awaitable[set[str]]] | None = None,
         republish_grace_seconds: float = 5.0,
     ) -> None:
         self.client: Redis = Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2)
@@ -104,6 +107,7 @@ class RedisEventStream:
         self.dead_letter_stream = f"{prefix}events:dead"
         self._groups_ready: set[tuple[str, str]] = set()
         self._next_trim = 0.0
+        self._live_nodes = live_nodes
         self._next_settle = 0.0
         self.recovery = BrokerLossRecovery(
             self.client,
@@ -114,6 +118,7 @@ class RedisEventStream:
             stream_for=self.stream_for,
             groups_info=self._groups_info,
             grace_seconds=republish_grace_seconds,
+            live_nodes=live_nodes,
         )
 
     # ----- naming
@@ -176,10 +181,19 @@ class RedisEventStream:
                 if group_name in sub.topic_groups() and (stream, sub.consumer) not in self._groups_ready:
                     await self._create_group(stream, sub.consumer)
 
-    async def _create_group(self, stream: str, group: str) -> None:
+    async def join(self) -> None:
+        """A node starting: its per-node groups that do not exist yet start at the streams' ends. Whatever
+        was published before is already in the database, which the node's copies catch up from on start
+        (the search indexer does), so only later events need to reach it; this runs before that catch-up."""
+        for sub in self._subscriptions:
+            if sub.scope == PER_NODE:
+                for stream in self.streams_of(sub):
+                    await self._create_group(stream, sub.consumer, start="$")
+
+    async def _create_group(self, stream: str, group: str, *, start: str = "0") -> None:
         try:
-            # From the start of what is retained: a stream recreated after a Redis restart loses nothing.
-            await self.client.xgroup_create(stream, group, id="0", mkstream=True)
+            # By default from the start of what is retained: a stream recreated after a Redis restart loses nothing.
+            await self.client.xgroup_create(stream, group, id=start, mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -190,7 +204,10 @@ class RedisEventStream:
         if time.monotonic() < self._next_trim:
             return
         self._next_trim = time.monotonic() + _TRIM_EVERY_SECONDS
+        live = await self._live_nodes() if self._live_nodes is not None else None
         for stream, groups in (await self._groups_info(self._all_streams())).items():
+            if live is not None:
+                groups = await self._forget_departed_nodes(stream, groups, live)
             if not groups:
                 continue
             async with self.client.pipeline(transaction=False) as pipe:
@@ -203,6 +220,22 @@ class RedisEventStream:
             )
             if keep_from > (0, 0):
                 await self.client.xtrim(stream, minid=f"{keep_from[0]}-{keep_from[1]}", approximate=True)
+
+    async def _forget_departed_nodes(
+        self, stream: str, groups: dict[str, dict[str, Any]], live: set[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Destroy the per-node groups of nodes no longer alive, so they stop holding back trimming. Such a
+        node, when it comes back, starts its groups afresh and catches up from the database."""
+        kept = {}
+        for name, group in groups.items():
+            node = node_of(name)
+            if node is not None and node not in live:
+                log.info("node %s is gone: removing its consumer group %s on %s", node, name, stream)
+                await self.client.xgroup_destroy(stream, name)
+                self._groups_ready.discard((stream, name))
+            else:
+                kept[name] = group
+        return kept
 
     # ----- consumers: streams -> handlers
 

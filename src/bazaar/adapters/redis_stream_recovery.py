@@ -42,6 +42,7 @@ class BrokerLossRecovery:
         stream_for: Callable[[str, str], str],
         groups_info: GroupsInfo,
         grace_seconds: float,
+        live_nodes: Callable[[], Awaitable[set[str]]] | None = None,
     ) -> None:
         self.client = client
         self.epoch_key = epoch_key
@@ -51,6 +52,7 @@ class BrokerLossRecovery:
         self._stream_for = stream_for
         self._groups_info = groups_info
         self.grace = timedelta(seconds=grace_seconds)
+        self._live_nodes = live_nodes
         self.republished = 0  # events published again by this process (metrics, tests)
 
     async def after_reset(self) -> bool:
@@ -67,7 +69,8 @@ class BrokerLossRecovery:
 
     async def settle_and_find_lost(self) -> int:
         """Mark settled what every subscription handled; queue again what the broker lost. Answers how many."""
-        _, owed = await settle_published(self._uow, self._subscriptions)
+        live = await self._live()
+        _, owed = await settle_published(self._uow, self._subscriptions, live_nodes=live)
         cutoff = utcnow() - self.grace
         suspects = [o for o in owed if o.published_at is not None and o.published_at < cutoff]
         if not suspects:
@@ -75,7 +78,7 @@ class BrokerLossRecovery:
         streams = sorted({self._stream_for(o.topic, o.key) for o in suspects})
         infos = await self._groups_info(streams)
         lost = [o for o in suspects if any(self._gone(infos, o, consumer) for consumer in o.consumers)]
-        lost = await self._still_owed(lost)  # handled between the first look and the Redis look: not lost
+        lost = await self._still_owed(lost, live)  # handled between the first look and the Redis look: not lost
         again = await publish_again(self._uow, [o.id for o in lost])
         if again:
             self.republished += again
@@ -91,7 +94,10 @@ class BrokerLossRecovery:
             return True  # the consumer group is gone
         return int(group["pending"]) == 0 and group["lag"] is not None and int(group["lag"]) == 0
 
-    async def _still_owed(self, lost: list[Owed]) -> list[Owed]:
+    async def _live(self) -> set[str]:
+        return await self._live_nodes() if self._live_nodes is not None else set()
+
+    async def _still_owed(self, lost: list[Owed], live: set[str]) -> list[Owed]:
         if not lost:
             return []
         async with self._uow() as uow:
@@ -99,5 +105,5 @@ class BrokerLossRecovery:
                 OutboxEvent.id, OutboxEvent.event_id, OutboxEvent.topic, OutboxEvent.key, OutboxEvent.published_at
             ).where(OutboxEvent.id.in_([o.id for o in lost]), OutboxEvent.settled_at.is_(None))
             rows = [tuple(r) for r in await uow.session.execute(query)]
-            _, owed = await owed_by(uow, self._subscriptions, rows)  # type: ignore[arg-type]
+            _, owed = await owed_by(uow, self._subscriptions, rows, live_nodes=live)  # type: ignore[arg-type]
         return owed

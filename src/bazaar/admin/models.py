@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, created_column, id_column, updated_column
@@ -40,7 +40,7 @@ class GoodwillRefund(Base):
     id: Mapped[str] = id_column()
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True, nullable=False)
     admin_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
-    amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     reason: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)

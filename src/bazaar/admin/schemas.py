@@ -55,6 +55,8 @@ class AdminSellerRead(BaseModel):
     status_changed_at: datetime | None = None
     rating: float
     created_at: datetime
+    balance: MoneyModel  # pending + available, from the seller's ledger
+    open_disputes: int
 
 
 class AdminProductRead(BaseModel):
@@ -81,3 +83,17 @@ class AdminActionRead(BaseModel):
     reason: str
     details: dict[str, Any]
     created_at: datetime
+
+
+class Figures(BaseModel):
+    gmv: MoneyModel
+    orders: int
+    buyers: int
+    sellers: int
+    disputes_open: int
+    reservation_to_purchase_ratio: float
+
+
+class StatsRead(BaseModel):
+    today: Figures
+    last_30_days: Figures

@@ -16,8 +16,11 @@ from bazaar.admin.models import AdminAction, GoodwillRefund
 from bazaar.admin.schemas import AdminProductRead, AdminSellerRead, GoodwillRefundRead
 from bazaar.catalog import service as catalog
 from bazaar.db.uow import UnitOfWork
+from bazaar.disputes import queries as disputes
 from bazaar.kernel.errors import DomainError, ValidationFailed
 from bazaar.kernel.schemas import MoneyModel, money
+from bazaar.ledger import service as ledger
+from bazaar.ledger.schemas import CommissionRead
 from bazaar.orders import queries as orders
 from bazaar.orders.ports import OrderPayments
 from bazaar.payments import queries as payments
@@ -53,7 +56,7 @@ async def suspend_seller(*, uow: UnitOfWork, admin: Principal, seller_id: str, r
         hidden = await catalog.set_seller_offers_shown(uow=uow, seller_id=seller_id, shown=False)
         audit(uow, admin, "seller.suspend", "seller", seller_id, reason, offers_hidden=hidden)
     await uow.commit()
-    return admin_seller(await standing.get_seller(uow=uow, seller_id=seller_id))
+    return await _seller(uow, seller_id)
 
 
 async def reinstate_seller(*, uow: UnitOfWork, admin: Principal, seller_id: str, reason: str) -> AdminSellerRead:
@@ -62,10 +65,17 @@ async def reinstate_seller(*, uow: UnitOfWork, admin: Principal, seller_id: str,
         shown = await catalog.set_seller_offers_shown(uow=uow, seller_id=seller_id, shown=True)
         audit(uow, admin, "seller.reinstate", "seller", seller_id, reason, offers_shown=shown)
     await uow.commit()
-    return admin_seller(await standing.get_seller(uow=uow, seller_id=seller_id))
+    return await _seller(uow, seller_id)
 
 
-def admin_seller(seller: Any) -> AdminSellerRead:
+async def _seller(uow: UnitOfWork, seller_id: str) -> AdminSellerRead:
+    seller = await standing.get_seller(uow=uow, seller_id=seller_id)
+    balance = (await ledger.balances(uow=uow, seller_ids=[seller_id])).get(seller_id, 0)
+    open_disputes = (await disputes.open_counts(uow=uow, seller_ids=[seller_id])).get(seller_id, 0)
+    return admin_seller(seller, balance, open_disputes)
+
+
+def admin_seller(seller: Any, balance: int, open_disputes: int) -> AdminSellerRead:
     return AdminSellerRead(
         id=seller.id,
         user_id=seller.user_id,
@@ -75,6 +85,8 @@ def admin_seller(seller: Any) -> AdminSellerRead:
         status_changed_at=seller.status_changed_at,
         rating=seller.rating,
         created_at=seller.created_at,
+        balance=money(balance),
+        open_disputes=open_disputes,
     )
 
 
@@ -152,3 +164,14 @@ async def goodwill_refunds(*, uow: UnitOfWork, order_id: str) -> list[GoodwillRe
         )
         for r in rows.scalars()
     ]  # fmt: skip
+
+
+async def set_commission(
+    *, uow: UnitOfWork, admin: Principal, default_bps: int, categories: dict[str, int]
+) -> CommissionRead:
+    require_operator(admin)
+    before = await ledger.commission_rates(uow=uow)
+    rates = await ledger.set_commission(uow=uow, default_bps=default_bps, categories=categories)
+    audit(uow, admin, "commission.set", "commission", "rates", "", before=before.model_dump(), after=rates.model_dump())
+    await uow.commit()
+    return rates

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, created_column, id_column, updated_column
@@ -33,7 +33,7 @@ class CartItem(Base):
     cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"), index=True, nullable=False)
     offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), nullable=False)
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
-    price_at_add_amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    price_at_add_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = updated_column()

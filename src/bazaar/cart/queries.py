@@ -53,9 +53,7 @@ async def offer_views(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, Of
     found = list(rows)
     levels = await stock_levels(uow=uow, offer_ids=[r[0] for r in found])
     return {
-        r[0]: OfferView(
-            r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6] == "active", levels[r[0]].available, _thumb(r[7])
-        )
+        r[0]: OfferView(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6] == "active", levels[r[0]].available, _thumb(r[7]))
         for r in found
     }
 

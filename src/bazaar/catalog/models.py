@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
@@ -97,17 +97,17 @@ class Offer(Base):
     sku_id: Mapped[str] = mapped_column(ForeignKey("skus.id"), index=True, nullable=False)
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True, nullable=False)
     seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), nullable=False)
-    price_amount: Mapped[int] = mapped_column(Integer, nullable=False)
-    shipping_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    price_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    shipping_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     # The "was" price a seller shows struck through; only meaningful above the price.
-    list_price_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    list_price_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # A scheduled sale: at sale_starts_at the sale-prices worker moves price_amount to regular_price_amount and
     # puts the sale price in; at sale_ends_at it puts the regular price back (sale_state: scheduled, live, ended).
-    sale_price_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sale_price_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     sale_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     sale_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     sale_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    regular_price_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    regular_price_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     condition: Mapped[str] = mapped_column(String(16), default="new", nullable=False)
     # Only `active` offers are shown and sold; `suspended` while the seller is, `taken_down` with the product.

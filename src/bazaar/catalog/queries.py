@@ -356,3 +356,49 @@ async def product_category_id(*, uow: UnitOfWork, product_id: str) -> str:
     if category is None:
         raise ProductNotFound(product_id=product_id)
     return str(category)
+
+
+async def category_chains(*, uow: UnitOfWork, product_ids: list[str]) -> dict[str, list[str]]:
+    """Per product, its category and that category's ancestors, nearest first (for rates set per category)."""
+    if not product_ids:
+        return {}
+    rows = await uow.session.execute(
+        select(Product.id, Category.id, Category.path)
+        .join(Category, Category.id == Product.category_id)
+        .where(Product.id.in_(sorted(set(product_ids))))
+    )
+    chains: dict[str, list[str]] = {}
+    for product_id, category_id, path in rows:
+        ancestors = [part for part in (path or "").split("/") if part]
+        chain = list(reversed(ancestors)) if ancestors else []
+        if category_id not in chain:
+            chain.insert(0, category_id)
+        chains[product_id] = chain
+    return chains
+
+
+async def category_names(*, uow: UnitOfWork, category_ids: list[str]) -> dict[str, str]:
+    if not category_ids:
+        return {}
+    rows = await uow.session.execute(select(Category.id, Category.name).where(Category.id.in_(category_ids)))
+    return {r.id: r.name for r in rows}
+
+
+async def operator_products(
+    *, uow: UnitOfWork, status: str | None, q: str | None, page: int, per_page: int
+) -> tuple[list[dict[str, object]], int]:
+    """Products for the operator's console: by status (`active`, `taken_down`) and/or id or words of the title."""
+    where = []
+    if status:
+        where.append(Product.status == status)
+    if q:
+        where.append((Product.id == q.strip()) | Product.title.ilike(f"%{q.strip()[:100]}%"))
+    total = int((await uow.session.execute(select(func.count()).select_from(Product).where(*where))).scalar_one())
+    rows = await uow.session.execute(
+        select(Product.id, Product.title, Product.brand, Product.status, Product.created_by_seller_id)
+        .where(*where)
+        .order_by(Product.updated_at.desc(), Product.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return [dict(r._mapping) for r in rows], total

@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from bazaar.kernel.money import Money
+from bazaar.kernel.money import MAX_AMOUNT, Money
+from bazaar.kernel.text import BoundedJson
 from bazaar.tax.categories import DEFAULT_TAX_CATEGORY, TaxCategory
 
 CURRENCY: Literal["USD"] = "USD"
-MAX_AMOUNT = 100_000_000_00  # one hundred million dollars, in cents
 Condition = Literal["new", "used", "refurbished"]
 Availability = Literal["in_stock", "low_stock", "out_of_stock"]
 
@@ -26,7 +26,8 @@ class MoneyModel(BaseModel):
 
     @classmethod
     def of(cls, amount: int, currency: str = CURRENCY) -> MoneyModel:
-        return cls(amount=amount, currency=currency)
+        """An answer's money (a sum such as price + shipping may pass the input bound): not validated again."""
+        return cls.model_construct(amount=amount, currency=currency)  # type: ignore[arg-type]
 
     def to_money(self) -> Money:
         return Money(self.amount, self.currency)
@@ -55,7 +56,7 @@ class CategoryRef(BaseModel):
 class SkuCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: BoundedJson = Field(default_factory=dict)
     gtin: str | None = Field(default=None, pattern=r"^[0-9]{8,14}$")
 
 
@@ -66,7 +67,7 @@ class ProductCreate(BaseModel):
     description: str = Field(default="", max_length=20_000)
     brand: str = Field(min_length=1, max_length=120)
     category_id: str = Field(min_length=1, max_length=32)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: BoundedJson = Field(default_factory=dict)
     tax_category: TaxCategory = DEFAULT_TAX_CATEGORY
     skus: list[SkuCreate] = Field(min_length=1, max_length=100)
 

@@ -31,6 +31,7 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import OfferNotFound
 from bazaar.inventory.stock import initialize_stock, set_on_hand, stock_levels
 from bazaar.kernel.clock import utcnow
+from bazaar.kernel.money import check_amount
 
 
 async def create_product(*, uow: UnitOfWork, seller_id: str, data: ProductCreate) -> ProductPage:
@@ -79,6 +80,7 @@ async def create_offer(*, uow: UnitOfWork, seller_id: str, data: OfferCreate) ->
     )
     if (existing := duplicate.scalar()) is not None:
         raise OfferExists(offer_id=existing)
+    check_amount(data.price.amount + data.shipping_price.amount, what="price with shipping")
     offer = Offer(
         sku_id=sku.id,
         product_id=sku.product_id,
@@ -120,6 +122,7 @@ async def update_offer(*, uow: UnitOfWork, seller_id: str, offer_id: str, data: 
         listed = _list_price(data.list_price, offer.price_amount) if data.list_price.amount else None
         if listed != offer.list_price_amount:
             offer.list_price_amount, priced = listed, True
+    check_amount(offer.price_amount + offer.shipping_amount, what="price with shipping")
     if data.quantity is not None:
         await set_on_hand(uow=uow, offer_id=offer.id, product_id=offer.product_id, quantity=data.quantity)
     if priced:
@@ -176,6 +179,8 @@ async def set_product_rating(
         raise ProductNotFound(product_id=product_id)
     product.rating_average, product.rating_count, product.rating_histogram = round(average, 4), count, histogram
     uow.emit(ProductUpdated(product_id=product_id))
+
+
 async def set_seller_offers_shown(*, uow: UnitOfWork, seller_id: str, shown: bool) -> int:
     """A suspended seller's active offers leave the shop (`suspended`); reinstated, they come back, except those
     whose product is taken down. Each touched product is announced, so search and pages follow. In the caller's

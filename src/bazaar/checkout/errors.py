@@ -11,6 +11,7 @@ from bazaar.kernel.errors import (
     PaymentDeclined,
     ValidationFailed,
 )
+from bazaar.kernel.money import AmountTooLarge
 from bazaar.promotions.errors import VoucherExhausted, VoucherNotActive, VoucherNotApplicable
 
 
@@ -42,6 +43,12 @@ class CheckoutInsufficientStock(Conflict):
     """Some items in the cart are no longer available in the quantity asked for."""
 
     code = "insufficient_stock"
+
+
+class CheckoutHoldLimitExceeded(Conflict):
+    """This order would hold more units than one buyer may hold at once; order fewer, or finish another first."""
+
+    code = "hold_limit_exceeded"
 
 
 class CheckoutPaymentDeclined(PaymentDeclined):
@@ -84,6 +91,8 @@ class NoFlashSaleHold(Conflict):
 FAILURES: dict[str, type[DomainError]] = {
     "cart_empty": CartEmpty,
     "insufficient_stock": CheckoutInsufficientStock,
+    "hold_limit_exceeded": CheckoutHoldLimitExceeded,
+    "amount_too_large": AmountTooLarge,
     "payment_declined": CheckoutPaymentDeclined,
     "insufficient_funds": CheckoutPaymentDeclined,
     "invalid_card": CheckoutPaymentDeclined,

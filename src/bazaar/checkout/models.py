@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
@@ -41,10 +41,10 @@ class Checkout(Base):
     shipping_method: Mapped[str | None] = mapped_column(String(60), nullable=True)
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
-    subtotal_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    shipping_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    tax_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    total_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    subtotal_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    shipping_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    tax_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    total_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     payment_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     order_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     failure_code: Mapped[str | None] = mapped_column(String(60), nullable=True)

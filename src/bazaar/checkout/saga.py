@@ -1,15 +1,20 @@
-"""The checkout saga: each step is persisted before the next, so any process can resume or undo it.
+"""The checkout saga: each step is persisted with the work it records, so any process can resume or undo it.
 
-started -> cart_validated -> inventory_reserved -> priced -> payment_authorized -> completed
-(the order is created in the same transaction that commits the reservations), or, on failure,
-compensation in reverse order (void the authorization, release the reservations) -> failed.
-No database transaction is open while the payment provider is called.
+started -> cart_validated -> inventory_reserved -> priced -> payment_authorized -> completed, in three
+transactions on the way to an order:
+  1. `prepare` (with the checkout's insert): the cart read, the stock held, the cart priced and the payment's
+     authorize call recorded, with the four steps, in one commit; then the provider is called, with no
+     transaction open;
+  2. the provider's answer recorded with the step `payment_authorized`;
+  3. the order created with the holds committed, the capture scheduled and the cart emptied (`completed`).
+On failure, compensation in reverse order (void the authorization, release the reservations) -> failed.
+A checkout resumed by the reconciler in `priced` asks the provider what became of its authorization.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,18 +25,22 @@ from bazaar.cart import service as cart_service
 from bazaar.checkout import queries
 from bazaar.checkout.discounts import line_discounts
 from bazaar.checkout.models import Checkout, CheckoutStep
-from bazaar.checkout.ports import CheckoutPayments
-from bazaar.checkout.pricing import PricedLine, price_cart, seller_subtotals
-from bazaar.checkout.schemas import CardInput
+from bazaar.checkout.ports import AuthOutcome, CheckoutPayments, PendingAuthorization
+from bazaar.checkout.pricing import PricedLine, Quote, price_cart, seller_subtotals
+from bazaar.checkout.schemas import CardInput, CheckoutRead, StepRead
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales import holds as flash_holds
 from bazaar.flash_sales.errors import AdmissionRequired
 from bazaar.inventory import service as inventory
-from bazaar.inventory.errors import InsufficientStock
+from bazaar.inventory.errors import HoldLimitExceeded, InsufficientStock
+from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import Conflict, DependencyUnavailable
-from bazaar.kernel.payments import CardDetails
+from bazaar.kernel.ids import new_id
+from bazaar.kernel.money import MAX_AMOUNT, AmountTooLarge
+from bazaar.kernel.payments import CardDetails, ProviderResult
 from bazaar.kernel.ports import CartStore, SoldOutFlags
+from bazaar.kernel.schemas import money
 from bazaar.orders.service import NewOrderLine, place_order
 from bazaar.payments import service as payments
 from bazaar.promotions import service as promotions
@@ -56,6 +65,8 @@ class SagaDeps:
     capture_delay: timedelta
     carts: CartStore
     sold_out: SoldOutFlags | None = None
+    hold_limits: HoldLimits | None = None
+    hold_ttl: Callable[[list[str]], timedelta] | None = None  # adaptive: how long holds of these offers last
     crash_after: set[str] = field(default_factory=set)  # test hook: statuses after which to "die"
 
 
@@ -66,9 +77,41 @@ async def _load(uow: UnitOfWork, checkout_id: str, *, lock: bool = False) -> Che
     return (await uow.session.execute(query)).scalar_one()
 
 
-async def _advance(uow: UnitOfWork, checkout: Checkout, status: str, **detail: Any) -> None:
+@dataclass
+class Progress:
+    """What the request driving a checkout knows of it, so it never reads back what it just wrote."""
+
+    checkout: Checkout  # as last committed (detached)
+    steps: list[CheckoutStep] = field(default_factory=list)
+    pending: PendingAuthorization | None = None
+    shipping_by_seller: dict[str, int] | None = None
+
+    def read(self) -> CheckoutRead:
+        """The answer to the request, as `service.get_checkout_read` would read it back."""
+        c = self.checkout
+        return CheckoutRead(
+            id=c.id,
+            status=c.status,
+            order_id=c.order_id,
+            failure=None,
+            steps=[StepRead(status=s.status, at=s.at, detail=s.detail) for s in self.steps],
+            total=money(c.total_amount, c.currency) if c.total_amount else None,
+        )
+
+
+def new_step(uow: UnitOfWork, checkout: Checkout, status: str, progress: Progress | None = None, **detail: Any) -> None:
+    """Record a step in the caller's transaction (committed with the work it records)."""
     checkout.status = status
-    uow.session.add(CheckoutStep(checkout_id=checkout.id, status=status, detail=detail))
+    step = CheckoutStep(id=new_id(), checkout_id=checkout.id, status=status, detail=detail, at=utcnow())
+    uow.session.add(step)
+    if progress is not None:
+        progress.steps.append(step)
+
+
+async def _advance(
+    uow: UnitOfWork, checkout: Checkout, status: str, progress: Progress | None = None, **detail: Any
+) -> None:
+    new_step(uow, checkout, status, progress, **detail)
     await uow.commit()
 
 
@@ -77,34 +120,115 @@ def _crash_point(deps: SagaDeps, status: str) -> None:
         raise InjectedCrash(f"injected crash after {status}")
 
 
-async def run(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str:
-    """Drive a checkout forward until it is finished or needs the reconciler; answers its status."""
-    status: str | None = None
-    while True:
-        if status is None:
-            async with deps.uow_factory() as uow:
-                status = (await _load(uow, checkout_id)).status
-        if status in TERMINAL:
-            return status
-        if card is None and status in BEFORE_PAYMENT:
-            # Resumed without the buyer's card: nothing was charged yet, so undo rather than go on.
-            if not await compensate(deps, checkout_id, "checkout_expired", "the checkout did not finish in time"):
-                return "compensating"
-            status = None
-            continue
-        step = STEPS.get(status)
-        if step is None:  # compensating
-            if not await compensate(deps, checkout_id, None, None):
-                return "compensating"
-            status = None
-            continue
-        next_status = await step(deps, checkout_id, card)
-        if next_status is None:  # waiting on the provider's truth: leave it to the reconciler
-            return status
-        _crash_point(deps, next_status)
-        # A step that moved forward answers the status it just committed: no need to read it back (a round trip
-        # per step). Failure paths may have left it `compensating`, so they read it again.
-        status = next_status if next_status == "completed" or next_status in STEPS else None
+async def prepare(
+    deps: SagaDeps,
+    uow: UnitOfWork,
+    progress: Progress,
+    card: CardInput,
+    shipping_methods: Mapping[str, str] | None,
+    flash_sale_id: str | None = None,
+) -> str:
+    """In the transaction that inserted the checkout (status `started`): read the cart (or claim the buyer's
+    flash-sale holds), hold the stock, price it and record the authorize call, each with its step, and commit.
+    Answers `priced`, or `failed` (recorded)."""
+    checkout = progress.checkout
+    quote: Quote | None = None
+    if flash_sale_id is not None:
+        lines = await _flash_sale_lines(uow, checkout, flash_sale_id)
+        if not lines:
+            await _fail(uow, checkout, "no_flash_sale_hold", "you hold no units of this flash sale", progress)
+            return "failed"
+        new_step(uow, checkout, "cart_validated", progress, lines=len(lines), flash_sale_id=flash_sale_id)
+    else:
+        if checkout.cart_id is not None:  # a guest's checkout names its (anonymous) cart from the start
+            cart_id, cart_lines, currency = await queries.guest_cart_lines(uow=uow, cart_id=checkout.cart_id)
+        else:
+            cart_id, cart_lines, currency = await queries.user_cart_lines(uow=uow, user_id=checkout.user_id)
+        if not cart_lines:
+            await _fail(uow, checkout, "cart_empty", "your cart is empty", progress)
+            return "failed"
+        checkout.cart_id = cart_id
+        checkout.currency = currency
+        lines = [line.__dict__ for line in cart_lines]
+        try:  # the cart's vouchers: one use each, taken in this transaction under their limits, or no checkout
+            discounts = await _redeem_vouchers(uow, checkout, cart_lines)
+        except (VoucherExhausted, VoucherNotActive, VoucherNotApplicable) as exc:
+            await uow.rollback()
+            await _fail_alone(deps, progress, exc.code, exc.message, **exc.details)
+            return "failed"
+        off = line_discounts(cart_lines, discounts)
+        quote = _quote(checkout, lines, shipping_methods, off)
+        if quote.total > MAX_AMOUNT:  # refused before any stock is held: no provider would take it in one payment
+            err = AmountTooLarge(f"the order total ({quote.total} minor units) is over the maximum of {MAX_AMOUNT}")
+            await promotions.release_checkout(uow=uow, checkout_id=checkout.id)
+            await _fail(uow, checkout, err.code, err.message, progress, total=quote.total, max_amount=MAX_AMOUNT)
+            return "failed"
+        new_step(uow, checkout, "cart_validated", progress, lines=len(lines))
+    # Lines a flash sale already holds (their reservation ids are set) are not reserved again.
+    wanted = [(line["offer_id"], line["quantity"]) for line in lines if not line.get("reservation_id")]
+    reservations = []
+    try:
+        if wanted:
+            await flash_holds.refuse_open_sale_offers(uow=uow, offer_ids=[offer_id for offer_id, _ in wanted])
+            reservations = await inventory.reserve_lines(
+                uow=uow,
+                lines=wanted,
+                ttl=deps.hold_ttl([o for o, _ in wanted]) if deps.hold_ttl else deps.reservation_ttl,
+                checkout_id=checkout.id,
+                user_id=checkout.user_id,
+                sold_out=deps.sold_out,
+                limits=deps.hold_limits,
+            )
+    except (InsufficientStock, AdmissionRequired, HoldLimitExceeded) as exc:
+        await uow.rollback()  # what was written with the checkout goes; the checkout is recorded failed alone
+        await _fail_alone(deps, progress, exc.code, exc.message, **exc.details)
+        return "failed"
+    new_step(uow, checkout, "inventory_reserved", progress, reservations=len(reservations))
+    by_offer = {r.offer_id: r.id for r in reservations}
+    if quote is None:
+        quote = _quote(checkout, lines, shipping_methods)
+    taxes = quote.line_taxes
+    checkout.lines = [
+        {
+            **line,
+            "reservation_id": line.get("reservation_id") or by_offer[line["offer_id"]],
+            "tax": taxes[line["offer_id"]],
+            "discount": quote.line_discounts.get(line["offer_id"], 0),
+        }
+        for line in lines
+    ]
+    checkout.subtotal_amount, checkout.shipping_amount = quote.subtotal, quote.shipping
+    checkout.tax_amount, checkout.total_amount = quote.tax, quote.total
+    progress.shipping_by_seller = {s.seller_id: s.chosen.amount if s.chosen else 0 for s in quote.shipments}
+    new_step(uow, checkout, "priced", progress, total=quote.total, shipping_by_seller=progress.shipping_by_seller)
+    progress.pending = deps.payments.open_authorization(
+        uow,
+        checkout_id=checkout.id,
+        amount=quote.total,
+        currency=checkout.currency,
+        card_last4=_card(card).last4,
+        idempotency_key=_authorization_key(checkout.id),
+    )
+    await uow.commit()
+    for status in ("started", "cart_validated", "inventory_reserved", "priced"):  # all persisted by that commit
+        _crash_point(deps, status)
+    return "priced"
+
+
+async def _fail_alone(deps: SagaDeps, progress: Progress, code: str, message: str, **details: Any) -> None:
+    """The transaction that inserted the checkout was rolled back: record the checkout, failed, on its own."""
+    old = progress.checkout
+    checkout = Checkout(**{a.key: getattr(old, a.key) for a in Checkout.__mapper__.column_attrs})
+    checkout.lines, checkout.cart_id = [], old.cart_id
+    steps = [
+        CheckoutStep(id=new_id(), checkout_id=checkout.id, status=s.status, detail=s.detail, at=s.at)
+        for s in progress.steps
+    ]
+    progress.checkout, progress.steps = checkout, steps
+    async with deps.uow_factory() as uow:
+        uow.session.add(checkout)
+        uow.session.add_all(steps)
+        await _fail(uow, checkout, code, message, progress, **details)
 
 
 async def _flash_sale_lines(uow: UnitOfWork, checkout: Checkout, sale_id: str) -> list[dict[str, Any]]:
@@ -125,104 +249,26 @@ async def _flash_sale_lines(uow: UnitOfWork, checkout: Checkout, sale_id: str) -
     ]
 
 
-async def _validate_cart(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
-    async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id)
-        sale_id = await _started_detail(uow, checkout_id, "flash_sale_id")
-        if sale_id is not None:
-            flash_lines = await _flash_sale_lines(uow, checkout, sale_id)
-            if not flash_lines:
-                await _fail(uow, checkout, "no_flash_sale_hold", "you hold no units of this flash sale")
-                return "failed"
-            checkout.lines = flash_lines
-            await _advance(uow, checkout, "cart_validated", lines=len(flash_lines), flash_sale_id=sale_id)
-            return "cart_validated"
-        if checkout.cart_id is not None:  # a guest's checkout names its (anonymous) cart from the start
-            cart_id, lines, currency = await queries.guest_cart_lines(uow=uow, cart_id=checkout.cart_id)
-        else:
-            cart_id, lines, currency = await queries.user_cart_lines(uow=uow, user_id=checkout.user_id)
-        if not lines:
-            await _fail(uow, checkout, "cart_empty", "your cart is empty")
-            return "failed"
-        checkout.cart_id = cart_id
-        checkout.currency = currency
-        checkout.lines = [line.__dict__ for line in lines]
-        await _advance(uow, checkout, "cart_validated", lines=len(lines))
-    return "cart_validated"
-
-
-async def _reserve(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
-    async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id)
-        # Lines a flash sale already holds (their reservation ids are set) are not reserved again.
-        wanted = [(line["offer_id"], line["quantity"]) for line in checkout.lines if not line.get("reservation_id")]
-        reservations = []
-        try:
-            if wanted:
-                await flash_holds.refuse_open_sale_offers(uow=uow, offer_ids=[offer_id for offer_id, _ in wanted])
-                reservations = await inventory.reserve_lines(
-                    uow=uow,
-                    lines=wanted,
-                    ttl=deps.reservation_ttl,
-                    checkout_id=checkout.id,
-                    user_id=checkout.user_id,
-                    sold_out=deps.sold_out,
-                )
-        except (InsufficientStock, AdmissionRequired) as exc:
-            await uow.rollback()
-            checkout = await _load(uow, checkout_id)
-            await _fail(uow, checkout, exc.code, exc.message, **exc.details)
-            return "failed"
-        by_offer = {r.offer_id: r.id for r in reservations}
-        checkout.lines = [
-            {**line, "reservation_id": line.get("reservation_id") or by_offer[line["offer_id"]]}
-            for line in checkout.lines
-        ]
-        await _advance(uow, checkout, "inventory_reserved", reservations=len(reservations))
-    return "inventory_reserved"
-
-
-async def _price(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
-    async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id)
-        lines = [_priced(line) for line in checkout.lines]
-        try:  # the cart's vouchers: one use each taken now, in this step's transaction, or the checkout fails
-            discounts = await _redeem_vouchers(uow, checkout, lines)
-        except (VoucherExhausted, VoucherNotActive, VoucherNotApplicable) as exc:
-            await uow.rollback()
-            await compensate(deps, checkout_id, exc.code, exc.message)
-            return "failed"
-        quote = price_cart(
-            lines=lines,
-            country=checkout.shipping_address["country"],
-            region=checkout.shipping_address["region"],
-            method=checkout.shipping_method,
-            per_seller=await _started_detail(uow, checkout_id, "shipping_methods"),
-            currency=checkout.currency,
-            line_discounts=line_discounts(lines, discounts),
-        )
-        checkout.subtotal_amount, checkout.shipping_amount = quote.subtotal, quote.shipping
-        checkout.tax_amount, checkout.total_amount = quote.tax, quote.total
-        taxes, off = quote.line_taxes, quote.line_discounts
-        shipping = {s.seller_id: s.chosen.amount if s.chosen else 0 for s in quote.shipments}
-        checkout.lines = [
-            {**line, "tax": taxes[line["offer_id"]], "discount": off.get(line["offer_id"], 0)}
-            for line in checkout.lines
-        ]
-        await _advance(
-            uow,
-            checkout,
-            "priced",
-            total=quote.total,
-            shipping_by_seller=shipping,
-            discounts=[{"code": d.code, "seller_id": d.seller_id, "amount": d.amount} for d in discounts],
-        )
-    return "priced"
+def _quote(
+    checkout: Checkout,
+    lines: list[dict[str, Any]],
+    per_seller: Mapping[str, str] | None,
+    line_discounts: dict[str, int] | None = None,
+) -> Quote:
+    return price_cart(
+        lines=[PricedLine(**{k: line[k] for k in PricedLine.__dataclass_fields__}) for line in lines],
+        country=checkout.shipping_address["country"],
+        region=checkout.shipping_address["region"],
+        method=checkout.shipping_method,
+        per_seller=dict(per_seller) if per_seller else None,
+        currency=checkout.currency,
+        line_discounts=line_discounts,
+    )
 
 
 async def _redeem_vouchers(uow: UnitOfWork, checkout: Checkout, lines: list[PricedLine]) -> list[Discount]:
-    """Vouchers apply to cart checkouts only (a flash sale's price is the whole offer)."""
-    if checkout.cart_id is None or await _started_detail(uow, checkout.id, "flash_sale_id") is not None:
+    """The promotions hook: a cart checkout takes one use of each voucher on its cart (see promotions.redeem)."""
+    if checkout.cart_id is None:
         return []
     return await promotions.redeem(
         uow=uow,
@@ -234,41 +280,116 @@ async def _redeem_vouchers(uow: UnitOfWork, checkout: Checkout, lines: list[Pric
     )
 
 
-async def _authorize(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
-    async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id)
-        amount, currency, key = checkout.total_amount, checkout.currency, f"checkout:{checkout.id}:authorize"
-    if card is None:  # resumed by the reconciler: the card was never stored, ask what happened
+async def run(deps: SagaDeps, checkout_id: str, card: CardInput | None, progress: Progress | None = None) -> str:
+    """Drive a checkout forward until it is finished or needs the reconciler; answers its status."""
+    status: str | None = progress.checkout.status if progress is not None else None
+    while True:
+        if status is None:
+            async with deps.uow_factory() as uow:
+                status = (await _load(uow, checkout_id)).status
+        if status in TERMINAL:
+            return status
+        if status in BEFORE_PAYMENT:
+            # Left before pricing (by an earlier version, which committed each step alone): nothing was charged
+            # yet and the card is not stored, so undo rather than go on.
+            if not await compensate(deps, checkout_id, "checkout_expired", "the checkout did not finish in time"):
+                return "compensating"
+            status = None
+            continue
+        step = STEPS.get(status)
+        if step is None:  # compensating
+            if not await compensate(deps, checkout_id, None, None):
+                return "compensating"
+            status = None
+            continue
+        next_status = await step(deps, checkout_id, card, progress)
+        if next_status is None:  # waiting on the provider's truth: leave it to the reconciler
+            return status
+        _crash_point(deps, next_status)
+        # A step that moved forward answers the status it just committed: no need to read it back (a round trip
+        # per step). Failure paths may have left it `compensating`, so they read it again.
+        status = next_status if next_status == "completed" or next_status in STEPS else None
+
+
+def _card(card: CardInput) -> CardDetails:
+    return CardDetails(number=card.card_number, exp_month=card.exp_month, exp_year=card.exp_year, cvc=card.cvc)
+
+
+def _authorization_key(checkout_id: str) -> str:
+    return f"checkout:{checkout_id}:authorize"
+
+
+async def _authorize(deps: SagaDeps, checkout_id: str, card: CardInput | None, progress: Progress | None) -> str | None:
+    pending = progress.pending if progress is not None else None
+    outcome: AuthOutcome | None
+    answer: ProviderResult | None
+    if card is None or pending is None:  # resumed by the reconciler: the card was never stored, ask what happened
+        async with deps.uow_factory() as uow:
+            checkout = await _load(uow, checkout_id)
+            amount, currency = checkout.total_amount, checkout.currency
         outcome = await deps.payments.recover(
-            checkout_id=checkout_id, amount=amount, currency=currency, idempotency_key=key
+            checkout_id=checkout_id, amount=amount, currency=currency, idempotency_key=_authorization_key(checkout_id)
         )
+        _crash_point(deps, "provider_called")
+        answer = None
     else:
-        details = CardDetails(number=card.card_number, exp_month=card.exp_month, exp_year=card.exp_year, cvc=card.cvc)
-        outcome = await deps.payments.authorize(
-            checkout_id=checkout_id, amount=amount, currency=currency, card=details, idempotency_key=key
-        )
-    _crash_point(deps, "provider_called")
-    if outcome.status == "unknown":
+        sent = await deps.payments.send_authorization(pending, card=_card(card))
+        _crash_point(deps, "provider_called")
+        outcome, answer = (sent, None) if isinstance(sent, AuthOutcome) else (None, sent)
+        # (a missing answer is recorded already, by the payments context)
+    if outcome is not None and outcome.status == "unknown":
         return None
+    mark = len(progress.steps) if progress is not None else 0
     async with deps.uow_factory() as uow:
-        # Under the row lock: while this process waited on the provider, the reconciler may have taken the
-        # checkout over (past its deadline) and undone it. Then the authorization must not be recorded as a step
-        # of a checkout that is over; it is released instead, and the checkout stays as the reconciler left it.
-        checkout = await _load(uow, checkout_id, lock=True)
-        if checkout.status != "priced":
-            await uow.rollback()
-            if outcome.status == "authorized":
-                await _release_orphan_authorization(deps, checkout_id)
-            return ""  # read the status again: the reconciler's (or its compensation to finish)
-        if outcome.status == "authorized":
-            checkout.payment_id = outcome.payment_id
-            await _advance(uow, checkout, "payment_authorized", payment_id=outcome.payment_id)
-            return "payment_authorized"
+        known, recorded = await uow.run(
+            lambda: _record_authorization(deps, uow, checkout_id, progress, mark, outcome, answer, pending)
+        )
+    if recorded is not None:
+        if recorded == "" and known.status == "authorized":
+            await _release_orphan_authorization(deps, checkout_id)
+        return recorded
+    outcome = known
     code = "payment_provider_unavailable" if outcome.status == "unavailable" else outcome.status
     if card is None and outcome.status == "not_found":
         code = "checkout_expired"
     done = await compensate(deps, checkout_id, code, outcome.message or code.replace("_", " "))
     return "failed" if done else None
+
+
+async def _record_authorization(
+    deps: SagaDeps,
+    uow: UnitOfWork,
+    checkout_id: str,
+    progress: Progress | None,
+    mark: int,
+    outcome: AuthOutcome | None,
+    answer: ProviderResult | None,
+    pending: PendingAuthorization | None,
+) -> tuple[AuthOutcome, str | None]:
+    """The provider's answer recorded with the step it decides, in one transaction. Answers the outcome and the
+    status recorded: `payment_authorized`; "" when the checkout was taken over meanwhile (read it again); None for
+    a refusal (recorded; the caller compensates)."""
+    if progress is not None:
+        del progress.steps[mark:]  # a retried attempt records its steps again
+    # Under the row lock: while this process waited on the provider, the reconciler may have taken the
+    # checkout over (past its deadline) and undone it. Then the authorization must not be recorded as a step
+    # of a checkout that is over; it is released instead, and the checkout stays as the reconciler left it.
+    checkout = await _load(uow, checkout_id, lock=True)
+    if answer is not None:
+        assert pending is not None
+        outcome = await deps.payments.record_authorization(uow, pending, answer)
+    assert outcome is not None
+    if checkout.status != "priced":
+        await uow.commit()  # the provider's answer is the truth whatever became of the checkout
+        return outcome, ""
+    if outcome.status == "authorized":
+        checkout.payment_id = outcome.payment_id
+        await _advance(uow, checkout, "payment_authorized", progress, payment_id=outcome.payment_id)
+        if progress is not None:
+            progress.checkout = checkout
+        return outcome, "payment_authorized"
+    await uow.commit()
+    return outcome, None
 
 
 async def _release_orphan_authorization(deps: SagaDeps, checkout_id: str) -> None:
@@ -280,22 +401,33 @@ async def _release_orphan_authorization(deps: SagaDeps, checkout_id: str) -> Non
         log.error("could not void the late authorization of checkout %s; void it by hand", checkout_id)
 
 
-async def _create_order(deps: SagaDeps, checkout_id: str, card: CardInput | None) -> str | None:
+async def _create_order(
+    deps: SagaDeps, checkout_id: str, card: CardInput | None, progress: Progress | None
+) -> str | None:
+    mark = len(progress.steps) if progress is not None else 0
     async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id, lock=True)
-        if checkout.status != "payment_authorized":
-            return checkout.status
-        try:
-            # All lines in one call, which locks holds and stock rows in id order: committed one line at a time,
-            # in cart order, two checkouts sharing two offers could deadlock (found by bench/checkout.py --hot-offer).
-            reservation_ids = [rid for line in checkout.lines for rid in _reservation_ids(line)]
-            await inventory.commit_reservations(uow=uow, reservation_ids=reservation_ids)
-        except Conflict:
-            await uow.rollback()
-            await compensate(
-                deps, checkout_id, "checkout_expired", "the stock hold expired before the order was placed"
-            )
-            return "failed"
+        return await uow.run(lambda: _create_order_in(deps, uow, checkout_id, progress, mark))
+
+
+async def _create_order_in(
+    deps: SagaDeps, uow: UnitOfWork, checkout_id: str, progress: Progress | None, mark: int
+) -> str:
+    if progress is not None:
+        del progress.steps[mark:]  # a retried attempt records its steps again
+    checkout = await _load(uow, checkout_id, lock=True)
+    if checkout.status != "payment_authorized":
+        return checkout.status
+    try:
+        # All lines in one call, which locks holds and stock rows in id order: committed one line at a time,
+        # in cart order, two checkouts sharing two offers could deadlock (found by bench/checkout.py --hot-offer).
+        reservation_ids = [rid for line in checkout.lines for rid in _reservation_ids(line)]
+        await inventory.commit_reservations(uow=uow, reservation_ids=reservation_ids)
+    except Conflict:
+        await uow.rollback()
+        await compensate(deps, checkout_id, "checkout_expired", "the stock hold expired before the order was placed")
+        return "failed"
+    shipping_by_seller = progress.shipping_by_seller if progress is not None else None
+    if shipping_by_seller is None:  # resumed by the reconciler: the pricing step recorded it
         step = (
             await uow.session.execute(
                 select(CheckoutStep.detail).where(
@@ -303,28 +435,31 @@ async def _create_order(deps: SagaDeps, checkout_id: str, card: CardInput | None
                 )
             )
         ).scalar_one()
-        order_id = await place_order(
-            uow=uow,
-            user_id=checkout.user_id,
-            checkout_id=checkout.id,
-            currency=checkout.currency,
-            lines=[_order_line(line) for line in checkout.lines],
-            shipping_by_seller=step["shipping_by_seller"],
-            subtotal=checkout.subtotal_amount,
-            shipping=checkout.shipping_amount,
-            tax=checkout.tax_amount,
-            shipping_address=checkout.shipping_address,
-            shipping_method=checkout.shipping_method,
-            discounts=step.get("discounts") or [],
-        )
-        await promotions.attach_order(uow=uow, checkout_id=checkout.id, order_id=order_id)
-        await _set_payment_order(uow, checkout, order_id, deps.capture_delay)
-        checkout.order_id = order_id
-        if checkout.cart_id:
-            offer_ids = [line["offer_id"] for line in checkout.lines]
-            await cart_service.remove_ordered(uow=uow, store=deps.carts, cart_id=checkout.cart_id, offer_ids=offer_ids)
-        uow.session.add(CheckoutStep(checkout_id=checkout.id, status="order_created", detail={"order_id": order_id}))
-        await _advance(uow, checkout, "completed", order_id=order_id)
+        shipping_by_seller = step["shipping_by_seller"]
+    order_id = await place_order(
+        uow=uow,
+        user_id=checkout.user_id,
+        checkout_id=checkout.id,
+        currency=checkout.currency,
+        lines=[_order_line(line) for line in checkout.lines],
+        shipping_by_seller=shipping_by_seller,
+        subtotal=checkout.subtotal_amount,
+        shipping=checkout.shipping_amount,
+        tax=checkout.tax_amount,
+        shipping_address=checkout.shipping_address,
+        shipping_method=checkout.shipping_method,
+        discounts=await promotions.checkout_discounts(uow=uow, checkout_id=checkout.id),
+    )
+    await promotions.attach_order(uow=uow, checkout_id=checkout.id, order_id=order_id)
+    await _set_payment_order(uow, checkout, order_id, deps.capture_delay)
+    checkout.order_id = order_id
+    if checkout.cart_id:
+        offer_ids = [line["offer_id"] for line in checkout.lines]
+        await cart_service.remove_ordered(uow=uow, store=deps.carts, cart_id=checkout.cart_id, offer_ids=offer_ids)
+    new_step(uow, checkout, "order_created", progress, order_id=order_id)
+    await _advance(uow, checkout, "completed", progress, order_id=order_id)
+    if progress is not None:
+        progress.checkout = checkout
     return "completed"
 
 
@@ -355,38 +490,32 @@ async def compensate(deps: SagaDeps, checkout_id: str, code: str | None, message
         log.warning("could not void the authorization of checkout %s yet; the reconciler will retry", checkout_id)
         return False
     async with deps.uow_factory() as uow:
-        checkout = await _load(uow, checkout_id, lock=True)
-        if checkout.status in TERMINAL:  # another process finished the compensation meanwhile: record it once
-            return True
-        for line in checkout.lines:
-            for reservation_id in _reservation_ids(line):
-                await inventory.release_reservation(uow=uow, reservation_id=reservation_id, sold_out=deps.sold_out)
-        await promotions.release_checkout(uow=uow, checkout_id=checkout_id)
-        await _advance(uow, checkout, "failed", code=checkout.failure_code)
+        await uow.run(lambda: _release_holds(deps, uow, checkout_id))
     return True
 
 
-async def _fail(uow: UnitOfWork, checkout: Checkout, code: str, message: str, **details: Any) -> None:
+async def _release_holds(deps: SagaDeps, uow: UnitOfWork, checkout_id: str) -> None:
+    checkout = await _load(uow, checkout_id, lock=True)
+    if checkout.status in TERMINAL:  # another process finished the compensation meanwhile: record it once
+        return
+    # All holds in one call, so their stock rows are locked in order (one line at a time, in cart
+    # order, two failing checkouts sharing offers could deadlock each other and any reservation).
+    held = [reservation_id for line in checkout.lines for reservation_id in _reservation_ids(line)]
+    await inventory.release_reservations(uow=uow, reservation_ids=held, sold_out=deps.sold_out)
+    await promotions.release_checkout(uow=uow, checkout_id=checkout_id)
+    await _advance(uow, checkout, "failed", code=checkout.failure_code)
+
+
+async def _fail(
+    uow: UnitOfWork, checkout: Checkout, code: str, message: str, progress: Progress | None = None, **details: Any
+) -> None:
     checkout.failure_code, checkout.failure_message = code, message
-    await _advance(uow, checkout, "failed", code=code, **details)
-
-
-async def _started_detail(uow: UnitOfWork, checkout_id: str, key: str) -> Any:
-    detail = (
-        await uow.session.execute(
-            select(CheckoutStep.detail).where(CheckoutStep.checkout_id == checkout_id, CheckoutStep.status == "started")
-        )
-    ).scalar_one_or_none()
-    return (detail or {}).get(key)
+    await _advance(uow, checkout, "failed", progress, code=code, **details)
 
 
 def _reservation_ids(line: dict[str, Any]) -> list[str]:
     """A line's holds: one, or several when a flash-sale buyer held their units in more than one go."""
     return list(line.get("reservation_ids") or ([line["reservation_id"]] if line.get("reservation_id") else []))
-
-
-def _priced(line: dict[str, Any]) -> PricedLine:
-    return PricedLine(**{k: line[k] for k in PricedLine.__dataclass_fields__})
 
 
 def _order_line(line: dict[str, Any]) -> NewOrderLine:
@@ -404,11 +533,8 @@ def _order_line(line: dict[str, Any]) -> NewOrderLine:
     )
 
 
-Step = Callable[[SagaDeps, str, CardInput | None], Awaitable[str | None]]
+Step = Callable[[SagaDeps, str, CardInput | None, Progress | None], Awaitable[str | None]]
 STEPS: dict[str, Step] = {
-    "started": _validate_cart,
-    "cart_validated": _reserve,
-    "inventory_reserved": _price,
     "priced": _authorize,
     "payment_authorized": _create_order,
 }

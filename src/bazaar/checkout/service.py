@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -142,7 +143,11 @@ async def start_checkout(
     if not key or len(key) > 255:
         raise IdempotencyKeyRequired()
     fingerprint = request.fingerprint()
-    async with deps.uow_factory() as uow:
+    if request.flash_sale_id is not None and guest_cart_id is not None:
+        raise ValidationFailed("log in to buy in a flash sale", code="flash_sale_needs_account")
+
+    async def begin(uow: UnitOfWork) -> saga.Progress | None:
+        """Insert the checkout and take it to `priced` in one transaction; None: the key was used already."""
         address = await _shipping_address(uow, None if guest_cart_id else user_id, request)
         checkout = Checkout(
             id=new_id(),
@@ -150,27 +155,38 @@ async def start_checkout(
             idempotency_key=key,
             request_hash=fingerprint,
             status="started",
-            cart_id=guest_cart_id,  # set only for a guest: the saga orders this cart (see saga._validate_cart)
+            cart_id=guest_cart_id,  # set only for a guest: the saga orders this cart (see saga.prepare)
             shipping_address=address.model_dump(mode="json"),
             shipping_method=request.shipping_method,
             deadline_at=utcnow() + deps.deadline,
+            attempts=0,
         )
         uow.session.add(checkout)
-        # The step log keeps the request's per-seller shipping choices for the pricing step.
-        started: dict[str, object] = (
+        progress = saga.Progress(checkout)
+        # The step log keeps the request's per-seller shipping choices and its flash sale.
+        started: dict[str, Any] = (
             {"shipping_methods": dict(request.shipping_methods)} if request.shipping_methods else {}
         )
         if request.flash_sale_id is not None:
-            if guest_cart_id is not None:
-                raise ValidationFailed("log in to buy in a flash sale", code="flash_sale_needs_account")
             started["flash_sale_id"] = request.flash_sale_id  # the saga orders the buyer's sale holds
-        uow.session.add(CheckoutStep(checkout_id=checkout.id, status="started", detail=started))
+        saga.new_step(uow, checkout, "started", progress, **started)
         try:
-            await uow.commit()
+            await uow.flush()
         except IntegrityError:  # this user already used the key: a replay (the unique index decides)
-            return await _replay(deps, user_id=user_id, key=key, fingerprint=fingerprint)
-    await saga.run(deps, checkout.id, request.payment)
-    return await _answer(deps, checkout.id)
+            await uow.rollback()
+            return None
+        per_seller = dict(request.shipping_methods or {}) or None
+        await saga.prepare(deps, uow, progress, request.payment, per_seller, request.flash_sale_id)
+        return progress
+
+    async with deps.uow_factory() as uow:
+        # The whole way to `priced` commits with the checkout's insert (see saga.prepare); a deadlock runs it again.
+        progress = await uow.run(lambda: begin(uow))
+    if progress is None:
+        return await _replay(deps, user_id=user_id, key=key, fingerprint=fingerprint)
+    if await saga.run(deps, progress.checkout.id, request.payment, progress) == "completed":
+        return progress.read()
+    return await _answer(deps, progress.checkout.id)
 
 
 async def _replay(deps: saga.SagaDeps, *, user_id: str, key: str, fingerprint: str) -> CheckoutRead:

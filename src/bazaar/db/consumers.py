@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
@@ -17,11 +17,30 @@ from bazaar.kernel.errors import DependencyUnavailable
 Handler = Callable[[UnitOfWork, dict[str, Any]], Awaitable[None]]
 BatchHandler = Callable[[UnitOfWork, list[dict[str, Any]]], Awaitable[None]]
 UowFactory = Callable[[], UnitOfWork]
+Scope = Literal["shared", "per_node"]
+SHARED: Scope = "shared"  # one handler in the whole cluster (notifications, figures, email ...)
+PER_NODE: Scope = "per_node"  # every node handles every event (its search replica, its local caches)
+NODE_SEPARATOR = "@"
+
+
+def consumer_name(name: str, scope: Scope, node_id: str) -> str:
+    """The identity of a subscription in the inbox and as a consumer group: the name itself when shared,
+    `name@node` when per node. The one place a group name is made (no consumer invents its own)."""
+    return name if scope == SHARED else f"{name}{NODE_SEPARATOR}{node_id}"
+
+
+def node_of(consumer: str) -> str | None:
+    """The node a per-node consumer name belongs to (None for a shared one)."""
+    _, sep, node = consumer.partition(NODE_SEPARATOR)
+    return node if sep else None
 
 
 @dataclass
 class Subscription:
-    """A consumer (its name is its identity in the inbox and its consumer group) and the topics it wants."""
+    """A consumer (its name is its identity in the inbox and its consumer group) and the topics it wants.
+
+    `consumer` is the full name (see `consumer_name`); `name` the subscription's own, the same on every node.
+    """
 
     consumer: str
     topics: tuple[str, ...]  # exact topics or prefixes ending in "."
@@ -29,12 +48,34 @@ class Subscription:
     # Optional: handles a whole batch at once (e.g. adding up counters), with the same effect as `handler`
     # on each event in order. Used when a batch is delivered in one go; `handler` when event by event.
     batch_handler: BatchHandler | None = None
+    scope: Scope = SHARED
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = self.consumer.partition(NODE_SEPARATOR)[0]
+
+    def consumer_on(self, node_id: str) -> str:
+        """This subscription's consumer name on another node (itself when shared)."""
+        return consumer_name(self.name, self.scope, node_id)
 
     def wants(self, topic: str) -> bool:
         return any(topic == t or (t.endswith(".") and topic.startswith(t)) for t in self.topics)
 
     def topic_groups(self) -> list[str]:
         return sorted({topic_group(t) for t in self.topics})
+
+
+def owing_consumers(subscriptions: Sequence[Subscription], topic: str, live_nodes: Collection[str]) -> set[str]:
+    """Every consumer in the cluster that must handle an event of `topic` before it is settled: each shared
+    subscription once, each per-node subscription once per live node."""
+    owed: set[str] = set()
+    for sub in subscriptions:
+        if sub.wants(topic):
+            owed.add(sub.consumer)
+            if sub.scope == PER_NODE:
+                owed.update(sub.consumer_on(node) for node in live_nodes)
+    return owed
 
 
 def topic_group(topic: str) -> str:

@@ -7,13 +7,17 @@ whose transactions start deferred and never block writers.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from bazaar.kernel.metrics import DOMAIN_REGISTRY
 from bazaar.settings import Settings
 
 
@@ -38,6 +42,50 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+TRANSACTIONS = Counter(
+    "bazaar_db_transactions",
+    "Database transactions this process began: a unit of work's, or a pooled connection's liveness ping",
+    ["kind"],
+    registry=DOMAIN_REGISTRY,
+)
+
+
+def _count_transactions(engine: AsyncEngine) -> None:
+    begun = TRANSACTIONS.labels(kind="unit_of_work")
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _began(_conn: Any) -> None:
+        begun.inc()
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Check a pooled connection is alive before use only if it sat idle longer than `idle_seconds`.
+
+    `pool_pre_ping` pings on every checkout: with asyncpg a BEGIN, a `;` and a ROLLBACK, a round trip and a
+    transaction per unit of work (a dozen per checkout). A connection handed back moments ago was alive then; one
+    idle for longer (the database may have restarted meanwhile) is pinged, and if dead, replaced before use. A
+    connection that dies while in use raises a disconnect error, and SQLAlchemy then recycles the whole pool.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since <= idle_seconds:
+            return
+        TRANSACTIONS.labels(kind="ping").inc()
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards this connection and checks out another
+            raise DisconnectionError("a pooled connection was dead") from exc
+
+
 @dataclass
 class Database:
     engine: AsyncEngine
@@ -60,9 +108,9 @@ def create_database(settings: Settings) -> Database:
         read_engine = _sqlite_engine(url, immediate=False)
         dialect = "sqlite"
     else:
-        engine = create_async_engine(
-            url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow, pool_pre_ping=True
-        )
+        engine = create_async_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        _ping_when_idle(engine, settings.db_ping_after_idle_seconds)
+        _count_transactions(engine)
         read_engine = engine
         dialect = "postgresql"
     return Database(

@@ -8,10 +8,12 @@ from bazaar.admin import models as admin_models
 from bazaar.cart import models as cart_models
 from bazaar.catalog import models as catalog_models
 from bazaar.checkout import models as checkout_models
-from bazaar.db import outbox
+from bazaar.db import nodes, outbox
 from bazaar.db.base import Base
+from bazaar.disputes import models as disputes_models
 from bazaar.flash_sales import models as flash_sales_models
 from bazaar.inventory import models as inventory_models
+from bazaar.ledger import models as ledger_models
 from bazaar.mail import models as mail_models
 from bazaar.media import models as media_models
 from bazaar.notifications import models as notifications_models
@@ -31,7 +33,10 @@ MODULES = (
     catalog_models,
     checkout_models,
     outbox,
+    nodes,
+    disputes_models,
     inventory_models,
+    ledger_models,
     notifications_models,
     orders_models,
     payments_models,

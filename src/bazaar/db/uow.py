@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bazaar.db.outbox import OutboxEvent
+from bazaar.kernel.errors import DatabaseBusy
 from bazaar.kernel.events import Event
 from bazaar.kernel.ids import new_id
 
 AfterCommit = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 log = logging.getLogger("bazaar.db")
+
+# PostgreSQL broke the transaction up so others could go on: running it again is the expected answer.
+RETRIED_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+CONFLICT_ATTEMPTS = 4
+conflicts_retried = 0  # process-wide counts, exported at /metrics
+conflicts_given_up = 0
+
+
+def is_transient_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure, however the driver and SQLAlchemy wrapped it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if (getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)) in RETRIED_SQLSTATES:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 def _name(callback: AfterCommit) -> str:
@@ -86,6 +109,26 @@ class UnitOfWork:
         if self._emitted and self._on_events_committed is not None:
             self._on_events_committed()
         self._emitted = 0
+
+    async def run(self, work: Callable[[], Awaitable[T]], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
+        """Run `work` (a use case that commits) in this unit of work; when PostgreSQL breaks its transaction up
+        (deadlock, serialization failure), roll back and run it again, up to `attempts` times in all, then
+        raise DatabaseBusy (503 with Retry-After). `work` must be safe to run again after a rollback."""
+        global conflicts_retried, conflicts_given_up
+        for attempt in range(1, attempts + 1):
+            try:
+                return await work()
+            except DBAPIError as exc:
+                if not is_transient_conflict(exc):
+                    raise
+                await self.rollback()
+                if attempt == attempts:
+                    conflicts_given_up += 1
+                    raise DatabaseBusy("the database is busy; try again in a moment") from exc
+                conflicts_retried += 1
+                log.info("transaction broken up by the database (%s); attempt %d again", type(exc.orig), attempt + 1)
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
 
     async def rollback(self) -> None:
         await self.session.rollback()

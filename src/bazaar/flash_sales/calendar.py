@@ -38,6 +38,7 @@ class SaleEntry:
     ends_at: datetime
     lifecycle: str
     title: str = ""
+    units_sold: int = 0
 
     def status(self, now: datetime | None = None) -> SaleStatus:
         now = now or utcnow()
@@ -61,7 +62,7 @@ class SaleEntry:
     def of(cls, sale: FlashSale, title: str) -> SaleEntry:
         return cls(
             sale.id, sale.offer_id, sale.product_id, sale.price_amount, sale.currency, sale.units,
-            sale.units_taken, sale.per_buyer_limit, sale.starts_at, sale.ends_at, sale.status, title,
+            sale.units_taken, sale.per_buyer_limit, sale.starts_at, sale.ends_at, sale.status, title, sale.units_sold,
         )  # fmt: skip
 
 
@@ -100,6 +101,11 @@ class SaleCalendar:
     def forget(self) -> None:
         """Read the database again at the next question (after this process changed a sale)."""
         self._loaded_at = 0.0
+
+    async def entry(self, sale_id: str) -> SaleEntry | None:
+        """The sale if it is open now or opens soon (None for one long ended, cancelled or unknown)."""
+        await self._fresh()
+        return next((e for e in self._entries or [] if e.id == sale_id), None)
 
     async def open_sale_for_offer(self, offer_id: str) -> SaleEntry | None:
         await self._fresh()

@@ -4,7 +4,8 @@ One transaction takes, in this order (the lock order everywhere): the buyer's sh
 conditional UPDATE re-checks `units + n <= per_buyer_limit` on the latest row version, so twenty
 parallel holds of one buyer serialise on that row and only those within the limit pass), the
 sale's units (`units_taken + n <= units`), then the stock itself through inventory's
-`reserve_lines`. Any refusal rolls all three back. When a hold is released or expires, its
+`reserve_lines` (which also applies the general per-buyer hold caps of `inventory.limits`, with the sale's
+limit as the offer's cap). Any refusal rolls all of it back. When a hold is released or expires, its
 units and the buyer's share come back (`settle_hold`, from inventory's events, exactly once per
 hold); a sold hold keeps counting towards the buyer's limit.
 """
@@ -27,10 +28,12 @@ from bazaar.flash_sales.errors import (
     PerBuyerLimitReached,
 )
 from bazaar.flash_sales.models import FlashSale, FlashSaleBuyer, FlashSaleHold
+from bazaar.flash_sales.ports import WaitingRoom
 from bazaar.flash_sales.schemas import SaleHoldRead
 from bazaar.flash_sales.service import live_sale_for_offer, load_sale, status_of
 from bazaar.inventory import service as inventory
 from bazaar.inventory.errors import OfferNotFound
+from bazaar.inventory.limits import HoldLimits
 from bazaar.inventory.schemas import ReservationRead
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ports import SoldOutFlags
@@ -87,6 +90,8 @@ async def hold_sale_units(
     quantity: int,
     ttl: timedelta,
     sold_out: SoldOutFlags | None = None,
+    room: WaitingRoom | None = None,
+    limits: HoldLimits | None = None,
 ) -> ReservationRead:
     """An admitted buyer holds `quantity` units of the sale's offer at the sale price; commits."""
     now = utcnow()
@@ -99,8 +104,9 @@ async def hold_sale_units(
     await _take_buyer_share(uow, sale, buyer_id, quantity)
     await _take_sale_units(uow, sale, quantity)
     [held] = await inventory.reserve_lines(
-        uow=uow, lines=[(offer_id, quantity)], ttl=ttl, user_id=buyer_id, sold_out=sold_out
-    )
+        uow=uow, lines=[(offer_id, quantity)], ttl=ttl, user_id=buyer_id, sold_out=sold_out,
+        limits=limits, offer_caps={offer_id: sale.per_buyer_limit},
+    )  # fmt: skip
     uow.session.add(
         FlashSaleHold(
             reservation_id=held.id,
@@ -113,6 +119,8 @@ async def hold_sale_units(
             ticket_id=admission.ticket_id,
         )
     )
+    if room is not None:
+        uow.after_commit(lambda: room.mark_used(sale.id, admission.ticket_id))
     await uow.commit()
     return held
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
@@ -34,7 +34,7 @@ class FlashSale(Base):
     offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), nullable=False)
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True, nullable=False)
     seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), nullable=False)
-    price_amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    price_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     units: Mapped[int] = mapped_column(Integer, nullable=False)
     units_taken: Mapped[int] = mapped_column(Integer, default=0, nullable=False)  # held now or sold
@@ -77,7 +77,7 @@ class FlashSaleHold(Base):
     buyer_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
     offer_id: Mapped[str] = mapped_column(String(32), nullable=False)
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
-    price_amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    price_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     status: Mapped[str] = mapped_column(String(16), default="held", nullable=False)
     checkout_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -1,25 +1,21 @@
 """Taking and returning units on bucket rows, each with one conditional UPDATE whose row count is checked.
 
-Lock order, so two transactions can never wait on each other in a cycle: lines are taken in
-offer-id order, and within an offer a transaction only waits on buckets in ascending bucket
-order while holding no higher bucket of it. The fast path on PostgreSQL takes a random bucket
-nobody is locking (`SKIP LOCKED`, never waits). It runs after a SAVEPOINT because PostgreSQL
-keeps the lock on a row it locked and then found short of units; rolling back to the savepoint
-drops such locks before the ordered, waiting path starts. Returning units goes in (offer_id,
-bucket) order too.
+Every row lock goes through `locks` (the one lock order, (offer_id, bucket)): lines are taken in
+offer-id order; within an offer the fast path on PostgreSQL takes a random bucket nobody is locking
+(`SKIP LOCKED`, never waits), and the slow path locks all of the offer's buckets in order. Returning
+and selling units claim their rows in order before updating them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from bazaar.catalog.models import Offer
 from bazaar.db.uow import UnitOfWork
+from bazaar.inventory import locks
 from bazaar.inventory.models import StockBucket
 
 
@@ -43,21 +39,6 @@ class Piece:
     left_in_bucket: int
 
 
-FAST_PATH_TRIES = 4
-
-# One statement: pick a random bucket with enough units that nobody else is locking, and take from it.
-_TAKE_UNLOCKED = text(
-    """
-    UPDATE stock_buckets SET available = available - :qty
-    WHERE offer_id = :offer_id AND available >= :qty AND bucket = (
-        SELECT bucket FROM stock_buckets
-        WHERE offer_id = :offer_id AND available >= :qty
-        ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING bucket, available
-    """
-)
-
-
 async def offer_stock(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, OfferStock]:
     ids = sorted(set(offer_ids))
     rows = await uow.session.execute(
@@ -78,6 +59,7 @@ async def offer_stock(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, Of
 
 
 async def _take_from(uow: UnitOfWork, offer_id: str, bucket: int, qty: int) -> Piece | None:
+    await locks.claim(uow, [(offer_id, bucket)])
     left = (
         await uow.session.execute(
             update(StockBucket)
@@ -89,26 +71,12 @@ async def _take_from(uow: UnitOfWork, offer_id: str, bucket: int, qty: int) -> P
     return None if left is None else Piece(bucket, qty, int(left))
 
 
-async def _take_unlocked(uow: UnitOfWork, offer_id: str, qty: int) -> Piece | None:
-    """A few tries at a bucket nobody holds; answers None holding no lock on any of this offer's buckets."""
-    # Flush the caller's pending changes first: rolling back to the savepoint must only undo our locks.
-    await uow.session.flush()
-    await uow.session.execute(text("SAVEPOINT take_units"))
-    for attempt in range(FAST_PATH_TRIES):
-        row = (await uow.session.execute(_TAKE_UNLOCKED, {"offer_id": offer_id, "qty": qty})).first()
-        if row is not None:
-            return Piece(int(row[0]), qty, int(row[1]))
-        await uow.session.execute(text("ROLLBACK TO SAVEPOINT take_units"))
-        await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # about one commit; holders finish
-    return None
-
-
 async def take(uow: UnitOfWork, stock: OfferStock, qty: int) -> Piece | None:
     """Take `qty` units of one offer from one bucket (gathering units into it if needed); None if too few."""
     if uow.is_postgres and stock.buckets > 1:
-        piece = await _take_unlocked(uow, stock.offer_id, qty) if stock.largest >= qty else None
-        if piece is not None:
-            return piece
+        took = await locks.take_unlocked(uow, stock.offer_id, qty) if stock.largest >= qty else None
+        if took is not None:
+            return Piece(took[0], qty, took[1])
     else:
         # One bucket (PostgreSQL waits on it), or SQLite, where write transactions run one at a time.
         rows = await uow.session.execute(
@@ -126,14 +94,7 @@ async def take(uow: UnitOfWork, stock: OfferStock, qty: int) -> Piece | None:
 async def _take_gathered(uow: UnitOfWork, offer_id: str, qty: int) -> Piece | None:
     """The slow path: lock the offer's buckets in order; when no one bucket has `qty` free units, first move
     free units into the fullest bucket (a hold always lives in one bucket), then take from it."""
-    query = (
-        select(StockBucket.bucket, StockBucket.available)
-        .where(StockBucket.offer_id == offer_id)
-        .order_by(StockBucket.bucket)
-    )
-    if uow.is_postgres:
-        query = query.with_for_update()
-    rows = [(int(b), int(a)) for b, a in await uow.session.execute(query)]
+    rows = [(row.bucket, row.available) for row in await locks.lock_offers(uow, [offer_id])]
     if sum(a for _, a in rows) < qty:
         return None
     target, free = max(rows, key=lambda row: (row[1], -row[0]))
@@ -164,7 +125,9 @@ async def _move_free_units(uow: UnitOfWork, offer_id: str, *, source: int, targe
 
 async def give_back(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) -> None:
     """Return held units (offer_id, bucket, quantity) to their buckets, in lock order."""
-    for offer_id, bucket, qty in sorted(units):
+    units = sorted(units)
+    await locks.claim(uow, [(offer_id, bucket) for offer_id, bucket, _ in units])
+    for offer_id, bucket, qty in units:
         result = await uow.session.execute(
             update(StockBucket)
             .where(StockBucket.offer_id == offer_id, StockBucket.bucket == bucket)
@@ -176,7 +139,9 @@ async def give_back(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) -> N
 
 async def remove_sold(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) -> None:
     """Sold units leave on-hand stock; `available` already excluded them while they were held."""
-    for offer_id, bucket, qty in sorted(units):
+    units = sorted(units)
+    await locks.claim(uow, [(offer_id, bucket) for offer_id, bucket, _ in units])
+    for offer_id, bucket, qty in units:
         result = await uow.session.execute(
             update(StockBucket)
             .where(

@@ -51,3 +51,9 @@ class ReservationCommitted(Conflict):
     """The reservation was already committed to an order; its units are sold."""
 
     code = "reservation_committed"
+
+
+class HoldLimitExceeded(Conflict):
+    """You already hold as many units as one buyer may hold at once; buy or release some first."""
+
+    code = "hold_limit_exceeded"

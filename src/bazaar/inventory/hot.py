@@ -13,7 +13,7 @@ the batch is recorded with its event, or none is. A hold needs its units in one 
 Holds the statement does not place (buckets locked by others, too few units in one bucket, an
 offer that is unknown or not active) go to `reserve_stock` one by one, which waits for locks in
 order, gathers units spread over several buckets and raises the precise error. Lock order stays
-as `allocation` describes it: buckets are locked in (offer id, bucket) order; the first form
+as `locks` sets it: buckets are locked in (offer id, bucket) order; the first form
 skips the locked ones and never waits, the second waits.
 """
 
@@ -32,6 +32,7 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import events as ev
 from bazaar.inventory import metrics
 from bazaar.inventory.errors import InsufficientStock, InvalidQuantity
+from bazaar.inventory.limits import HoldLimits, check_hold_cap
 from bazaar.inventory.schemas import ReservationRead
 from bazaar.inventory.service import SOLD_OUT_FLAG_SECONDS, reserve_stock, shortage
 from bazaar.inventory.stock import MAX_UNITS
@@ -39,6 +40,7 @@ from bazaar.kernel.clock import iso, utcnow
 from bazaar.kernel.errors import DependencyUnavailable
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.ports import PlainStatements, SoldOutFlags
+from bazaar.kernel.ratelimit import RateLimiter
 
 _HOLD = """
 WITH req AS (
@@ -50,7 +52,7 @@ WITH req AS (
 ), cand AS (
     SELECT b.offer_id, b.bucket, b.available FROM stock_buckets b
     WHERE b.offer_id IN (SELECT offer_id FROM live) AND b.available > 0
-    ORDER BY b.offer_id, b.bucket FOR UPDATE {wait}
+    ORDER BY b.offer_id COLLATE "C", b.bucket FOR UPDATE {wait}  -- the lock order of inventory.locks
 ), span AS (  -- each locked bucket's free units as an interval of the offer's free units
     SELECT offer_id, bucket, sum(available) OVER w - available AS lo, sum(available) OVER w AS hi
     FROM cand WINDOW w AS (PARTITION BY offer_id ORDER BY bucket)
@@ -60,13 +62,35 @@ WITH req AS (
 ), placed AS (  -- a hold whose interval lies inside one bucket's
     SELECT ask.*, span.bucket FROM ask
     JOIN span ON span.offer_id = ask.offer_id AND ask.lo >= span.lo AND ask.hi <= span.hi
+), want AS (  -- per buyer: the units of their placed holds, in all and per offer
+    SELECT user_id, sum(units) AS units, jsonb_object_agg(offer_id, units) AS offers FROM (
+        SELECT user_id, offer_id, sum(qty) AS units FROM placed WHERE user_id IS NOT NULL GROUP BY user_id, offer_id
+    ) x GROUP BY user_id
+), granted AS (  -- counted on each buyer's row (see inventory.limits): locked, read as last committed, re-checked
+    INSERT INTO buyer_holds AS h (user_id, units, offers, updated_at)
+    SELECT user_id, units, offers::json, $9 FROM want
+    WHERE units <= $12 AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(want.offers) e WHERE e.value::int > $13)
+    ORDER BY user_id
+    ON CONFLICT (user_id) DO UPDATE SET
+        units = h.units + EXCLUDED.units,
+        offers = (SELECT jsonb_object_agg(k, coalesce((h.offers::jsonb ->> k)::int, 0)
+                                             + coalesce((EXCLUDED.offers::jsonb ->> k)::int, 0))
+                  FROM (SELECT jsonb_object_keys(h.offers::jsonb)
+                        UNION SELECT jsonb_object_keys(EXCLUDED.offers::jsonb)) AS ks(k))::json,
+        updated_at = EXCLUDED.updated_at
+    WHERE h.units + EXCLUDED.units <= $12 AND NOT EXISTS (
+        SELECT 1 FROM jsonb_each_text(EXCLUDED.offers::jsonb) e
+        WHERE coalesce((h.offers::jsonb ->> e.key)::int, 0) + e.value::int > $13)
+    RETURNING h.user_id
+), allowed AS (  -- a buyer over a cap takes nothing here; the general path answers them precisely
+    SELECT * FROM placed WHERE user_id IS NULL OR user_id IN (SELECT user_id FROM granted)
 ), took AS (
     UPDATE stock_buckets s SET available = s.available - t.units
-    FROM (SELECT offer_id, bucket, sum(qty) AS units FROM placed GROUP BY offer_id, bucket) t
+    FROM (SELECT offer_id, bucket, sum(qty) AS units FROM allowed GROUP BY offer_id, bucket) t
     WHERE s.offer_id = t.offer_id AND s.bucket = t.bucket AND s.available >= t.units
     RETURNING s.offer_id, s.bucket, s.available, s.on_hand
 ), done AS (
-    SELECT placed.*, took.available AS left_in_bucket FROM placed JOIN took USING (offer_id, bucket)
+    SELECT allowed.*, took.available AS left_in_bucket FROM allowed JOIN took USING (offer_id, bucket)
 ), after AS (  -- offers with a bucket run dry: their units now (other buckets as this statement found them)
     SELECT b.offer_id, sum(coalesce(t.available, b.available)) AS available,
         sum(coalesce(t.on_hand, b.on_hand)) AS on_hand
@@ -115,6 +139,7 @@ WHERE o.id = $1 AND t.available = 0
 RETURNING event_id
 """
 log = logging.getLogger(__name__)
+UNCAPPED = 2**31 - 1  # without limits, buyers' holds are still counted (their ends always subtract)
 MAX_BATCH = 100
 LANES = 2  # statements in flight per process: one runs while the next batch gathers
 _REMEMBERED_OFFERS = 10_000
@@ -140,8 +165,12 @@ class HotReservations:
         sold_out: SoldOutFlags | None = None,
         on_events: Callable[[], None] | None = None,
         ttl: timedelta = timedelta(minutes=10),
+        limits: HoldLimits | None = None,
+        ttl_for: Callable[[list[str]], timedelta] | None = None,
     ) -> None:
+        self._ttl_for = ttl_for  # adaptive holds: a batch lasts the longest TTL of its offers
         self._statements = statements
+        self._limits = limits
         self._sold_out = sold_out
         self._on_events = on_events
         self._ttl = ttl
@@ -184,7 +213,7 @@ class HotReservations:
 
     async def _place(self, batch: list[_Hold]) -> dict[str, ReservationRead | InsufficientStock]:
         now = utcnow()
-        expires_at = now + self._ttl
+        expires_at = now + (self._ttl_for([r.offer_id for r in batch]) if self._ttl_for else self._ttl)
         placed: dict[str, ReservationRead | InsufficientStock] = {}
         rows: list[Mapping[str, Any]] = []
         left = batch
@@ -225,6 +254,7 @@ class HotReservations:
             [r.id for r in batch], [r.offer_id for r in batch], [r.quantity for r in batch],
             [r.user_id for r in batch], [new_id() for _ in batch], payloads, [new_id() for _ in batch],
             expires_at, now, ev.ReservationMade.topic, ev.StockChanged.topic,
+            self._limits.per_buyer if self._limits else UNCAPPED, self._limits.per_offer if self._limits else UNCAPPED,
         )  # fmt: skip
 
     async def _after_sales(self, rows: list[Mapping[str, Any]], by_id: dict[str, _Hold], *, short: set[str]) -> None:
@@ -261,18 +291,36 @@ async def hold_units(
     uow_factory: Callable[[], UnitOfWork],
     offer_id: str,
     quantity: int,
-    user_id: str,
+    user_id: str | None,
     ttl: timedelta,
     sold_out: SoldOutFlags | None,
+    limits: HoldLimits | None = None,
+    limiter: RateLimiter | None = None,
 ) -> ReservationRead:
-    """One buyer holds `quantity` units of one offer until now + ttl (POST /reservations)."""
+    """One buyer holds `quantity` units of one offer until now + ttl (POST /reservations and its fast path).
+
+    With `limits`: at most `limits.per_minute` holds a minute per buyer (429), and never more units held at
+    once than the caps (409 `hold_limit_exceeded`, see inventory.limits), whatever the buyer sends at once.
+    """
     if isinstance(quantity, bool) or not 0 < quantity <= MAX_UNITS:
         raise InvalidQuantity(f"quantity must be between 1 and {MAX_UNITS}", offer_id=offer_id, quantity=quantity)
+    if limits is not None and user_id is not None:
+        if limiter is not None:
+            await limiter.hit("holds", user_id, limit=limits.per_minute)
+        check_hold_cap(held=0, held_by_offer={}, wanted={offer_id: quantity}, limits=limits)  # hopeless at once
     if hot is not None:
         held = await hot.hold(offer_id=offer_id, quantity=quantity, user_id=user_id)
         if held is not None:
             return held
     async with uow_factory() as uow:
-        return await reserve_stock(
-            uow=uow, offer_id=offer_id, quantity=quantity, user_id=user_id, ttl=ttl, sold_out=sold_out
+        return await uow.run(
+            lambda: reserve_stock(
+                uow=uow,
+                offer_id=offer_id,
+                quantity=quantity,
+                user_id=user_id,
+                ttl=ttl,
+                sold_out=sold_out,
+                limits=limits,
+            )  # fmt: skip
         )

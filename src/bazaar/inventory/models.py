@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
@@ -46,4 +46,20 @@ class Reservation(Base):
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = updated_column()
+
+
+class BuyerHolds(Base):
+    """What one buyer holds right now: units over all offers, and per offer ({offer_id: units}).
+
+    Kept in step with the buyer's `held` reservations by the statements that make and end them (see
+    inventory/limits.py); the one row per buyer is what a buyer's parallel holds queue on.
+    """
+
+    __tablename__ = "buyer_holds"
+    __table_args__ = (CheckConstraint("units >= 0", name="units_nonnegative"),)
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    units: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    offers: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, nullable=False)
     updated_at: Mapped[datetime] = updated_column()

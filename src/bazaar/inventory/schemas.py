@@ -52,3 +52,23 @@ class ReservationStats(BaseModel):
     expired: int
     held: int
     reservation_to_purchase_ratio: float
+
+
+class HoldFiguresRead(BaseModel):
+    """Holds of one offer (offer_id null: all of them) over the last 7 days, and how long a new hold lasts."""
+
+    offer_id: str | None
+    holds: int
+    purchased: int
+    released: int
+    expired: int
+    conversion_rate: float | None = Field(description="purchased / holds that ended")
+    expiry_rate: float | None = Field(description="expired / holds that ended")
+    time_to_purchase_p50_seconds: float | None
+    time_to_purchase_p95_seconds: float | None
+    hold_ttl_seconds: int
+
+
+class HoldFiguresReport(BaseModel):
+    overall: HoldFiguresRead
+    offers: list[HoldFiguresRead]

@@ -21,6 +21,7 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import allocation, metrics
 from bazaar.inventory import events as ev
 from bazaar.inventory.errors import (
+    HoldLimitExceeded,
     InsufficientStock,
     InvalidQuantity,
     OfferNotFound,
@@ -29,6 +30,7 @@ from bazaar.inventory.errors import (
     ReservationNotFound,
     ReservationReleased,
 )
+from bazaar.inventory.limits import HoldLimits, claim_holds, end_holds
 from bazaar.inventory.models import Reservation
 from bazaar.inventory.schemas import OfferStockRead, ReservationRead, ReservationStats
 from bazaar.inventory.stock import MAX_UNITS, availability_label, set_bucket_count
@@ -52,6 +54,7 @@ _COLUMNS = (
     Reservation.expires_at,
     Reservation.checkout_id,
     Reservation.user_id,
+    Reservation.created_at,
 )
 
 
@@ -95,6 +98,14 @@ def _counted(outcome: str, rows: Sequence[Any]) -> Callable[[], Awaitable[None]]
         metrics.count(outcome, len(rows), units)
 
     return count
+
+
+def _timed(now: datetime, created: Sequence[datetime]) -> Callable[[], Awaitable[None]]:
+    async def observe() -> None:
+        for at in created:
+            metrics.TIME_TO_PURCHASE.observe(max(0.0, (now - aware(at)).total_seconds()))
+
+    return observe
 
 
 def _flags(sold_out: SoldOutFlags | None, offer_ids: set[str], *, mark: bool) -> Callable[[], Awaitable[None]] | None:
@@ -152,8 +163,11 @@ async def reserve_lines(
     checkout_id: str | None = None,
     user_id: str | None = None,
     sold_out: SoldOutFlags | None = None,
+    limits: HoldLimits | None = None,
+    offer_caps: dict[str, int] | None = None,
 ) -> list[ReservationRead]:
-    """Hold every line's units until now + ttl, or none of them (InsufficientStock names the short offers).
+    """Hold every line's units until now + ttl, or none of them (InsufficientStock names the short offers;
+    HoldLimitExceeded when the buyer would hold more than `limits` allow, see inventory.limits).
 
     Answers one reservation per offer, in offer-id order (lines naming the same offer are added up).
     """
@@ -171,6 +185,12 @@ async def reserve_lines(
         if action is not None:
             await action()
         raise
+    if user_id is not None:
+        try:
+            await claim_holds(uow=uow, user_id=user_id, wanted=wanted, limits=limits, offer_caps=offer_caps)
+        except HoldLimitExceeded:
+            await allocation.give_back(uow, [(o, p.bucket, p.quantity) for o, p in taken])
+            raise
     expires_at = utcnow() + ttl
     made = [
         Reservation(
@@ -242,6 +262,7 @@ async def _finish(
     if not done:
         return done
     await allocation.give_back(uow, [(r.offer_id, r.bucket, r.quantity) for r in done])
+    await end_holds(uow=uow, holds=done)  # after the buckets: the lock order of inventory.limits
     info = await _offer_info(uow, (r.offer_id for r in done))
     for r in done:
         uow.emit(_FINAL_EVENTS[to](r.id, r.offer_id, info[r.offer_id][0], r.quantity))
@@ -276,12 +297,14 @@ async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]
     if len(done) != len(held):  # only possible if the caller skipped the lock; refuse rather than guess
         raise ReservationExpired("a reservation changed while it was being committed; try again")
     await allocation.remove_sold(uow, [(r.offer_id, r.bucket, r.quantity) for r in done])
+    await end_holds(uow=uow, holds=done)
     if done:
         info = await _offer_info(uow, (r.offer_id for r in done))
         for r in done:
             uow.emit(ev.ReservationCommitted(r.id, r.offer_id, info[r.offer_id][0], r.quantity))
         await _emit_stock_changed(uow, {r.offer_id for r in done})
         uow.after_commit(_counted("committed", done))
+        uow.after_commit(_timed(now, [current[r.id].created_at for r in done]))
     return [_read(current[rid], "committed") for rid in sorted(current)]
 
 
@@ -325,10 +348,19 @@ async def expire_due(
 
 
 async def reserve_stock(
-    *, uow: UnitOfWork, offer_id: str, quantity: int, user_id: str, ttl: timedelta, sold_out: SoldOutFlags | None
+    *,
+    uow: UnitOfWork,
+    offer_id: str,
+    quantity: int,
+    user_id: str | None,
+    ttl: timedelta,
+    sold_out: SoldOutFlags | None,
+    limits: HoldLimits | None = None,
 ) -> ReservationRead:
     """One buyer holds units of one offer (the HTTP hold used before checkout exists, and by load tests)."""
-    [held] = await reserve_lines(uow=uow, lines=[(offer_id, quantity)], ttl=ttl, user_id=user_id, sold_out=sold_out)
+    [held] = await reserve_lines(
+        uow=uow, lines=[(offer_id, quantity)], ttl=ttl, user_id=user_id, sold_out=sold_out, limits=limits
+    )
     await uow.commit()
     return held
 
@@ -385,3 +417,13 @@ async def reservation_stats(*, uow: UnitOfWork, seller_id: str) -> ReservationSt
         held=by_status.get("held", 0),
         reservation_to_purchase_ratio=round(committed / made, 4) if made else 0.0,
     )
+
+
+async def reservation_ratio(*, uow: UnitOfWork, since: datetime) -> float:
+    """Of the holds made since `since`, the share that became purchases (committed / made); 0 when none."""
+    rows = await uow.session.execute(
+        select(Reservation.status, func.count()).where(Reservation.created_at >= since).group_by(Reservation.status)
+    )
+    by_status = {status: int(n) for status, n in rows}
+    made = sum(by_status.values())
+    return round(by_status.get("committed", 0) / made, 4) if made else 0.0

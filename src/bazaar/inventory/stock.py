@@ -1,6 +1,6 @@
 """Stock levels: setting an offer's on-hand units across its bucket rows, and reading availability.
 
-Bucket rows are always locked in (offer_id, bucket) order so concurrent writers cannot deadlock.
+Bucket rows are locked through `locks`, in (offer_id, bucket) order, so concurrent writers cannot deadlock.
 Units held by reservations stay in the bucket that holds them; only free units are redistributed.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 
 from bazaar.db.uow import UnitOfWork
+from bazaar.inventory import locks
 from bazaar.inventory.errors import InvalidQuantity, StockBelowHeld
 from bazaar.inventory.events import StockChanged
 from bazaar.inventory.models import StockBucket
@@ -65,9 +66,9 @@ async def initialize_stock(*, uow: UnitOfWork, offer_id: str, product_id: str, q
 
 
 async def _locked_buckets(uow: UnitOfWork, offer_id: str) -> list[StockBucket]:
+    await locks.lock_offers(uow, [offer_id])
     query = select(StockBucket).where(StockBucket.offer_id == offer_id).order_by(StockBucket.bucket)
-    if uow.is_postgres:
-        query = query.with_for_update()
+    query = query.execution_options(populate_existing=True)
     return list((await uow.session.execute(query)).scalars())
 
 
@@ -136,15 +137,31 @@ async def stock_levels(*, uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str
     return {i: levels.get(i, StockLevel(0, 0)) for i in ids}
 
 
-async def restock(*, uow: UnitOfWork, offer_id: str, product_id: str, quantity: int) -> None:
-    """Put units back on the shelf (a cancelled order, a received return): they become sellable again."""
-    _check_quantity(quantity)
-    if quantity == 0:
-        return
-    await uow.session.execute(
-        update(StockBucket)
-        .where(StockBucket.offer_id == offer_id, StockBucket.bucket == 0)
-        .values(on_hand=StockBucket.on_hand + quantity, available=StockBucket.available + quantity)
-    )
-    level = (await stock_levels(uow=uow, offer_ids=[offer_id]))[offer_id]
-    uow.emit(StockChanged(offer_id=offer_id, product_id=product_id, on_hand=level.on_hand, available=level.available))
+@dataclass(frozen=True)
+class Restock:
+    offer_id: str
+    product_id: str
+    quantity: int
+
+
+async def restock(*, uow: UnitOfWork, lines: Iterable[Restock]) -> None:
+    """Put units back on the shelf (a cancelled order, a received return): they become sellable again.
+
+    All of a transaction's restocks in one call, so their rows are locked in order.
+    """
+    units: dict[str, int] = {}
+    products: dict[str, str] = {}
+    for line in lines:
+        _check_quantity(line.quantity)
+        if line.quantity:
+            units[line.offer_id] = units.get(line.offer_id, 0) + line.quantity
+            products[line.offer_id] = line.product_id
+    for offer_id, _ in await locks.claim(uow, [(offer_id, 0) for offer_id in units]):
+        quantity = units[offer_id]
+        await uow.session.execute(
+            update(StockBucket)
+            .where(StockBucket.offer_id == offer_id, StockBucket.bucket == 0)
+            .values(on_hand=StockBucket.on_hand + quantity, available=StockBucket.available + quantity)
+        )
+    for offer_id, level in sorted((await stock_levels(uow=uow, offer_ids=units)).items()):
+        uow.emit(StockChanged(offer_id, products[offer_id], on_hand=level.on_hand, available=level.available))

@@ -77,3 +77,10 @@ class DependencyUnavailable(DomainError):
 
     code = "dependency_unavailable"
     retry_after = 2  # seconds a client should wait before trying again (the Retry-After of the 503)
+
+
+class DatabaseBusy(DependencyUnavailable):
+    """The database kept breaking up this request's transaction (deadlock or serialization failure); try again."""
+
+    code = "database_busy"
+    retry_after = 1

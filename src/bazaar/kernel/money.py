@@ -6,6 +6,26 @@ from dataclasses import dataclass
 
 from bazaar.kernel.errors import ValidationFailed
 
+# The one bound on money, in minor units: a price, a shipping price, an order's total and what the payment
+# provider accepts in one payment. One hundred million dollars; money columns are 64-bit, so sums of a few of
+# these never overflow.
+MAX_AMOUNT = 100_000_000_00
+
+
+class AmountTooLarge(ValidationFailed):
+    """The amount is larger than the marketplace accepts in one payment."""
+
+    code = "amount_too_large"
+
+
+def check_amount(amount: int, *, what: str = "amount") -> int:
+    """`amount` if within 0..MAX_AMOUNT, else AmountTooLarge (422) naming what it was."""
+    if amount > MAX_AMOUNT:
+        raise AmountTooLarge(
+            f"the {what} ({amount} minor units) is over the maximum of {MAX_AMOUNT}", max_amount=MAX_AMOUNT, what=what
+        )
+    return amount
+
 
 @dataclass(frozen=True, slots=True, order=False)
 class Money:

@@ -44,6 +44,7 @@ class Operation(StrEnum):
     CAPTURE = "capture"
     VOID = "void"
     REFUND = "refund"
+    TRANSFER = "transfer"  # a payout to a seller's bank account
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,18 @@ class PaymentGateway(Protocol):
         self, *, idempotency_key: str, provider_payment_id: str, amount: Money, deadline: float | None = None
     ) -> ProviderResult: ...
 
+    async def transfer(
+        self, *, idempotency_key: str, destination: str, amount: Money, deadline: float | None = None
+    ) -> ProviderResult:
+        """Pay `amount` out of the marketplace's balance to a bank account (a seller's payout)."""
+        ...
+
+    async def submit_dispute_evidence(
+        self, *, idempotency_key: str, provider_dispute_id: str, text: str, deadline: float | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Answer a dispute with evidence; (HTTP status, the provider's dispute or error). 409: already decided."""
+        ...
+
     async def lookup(self, *, idempotency_key: str, deadline: float | None = None) -> ProviderResult | None:
         """What the provider did with the call made under this key; None if it never acted on it."""
         ...
@@ -106,6 +118,10 @@ class EventStream(Protocol):
 
     async def relay(self) -> int:
         """Publish one batch of committed outbox events to the stream; answers how many."""
+        ...
+
+    async def join(self) -> None:
+        """This node starts: prepare its per-node consumers (before its copies catch up from the database)."""
         ...
 
     async def consume(self) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bazaar.accounts import service as accounts
+from bazaar.accounts import standing
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.errors import NotFound
 from bazaar.orders import queries as orders
@@ -155,6 +156,54 @@ def _on_alert(kind: str, subject: str) -> Composer:
     return compose
 
 
+async def _seller_contact(uow: UnitOfWork, seller_id: str) -> tuple[str, str] | None:
+    """(email, name) of the seller's account."""
+    try:
+        user_id, email = await standing.seller_user(uow=uow, seller_id=seller_id)
+        return email, (await accounts.get_user(uow=uow, user_id=user_id)).name
+    except NotFound:
+        return None
+
+
+async def compose_dispute_opened(uow: UnitOfWork, event: Event, config: MailConfig) -> list[Draft]:
+    """Each seller of the disputed order: what was disputed, that the money is held, where to answer."""
+    p = event["payload"]
+    drafts = []
+    for seller_id in sorted(set(p["seller_ids"])):
+        contact = await _seller_contact(uow, seller_id)
+        if contact is None:
+            continue
+        email, name = contact
+        context = {
+            "name": name,
+            "number": order_number(p["order_id"]),
+            "amount": _money(p["amount"], p["currency"]),
+            "reason": p.get("reason") or "no reason given",
+            "disputes_url": f"{config.public_url}/seller/orders/{p['order_id']}",
+        }
+        drafts.append(
+            Draft(to=email, subject=f"Dispute on order {context['number']}: answer with evidence", context=context)
+        )
+    return drafts
+
+
+async def compose_payout_sent(uow: UnitOfWork, event: Event, config: MailConfig) -> list[Draft]:
+    p = event["payload"]
+    contact = await _seller_contact(uow, p["seller_id"])
+    if contact is None:
+        return []
+    email, name = contact
+    amount = _money(p["amount"], p["currency"])
+    account = str(p["destination"])
+    context = {
+        "name": name,
+        "amount": amount,
+        "account": f"…{account[-4:]}",
+        "seller_url": f"{config.public_url}/seller",
+    }
+    return [Draft(to=email, subject=f"Payout of {amount} sent", context=context)]
+
+
 KINDS: tuple[MailKind, ...] = (
     MailKind("order_placed", "Order confirmations", "orders.order_placed.v1", compose_order_placed),
     MailKind("order_shipped", "Shipping updates with tracking", "shipping.shipment_created.v1", compose_order_shipped),
@@ -183,6 +232,10 @@ KINDS: tuple[MailKind, ...] = (
         "wishlists.product_alert.v1",
         _on_alert("price_drop", "Price drop: {title}"),
     ),
+    MailKind(
+        "dispute_opened", "Disputes on your sales (sellers)", "disputes.dispute_opened.v1", compose_dispute_opened
+    ),
+    MailKind("payout_sent", "Payouts sent (sellers)", "ledger.payout_sent.v1", compose_payout_sent),
 )
 KIND_NAMES = tuple(k.name for k in KINDS)
 TOPICS = tuple(sorted({k.topic for k in KINDS}))

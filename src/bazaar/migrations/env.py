@@ -6,12 +6,14 @@ import asyncio
 from typing import Any
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bazaar.db.registry import metadata
 
 config = context.config
+# Nodes of a cluster start together: one migrates while the others wait, then find nothing left to do.
+_MIGRATION_LOCK = 0x62617A6D67
 
 
 def _configure(connection: Any) -> None:
@@ -22,6 +24,8 @@ def _configure(connection: Any) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         context.run_migrations()
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bazaar.accounts.models import Seller
 from bazaar.db.uow import UnitOfWork
+from bazaar.notifications import marketplace
 from bazaar.notifications.service import bump_seller_stats, notify
 from bazaar.orders.models import OrderLine
 
@@ -196,6 +197,7 @@ HANDLERS = {
     "orders.return_received.v1": on_return_received,
     "orders.return_requested.v1": on_return_requested,
     "wishlists.product_alert.v1": on_product_alert,
+    **marketplace.HANDLERS,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
@@ -33,7 +33,7 @@ class SellerStats(Base):
     seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), primary_key=True)
     orders: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     units_sold: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    revenue_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    revenue_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     reservations: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     units_reserved: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

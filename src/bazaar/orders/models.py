@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
@@ -26,12 +26,12 @@ class Order(Base):
     checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), unique=True, nullable=False)
     status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
-    subtotal_amount: Mapped[int] = mapped_column(Integer, nullable=False)
-    shipping_amount: Mapped[int] = mapped_column(Integer, nullable=False)
-    tax_amount: Mapped[int] = mapped_column(Integer, nullable=False)
-    total_amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    subtotal_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    shipping_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    tax_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    total_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     # Sellers' vouchers taken off the items: [{code, seller_id, amount}]; total = subtotal - discount + shipping + tax.
-    discount_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    discount_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
     discounts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     shipping_method: Mapped[str | None] = mapped_column(String(60), nullable=True)
@@ -58,11 +58,11 @@ class OrderLine(Base):
     reservation_id: Mapped[str | None] = mapped_column(ForeignKey("reservations.id"), nullable=True)
     title: Mapped[str] = mapped_column(String(300), nullable=False)
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
-    unit_price_amount: Mapped[int] = mapped_column(Integer, nullable=False)
-    shipping_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    tax_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    unit_price_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    shipping_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    tax_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     # This line's share of its seller's voucher: a returned unit refunds its price less its share.
-    discount_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    discount_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     shipped_quantity: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     returned_quantity: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
@@ -91,7 +91,7 @@ class Return(Base):
     status: Mapped[str] = mapped_column(String(16), default="requested", nullable=False)
     reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
-    refund_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    refund_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     created_at: Mapped[datetime] = created_column()
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime] = updated_column()

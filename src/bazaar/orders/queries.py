@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -310,6 +312,56 @@ async def list_orders(
     return Page[OrderSummary](items=items, total=int(total), page=page, per_page=per_page)
 
 
+@dataclass(frozen=True)
+class SellerMoney:
+    """One seller's part of an order: price x quantity plus its shipping charge (gross), its lines' tax, and
+    the gross per product (for commission rates by category)."""
+
+    gross: int
+    tax: int
+    by_product: dict[str, int]
+
+
+@dataclass(frozen=True)
+class OrderMoney:
+    order_id: str
+    buyer_id: str
+    currency: str
+    status: str
+    total: int
+    delivered_at: datetime | None
+    sellers: dict[str, SellerMoney]
+
+
+async def order_money(*, uow: UnitOfWork, order_id: str) -> OrderMoney:
+    """What an order's money is made of, per seller (for the sellers' ledger)."""
+    order = await uow.session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound()
+    rows = await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id))
+    gross: dict[str, int] = defaultdict(int)
+    tax: dict[str, int] = defaultdict(int)
+    by_product: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for li in rows.scalars():
+        amount = li.unit_price_amount * li.quantity + li.shipping_amount
+        gross[li.seller_id] += amount
+        tax[li.seller_id] += li.tax_amount
+        by_product[li.seller_id][li.product_id] += amount
+    return OrderMoney(
+        order_id=order.id,
+        buyer_id=order.user_id,
+        currency=order.currency,
+        status=order.status,
+        total=order.total_amount,
+        delivered_at=order.delivered_at,
+        sellers={s: SellerMoney(gross[s], tax[s], dict(by_product[s])) for s in sorted(gross)},
+    )
+
+
+async def return_seller(*, uow: UnitOfWork, return_id: str) -> str | None:
+    return (await uow.session.execute(select(Return.seller_id).where(Return.id == return_id))).scalar_one_or_none()
+
+
 async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: list[str]) -> set[str]:
     """Which of these products the buyer has received: a line of theirs in a delivered shipment (or an order
     marked delivered or returned as a whole). What makes a review "verified"."""
@@ -351,3 +403,18 @@ async def recently_ordered_product_ids(*, uow: UnitOfWork, buyer_id: str, limit:
         .limit(limit * 3)
     )
     return list(dict.fromkeys(rows.scalars()))[:limit]
+
+
+async def sales_figures(*, uow: UnitOfWork, since: datetime) -> tuple[int, int, int, int]:
+    """Orders placed since `since`, cancelled ones left out: (GMV in minor units, orders, buyers, sellers)."""
+    placed = (Order.created_at >= since, Order.status != "cancelled")
+    gmv, count, buyers = (
+        await uow.session.execute(
+            select(func.coalesce(func.sum(Order.total_amount), 0), func.count(), func.count(Order.user_id.distinct()))
+            .where(*placed)
+        )
+    ).one()  # fmt: skip
+    sellers = await uow.session.execute(
+        select(func.count(OrderLine.seller_id.distinct())).join(Order, Order.id == OrderLine.order_id).where(*placed)
+    )
+    return int(gmv), int(count), int(buyers), int(sellers.scalar_one())

@@ -133,12 +133,14 @@ async def receive_return(*, uow: UnitOfWork, payments: OrderPayments, return_id:
                 f"only {left} unit(s) of this line are still out", order_line_id=line.id, returnable=left
             )
     refund = 0
+    back: list[stock.Restock] = []
     for line in all_lines:
         quantity = returned.get(line.id, 0)
         if quantity:
             refund += refund_for(line, quantity)
             line.returned_quantity += quantity
-            await stock.restock(uow=uow, offer_id=line.offer_id, product_id=line.product_id, quantity=quantity)
+            back.append(stock.Restock(line.offer_id, line.product_id, quantity))
+    await stock.restock(uow=uow, lines=back)
     if all(line.returned_quantity == line.quantity for line in all_lines):
         shipping_tax = order.tax_amount - sum(line.tax_amount for line in all_lines)
         refund += order.shipping_amount + shipping_tax

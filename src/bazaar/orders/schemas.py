@@ -84,6 +84,17 @@ class HistoryRead(BaseModel):
     note: str | None = None
 
 
+class DisputeSummary(BaseModel):
+    """A chargeback on the order, as the disputes context reports it (filled in by the caller)."""
+
+    id: str
+    status: str
+    amount: MoneyModel
+    reason: str
+    opened_at: datetime
+    closed_at: datetime | None = None
+
+
 class OrderRead(BaseModel):
     id: str
     status: str
@@ -102,6 +113,7 @@ class OrderRead(BaseModel):
     shipments: list[ShipmentRead]
     returns: list[ReturnRead]
     history: list[HistoryRead]
+    disputes: list[DisputeSummary] = []
 
 
 class OrderSummary(BaseModel):

@@ -152,8 +152,7 @@ async def cancel_order(*, uow: UnitOfWork, payments: OrderPayments, order_id: st
         lines = await lock_lines(uow, order_id)
         if order.status not in ("pending", "processing") or any(li.shipped_quantity for li in lines):
             raise NotCancellable(current_status=order.status)
-        for line in lines:
-            await stock.restock(uow=uow, offer_id=line.offer_id, product_id=line.product_id, quantity=line.quantity)
+        await stock.restock(uow=uow, lines=[stock.Restock(li.offer_id, li.product_id, li.quantity) for li in lines])
         await change_status(
             uow=uow,
             order_id=order_id,

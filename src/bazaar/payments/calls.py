@@ -29,6 +29,7 @@ from bazaar.kernel.payments import (
 )
 from bazaar.kernel.ports import PaymentGateway
 from bazaar.payments.errors import InvalidPaymentAmount, PaymentKeyReused, PaymentStateConflict, RefundExceedsCapture
+from bazaar.payments.events import PaymentCaptured, PaymentRefunded
 from bazaar.payments.models import Payment, PaymentEvent
 from bazaar.payments.queries import get_payment_row, to_read
 from bazaar.payments.schemas import PaymentRead
@@ -97,6 +98,22 @@ async def open_authorization(
             await uow.commit()
             return (*_detached(uow, payment, event), True)
     raise AssertionError("unreachable")
+
+
+def open_new_authorization(uow: UnitOfWork, checkout_id: str, amount: Money, last4: str, key: str) -> PaymentEvent:
+    """Record a new checkout's payment and its authorize call in the caller's transaction, which commits them
+    before the call is made (with the step that priced the checkout). Only for a checkout created in that same
+    transaction: nothing can exist under its key yet (a second attempt uses open_authorization)."""
+    payment = Payment(
+        id=new_id(), checkout_id=checkout_id, idempotency_key=key, status="pending",
+        currency=amount.currency, amount=amount.amount, card_last4=last4,
+    )  # fmt: skip
+    event = PaymentEvent(
+        id=new_id(), payment_id=payment.id, kind="authorize", amount=amount.amount,
+        idempotency_key=authorization_key(key), outcome="pending",
+    )  # fmt: skip
+    uow.session.add_all([payment, event])
+    return event
 
 
 async def open_call(
@@ -230,17 +247,27 @@ async def record_outcome(
 ) -> tuple[Payment, PaymentEvent]:
     """Close the event with the provider's answer and, if this closes it, apply the effect exactly once."""
     async with uow_factory() as uow:
-        claimed = await uow.session.execute(
-            update(PaymentEvent)
-            .where(PaymentEvent.id == event_id, PaymentEvent.outcome.in_(NOT_FINAL))
-            .values(outcome=result.status.value, provider_reference=result.reference, error_code=result.error_code)
-        )
-        event = await uow.session.get_one(PaymentEvent, event_id, populate_existing=True)
-        if claimed.rowcount:  # type: ignore[attr-defined]
-            await _apply(uow, event, result)
-        payment = await uow.session.get_one(Payment, event.payment_id, populate_existing=True)
+        payment, event = await record_outcome_in(uow, event_id, result)
         await uow.commit()
         return _detached(uow, payment, event)
+
+
+async def record_outcome_in(uow: UnitOfWork, event_id: str, result: ProviderResult) -> tuple[Payment, PaymentEvent]:
+    """`record_outcome` in the caller's transaction (the saga records an authorization with its own step)."""
+    claimed = await uow.session.execute(
+        update(PaymentEvent)
+        .where(PaymentEvent.id == event_id, PaymentEvent.outcome.in_(NOT_FINAL))
+        .values(outcome=result.status.value, provider_reference=result.reference, error_code=result.error_code)
+        .returning(PaymentEvent)
+        .execution_options(populate_existing=True)
+    )
+    event = claimed.scalar_one_or_none()
+    if event is not None:
+        await _apply(uow, event, result)
+    else:  # closed already (a concurrent caller, the reconciler): its answer stands
+        event = await uow.session.get_one(PaymentEvent, event_id, populate_existing=True)
+    payment = await uow.session.get_one(Payment, event.payment_id, populate_existing=True)
+    return payment, event
 
 
 async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -> None:
@@ -275,6 +302,20 @@ async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -
             "the provider's answer does not fit our record of the payment",
             extra={"payment_id": event.payment_id, "kind": event.kind, "idempotency_key": event.idempotency_key},
         )
+        return
+    if event.kind in ("capture", "refund"):
+        _announce(uow, event, await uow.session.get_one(Payment, event.payment_id, populate_existing=True))
+
+
+def _announce(uow: UnitOfWork, event: PaymentEvent, payment: Payment) -> None:
+    """Money that moved, in the same transaction as our record of it (the ledger posts from these)."""
+    if payment.order_id is None:
+        return
+    if event.kind == "capture":
+        uow.emit(PaymentCaptured(payment.id, payment.order_id, event.amount, payment.currency))
+        return
+    refund_id = event.idempotency_key.split(":refund:", 1)[-1]
+    uow.emit(PaymentRefunded(payment.id, payment.order_id, event.amount, payment.currency, refund_id))
 
 
 def settled(payment: Payment, event: PaymentEvent) -> PaymentRead:

@@ -7,14 +7,22 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bazaar.checkout.ports import AuthOutcome
-from bazaar.kernel.errors import PaymentDeclined
+from bazaar.checkout.ports import AuthOutcome, PendingAuthorization
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.errors import DomainError, PaymentDeclined
 from bazaar.kernel.money import Money
-from bazaar.kernel.payments import CardDetails, InvalidCard, PaymentOutcomeUnknown, ProviderUnavailable
+from bazaar.kernel.payments import (
+    CardDetails,
+    InvalidCard,
+    PaymentOutcomeUnknown,
+    ProviderResult,
+    ProviderStatus,
+    ProviderUnavailable,
+)
 from bazaar.kernel.ports import PaymentGateway
-from bazaar.payments import service
+from bazaar.payments import calls, service
 from bazaar.payments.calls import UowFactory
-from bazaar.payments.models import Payment
+from bazaar.payments.models import Payment, PaymentEvent
 
 
 class PaymentsFacade:
@@ -30,28 +38,49 @@ class PaymentsFacade:
         async with self._uow() as uow:
             return (await uow.session.execute(query)).scalar_one_or_none()
 
-    async def authorize(
-        self, *, checkout_id: str, amount: int, currency: str, card: CardDetails, idempotency_key: str
-    ) -> AuthOutcome:
+    def open_authorization(
+        self, uow: UnitOfWork, *, checkout_id: str, amount: int, currency: str, card_last4: str, idempotency_key: str
+    ) -> PendingAuthorization:
+        money = Money(amount, currency)
+        event = calls.open_new_authorization(uow, checkout_id, money, card_last4, idempotency_key)
+        return PendingAuthorization(event.payment_id, event.id, event.idempotency_key, amount, currency)
+
+    async def send_authorization(
+        self, pending: PendingAuthorization, *, card: CardDetails
+    ) -> ProviderResult | AuthOutcome:
+        call = self._gateway.authorize(
+            idempotency_key=pending.call_key,
+            amount=Money(pending.amount, pending.currency),
+            card=card,
+            deadline=self._deadline,
+        )
+        event = PaymentEvent(
+            id=pending.event_id, payment_id=pending.payment_id, kind="authorize", idempotency_key=pending.call_key
+        )  # what `guarded` needs to write down a missing answer
         try:
-            payment = await service.authorize_payment(
-                uow_factory=self._uow,
-                gateway=self._gateway,
-                checkout_id=checkout_id,
-                amount=Money(amount, currency),
-                card=card,
-                idempotency_key=idempotency_key,
-                deadline=self._deadline,
-            )
-        except PaymentDeclined as exc:
-            return AuthOutcome(exc.code, None, exc.message)
-        except InvalidCard as exc:
-            return AuthOutcome("invalid_card", None, exc.message)
+            return await calls.guarded(self._uow, event, call, sent_before=False)
         except PaymentOutcomeUnknown as exc:
-            return AuthOutcome("unknown", None, exc.message)
+            return AuthOutcome("unknown", pending.payment_id, exc.message)
         except ProviderUnavailable as exc:
-            return AuthOutcome("unavailable", None, exc.message)
-        return AuthOutcome("authorized" if payment.status == "authorized" else payment.status, payment.id)
+            return AuthOutcome("unavailable", pending.payment_id, exc.message)
+
+    async def record_authorization(
+        self, uow: UnitOfWork, pending: PendingAuthorization, result: ProviderResult
+    ) -> AuthOutcome:
+        payment, event = await calls.record_outcome_in(uow, pending.event_id, result)
+        if event.outcome == ProviderStatus.APPROVED.value:
+            return AuthOutcome("authorized" if payment.status == "authorized" else payment.status, payment.id)
+        try:
+            calls.settled(payment, event)
+        except PaymentDeclined as exc:
+            return AuthOutcome(exc.code, payment.id, exc.message)
+        except InvalidCard as exc:
+            return AuthOutcome("invalid_card", payment.id, exc.message)
+        except ProviderUnavailable as exc:
+            return AuthOutcome("unavailable", payment.id, exc.message)
+        except DomainError as exc:
+            return AuthOutcome(exc.code, payment.id, exc.message)
+        return AuthOutcome(payment.status, payment.id)
 
     async def recover(self, *, checkout_id: str, amount: int, currency: str, idempotency_key: str) -> AuthOutcome:
         payment = await self._payment(checkout_id=checkout_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
@@ -30,10 +30,10 @@ class Payment(Base):
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
     status: Mapped[str] = mapped_column(String(24), default="pending", nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
-    amount: Mapped[int] = mapped_column(Integer, nullable=False)
-    authorized_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    captured_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    refunded_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    authorized_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    captured_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
     capture_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = created_column()
@@ -50,7 +50,7 @@ class PaymentEvent(Base):
     id: Mapped[str] = id_column()
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True, nullable=False)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
-    amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True, nullable=False)
     outcome: Mapped[str] = mapped_column(String(24), default="pending", nullable=False)
     provider_reference: Mapped[str | None] = mapped_column(String(80), nullable=True)

@@ -106,3 +106,13 @@ async def payments_awaiting_answers(*, uow: UnitOfWork, recorded_before: datetim
         .limit(limit)
     )
     return list(rows.scalars())
+
+
+async def payment_by_provider_id(*, uow: UnitOfWork, provider_payment_id: str) -> tuple[str, str | None] | None:
+    """(our payment id, its order id) for the provider's payment id, or None."""
+    row = (
+        await uow.session.execute(
+            select(Payment.id, Payment.order_id).where(Payment.provider_payment_id == provider_payment_id)
+        )
+    ).first()
+    return None if row is None else (str(row.id), row.order_id)

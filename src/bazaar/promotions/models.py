@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column, id_column
@@ -27,9 +27,9 @@ class Voucher(Base):
     seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), nullable=False)
     code: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)  # upper case
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
-    value: Mapped[int] = mapped_column(Integer, nullable=False)  # percent (1..100) or minor units
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)  # percent (1..100) or minor units
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
-    min_subtotal_amount: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    min_subtotal_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_uses_per_buyer: Mapped[int | None] = mapped_column(Integer, nullable=True)
     uses: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
@@ -77,7 +77,7 @@ class VoucherRedemption(Base):
     buyer_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
     checkout_id: Mapped[str] = mapped_column(String(32), index=True, nullable=False)
     order_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
-    amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     status: Mapped[str] = mapped_column(String(16), default="held", nullable=False)
     created_at: Mapped[datetime] = created_column()

@@ -307,3 +307,13 @@ async def _release(uow: UnitOfWork, which: object, status: str) -> int:
             .values(uses=VoucherBuyerUse.uses - 1)
         )
     return len(rows)
+
+
+async def checkout_discounts(*, uow: UnitOfWork, checkout_id: str) -> list[dict[str, object]]:
+    """The uses a checkout holds, as an order records them: [{code, seller_id, amount}]."""
+    rows = await uow.session.execute(
+        select(VoucherRedemption)
+        .where(VoucherRedemption.checkout_id == checkout_id, VoucherRedemption.status == "held")
+        .order_by(VoucherRedemption.seller_id)
+    )
+    return [{"code": r.code, "seller_id": r.seller_id, "amount": r.amount} for r in rows.scalars()]

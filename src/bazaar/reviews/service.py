@@ -23,7 +23,7 @@ SORTS = {
 
 
 def display_name(name: str) -> str:
-    """"Ada Lovelace" shows as "Ada L.": enough to tell reviewers apart, not a buyer's full name."""
+    """ "Ada Lovelace" shows as "Ada L.": enough to tell reviewers apart, not a buyer's full name."""
     words = name.split()
     if not words:
         return "A buyer"
@@ -125,9 +125,7 @@ async def hide_review(*, uow: UnitOfWork, review_id: str, reason: str, hidden: b
     return review_read(review)
 
 
-async def list_reviews(
-    *, uow: UnitOfWork, product_id: str, sort: ReviewSort, page: int, per_page: int
-) -> ReviewPage:
+async def list_reviews(*, uow: UnitOfWork, product_id: str, sort: ReviewSort, page: int, per_page: int) -> ReviewPage:
     """A product's published reviews, paginated."""
     await catalog.ensure_product(uow=uow, product_id=product_id)
     shown = (Review.product_id == product_id, Review.status == "published")
@@ -167,6 +165,15 @@ async def refresh_product_rating(*, uow: UnitOfWork, product_id: str) -> None:
         histogram[str(int(rating))] = int(count)
     count = sum(histogram.values())
     average = sum(int(star) * n for star, n in histogram.items()) / count if count else 0.0
-    await catalog.set_product_rating(
-        uow=uow, product_id=product_id, average=average, count=count, histogram=histogram
+    await catalog.set_product_rating(uow=uow, product_id=product_id, average=average, count=count, histogram=histogram)
+
+
+async def recent_reviews(*, uow: UnitOfWork, status: str | None, page: int, per_page: int) -> ReviewPage:
+    """Every product's reviews, newest first (the operator's console), published, hidden or both."""
+    where = [Review.status == status] if status else []
+    total = int((await uow.session.execute(select(func.count()).select_from(Review).where(*where))).scalar_one())
+    rows = await uow.session.execute(
+        select(Review).where(*where).order_by(*SORTS["newest"]).offset((page - 1) * per_page).limit(per_page)
     )
+    items = [review_read(r) for r in rows.scalars()]
+    return ReviewPage(items=items, total=total, page=page, per_page=per_page, sort="newest")

@@ -5,6 +5,11 @@ replaces their documents, so replays and out-of-order events are harmless. After
 commit the indexer records when its batch started; on start it re-marks every product
 whose events were delivered after that, which covers a crash between an event's delivery
 and the commit that would have indexed it.
+
+Each node of a cluster has its own index (its search replica) and its own indexer, fed by a
+per-node subscription. The state file also says when this indexer started and when it had
+caught up with the database since (`caught_up_at`), and it beats every few seconds: `/readyz`
+reports the node ready only once its replica has caught up in this run and its indexer is alive.
 """
 
 from __future__ import annotations
@@ -33,6 +38,13 @@ COMMIT_INTERVAL_SECONDS = 1.0
 BATCH = 1000
 CATCH_UP_MARGIN = timedelta(seconds=10)
 LOCK_RETRY_SECONDS = 5.0
+BEAT_SECONDS = 5.0
+# A replica whose indexer has not beaten for this long is stale: the node is not ready.
+SILENT_AFTER_SECONDS = 30.0
+
+
+class SearchReplicaBehind(Exception):
+    """This node's search replica has not caught up with the database (or its indexer is not running)."""
 
 
 @dataclass
@@ -50,6 +62,10 @@ class Indexer:
         self._started = False
         self._last_commit = 0.0
         self._lock_retry_at = 0.0
+        self._run_started: datetime | None = None
+        self._caught_up_at: datetime | None = None
+        self._covered: datetime | None = None
+        self._last_beat = 0.0
 
     def mark(self, product_id: str) -> None:
         self.pending.add(product_id)
@@ -61,13 +77,25 @@ class Indexer:
             return 0
         if not self._started:
             self._started = True
-            return await self._start()
+            self._run_started = utcnow()
+            self._covered = self._covered_until()
+            self._write_state()  # not caught up in this run yet: /readyz says so from now on
+            done = await self._start()
+            if not self.pending:
+                self._mark_caught_up()
+            return done
         if self.index.rebuild_marker.exists():
             self.index.rebuild_marker.unlink(missing_ok=True)
             return (await self.rebuild()).products
-        if not self.pending or time.monotonic() - self._last_commit < COMMIT_INTERVAL_SECONDS:
+        catching_up = self._caught_up_at is None
+        if not self.pending or (not catching_up and time.monotonic() - self._last_commit < COMMIT_INTERVAL_SECONDS):
+            if time.monotonic() - self._last_beat >= BEAT_SECONDS:
+                self._write_state()
             return 0
-        return await self.index_pending()
+        done = await self.index_pending()
+        if catching_up and not self.pending:
+            self._mark_caught_up()
+        return done
 
     async def index_pending(self) -> int:
         writer = self._acquire()
@@ -142,14 +170,31 @@ class Indexer:
         writer.commit()
         self.index.committed()
         self._last_commit = time.monotonic()
+        self._covered = covered_until
+        self._write_state()
+
+    def _mark_caught_up(self) -> None:
+        self._caught_up_at = utcnow()
+        self._write_state()
+        log.info("search replica caught up with the database")
+
+    def _write_state(self) -> None:
+        state: dict[str, str | None] = {
+            "covered_until": self._covered.isoformat() if self._covered else None,
+            "started_at": self._run_started.isoformat() if self._run_started else None,
+            "caught_up_at": self._caught_up_at.isoformat() if self._caught_up_at else None,
+            "beat_at": utcnow().isoformat(),
+        }
+        self.index.path.mkdir(parents=True, exist_ok=True)
         tmp = self.index.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"covered_until": covered_until.isoformat()}))
+        tmp.write_text(json.dumps(state))
         tmp.replace(self.index.state_file)
+        self._last_beat = time.monotonic()
 
     def _covered_until(self) -> datetime | None:
         try:
             return aware(datetime.fromisoformat(json.loads(self.index.state_file.read_text())["covered_until"]))
-        except (FileNotFoundError, KeyError, ValueError):
+        except (FileNotFoundError, KeyError, ValueError, TypeError):
             return None
 
     def _writer_or_fail(self) -> tantivy.IndexWriter:
@@ -166,3 +211,26 @@ class Indexer:
                 self._lock_retry_at = time.monotonic() + LOCK_RETRY_SECONDS
                 log.info("search index writer held by another process; this one only reads")
         return self._writer
+
+
+def replica_ready(index: SearchIndex, *, node_started_at: datetime | None) -> bool:
+    """Raises SearchReplicaBehind unless this node's index has caught up with the database in its indexer's
+    current run (started with or after the node) and the indexer beat recently. Read from the state file,
+    so any process of the node can ask (the indexer runs in the node's worker process)."""
+    try:
+        state = json.loads(index.state_file.read_text())
+    except (FileNotFoundError, ValueError) as exc:
+        raise SearchReplicaBehind("the search indexer has not started") from exc
+
+    def when(name: str) -> datetime | None:
+        value = state.get(name)
+        return aware(datetime.fromisoformat(value)) if value else None
+
+    started, caught_up, beat = when("started_at"), when("caught_up_at"), when("beat_at")
+    if started is None or (node_started_at is not None and started < node_started_at - timedelta(seconds=1)):
+        raise SearchReplicaBehind("the search indexer of this run has not started")
+    if caught_up is None or caught_up < started:
+        raise SearchReplicaBehind("the search replica is catching up with the database")
+    if beat is None or utcnow() - beat > timedelta(seconds=SILENT_AFTER_SECONDS):
+        raise SearchReplicaBehind("the search indexer is silent")
+    return True

@@ -38,8 +38,11 @@ def validate(params: SearchParams) -> None:
 
 
 class SearchService:
-    def __init__(self, index: SearchIndex, cache: Cache, *, shared: bool) -> None:
+    def __init__(self, index: SearchIndex, cache: Cache, *, shared: bool, node_id: str = "") -> None:
         self.index = index
+        # Each node has its own replica, whose generations mean nothing to another node's: answers are
+        # shared by this node's processes only.
+        self._key_prefix = f"search:v1:{node_id}:"
         self.engine = SearchEngine(index)
         self.cache = RefreshingCache(cache, ttl=RESULT_TTL_SECONDS, refresh_ahead=REFRESH_AHEAD_SECONDS, shared=shared)
         self._threads = ThreadPoolExecutor(max_workers=SEARCH_THREADS, thread_name_prefix="search")
@@ -72,4 +75,4 @@ class SearchService:
         async def load() -> bytes:
             return await self._run(params, generation)
 
-        return await self.cache.get_or_load(f"search:v1:{generation}:{digest}", load)
+        return await self.cache.get_or_load(f"{self._key_prefix}{generation}:{digest}", load)

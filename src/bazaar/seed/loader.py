@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import column, func, insert, select, table
+from sqlalchemy import column, func, insert, select, table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,6 +34,7 @@ from bazaar.settings import Settings
 
 DEMO_PASSWORD = "bazaar-demo"
 BUYER_EMAIL = "buyer@example.com"
+_SEED_LOCK = 0x62617A7364  # first-start seeding, one node at a time
 SELLER_EMAIL = "seller@example.com"
 ADMIN_EMAIL = "admin@example.com"  # the demo operator (role admin)
 CHUNK = 5000  # products generated and written per transaction
@@ -397,11 +398,19 @@ async def seed_catalog(
 
 
 async def seed_if_empty(settings: Settings, *, products: int) -> SeedResult | None:
-    """Seed the demo catalog on a first start, when there are no products at all; otherwise do nothing."""
+    """Seed the demo catalog on a first start, when there are no products at all; otherwise do nothing.
+    On PostgreSQL the nodes of a cluster starting together take turns: the first seeds, the rest find products."""
     db = create_database(settings)
     try:
-        if await _count_products(db) > 0:
-            return None
+        async with db.engine.connect() as lock:
+            if db.dialect == "postgresql":
+                await lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _SEED_LOCK})
+            try:
+                if await _count_products(db) > 0:
+                    return None
+                return await seed_catalog(settings, products=products, pictures=products)
+            finally:
+                if db.dialect == "postgresql":
+                    await lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _SEED_LOCK})
     finally:
         await db.dispose()
-    return await seed_catalog(settings, products=products, pictures=products)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from bazaar.db.uow import UnitOfWork
-from bazaar.kernel.clock import utcnow
-from bazaar.kernel.errors import Conflict, Forbidden, NotFound
+from bazaar.kernel.clock import aware, utcnow
+from bazaar.kernel.errors import Conflict, NotFound, ValidationFailed
 from bazaar.orders.models import OrderLine
 from bazaar.orders.queries import OrderNotFound, shipment_read
 from bazaar.orders.schemas import ShipmentRead, TrackingEventRead
@@ -29,6 +29,30 @@ class ShipmentNotFound(NotFound):
     """No such shipment."""
 
     code = "not_found"
+
+
+class InvalidEventTime(ValidationFailed):
+    """A tracking event's time must lie between the shipment's creation and now."""
+
+    code = "invalid_event_time"
+
+
+FUTURE_SKEW = timedelta(minutes=5)  # a carrier's clock may run a little ahead of ours
+
+
+def event_time(at: datetime | None, *, shipped_at: datetime) -> datetime:
+    """When the event happened: now when not given; never before the shipment was made nor in the future
+    (a backdated delivery would close the buyer's return window before the parcel arrived)."""
+    now = utcnow()
+    if at is None:
+        return now
+    at = aware(at) if at.tzinfo is None else at.astimezone(UTC)
+    if at < aware(shipped_at) or at > now + FUTURE_SKEW:
+        raise InvalidEventTime(
+            "the event time must lie between the shipment's creation and now",
+            at=at.isoformat(), not_before=aware(shipped_at).isoformat(), not_after=(now + FUTURE_SKEW).isoformat(),
+        )  # fmt: skip
+    return at
 
 
 class ShipmentAlreadyDelivered(Conflict):
@@ -123,10 +147,10 @@ async def record_tracking_event(
     if shipment is None:
         raise ShipmentNotFound()
     if not is_admin and shipment.seller_id != seller_id:
-        raise ShipmentNotFound() if seller_id is None else Forbidden("only this shipment's seller can post events")
+        raise ShipmentNotFound()  # another seller learns nothing, not even that it exists
     if shipment.status == "delivered":
         raise ShipmentAlreadyDelivered()
-    at = at or utcnow()
+    at = event_time(at, shipped_at=shipment.created_at)
     uow.session.add(TrackingEvent(shipment_id=shipment_id, status=status, location=location, at=at))
     if PROGRESS[status] > PROGRESS[shipment.status]:
         shipment.status = status

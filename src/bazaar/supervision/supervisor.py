@@ -1,7 +1,7 @@
 """`bazaar serve --workers N`: N web processes and one worker process, each watched and restarted.
 
-The supervisor (this process) owns the listening sockets and starts its children: web processes
-running uvicorn's public `Server` on the sockets it hands them, and `bazaar worker`. Every child
+The supervisor (this process) binds the sockets and starts its children: web processes
+running uvicorn's public `Server` on the socket it hands each, and `bazaar worker`. Every child
 touches a heartbeat file each second from its event loop. Each check (five a second):
 
 - a child that exited (crash, kill -9, SIGTERM from someone else) is reaped at once — no zombie —
@@ -15,9 +15,9 @@ touches a heartbeat file each second from its event loop. Each check (five a sec
 - a web process that exits with uvicorn's start-up failure code before ever beating cannot start
   (a bad setting): restarting it would fail the same way, so the whole server stops.
 
-With SO_REUSEPORT (Linux) web process i listens on socket i of its own, so the kernel spreads new
-connections over them; the supervisor keeps every socket open, so connections that arrive while a
-web process is being replaced wait in its backlog instead of being refused.
+With SO_REUSEPORT (Linux) every web process listens on a socket of its own, so the kernel spreads new
+connections over them; a process starts listening only once its application has started, and its
+socket closes when it dies, so no connection waits on a process that is starting or dead.
 """
 
 from __future__ import annotations
@@ -180,8 +180,14 @@ class Supervisor:
             return
         child.failures = 1 if ran >= self.policy.healthy_after_seconds else child.failures + 1
         delay = self.policy.backoff(child.failures)
-        log.warning("%s (pid %s) ended with %s after %.1f s; restarting in %.1f s", child.name,
-                    child.runner.pid, code, ran, delay)
+        log.warning(
+            "%s (pid %s) ended with %s after %.1f s; restarting in %.1f s",
+            child.name,
+            child.runner.pid,
+            code,
+            ran,
+            delay,
+        )
         child.runner, child.restart_at = None, now + delay
         heartbeat.forget(child.heartbeat_file)
 
@@ -194,8 +200,11 @@ class Supervisor:
         if not child.beaten:
             if now - child.started_at < self.policy.startup_grace_seconds:
                 return None
-            log.error("%s sent no heartbeat within %.0f s of starting; killing it", child.name,
-                      self.policy.startup_grace_seconds)
+            log.error(
+                "%s sent no heartbeat within %.0f s of starting; killing it",
+                child.name,
+                self.policy.startup_grace_seconds,
+            )
         elif silent is None or silent < self.policy.hang_seconds:
             return None
         else:
@@ -226,22 +235,35 @@ class Supervisor:
 # --- serve --workers N --------------------------------------------------------------------------
 
 
-def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
-    """`count` sockets on one address with SO_REUSEPORT (Linux), else one shared socket."""
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT but not listening yet: the web process's server starts listening on it
+    (asyncio does) only once the application has started, so the kernel never hands connections to a process
+    that is still starting; and when the process dies its socket dies with it, so its share of new
+    connections goes to the others at once instead of waiting in a dead process's backlog."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    reuse_port = hasattr(socket, "SO_REUSEPORT")
-    sockets: list[socket.socket] = []
-    for _ in range(count if reuse_port else 1):
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-        port = sock.getsockname()[1]
-        sock.listen(BACKLOG)
-        sock.set_inheritable(True)
-        sockets.append(sock)
-    return sockets
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """Without SO_REUSEPORT: one listening socket that every web process accepts from."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def run_web(options: dict[str, Any], sock: socket.socket, heartbeat_file: str) -> None:
@@ -271,19 +293,23 @@ def serve(
 ) -> int:
     """Run `web_processes` web processes (and the worker) under a Supervisor until SIGTERM/SIGINT."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    sockets = listening_sockets(host, port, web_processes)
+    port = port or _free_port(host)
+    shared = None if hasattr(socket, "SO_REUSEPORT") else shared_socket(host, port)
     worker_beat = run_dir / "worker.heartbeat"
     if with_worker:
         os.environ["BAZAAR_WORKER_HEARTBEAT_FILE"] = str(worker_beat)  # web processes check it in /readyz
     context = multiprocessing.get_context("spawn")
     children: list[Child] = []
     for index in range(web_processes):
-        sock = sockets[index % len(sockets)]
         beat = run_dir / f"web-{index}.heartbeat"
 
-        def start_web(sock: socket.socket = sock, beat: Path = beat) -> Runner:
+        def start_web(beat: Path = beat) -> Runner:
+            sock = shared or bound_socket(host, port)
             process = context.Process(target=run_web, args=(uvicorn_options, sock, str(beat)), name="bazaar-web")
-            return SpawnedRunner(process)
+            runner = SpawnedRunner(process)
+            if sock is not shared:
+                sock.close()  # the child has its own copy: the socket lives and dies with the child
+            return runner
 
         children.append(Child(f"web {index}", start_web, beat, stops_everything_on_startup_failure=True))
     if with_worker:
@@ -293,10 +319,15 @@ def serve(
             return CommandRunner([sys.executable, "-m", "bazaar.cli", "worker", "--no-migrate"], env)
 
         children.append(Child("worker", start_worker, worker_beat))
-    log.info("serving on http://%s:%d with %d web processes%s", host, sockets[0].getsockname()[1],
-             web_processes, " and a worker" if with_worker else "")
+    log.info(
+        "serving on http://%s:%d with %d web processes%s",
+        host,
+        port,
+        web_processes,
+        " and a worker" if with_worker else "",
+    )
     try:
         return Supervisor(children, policy=policy).run()
     finally:
-        for sock in sockets:
-            sock.close()
+        if shared is not None:
+            shared.close()

@@ -28,8 +28,11 @@ from bazaar.web.api import (
     cart,
     catalog,
     checkout,
+    disputes,
     flash_sales,
+    hold_figures,
     inventory,
+    ledger,
     media,
     notifications,
     orders,
@@ -41,6 +44,7 @@ from bazaar.web.api import (
 from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
+from bazaar.web.guards import RequestGuard
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
 from bazaar.web.storefront import pages
 
@@ -106,6 +110,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         owned = container is None
         c = container or build_container(settings)
         app.state.container = c
+        if c.payment_sandbox is not None:  # the in-process sandbox sends its webhooks to this app
+            c.payment_sandbox.state.webhook_target = app
         stop = asyncio.Event()
         task = beating = None
         if settings.embedded_workers:
@@ -139,6 +145,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.metrics = metrics
     if container is not None:
         app.state.container = container
+        if container.payment_sandbox is not None:
+            container.payment_sandbox.state.webhook_target = app
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(accounts.router, prefix=API_PREFIX)
@@ -156,7 +164,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(promotions.router, prefix=API_PREFIX)
     app.include_router(recommendations.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(ledger.router, prefix=API_PREFIX)
+    app.include_router(disputes.router, prefix=API_PREFIX)
     app.include_router(flash_sales.router, prefix=API_PREFIX)
+    app.include_router(hold_figures.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.state.page_error = pages.error_page  # HTML 404s for browsers outside the API
     if settings.payment_sandbox_public and not settings.payment_provider_url:
@@ -165,5 +176,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
     app.add_middleware(ReadFastPath, prefix=API_PREFIX)  # inside observability: still counted and logged
     app.add_middleware(HoldFastPath, prefix=API_PREFIX)
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_body_bytes
+    )  # before every route and fast path: body size limit, no control characters
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     return app

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bazaar.db.availability import database_unavailable
+from bazaar.db.uow import is_transient_conflict
 from bazaar.kernel import errors as e
 
 log = logging.getLogger("bazaar.web")
@@ -67,6 +68,8 @@ def dependency_down(exc: BaseException) -> e.DependencyUnavailable | None:
     """The DependencyUnavailable that an infrastructure error stands for, or None if it is a bug."""
     if isinstance(exc, e.DependencyUnavailable):
         return exc
+    if is_transient_conflict(exc):  # a deadlock or serialization failure outside `UnitOfWork.run`: still not a 500
+        return e.DatabaseBusy("the database is busy; try again in a moment")
     if database_unavailable(exc):
         return DATABASE_DOWN
     try:  # asyncpg raises its own classes on the hot paths that bypass SQLAlchemy
@@ -91,7 +94,8 @@ def _clean(errors: list[Any]) -> list[dict[str, Any]]:
 NOT_PAGES = ("/api/", "/_sandbox/", "/static/", "/docs", "/redoc", "/openapi.json", "/healthz", "/readyz", "/metrics")
 
 
-def _is_page(request: Request) -> bool:
+def wants_page(request: Request) -> bool:
+    """A person's browser asking for a page (not the API, files or operations): it gets an HTML error page."""
     return not request.url.path.startswith(NOT_PAGES) and "text/html" in request.headers.get("accept", "")
 
 
@@ -106,7 +110,7 @@ def install_error_handlers(app: FastAPI) -> None:
             raise exc  # a bug: the outer middleware logs it and answers 500
         log.warning("%s %s: %s (%s)", request.method, request.url.path, down.message, type(exc).__name__)
         page_error = getattr(request.app.state, "page_error", None)
-        if page_error is not None and _is_page(request):
+        if page_error is not None and wants_page(request):
             response: Response = await page_error(request, 503, "We are having trouble; please try again shortly.")
             response.headers["Retry-After"] = str(down.retry_after)
             return response
@@ -125,7 +129,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         page_error = getattr(request.app.state, "page_error", None)
-        if page_error is not None and _is_page(request):  # a person's browser gets a page, not JSON
+        if page_error is not None and wants_page(request):  # a person's browser gets a page, not JSON
             message = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
             response: Response = await page_error(request, exc.status_code, message)
             return response

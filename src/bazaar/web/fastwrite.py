@@ -10,7 +10,6 @@ the documented route, which gives the validation errors.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -58,8 +57,10 @@ class HoldFastPath:
                 offer_id=offer_id,
                 quantity=quantity,
                 user_id=principal.user_id,
-                ttl=timedelta(seconds=container.settings.reservation_ttl_seconds),
+                ttl=container.hold_durations.ttl([offer_id]),
                 sold_out=container.sold_out,
+                limits=container.hold_limits,
+                limiter=container.limiter,
             )
         except DomainError as exc:
             await domain_error_response(exc)(scope, receive, send)

@@ -87,6 +87,38 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.disputes = Gauge("bazaar_disputes", "Disputes (chargebacks) by status", ["status"], registry=self.registry)
+        self.disputes_amount = Gauge(
+            "bazaar_disputes_amount", "Disputed money by status, minor units", ["status"], registry=self.registry
+        )
+        self.payouts = Gauge("bazaar_payouts", "Payouts to sellers by status", ["status"], registry=self.registry)
+        self.payouts_amount = Gauge(
+            "bazaar_payouts_amount",
+            "Money paid out to sellers by status, minor units",
+            ["status"],
+            registry=self.registry,
+        )
+        self.ledger_total = Gauge(
+            "bazaar_ledger_total",
+            "Sum of the ledger's entries by account (seller, commission, tax) and kind, minor units",
+            ["account", "kind"],
+            registry=self.registry,
+        )
+
+    def observe_marketplace(
+        self, disputes: dict[str, tuple[int, int]], payouts: dict[str, tuple[int, int]], ledger: dict[str, int]
+    ) -> None:
+        for status, (n, amount) in disputes.items():
+            self.disputes.labels(status).set(n)
+            self.disputes_amount.labels(status).set(amount)
+        for status, (n, amount) in payouts.items():
+            self.payouts.labels(status).set(n)
+            self.payouts_amount.labels(status).set(amount)
+        self.ledger_total.clear()
+        for key, total in ledger.items():
+            account, kind = key.split(":", 1)
+            self.ledger_total.labels(account, kind).set(total)
+
     def observe_events(self, stats: EventStreamStats) -> None:
         """Replace the event-stream gauges with a fresh reading (streams that vanished drop out)."""
         self.event_pending.clear()

@@ -12,8 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
 from bazaar.db.outbox import OutboxEvent
+from bazaar.disputes import queries as disputes
 from bazaar.kernel.clock import aware, utcnow
 from bazaar.kernel.metrics import DOMAIN_REGISTRY
+from bazaar.ledger import queries as ledger
 from bazaar.mail.sender import outbox_counts
 from bazaar.supervision import heartbeat
 from bazaar.web.api.deps import ContainerDep
@@ -51,10 +53,7 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         """Stuck: the oldest event not yet handled by every subscription (settled) is too old."""
         async with container.read_uow() as uow:
             oldest = await uow.session.execute(
-                select(OutboxEvent.created_at)
-                .where(OutboxEvent.settled_at.is_(None))
-                .order_by(OutboxEvent.id)
-                .limit(1)
+                select(OutboxEvent.created_at).where(OutboxEvent.settled_at.is_(None)).order_by(OutboxEvent.id).limit(1)
             )
             created = oldest.scalar()
         return created is None or (utcnow() - aware(created)).total_seconds() < settings.ready_max_event_age_seconds
@@ -71,7 +70,16 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         await probe(name, check)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+        {"status": "ready" if ready else "not_ready", "node": container.node_id, "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def _marketplace(uow: Any) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]], dict[str, int]]:
+    return (
+        await disputes.counts_by_status(uow=uow),
+        await ledger.payout_counts(uow=uow),
+        await ledger.totals(uow=uow),
     )
 
 
@@ -87,5 +95,14 @@ async def metrics(request: Request, container: ContainerDep) -> Response:
             app_metrics.observe_mail(await asyncio.wait_for(outbox_counts(uow=uow), timeout=2))
     except Exception as exc:
         log.warning("mail outbox metrics unavailable: %s", exc)
+    try:
+        async with container.read_uow() as uow:
+            app_metrics.observe_marketplace(*await asyncio.wait_for(_marketplace(uow), timeout=2))
+    except Exception as exc:
+        log.warning("marketplace metrics unavailable: %s", exc)
+    try:  # hold figures from the database, so every process reports the same
+        await asyncio.wait_for(container.hold_durations.refresh(), timeout=2)
+    except Exception as exc:
+        log.warning("hold figures unavailable: %s", exc)
     body = generate_latest(app_metrics.registry) + generate_latest(DOMAIN_REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.db.base import Base, UTCDateTime, created_column
@@ -27,7 +27,7 @@ class ProductWatch(Base):
     wished: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     notify_once: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     armed: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
-    reference_price_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reference_price_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     last_stock_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_price_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -11,8 +11,10 @@ from bazaar.bootstrap import Container
 from bazaar.workers import (
     flash_sales,
     mail_sender,
+    node,
     outbox_relay,
     payments,
+    payouts,
     reservation_sweeper,
     sale_prices,
     search_indexer,
@@ -37,6 +39,7 @@ def all_workers(container: Container) -> list[Worker]:
     poll = container.settings.worker_poll_seconds
     streams = bool(container.settings.redis_url)  # else the outbox is the stream: nothing to relay
     return [
+        Worker("node-heartbeat", node.heartbeat, container.settings.node_heartbeat_seconds),
         *([Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True)] if streams else []),
         # One loop serves every subscription; partitions are leased, so any number of processes may run it.
         Worker("event-consumers", outbox_relay.consume_once, poll, wake_on_outbox=not streams, wake_on_stream=streams),
@@ -50,6 +53,10 @@ def all_workers(container: Container) -> list[Worker]:
         Worker("search-indexer", search_indexer.run_once, min(poll, 0.25)),
         # Announces each sale's start and end within a quarter second of the clock.
         Worker("flash-sale-scheduler", flash_sales.run_scheduler, min(poll, 0.25)),
+        # Lets waiting buyers in a few times a second, as the sale's free units allow.
+        Worker("flash-sale-admitter", flash_sales.run_admitter, min(poll, 0.25)),
+        # Pays sellers once per BAZAAR_PAYOUT_INTERVAL_HOURS (daily), remembered in the database across restarts.
+        Worker("payouts", payouts.run_once, 60.0),
         # Switches offers to and from their scheduled sale price within half a second of the clock.
         Worker("sale-prices", sale_prices.run_once, min(poll, 0.5)),
     ]
@@ -78,5 +85,9 @@ async def run_worker(container: Container, worker: Worker, stop: asyncio.Event) 
 
 async def run_all(container: Container, stop: asyncio.Event) -> None:
     workers = all_workers(container)
-    log.info("workers started: %s", ", ".join(w.name for w in workers))
-    await asyncio.gather(*(run_worker(container, w, stop) for w in workers))
+    await node.join_cluster(container)
+    log.info("node %s: workers started: %s", container.node_id, ", ".join(w.name for w in workers))
+    try:
+        await asyncio.gather(*(run_worker(container, w, stop) for w in workers))
+    finally:
+        await node.leave_cluster(container)

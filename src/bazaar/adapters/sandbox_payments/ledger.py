@@ -11,11 +11,12 @@ Server errors store nothing under the key, so a retry runs the request again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 from bazaar.adapters.sandbox_payments import cards
 from bazaar.kernel.clock import iso, utcnow
 from bazaar.kernel.ids import new_id
+from bazaar.kernel.money import MAX_AMOUNT as KERNEL_MAX_AMOUNT
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -47,6 +49,35 @@ CREATE TABLE IF NOT EXISTS operations (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_operations_payment ON operations (payment_id);
+CREATE TABLE IF NOT EXISTS transfers (
+    id TEXT PRIMARY KEY,
+    destination TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    status TEXT NOT NULL CHECK (status IN ('paid', 'refused')),
+    idempotency_key TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS disputes (
+    id TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL REFERENCES payments (id),
+    currency TEXT NOT NULL,
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    fee INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'under_review', 'won', 'lost')),
+    evidence TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_events (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered_at TEXT,
+    created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
@@ -57,7 +88,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 """
 
-MAX_AMOUNT = 100_000_000_00
+MAX_AMOUNT = KERNEL_MAX_AMOUNT  # the provider's limit for one payment: the marketplace's one bound on money
 
 
 @dataclass(frozen=True)
@@ -71,8 +102,8 @@ class BadRequest(ValueError):
     """The request itself is malformed (not a refusal): answered 400 and not stored under the key."""
 
 
-class _ServerFailure(Exception):
-    pass
+class ServerFailure(Exception):
+    """The provider fails: nothing is stored under the key, so a retry runs the request again."""
 
 
 def parse_money(value: Any) -> tuple[int, str]:
@@ -150,7 +181,7 @@ class Ledger:
                     return Reply(row["status_code"], json.loads(row["body"]), bool(row["answer_lost"]))
                 try:
                     reply = action(conn)
-                except _ServerFailure:
+                except ServerFailure:
                     conn.execute("ROLLBACK")
                     return Reply(500, {"error": {"code": "processing_error", "message": "the processor failed"}})
                 conn.execute(
@@ -164,6 +195,12 @@ class Ledger:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for a read outside any request."""
+        with self._lock:
+            yield self._conn
 
     def _read(self, sql: str, *params: Any) -> list[sqlite3.Row]:
         with self._lock:
@@ -213,7 +250,7 @@ class Ledger:
             assert isinstance(card, dict)
             kind = cards.behaviour(card["number"])
             if kind is cards.CardBehaviour.SERVER_ERROR:
-                raise _ServerFailure()
+                raise ServerFailure()
             if kind in (cards.CardBehaviour.DECLINE, cards.CardBehaviour.INSUFFICIENT_FUNDS):
                 status = "declined" if kind is cards.CardBehaviour.DECLINE else "insufficient_funds"
                 message = "the card was declined" if status == "declined" else "the card has insufficient funds"

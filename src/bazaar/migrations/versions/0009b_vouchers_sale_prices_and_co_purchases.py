@@ -1,7 +1,7 @@
 """Sellers' vouchers (uses counted under a limit), scheduled sale prices on offers, discounts on orders, co-purchases.
 
 Revision ID: 0009b
-Revises: 0005b
+Revises: 0011
 Create Date: 2026-12-05 00:42:14.972198
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009b'
-down_revision = '0005b'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
@@ -22,9 +22,9 @@ def upgrade() -> None:
     sa.Column('seller_id', sa.String(length=32), nullable=False),
     sa.Column('code', sa.String(length=40), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('value', sa.Integer(), nullable=False),
+    sa.Column('value', sa.BigInteger(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('min_subtotal_amount', sa.Integer(), nullable=False),
+    sa.Column('min_subtotal_amount', sa.BigInteger(), nullable=False),
     sa.Column('max_uses', sa.Integer(), nullable=True),
     sa.Column('max_uses_per_buyer', sa.Integer(), nullable=True),
     sa.Column('uses', sa.Integer(), nullable=False),
@@ -85,7 +85,7 @@ def upgrade() -> None:
     sa.Column('buyer_id', sa.String(length=32), nullable=False),
     sa.Column('checkout_id', sa.String(length=32), nullable=False),
     sa.Column('order_id', sa.String(length=32), nullable=True),
-    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -103,18 +103,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_voucher_redemptions_voucher_id'), ['voucher_id'], unique=False)
 
     with op.batch_alter_table('offers', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('sale_price_amount', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('sale_price_amount', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('sale_starts_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('sale_ends_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('sale_state', sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column('regular_price_amount', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('regular_price_amount', sa.BigInteger(), nullable=True))
         batch_op.create_index('ix_offers_sale_due', ['sale_state'], unique=False, postgresql_where=sa.text("sale_state IN ('scheduled', 'live')"), sqlite_where=sa.text("sale_state IN ('scheduled', 'live')"))
 
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('discount_amount', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('discount_amount', sa.BigInteger(), server_default='0', nullable=False))
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('discount_amount', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('discount_amount', sa.BigInteger(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('discounts', sa.JSON(), nullable=True))
 
     # ### end Alembic commands ###

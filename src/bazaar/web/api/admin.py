@@ -16,8 +16,15 @@ from bazaar.admin.schemas import (
     GoodwillRefundRead,
     ReasonIn,
     RefundIn,
+    StatsRead,
 )
+from bazaar.disputes import queries as disputes
+from bazaar.disputes.schemas import DisputeRead
 from bazaar.kernel.schemas import Page
+from bazaar.ledger import payouts as ledger_payouts
+from bazaar.ledger import queries as ledger_queries
+from bazaar.ledger import service as ledger
+from bazaar.ledger.schemas import CommissionIn, CommissionRead, PayoutRead
 from bazaar.web.api.deps import ContainerDep, CurrentAdmin, ReadUowDep, UowDep, current_admin
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(current_admin)])
@@ -97,3 +104,48 @@ async def audit_trail(
     return await queries.audit_trail(
         uow=uow, target_kind=target_kind, target_id=target_id, page=page, per_page=per_page
     )
+
+
+@router.get("/commission", response_model=CommissionRead)
+async def commission(uow: ReadUowDep) -> CommissionRead:
+    return await ledger.commission_rates(uow=uow)
+
+
+@router.put("/commission", response_model=CommissionRead)
+async def set_commission(body: CommissionIn, admin: CurrentAdmin, uow: UowDep) -> CommissionRead:
+    return await service.set_commission(uow=uow, admin=admin, default_bps=body.default_bps, categories=body.categories)
+
+
+@router.get("/payouts", response_model=Page[PayoutRead])
+async def payouts(
+    uow: ReadUowDep,
+    seller: Annotated[str | None, Query(max_length=64)] = None,
+    page: PageNo = 1,
+    per_page: PerPage = 20,
+) -> Page[PayoutRead]:
+    return await ledger_queries.payouts(uow=uow, seller_id=seller, page=page, per_page=per_page)
+
+
+@router.post("/payouts/run")
+async def run_payouts(admin: CurrentAdmin, container: ContainerDep) -> dict[str, object]:
+    """Pay every seller's available balance now (as `bazaar payouts run` does)."""
+    report = await ledger_payouts.run_payouts(uow_factory=container.uow, gateway=container.payments, trigger="admin")
+    return {"run_id": report.run_id, "paid": report.paid, "failed": report.failed, "pending": report.pending,
+            "amount": {"amount": report.amount, "currency": "USD"}}  # fmt: skip
+
+
+@router.get("/disputes", response_model=Page[DisputeRead])
+async def list_disputes(
+    uow: ReadUowDep,
+    status: Literal["open", "under_review", "won", "lost"] | None = None,
+    seller: Annotated[str | None, Query(max_length=64)] = None,
+    page: PageNo = 1,
+    per_page: PerPage = 20,
+) -> Page[DisputeRead]:
+    """`status=open` lists those still undecided (open or under review)."""
+    return await disputes.list_disputes(uow=uow, seller_id=seller, status=status, page=page, per_page=per_page)
+
+
+@router.get("/stats", response_model=StatsRead)
+async def stats(uow: ReadUowDep) -> StatsRead:
+    return await queries.stats(uow=uow)

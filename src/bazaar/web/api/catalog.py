@@ -63,7 +63,8 @@ async def create_offer(body: OfferCreate, seller: CurrentSeller, uow: UowDep) ->
 @router.patch("/sellers/me/offers/{offer_id}", response_model=SellerOfferRead)
 async def update_offer(offer_id: str, body: OfferUpdate, seller: CurrentSeller, uow: UowDep) -> SellerOfferRead:
     assert seller.seller_id is not None
-    return await service.update_offer(uow=uow, seller_id=seller.seller_id, offer_id=offer_id, data=body)
+    seller_id = seller.seller_id
+    return await uow.run(lambda: service.update_offer(uow=uow, seller_id=seller_id, offer_id=offer_id, data=body))
 
 
 @router.get("/sellers/me/offers", response_model=OfferPage)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from bazaar.flash_sales import service
-from bazaar.flash_sales.schemas import FlashSaleCreate, FlashSalePage, FlashSaleRead
-from bazaar.web.api.deps import ContainerDep, CurrentSeller, ReadUowDep, UowDep
+from bazaar.flash_sales import queue, service
+from bazaar.flash_sales.schemas import FlashSaleCreate, FlashSalePage, FlashSaleRead, TicketRead
+from bazaar.web.api.deps import ContainerDep, CurrentSeller, CurrentUser, ReadUowDep, UowDep
 
 router = APIRouter(tags=["flash sales"])
 PageQ = Annotated[int, Query(ge=1, le=10_000)]
@@ -53,3 +53,36 @@ async def list_sales(
 @router.get("/flash-sales/{sale_id}", response_model=FlashSaleRead)
 async def get_sale(sale_id: str, uow: ReadUowDep) -> FlashSaleRead:
     return await service.get_sale(uow=uow, sale_id=sale_id)
+
+
+@router.post("/flash-sales/{sale_id}/queue", status_code=201, response_model=TicketRead)
+async def join_queue(sale_id: str, principal: CurrentUser, container: ContainerDep) -> TicketRead:
+    """Take a place in a live sale's queue; joining again (from any device) answers the same ticket."""
+    return await queue.join_queue(
+        room=container.waiting_room,
+        calendar=container.flash_calendar,
+        read_uow=container.read_uow,
+        policy=container.queue_policy,
+        sale_id=sale_id,
+        buyer_id=principal.user_id,
+    )
+
+
+@router.get("/flash-sales/{sale_id}/queue/{ticket}", response_model=TicketRead)
+async def look_ticket(sale_id: str, ticket: str, principal: CurrentUser, container: ContainerDep) -> TicketRead:
+    """Poll it: a waiting ticket not polled for `BAZAAR_FLASH_QUEUE_IDLE_SECONDS` loses its place."""
+    return await queue.look_ticket(
+        room=container.waiting_room,
+        calendar=container.flash_calendar,
+        read_uow=container.read_uow,
+        policy=container.queue_policy,
+        sale_id=sale_id,
+        ticket_id=ticket,
+        buyer_id=principal.user_id,
+    )
+
+
+@router.delete("/flash-sales/{sale_id}/queue/{ticket}", status_code=204, response_class=Response)
+async def leave_queue(sale_id: str, ticket: str, principal: CurrentUser, container: ContainerDep) -> Response:
+    await queue.leave_queue(room=container.waiting_room, sale_id=sale_id, ticket_id=ticket, buyer_id=principal.user_id)
+    return Response(status_code=204)

@@ -3,8 +3,6 @@ and a seller's bucket count for a hot offer."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Depends
 
 from bazaar.flash_sales import guard as flash_guard
@@ -50,8 +48,10 @@ async def reserve(body: ReservationCreate, principal: CurrentUser, container: Co
                 offer_id=body.offer_id,
                 buyer_id=principal.user_id,
                 quantity=body.quantity,
-                ttl=timedelta(seconds=container.settings.flash_hold_ttl_seconds),
+                ttl=container.hold_durations.ttl([body.offer_id], cap=container.settings.flash_hold_ttl_seconds),
                 sold_out=container.sold_out,
+                room=container.waiting_room,
+                limits=container.hold_limits,
             )
     await flash_guard.refuse_plain_hold(calendar=container.flash_calendar, offer_id=body.offer_id)
     return await hold_units(
@@ -60,19 +60,26 @@ async def reserve(body: ReservationCreate, principal: CurrentUser, container: Co
         offer_id=body.offer_id,
         quantity=body.quantity,
         user_id=principal.user_id,
-        ttl=timedelta(seconds=container.settings.reservation_ttl_seconds),
+        ttl=container.hold_durations.ttl([body.offer_id]),
         sold_out=container.sold_out,
+        limits=container.hold_limits,
+        limiter=container.limiter,
     )
 
 
 @router.post("/reservations/{reservation_id}/release", response_model=ReservationRead)
 async def release(reservation_id: str, principal: CurrentUser, container: ContainerDep, uow: UowDep) -> ReservationRead:
-    return await service.release_stock(
-        uow=uow, reservation_id=reservation_id, user_id=principal.user_id, sold_out=container.sold_out
+    return await uow.run(
+        lambda: service.release_stock(
+            uow=uow, reservation_id=reservation_id, user_id=principal.user_id, sold_out=container.sold_out
+        )
     )
 
 
 @router.put("/sellers/me/offers/{offer_id}/buckets", response_model=OfferStockRead)
 async def set_buckets(offer_id: str, body: BucketsUpdate, seller: CurrentSeller, uow: UowDep) -> OfferStockRead:
     assert seller.seller_id is not None
-    return await service.set_offer_buckets(uow=uow, seller_id=seller.seller_id, offer_id=offer_id, buckets=body.buckets)
+    seller_id = seller.seller_id
+    return await uow.run(
+        lambda: service.set_offer_buckets(uow=uow, seller_id=seller_id, offer_id=offer_id, buckets=body.buckets)
+    )

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from bazaar.disputes import queries as disputes
 from bazaar.kernel.errors import NotAuthenticated
 from bazaar.kernel.schemas import Page
 from bazaar.orders import queries, returns, service
@@ -43,16 +44,21 @@ async def get_order(
 ) -> OrderRead:
     if access:
         secret = container.settings.secret_key
-        return await queries.get_order_by_access(uow=uow, order_id=order_id, token=access, secret=secret)
-    if principal is None:
+        order = await queries.get_order_by_access(uow=uow, order_id=order_id, token=access, secret=secret)
+    elif principal is None:
         raise NotAuthenticated("log in to see this order")
-    return await queries.get_order(uow=uow, order_id=order_id, user_id=principal.user_id, seller_id=principal.seller_id)
+    else:
+        order = await queries.get_order(
+            uow=uow, order_id=order_id, user_id=principal.user_id, seller_id=principal.seller_id
+        )
+    return await disputes.with_disputes(uow=uow, order=order)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderRead)
 async def cancel_order(order_id: str, principal: CurrentUser, container: ContainerDep, uow: UowDep) -> OrderRead:
-    await service.cancel_order(
-        uow=uow, payments=container.order_payments(), order_id=order_id, user_id=principal.user_id
+    payments = container.order_payments()
+    await uow.run(
+        lambda: service.cancel_order(uow=uow, payments=payments, order_id=order_id, user_id=principal.user_id)
     )
     return await queries.get_order(uow=uow, order_id=order_id, user_id=principal.user_id, seller_id=None)
 
@@ -102,6 +108,7 @@ async def tracking_event(
 @router.post("/sellers/me/returns/{return_id}/receive", response_model=ReturnRead)
 async def receive_return(return_id: str, principal: CurrentSeller, container: ContainerDep, uow: UowDep) -> ReturnRead:
     assert principal.seller_id is not None
-    return await returns.receive_return(
-        uow=uow, payments=container.order_payments(), return_id=return_id, seller_id=principal.seller_id
+    payments, seller_id = container.order_payments(), principal.seller_id
+    return await uow.run(
+        lambda: returns.receive_return(uow=uow, payments=payments, return_id=return_id, seller_id=seller_id)
     )

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from bazaar.accounts import service as accounts
 from bazaar.accounts.schemas import LoginRequest, UserCreate
 from bazaar.cart import service as carts
+from bazaar.disputes import queries as disputes
 from bazaar.kernel.errors import DomainError, NotAuthenticated, ValidationFailed
 from bazaar.orders import queries as orders
 from bazaar.orders import returns
@@ -141,14 +142,13 @@ async def order_page(order_id: str, page: PageDep) -> Response:
         else:
             user = page.require_user()
             order = await orders.get_order(uow=uow, order_id=order_id, user_id=user.user_id, seller_id=None)
+        order = await disputes.with_disputes(uow=uow, order=order)
         reviewable: set[str] = set()
         if not access and order.status in ("delivered", "returned", "shipped"):
             product_ids = [line.product_id for line in order.lines]
             reviewable = await reviews.can_review(uow=uow, author_id=order.buyer_id, product_ids=product_ids)
     error = page.request.query_params.get("error")
-    return await page.render(
-        "order.html", order=order, error=error, guest_view=bool(access), reviewable=reviewable
-    )
+    return await page.render("order.html", order=order, error=error, guest_view=bool(access), reviewable=reviewable)
 
 
 @router.post("/orders/{order_id}/cancel")
@@ -156,8 +156,9 @@ async def cancel(order_id: str, page: PageDep, form: Form) -> Response:
     user = page.require_user()
     try:
         async with page.container.uow() as uow:
-            await order_service.cancel_order(
-                uow=uow, payments=page.container.order_payments(), order_id=order_id, user_id=user.user_id
+            payments = page.container.order_payments()
+            await uow.run(
+                lambda: order_service.cancel_order(uow=uow, payments=payments, order_id=order_id, user_id=user.user_id)
             )
     except DomainError as exc:
         return page.redirect(f"/orders/{order_id}", notice=exc.message)

@@ -24,7 +24,12 @@ from bazaar.catalog.schemas import (
     ProductPage,
     SkuCreate,
 )
+from bazaar.disputes import queries as dispute_queries
+from bazaar.disputes import service as disputes
+from bazaar.disputes.schemas import EvidenceIn
+from bazaar.inventory.hold_times import hold_report
 from bazaar.kernel.errors import DomainError, NotFound
+from bazaar.ledger import service as ledger
 from bazaar.notifications import service as notifications
 from bazaar.orders import queries as orders
 from bazaar.orders import returns
@@ -63,10 +68,13 @@ async def dashboard(page: PageDep) -> Response:
         inbox = await notifications.list_notifications(uow=uow, user_id=user.user_id, page=1, per_page=10)
         to_ship = await orders.list_orders(uow=uow, user_id=None, seller_id=seller_id, page=1, per_page=20)
         offers = await catalog_queries.seller_offers(uow=uow, seller_id=seller_id, page=1, per_page=50)
+        holds = await hold_report(uow=uow, policy=page.container.hold_durations.policy, seller_id=seller_id, top=10)
+        balance = await ledger.balance(uow=uow, seller_id=seller_id)
     titles = await _titles(page, {o.product_id for o in offers.items})
     return await page.render(
-        "seller/dashboard.html", stats=stats, inbox=inbox, orders=to_ship, offers=offers, titles=titles
-    )
+        "seller/dashboard.html", stats=stats, inbox=inbox, orders=to_ship, offers=offers, titles=titles, holds=holds,
+        balance=balance,
+    )  # fmt: skip
 
 
 async def _titles(page: Page, product_ids: set[str]) -> dict[str, str]:
@@ -180,7 +188,7 @@ async def update_offer(offer_id: str, page: PageDep, form: Form) -> Response:
     try:
         data = OfferUpdate(price=MoneyModel.of(price), quantity=quantity)
         async with page.container.uow() as uow:
-            await catalog.update_offer(uow=uow, seller_id=seller_id, offer_id=offer_id, data=data)
+            await uow.run(lambda: catalog.update_offer(uow=uow, seller_id=seller_id, offer_id=offer_id, data=data))
     except ValidationError:
         return page.redirect("/seller", notice="That price or quantity is out of range.")
     return page.redirect("/seller", notice="Price and stock saved.")
@@ -192,7 +200,31 @@ async def seller_order(order_id: str, page: PageDep) -> Response:
     user = page.require_user()
     async with page.container.read_uow() as uow:
         order = await orders.get_order(uow=uow, order_id=order_id, user_id=user.user_id, seller_id=seller_id)
-    return await page.render("seller/order.html", order=order)
+        found = await dispute_queries.list_disputes(uow=uow, seller_id=seller_id, status=None, page=1, per_page=100)
+        balance = await ledger.balance(uow=uow, seller_id=seller_id)
+    mine = [d for d in found.items if d.order_id == order_id]
+    return await page.render("seller/order.html", order=order, disputes=mine, balance=balance)
+
+
+@router.post("/disputes/{dispute_id}/evidence")
+async def dispute_evidence(dispute_id: str, page: PageDep, form: Form) -> Response:
+    """The seller's answer to a chargeback, forwarded to the payment provider."""
+    seller_id = page.require_seller()
+    order_id = str(form.get("order_id") or "")[:64]
+    back = f"/seller/orders/{order_id}" if order_id.isalnum() else "/seller"
+    try:
+        body = EvidenceIn(text=str(form.get("text") or ""))
+        async with page.container.uow() as uow:
+            await disputes.submit_evidence(
+                uow=uow, gateway=page.container.payments, seller_id=seller_id, dispute_id=dispute_id, text=body.text
+            )
+    except ValidationError:
+        return page.redirect(back, notice="Write your evidence first.")
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return page.redirect(back, notice=f"Not sent: {exc.message}.")
+    return page.redirect(back, notice="Evidence sent: the dispute is under review.")
 
 
 @router.post("/orders/{order_id}/ship")
@@ -255,8 +287,9 @@ async def receive(return_id: str, page: PageDep, form: Form) -> Response:
     target = f"/seller/orders/{order_id}" if order_id.isalnum() else "/seller"
     try:
         async with page.container.uow() as uow:
-            await returns.receive_return(
-                uow=uow, payments=page.container.order_payments(), return_id=return_id, seller_id=seller_id
+            payments = page.container.order_payments()
+            await uow.run(
+                lambda: returns.receive_return(uow=uow, payments=payments, return_id=return_id, seller_id=seller_id)
             )
     except DomainError as exc:
         return page.redirect(target, notice=exc.message)

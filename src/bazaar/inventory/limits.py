@@ -1,0 +1,132 @@
+"""Hold limits: how many units one buyer may hold at once, over all offers and per offer.
+
+Without them one account could hold a product's whole stock for free, again and again. A buyer's held
+units live in one counter row (`buyer_holds`), changed in the same transaction (or, on the flash-sale path,
+the same statement) as the holds themselves: making a hold adds to it, a hold that ends (sold, released,
+expired) takes away. Every change locks the row, so a buyer's parallel holds queue on it and the cap holds
+whatever they send at once. Lock order: stock buckets first, then the buyer's row (as `hot.py` does).
+
+`claim_holds` is the one cap check: checkout, `POST /reservations` and per-buyer sale limits go through it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bazaar.db.uow import UnitOfWork
+from bazaar.inventory.errors import HoldLimitExceeded
+from bazaar.inventory.models import BuyerHolds
+from bazaar.kernel.clock import utcnow
+
+
+@dataclass(frozen=True)
+class HoldLimits:
+    per_buyer: int  # units one buyer may hold at once, over all offers
+    per_offer: int  # units one buyer may hold at once of one offer
+    per_minute: int  # holds (POST /reservations) one buyer may ask for per minute
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> HoldLimits:
+        return cls(
+            per_buyer=settings.hold_max_units_per_buyer,
+            per_offer=settings.hold_max_units_per_offer,
+            per_minute=settings.hold_limit_per_minute,
+        )
+
+
+def check_hold_cap(
+    *,
+    held: int,
+    held_by_offer: Mapping[str, int],
+    wanted: Mapping[str, int],
+    limits: HoldLimits,
+    offer_caps: Mapping[str, int] | None = None,
+) -> None:
+    """Raise HoldLimitExceeded unless a buyer holding `held` units (`held_by_offer` per offer) may add `wanted`.
+
+    `offer_caps` tightens the per-offer cap for some offers (a flash sale's per-buyer limit, for example).
+    """
+    total = sum(wanted.values())
+    if held + total > limits.per_buyer:
+        raise HoldLimitExceeded(
+            f"you may hold at most {limits.per_buyer} units at once; you hold {held}",
+            limit=limits.per_buyer,
+            held=held,
+            requested=total,
+        )
+    for offer_id, quantity in sorted(wanted.items()):
+        cap = min(limits.per_offer, (offer_caps or {}).get(offer_id, limits.per_offer))
+        mine = held_by_offer.get(offer_id, 0)
+        if mine + quantity > cap:
+            raise HoldLimitExceeded(
+                f"you may hold at most {cap} units of this offer at once; you hold {mine}",
+                offer_id=offer_id,
+                limit=cap,
+                held=mine,
+                requested=quantity,
+            )
+
+
+async def _locked_row(uow: UnitOfWork, user_id: str) -> BuyerHolds:
+    insert = pg_insert if uow.is_postgres else sqlite_insert
+    await uow.session.execute(
+        insert(BuyerHolds)
+        .values(user_id=user_id, units=0, offers={}, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["user_id"])
+    )
+    query = select(BuyerHolds).where(BuyerHolds.user_id == user_id).execution_options(populate_existing=True)
+    if uow.is_postgres:
+        query = query.with_for_update()
+    return (await uow.session.execute(query)).scalar_one()
+
+
+async def claim_holds(
+    *,
+    uow: UnitOfWork,
+    user_id: str,
+    wanted: Mapping[str, int],
+    limits: HoldLimits | None,
+    offer_caps: Mapping[str, int] | None = None,
+) -> None:
+    """Count `wanted` ({offer_id: units}) as held by the buyer, or raise HoldLimitExceeded and change nothing.
+
+    Every hold of a buyer is counted (`limits=None` counts without checking: the ending of a hold always
+    subtracts). Locks the buyer's row until the caller's transaction ends: call it after taking the stock.
+    """
+    row = await _locked_row(uow, user_id)
+    offers = dict(row.offers or {})
+    if limits is not None:
+        check_hold_cap(held=row.units, held_by_offer=offers, wanted=wanted, limits=limits, offer_caps=offer_caps)
+    for offer_id, quantity in wanted.items():
+        offers[offer_id] = offers.get(offer_id, 0) + quantity
+    row.units += sum(wanted.values())
+    row.offers = offers
+    await uow.flush()
+
+
+async def end_holds(*, uow: UnitOfWork, holds: Iterable[Any]) -> None:
+    """Holds that ended (rows with user_id, offer_id, quantity) no longer count against their buyers."""
+    by_user: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for hold in holds:
+        if hold.user_id is not None:
+            by_user[hold.user_id][hold.offer_id] += int(hold.quantity)
+    for user_id in sorted(by_user):
+        row = await _locked_row(uow, user_id)
+        offers = dict(row.offers or {})
+        for offer_id, quantity in by_user[user_id].items():
+            left = offers.get(offer_id, 0) - quantity
+            if left > 0:
+                offers[offer_id] = left
+            else:
+                offers.pop(offer_id, None)
+        row.units = max(0, row.units - sum(by_user[user_id].values()))
+        row.offers = offers
+    if by_user:
+        await uow.flush()
