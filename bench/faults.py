@@ -75,6 +75,7 @@ class FaultResult:
     answers_500: int = 0
     violations: dict[str, int] = field(default_factory=dict)
     lost_events: int = 0
+    lost_by_subscription: dict[str, int] = field(default_factory=dict)
     recovery_seconds: float | None = None
     restart_seconds: float | None = None  # kill -9: until the supervisor started a new process
     started_seconds: float | None = None  # kill -9: until that process was up (its first heartbeat)
@@ -296,7 +297,7 @@ class Invariants:
         finally:
             await conn.close()
 
-    async def check(self) -> tuple[dict[str, int], int]:
+    async def check(self) -> tuple[dict[str, int], dict[str, int]]:
         conn = await self._conn()
         try:
             v: dict[str, int] = {}
@@ -331,21 +332,21 @@ class Invariants:
             v["captures_overdue"] = int(await conn.fetchval(
                 "SELECT count(*) FROM payments WHERE status = 'authorized'"
                 " AND capture_after < now() - interval '30 s'"))
-            lost = 0
+            lost: dict[str, int] = {}
             for consumer, topics in self.subscriptions:
                 clauses = " OR ".join(
                     f"e.topic LIKE ${i + 2}" if t.endswith(".") else f"e.topic = ${i + 2}"
                     for i, t in enumerate(topics)
                 )
                 args = [t + "%" if t.endswith(".") else t for t in topics]
-                lost += int(await conn.fetchval(f"""  -- placeholders only
+                lost[consumer] = int(await conn.fetchval(f"""  -- placeholders only
                     SELECT count(*) FROM outbox e WHERE ({clauses})
                       AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.consumer = $1 AND i.event_id = e.event_id)
                       AND NOT EXISTS (SELECT 1 FROM event_failures f WHERE f.consumer = $1
                                       AND f.event_id = e.event_id AND f.dead_at IS NOT NULL)""",  # noqa: S608
                     consumer, *args))
             v["events_unsettled"] = int(await conn.fetchval("SELECT count(*) FROM outbox WHERE settled_at IS NULL"))
-            return v, lost
+            return v, {consumer: n for consumer, n in lost.items() if n}
         finally:
             await conn.close()
 
@@ -508,7 +509,12 @@ async def run(plan: Plan, faults: tuple[str, ...] = FAULTS) -> dict[str, Any]:
         from bazaar.bootstrap import build_container
         from bazaar.settings import Settings
 
-        container = build_container(Settings(data_dir=stack.root / "probe", database_url=stack.pg.url))
+        # The node's subscription names (per-node ones carry its id), without opening its data dir.
+        node_id = (stack.root / "data" / "node-id").read_text().strip()
+        probe = Settings(
+            data_dir=stack.root / "probe", database_url=stack.pg.url, redis_url=stack.redis.url, node_id=node_id
+        )
+        container = build_container(probe)
         subscriptions = [(s.consumer, s.topics) for s in container.subscriptions]
         await container.close()
         invariants = Invariants(stack.pg.url, subscriptions)
@@ -544,7 +550,8 @@ async def run(plan: Plan, faults: tuple[str, ...] = FAULTS) -> dict[str, Any]:
             )
             result.client_errors = dict(errors)
             result.answers_500 = sum(n for key, n in errors.items() if key.startswith("500"))
-            result.violations, result.lost_events = await invariants.check()
+            result.violations, result.lost_by_subscription = await invariants.check()
+            result.lost_events = sum(result.lost_by_subscription.values())
             for _ in range(20):  # search is eventually consistent: give it a few seconds after the settle
                 result.violations["search_disagrees_with_stock"] = await search_disagreements(stack.base, stack.pg.url)
                 if not result.violations["search_disagrees_with_stock"]:

@@ -24,6 +24,16 @@ from bazaar.web.api.deps import ContainerDep, OptionalUser
 from bazaar.web.errors import status_for
 from bazaar.web.storefront import TEMPLATE_DIR
 
+
+def whole_number(value: object, *, digits: int = 12) -> int | None:
+    """A whole number typed into a form or a query ("12"), or None: only ASCII digits count ("²" and "١" are
+    digits to Python but not numbers a person typed), and at most `digits` of them (5,000 digits is not a page)."""
+    text = str(value if value is not None else "").strip()
+    if not text or len(text) > digits or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 log = logging.getLogger("bazaar.web")
 TEMPLATES = Jinja2Templates(directory=str(TEMPLATE_DIR))
 SESSION_COOKIE = "bazaar_session"
