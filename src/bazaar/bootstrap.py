@@ -224,14 +224,14 @@ def build_container(settings: Settings) -> Container:
     )
     container.waiting_room = DatabaseWaitingRoom(container.uow)
     if settings.redis_url:
-        from redis.asyncio import Redis
+        from bazaar.adapters.redis_client import redis_client
 
-        client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        client = redis_client(settings.redis_url)
         container.sold_out = RedisSoldOutFlags(client, prefix=settings.redis_prefix)
-        carts_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        carts_client = redis_client(settings.redis_url)
         container.carts = RedisCartStore(carts_client, prefix=settings.redis_prefix)
         container.sessions = SessionCache(cache)
-        room_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        room_client = redis_client(settings.redis_url)
         container.waiting_room = RedisWaitingRoom(room_client, prefix=settings.redis_prefix)
     if container.db.dialect == "postgresql":
         container.plain_statements = AsyncpgStatements(settings.resolved_database_url)
