@@ -108,7 +108,10 @@ def create_database(settings: Settings) -> Database:
         read_engine = _sqlite_engine(url, immediate=False)
         dialect = "sqlite"
     else:
-        engine = create_async_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        # LIFO: the connections in use stay few and warm, and only those left idle pay the liveness ping.
+        engine = create_async_engine(
+            url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow, pool_use_lifo=True
+        )
         _ping_when_idle(engine, settings.db_ping_after_idle_seconds)
         _count_transactions(engine)
         read_engine = engine
