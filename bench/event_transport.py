@@ -75,8 +75,9 @@ def _entries(n: int) -> list[tuple[str, dict[str, str]]]:
     return entries
 
 
-async def _timed(publish: Callable[[list[tuple[str, dict[str, str]]]], Awaitable[None]], entries: list[Any],
-                 server_pid: int | None) -> dict[str, Any]:
+async def _timed(
+    publish: Callable[[list[tuple[str, dict[str, str]]]], Awaitable[None]], entries: list[Any], server_pid: int | None
+) -> dict[str, Any]:
     me = os.getpid()
     client_cpu, server_cpu = _cpu_seconds(me), _cpu_seconds(server_pid) if server_pid else 0.0
     started = time.perf_counter()
@@ -176,8 +177,10 @@ async def main() -> None:
     out.write_text(json.dumps(report, indent=2))
     print(f"{'transport':24} {'events/s':>9} {'client µs/ev':>13} {'server µs/ev':>13}")
     for name, result in best.items():
-        print(f"{name:24} {result['events_per_second']:>9} {result['client_cpu_us_per_event']:>13} "
-              f"{result['server_cpu_us_per_event']:>13}")
+        print(
+            f"{name:24} {result['events_per_second']:>9} {result['client_cpu_us_per_event']:>13} "
+            f"{result['server_cpu_us_per_event']:>13}"
+        )
     print(f"load average {os.getloadavg()[0]:.1f}; written to {out}")
 
 
