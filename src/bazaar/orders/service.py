@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import stock
 from bazaar.kernel.errors import DomainError
+from bazaar.kernel.ids import new_id
 from bazaar.orders.errors import NotCancellable
 from bazaar.orders.events import OrderPlaced, OrderStatusChanged
 from bazaar.orders.models import Order, OrderLine, OrderStatusHistory
@@ -50,6 +51,7 @@ async def place_order(
 ) -> str:
     """Create the order (status pending: payment authorized) in the caller's transaction."""
     order = Order(
+        id=new_id(),  # known now: the order, its lines and its history go in the caller's next flush together
         user_id=user_id,
         checkout_id=checkout_id,
         status="pending",
@@ -62,7 +64,6 @@ async def place_order(
         shipping_method=shipping_method,
     )
     uow.session.add(order)
-    await uow.flush()
     charged: set[str] = set()
     for line in lines:
         # A seller's shipment price is carried on that seller's first line.
