@@ -42,14 +42,8 @@ from tests.private_servers import PrivatePostgres, PrivateRedis, free_port, wait
 
 RESULTS = Path(__file__).resolve().parent / "results"
 API = "/api/v1"
-ADDRESS = {
-    "name": "Fay Fault",
-    "line1": "1 Main St",
-    "city": "Austin",
-    "region": "TX",
-    "postal_code": "78701",
-    "country": "US",
-}
+ADDRESS = {"name": "Fay Fault", "line1": "1 Main St", "city": "Austin", "region": "TX", "postal_code": "78701",
+           "country": "US"}
 CARDS = ["4242424242424242"] * 7 + ["4000000000000002"] * 2 + ["4000000000000119"]  # approve, decline, fail
 EXPECTED = {200, 201, 202, 204, 402, 404, 409, 422}  # business answers: not errors
 # The failing test card's honest answer (and every card's while the provider is down): a business answer too.
@@ -69,15 +63,8 @@ class Plan:
 
     @classmethod
     def short(cls) -> Plan:
-        return cls(
-            products=60,
-            buyers=3,
-            warmup=2.0,
-            under_fault=1.0,
-            down_seconds=2.0,
-            worker_stop_seconds=8.0,
-            settle_timeout=60.0,
-        )
+        return cls(products=60, buyers=3, warmup=2.0, under_fault=1.0, down_seconds=2.0, worker_stop_seconds=8.0,
+                   settle_timeout=60.0)
 
 
 @dataclass
@@ -88,6 +75,7 @@ class FaultResult:
     answers_500: int = 0
     violations: dict[str, int] = field(default_factory=dict)
     lost_events: int = 0
+    lost_by_subscription: dict[str, int] = field(default_factory=dict)
     recovery_seconds: float | None = None
     restart_seconds: float | None = None  # kill -9: until the supervisor started a new process
     started_seconds: float | None = None  # kill -9: until that process was up (its first heartbeat)
@@ -125,13 +113,8 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.port}"
 
     def _bazaar(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "bazaar.cli", *args],
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        subprocess.run([sys.executable, "-m", "bazaar.cli", *args], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def start(self) -> None:
         self.pg.init().start()
@@ -140,12 +123,8 @@ class Stack:
         self._bazaar("seed", "--products", str(self.plan.products), "--quiet")
         self.start_provider()
         log = (self.root / "serve.log").open("ab")
-        self.serve = subprocess.Popen(
-            [sys.executable, "-m", "bazaar.cli", "serve", "--workers", "2", "--port", str(self.port)],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-        )
+        self.serve = subprocess.Popen([sys.executable, "-m", "bazaar.cli", "serve", "--workers", "2", "--port",
+                                       str(self.port)], env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + 180
         while not self.ready():
             assert time.monotonic() < deadline, "serve did not become ready"
@@ -154,12 +133,8 @@ class Stack:
 
     def start_provider(self) -> None:
         log = (self.root / "provider.log").open("ab")
-        self.provider = subprocess.Popen(
-            [sys.executable, "-m", "bazaar.cli", "sandbox-payments", "--port", str(self.provider_port)],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-        )
+        self.provider = subprocess.Popen([sys.executable, "-m", "bazaar.cli", "sandbox-payments", "--port",
+                                          str(self.provider_port)], env=self.env, stdout=log, stderr=log)
         wait_for_port(self.provider_port, timeout=60)
 
     def stop_provider(self) -> None:
@@ -248,20 +223,10 @@ class Load:
                 if self.stopped:
                     return
                 if not headers:
-                    await self._call(
-                        client,
-                        "register",
-                        "POST",
-                        f"{API}/auth/register",
-                        json={"email": email, "password": "fault tolerant", "name": "Load"},
-                    )
-                    r = await self._call(
-                        client,
-                        "login",
-                        "POST",
-                        f"{API}/auth/login",
-                        json={"email": email, "password": "fault tolerant"},
-                    )
+                    await self._call(client, "register", "POST", f"{API}/auth/register",
+                                     json={"email": email, "password": "fault tolerant", "name": "Load"})
+                    r = await self._call(client, "login", "POST", f"{API}/auth/login",
+                                         json={"email": email, "password": "fault tolerant"})
                     if r is not None and r.status_code == 200:
                         headers = {"Authorization": f"Bearer {r.json()['token']}"}
                     else:
@@ -269,30 +234,20 @@ class Load:
                     continue
                 await self._call(client, "search", "GET", f"{API}/search", params={"q": rng.choice(self.queries)})
                 if rng.random() < 0.3:
-                    await self._call(
-                        client,
-                        "hold",
-                        "POST",
-                        f"{API}/reservations",
-                        json={"offer_id": self.hot, "quantity": 1},
-                        headers=headers,
-                    )
+                    await self._call(client, "hold", "POST", f"{API}/reservations",
+                                     json={"offer_id": self.hot, "quantity": 1}, headers=headers)
                 await self._checkout(client, headers, rng)
                 await asyncio.sleep(0.05)
 
     async def _checkout(self, client: httpx.AsyncClient, headers: dict[str, str], rng: random.Random) -> None:
         offer = rng.choice(self.offers)
-        r = await self._call(
-            client, "cart", "POST", f"{API}/cart/items", json={"offer_id": offer, "quantity": 1}, headers=headers
-        )
+        r = await self._call(client, "cart", "POST", f"{API}/cart/items", json={"offer_id": offer, "quantity": 1},
+                             headers=headers)
         if r is None or r.status_code != 200:
             return
         card = rng.choice(CARDS)
-        body = {
-            "shipping_address": ADDRESS,
-            "shipping_method": "standard",
-            "payment": {"card_number": card, "exp_month": 12, "exp_year": 2035, "cvc": "123"},
-        }
+        body = {"shipping_address": ADDRESS, "shipping_method": "standard",
+                "payment": {"card_number": card, "exp_month": 12, "exp_year": 2035, "cvc": "123"}}
         key = {"Idempotency-Key": f"k{time.monotonic_ns()}"}
         r = await self._call(client, "checkout", "POST", f"{API}/checkout", json=body, headers={**headers, **key})
         if r is None:
@@ -342,81 +297,56 @@ class Invariants:
         finally:
             await conn.close()
 
-    async def check(self) -> tuple[dict[str, int], int]:
+    async def check(self) -> tuple[dict[str, int], dict[str, int]]:
         conn = await self._conn()
         try:
             v: dict[str, int] = {}
-            sold = {
-                r["offer_id"]: int(r["units"])
-                for r in await conn.fetch("SELECT offer_id, sum(quantity) AS units FROM order_lines GROUP BY offer_id")
-            }
-            now = {
-                r["offer_id"]: int(r["units"])
-                for r in await conn.fetch("SELECT offer_id, sum(on_hand) AS units FROM stock_buckets GROUP BY offer_id")
-            }
+            sold = {r["offer_id"]: int(r["units"]) for r in await conn.fetch(
+                "SELECT offer_id, sum(quantity) AS units FROM order_lines GROUP BY offer_id")}
+            now = {r["offer_id"]: int(r["units"]) for r in await conn.fetch(
+                "SELECT offer_id, sum(on_hand) AS units FROM stock_buckets GROUP BY offer_id")}
             v["oversold_or_lost_units"] = sum(
                 1 for offer, units in self.initial_stock.items() if now.get(offer, 0) + sold.get(offer, 0) != units
             )
-            v["held_units_mismatch"] = int(
-                await conn.fetchval("""
+            v["held_units_mismatch"] = int(await conn.fetchval("""
                 SELECT count(*) FROM (SELECT offer_id, sum(on_hand - available) AS held FROM stock_buckets
                                       GROUP BY offer_id) b
                 LEFT JOIN (SELECT offer_id, sum(quantity) AS q FROM reservations WHERE status = 'held'
                            GROUP BY offer_id) r USING (offer_id)
-                WHERE b.held <> coalesce(r.q, 0)""")
-            )
-            v["holds_past_ttl"] = int(
-                await conn.fetchval(
-                    "SELECT count(*) FROM reservations WHERE status = 'held' AND expires_at < now() - interval '15 s'"
-                )
-            )
-            v["checkouts_not_terminal"] = int(
-                await conn.fetchval("SELECT count(*) FROM checkouts WHERE status NOT IN ('completed', 'failed')")
-            )
-            v["authorization_without_order"] = int(
-                await conn.fetchval("""
+                WHERE b.held <> coalesce(r.q, 0)"""))
+            v["holds_past_ttl"] = int(await conn.fetchval(
+                "SELECT count(*) FROM reservations WHERE status = 'held' AND expires_at < now() - interval '15 s'"))
+            v["checkouts_not_terminal"] = int(await conn.fetchval(
+                "SELECT count(*) FROM checkouts WHERE status NOT IN ('completed', 'failed')"))
+            v["authorization_without_order"] = int(await conn.fetchval("""
                 SELECT count(*) FROM payments WHERE authorized_amount > 0
-                  AND status NOT IN ('voided', 'failed') AND order_id IS NULL""")
-            )
-            v["order_without_authorization"] = int(
-                await conn.fetchval("""
+                  AND status NOT IN ('voided', 'failed') AND order_id IS NULL"""))
+            v["order_without_authorization"] = int(await conn.fetchval("""
                 SELECT count(*) FROM orders o WHERE NOT EXISTS (
-                  SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.authorized_amount > 0)""")
-            )
-            v["double_capture_or_refund"] = int(
-                await conn.fetchval("""
+                  SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.authorized_amount > 0)"""))
+            v["double_capture_or_refund"] = int(await conn.fetchval("""
                 SELECT count(*) FROM payments WHERE captured_amount > authorized_amount
-                   OR refunded_amount > captured_amount""")
-            ) + int(
-                await conn.fetchval("""
+                   OR refunded_amount > captured_amount""")) + int(await conn.fetchval("""
                 SELECT count(*) FROM (SELECT payment_id FROM payment_events WHERE kind = 'capture'
-                                      GROUP BY payment_id HAVING count(DISTINCT idempotency_key) > 1) d""")
-            )
-            v["captures_overdue"] = int(
-                await conn.fetchval(
-                    "SELECT count(*) FROM payments WHERE status = 'authorized'"
-                    " AND capture_after < now() - interval '30 s'"
-                )
-            )
-            lost = 0
+                                      GROUP BY payment_id HAVING count(DISTINCT idempotency_key) > 1) d"""))
+            v["captures_overdue"] = int(await conn.fetchval(
+                "SELECT count(*) FROM payments WHERE status = 'authorized'"
+                " AND capture_after < now() - interval '30 s'"))
+            lost: dict[str, int] = {}
             for consumer, topics in self.subscriptions:
                 clauses = " OR ".join(
-                    f"e.topic LIKE ${i + 2}" if t.endswith(".") else f"e.topic = ${i + 2}" for i, t in enumerate(topics)
+                    f"e.topic LIKE ${i + 2}" if t.endswith(".") else f"e.topic = ${i + 2}"
+                    for i, t in enumerate(topics)
                 )
                 args = [t + "%" if t.endswith(".") else t for t in topics]
-                lost += int(
-                    await conn.fetchval(
-                        f"""  -- placeholders only
+                lost[consumer] = int(await conn.fetchval(f"""  -- placeholders only
                     SELECT count(*) FROM outbox e WHERE ({clauses})
                       AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.consumer = $1 AND i.event_id = e.event_id)
                       AND NOT EXISTS (SELECT 1 FROM event_failures f WHERE f.consumer = $1
                                       AND f.event_id = e.event_id AND f.dead_at IS NOT NULL)""",  # noqa: S608
-                        consumer,
-                        *args,
-                    )
-                )
+                    consumer, *args))
             v["events_unsettled"] = int(await conn.fetchval("SELECT count(*) FROM outbox WHERE settled_at IS NULL"))
-            return v, lost
+            return v, {consumer: n for consumer, n in lost.items() if n}
         finally:
             await conn.close()
 
@@ -470,16 +400,12 @@ async def _probe_checkout(base: str) -> bool:
         product = await client.get(f"{API}/products/{offers.json()['items'][0]['id']}")
         if product.status_code != 200 or not product.json().get("best_offer"):
             return False
-        r = await client.post(
-            f"{API}/cart/items", json={"offer_id": product.json()["best_offer"]["id"], "quantity": 1}, headers=headers
-        )
+        r = await client.post(f"{API}/cart/items", json={"offer_id": product.json()["best_offer"]["id"], "quantity": 1},
+                              headers=headers)
         if r.status_code != 200:
             return False
-        body = {
-            "shipping_address": ADDRESS,
-            "shipping_method": "standard",
-            "payment": {"card_number": CARDS[0], "exp_month": 12, "exp_year": 2035, "cvc": "123"},
-        }
+        body = {"shipping_address": ADDRESS, "shipping_method": "standard",
+                "payment": {"card_number": CARDS[0], "exp_month": 12, "exp_year": 2035, "cvc": "123"}}
         r = await client.post(f"{API}/checkout", json=body, headers={**headers, "Idempotency-Key": "probe"})
         deadline = time.monotonic() + 20
         while r.status_code == 202 and time.monotonic() < deadline:
@@ -571,14 +497,8 @@ async def inject(name: str, stack: Stack, plan: Plan, result: FaultResult) -> fl
     raise ValueError(name)
 
 
-FAULTS = (
-    "kill -9 web",
-    "kill -9 worker",
-    "restart Redis without saving",
-    "restart PostgreSQL",
-    "stop the payment provider",
-    "stop the worker",
-)
+FAULTS = ("kill -9 web", "kill -9 worker", "restart Redis without saving", "restart PostgreSQL",
+          "stop the payment provider", "stop the worker")
 
 
 async def run(plan: Plan, faults: tuple[str, ...] = FAULTS) -> dict[str, Any]:
@@ -589,7 +509,12 @@ async def run(plan: Plan, faults: tuple[str, ...] = FAULTS) -> dict[str, Any]:
         from bazaar.bootstrap import build_container
         from bazaar.settings import Settings
 
-        container = build_container(Settings(data_dir=stack.root / "probe", database_url=stack.pg.url))
+        # The node's subscription names (per-node ones carry its id), without opening its data dir.
+        node_id = (stack.root / "data" / "node-id").read_text().strip()
+        probe = Settings(
+            data_dir=stack.root / "probe", database_url=stack.pg.url, redis_url=stack.redis.url, node_id=node_id
+        )
+        container = build_container(probe)
         subscriptions = [(s.consumer, s.topics) for s in container.subscriptions]
         await container.close()
         invariants = Invariants(stack.pg.url, subscriptions)
@@ -625,7 +550,8 @@ async def run(plan: Plan, faults: tuple[str, ...] = FAULTS) -> dict[str, Any]:
             )
             result.client_errors = dict(errors)
             result.answers_500 = sum(n for key, n in errors.items() if key.startswith("500"))
-            result.violations, result.lost_events = await invariants.check()
+            result.violations, result.lost_by_subscription = await invariants.check()
+            result.lost_events = sum(result.lost_by_subscription.values())
             for _ in range(20):  # search is eventually consistent: give it a few seconds after the settle
                 result.violations["search_disagrees_with_stock"] = await search_disagreements(stack.base, stack.pg.url)
                 if not result.violations["search_disagrees_with_stock"]:
@@ -647,10 +573,8 @@ async def run(plan: Plan, faults: tuple[str, ...] = FAULTS) -> dict[str, Any]:
         await asyncio.to_thread(stack.close)
 
 
-HEADER = (
-    "| fault | requests | client errors (non-business answers) | 500s | invariant violations | lost events "
-    "| restarted / up s | recovery s | /readyz not ready seen |\n|---|---|---|---|---|---|---|---|---|"
-)
+HEADER = ("| fault | requests | client errors (non-business answers) | 500s | invariant violations | lost events "
+          "| restarted / up s | recovery s | /readyz not ready seen |\n|---|---|---|---|---|---|---|---|---|")
 
 
 def _row(r: FaultResult) -> str:
@@ -658,10 +582,8 @@ def _row(r: FaultResult) -> str:
     violations = sum(v for k, v in r.violations.items())
     detail = ", ".join(f"{k} {v}" for k, v in r.violations.items() if v)
     restart = "" if r.restart_seconds is None else f"{r.restart_seconds} / {r.started_seconds}"
-    return (
-        f"| {r.fault} | {r.requests} | {errors} | {r.answers_500} | {violations}{f' ({detail})' if detail else ''} "
-        f"| {r.lost_events} | {restart} | {r.recovery_seconds} | {'yes' if r.not_ready_seen else 'no'} |"
-    )
+    return (f"| {r.fault} | {r.requests} | {errors} | {r.answers_500} | {violations}{f' ({detail})' if detail else ''} "
+            f"| {r.lost_events} | {restart} | {r.recovery_seconds} | {'yes' if r.not_ready_seen else 'no'} |")
 
 
 def main() -> None:

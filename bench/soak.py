@@ -9,7 +9,9 @@ Each shopper is a closed loop on its own kept-alive connection (no think time un
 (the cart's 1-3 lines, the approving card 4242…, a fresh Idempotency-Key; an empty cart is filled first). Reported:
 per endpoint p50/p99 (after the warm-up, and for the whole run) and status counts, each server process's RSS over
 time and CPU per request (from /proc), PostgreSQL deadlocks in the soak database (`pg_stat_database`), the load
-average. Writes bench/results/soak.json (or --out) and exits 1 on any 5xx, any dropped connection or any deadlock
+average. A write turned away by admission control (503 `overloaded`, Retry-After) is asked again after the pause,
+as a client should, and counted apart as `503_shed`. Writes bench/results/soak.json (or --out) and exits 1 on any
+other 5xx, any dropped connection or any deadlock
 (`--enforce-budgets` also on a missed read budget: product page p99 > 150 ms, search p99 > 300 ms).
 
 The database (`--database`, default bazaar_soak) is dropped and seeded anew unless `--reuse` finds it seeded with
@@ -47,6 +49,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 MIX = (("search", 60), ("product", 25), ("cart_add", 10), ("checkout", 5))
 BUDGETS_MS = {"product": 150.0, "search": 300.0}  # p99, from the seed's read budgets
 SORTS = ("relevance", "price_asc", "price_desc", "rating", "newest")
+SHED_RETRIES = 6  # a write turned away with 503 `overloaded` + Retry-After is asked again, as a client should
+RETRY_AFTER_SECONDS = 1
 
 
 def _arguments() -> argparse.Namespace:
@@ -256,10 +260,16 @@ class Shopper:
                     headers: dict[str, str] | None = None) -> tuple[int, bytes]:  # fmt: skip
         reader, writer = conn
         payload = json.dumps(body).encode() if body is not None else b""
-        started = time.perf_counter()
-        status, answer = await request(reader, writer, "127.0.0.1", method, path, token=self.token, body=payload,
-                                       headers=headers)  # fmt: skip
-        self.record(endpoint, status, time.perf_counter() - started)
+        for _ in range(SHED_RETRIES):
+            started = time.perf_counter()
+            status, answer = await request(reader, writer, "127.0.0.1", method, path, token=self.token,
+                                           body=payload, headers=headers)  # fmt: skip
+            shed = status == 503 and b'"overloaded"' in answer
+            self.record(endpoint, status, time.perf_counter() - started, shed)
+            if not shed:
+                break
+            # Turned away by admission control (nothing happened): do as Retry-After says, then ask again.
+            await asyncio.sleep(RETRY_AFTER_SECONDS * self.rng.uniform(1, 2))
         return status, answer
 
     async def add_to_cart(self, conn: Any) -> None:
@@ -309,10 +319,12 @@ async def shop(args: argparse.Namespace, base_url: str, tokens: list[str], catal
     started = time.monotonic()
     until = started + args.seconds
     warmup = args.warmup if args.warmup is not None else args.seconds * 0.1
-    samples: list[tuple[str, int, float, float]] = []  # endpoint, status, latency s, at s
+    samples: list[tuple[str, str, float, float]] = []  # endpoint, status, latency s, at s
 
-    def record(endpoint: str, status: int, latency: float) -> None:
-        samples.append((endpoint, status, latency, time.monotonic() - started))
+    def record(endpoint: str, status: int, latency: float, shed: bool = False) -> None:
+        # A 503 `overloaded` is admission control turning a write away (Retry-After, nothing changed): counted as
+        # "503_shed", apart from errors.
+        samples.append((endpoint, f"{status}_shed" if shed else str(status), latency, time.monotonic() - started))
 
     async def shopper(n: int) -> None:
         s = Shopper(tokens[n], catalog, random.Random(args.seed * 1000 + n), record)
@@ -350,8 +362,8 @@ async def sample_processes(group: int, every: float, timeline: list[dict[str, An
             continue
 
 
-def summarise(samples: list[tuple[str, int, float, float]], warmup: float, elapsed: float) -> dict[str, Any]:
-    by_endpoint: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+def summarise(samples: list[tuple[str, str, float, float]], warmup: float, elapsed: float) -> dict[str, Any]:
+    by_endpoint: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
     for endpoint, status, latency, at in samples:
         by_endpoint[endpoint].append((status, latency, at))
     out: dict[str, Any] = {}
@@ -361,7 +373,7 @@ def summarise(samples: list[tuple[str, int, float, float]], warmup: float, elaps
         out[endpoint] = {
             "requests": len(rows),
             "per_s": round(len(rows) / elapsed, 1),
-            "statuses": dict(sorted(Counter(str(s) for s, _, _ in rows).items())),
+            "statuses": dict(sorted(Counter(s for s, _, _ in rows).items())),
             "p50_ms": round(_percentile(steady, 50), 1),
             "p99_ms": round(_percentile(steady, 99), 1),
             "max_ms": round(steady[-1], 1) if steady else 0.0,
@@ -431,7 +443,10 @@ async def main() -> int:
     cpu = defaultdict(float)
     for pid, (role, _, seconds) in cpu_after.items():
         cpu[role] += seconds - cpu_before.get(pid, (role, 0, 0.0))[2]
-    server_errors = sum(n for e in endpoints.values() for s, n in e["statuses"].items() if s.startswith("5"))
+    server_errors = sum(
+        n for e in endpoints.values() for s, n in e["statuses"].items() if s.startswith("5") and not s.endswith("_shed")
+    )
+    shed = sum(n for e in endpoints.values() for s, n in e["statuses"].items() if s.endswith("_shed"))
     dropped = endpoints.get("connection", {}).get("requests", 0)
     budgets = {
         name: {"p99_ms": endpoints.get(name, {}).get("p99_ms"), "budget_ms": limit,
@@ -449,6 +464,7 @@ async def main() -> int:
         "endpoints": endpoints,
         "budgets": budgets,
         "server_errors_5xx": server_errors,
+        "shed_503_retried": shed,
         "dropped_connections": dropped,
         "deadlocks": deadlocks_seen,
         "cpu_ms_per_request": {k: round(v * 1000 / max(requests_total, 1), 2) for k, v in sorted(cpu.items())},
@@ -484,7 +500,8 @@ def print_summary(r: dict[str, Any]) -> None:
               f"at {growth['to_s']} s ({growth['growth_percent']:+} %)")  # fmt: skip
     print(f"CPU ms per request: {r['cpu_ms_per_request']}")
     print(
-        f"5xx: {r['server_errors_5xx']}, dropped connections: {r['dropped_connections']}, "
+        f"5xx: {r['server_errors_5xx']}, shed (503 overloaded, retried): {r['shed_503_retried']}, "
+        f"dropped connections: {r['dropped_connections']}, "
         f"deadlocks: {r['deadlocks']}, budgets: "
         + ", ".join(f"{k} p99 {b['p99_ms']} <= {b['budget_ms']}: {b['met']}" for k, b in r["budgets"].items())
     )

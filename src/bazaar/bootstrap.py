@@ -120,6 +120,13 @@ class Container:
         """A unit of work for queries; on SQLite its transactions never take the write lock."""
         return UnitOfWork(self.db.read_sessionmaker, dialect=self.db.dialect)
 
+    def replica_uow(self) -> UnitOfWork:
+        """A unit of work for reads that tolerate lag (cache fills, order history, seller lists, search
+        rebuilds): on a fresh read replica when there is one, else as read_uow (see bazaar.db.replicas)."""
+        if self.db.replicas is None:
+            return self.read_uow()
+        return UnitOfWork(self.db.read_sessionmaker, dialect=self.db.dialect, route=self.db.replicas.sessionmaker)
+
     def payments_facade(self) -> PaymentsFacade:
         """Payments as checkout and orders use them (they also implement the saga's and orders' ports)."""
         return PaymentsFacade(uow_factory=self.uow, gateway=self.payments)
@@ -217,14 +224,14 @@ def build_container(settings: Settings) -> Container:
     )
     container.waiting_room = DatabaseWaitingRoom(container.uow)
     if settings.redis_url:
-        from redis.asyncio import Redis
+        from bazaar.adapters.redis_client import redis_client
 
-        client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        client = redis_client(settings.redis_url)
         container.sold_out = RedisSoldOutFlags(client, prefix=settings.redis_prefix)
-        carts_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        carts_client = redis_client(settings.redis_url)
         container.carts = RedisCartStore(carts_client, prefix=settings.redis_prefix)
         container.sessions = SessionCache(cache)
-        room_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        room_client = redis_client(settings.redis_url)
         container.waiting_room = RedisWaitingRoom(room_client, prefix=settings.redis_prefix)
     if container.db.dialect == "postgresql":
         container.plain_statements = AsyncpgStatements(settings.resolved_database_url)
@@ -237,11 +244,11 @@ def build_container(settings: Settings) -> Container:
             limits=HoldLimits.from_settings(settings),
         )
     shared_cache = settings.redis_url is not None
-    container.extras["product_pages"] = ProductPages(cache, container.read_uow, shared=shared_cache)
+    container.extras["product_pages"] = ProductPages(cache, container.replica_uow, shared=shared_cache)
     index = SearchIndex(settings.data_dir / "search")
     container.extras["search_index"] = index
     container.extras["search"] = SearchService(index, cache, shared=shared_cache, node_id=container.node_id)
-    indexer = Indexer(index, container.read_uow)
+    indexer = Indexer(index, container.read_uow, rebuild_uow=container.replica_uow)
     container.extras["search_indexer"] = indexer
     container.extras.setdefault("closers", []).append(indexer.close)
 
@@ -349,6 +356,7 @@ def register_consumers(container: Container) -> None:
     )
     # Shared: a sale hold that sold, or came back, is counted once in the cluster.
     container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold, scope=SHARED)
+    from bazaar.admin import handlers as admin_handlers
     from bazaar.ledger import handlers as ledger_handlers
 
     container.subscribe(
@@ -357,6 +365,7 @@ def register_consumers(container: Container) -> None:
         ledger_handlers.post_ledger(timedelta(days=container.settings.payout_hold_days)),
         scope=SHARED,
     )
+    container.subscribe("admin-goodwill", admin_handlers.TOPICS, admin_handlers.settle_goodwill, scope=SHARED)
     pages: ProductPages = container.extras["product_pages"]
     from bazaar.reviews import handlers as review_handlers
 

@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     # Request bodies (web/guards.py): JSON and forms, and multipart uploads (an image is at most 10 MB).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_upload_body_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
+    hsts_seconds: int = Field(default=0, ge=0)  # Strict-Transport-Security max-age; set it when served over TLS
+    # Addresses of the reverse proxies whose X-Forwarded-For / -Proto are believed ("127.0.0.1,10.0.0.5", or "*").
+    # Unset: nobody's; the client address is the peer's (a rotating X-Forwarded-For cannot dodge the IP limits).
+    trusted_proxies: str = ""
+
+    # Admission control (web/admission.py), per web process: checkouts and other writes run at once; the rest
+    # wait in line up to admission_wait_seconds, then 503 `overloaded` with Retry-After. 0 = no bound.
+    admission_checkouts_per_process: int = Field(default=2, ge=0)
+    admission_writes_per_process: int = Field(default=8, ge=0)
+    admission_wait_seconds: float = Field(default=10.0, gt=0)
+    worker_nice: int = Field(default=5, ge=0, le=19)  # `bazaar worker` runs this much nicer than the web processes
 
     db_pool_size: int = 10
     db_max_overflow: int = 20
@@ -130,6 +141,10 @@ class Settings(BaseSettings):
     node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,48}$")
     node_heartbeat_seconds: float = Field(default=5.0, gt=0)
     node_dead_after_seconds: float = Field(default=30.0, gt=0)  # no heartbeat for this long: the node is gone
+    # PostgreSQL read replicas (comma-separated URLs) for reads that tolerate lag; see bazaar.db.replicas.
+    database_replica_urls: str | None = None
+    replica_check_seconds: float = Field(default=1.0, gt=0)  # how often each process checks the replicas' lag
+    replica_sticky_seconds: float = Field(default=10.0, ge=0)  # a client that wrote reads the primary this long
     node_started_at: datetime | None = None  # set by `serve` for its processes: /readyz waits for this run's indexer
 
     @cached_property
@@ -160,6 +175,10 @@ class Settings(BaseSettings):
     @property
     def resolved_media_dir(self) -> Path:
         return self.media_dir or self.data_dir / "media"
+
+    @property
+    def replica_urls(self) -> list[str]:
+        return [u.strip() for u in (self.database_replica_urls or "").split(",") if u.strip()]
 
     @property
     def mail_dir(self) -> Path:

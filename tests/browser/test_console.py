@@ -111,3 +111,42 @@ def test_buyers_get_no_console(new_page: Any, shots: Any) -> None:
     page.goto("/admin")
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     shots(page, "not-allowed")
+
+
+def test_suspension_reaches_search_and_buy_boxes_within_5_seconds(server: str) -> None:
+    """Against the live server and its own workers: suspend the only seller of a product, then watch its buy box
+    and its search result until both show it gone; the same for reinstating."""
+    import httpx
+
+    api = httpx.Client(base_url=f"{server}/api/v1", timeout=5)
+    token = api.post("/auth/login", json={"email": "admin@example.com", "password": "bazaar-demo"}).json()["token"]
+    admin = {"Authorization": f"Bearer {token}"}
+    chosen = None
+    for item in api.get("/search", params={"in_stock": 1, "per_page": 50}).json()["items"]:
+        offers = api.get(f"/products/{item['id']}").json()["offers"]
+        if len({o["seller"]["id"] for o in offers}) == 1:
+            chosen = (item["id"], item["title"], offers[0]["seller"]["id"])
+            break
+    assert chosen, "the demo catalog has a product with a single seller"
+    product_id, title, seller_id = chosen
+
+    def shown() -> tuple[bool, bool]:
+        page = api.get(f"/products/{product_id}").json()
+        hits = api.get("/search", params={"q": title, "per_page": 50}).json()["items"]
+        in_search = any(h["id"] == product_id and h["in_stock"] for h in hits)
+        return any(o["seller"]["id"] == seller_id for o in page["offers"]), in_search
+
+    def wait_until(expected: tuple[bool, bool]) -> float:
+        began = time.monotonic()
+        while shown() != expected:
+            assert time.monotonic() - began < 5, f"still {shown()} after 5 s"
+            time.sleep(0.1)
+        return time.monotonic() - began
+
+    assert shown() == (True, True)
+    r = api.post(f"/admin/sellers/{seller_id}/suspend", json={"reason": "live test"}, headers=admin)
+    assert r.status_code == 200
+    gone = wait_until((False, False))
+    assert api.post(f"/admin/sellers/{seller_id}/reinstate", headers=admin).status_code == 200
+    back = wait_until((True, True))
+    print(f"suspension reached buy box and search in {gone:.2f} s; reinstatement in {back:.2f} s")

@@ -88,6 +88,10 @@ async def test_suspension_hides_offers_blocks_listing_and_reinstatement_restores
         headers=seller_headers,
     )  # fmt: skip
     assert code_of(new) == (403, "seller_suspended")
+    buckets = await client.put(
+        f"{API}/sellers/me/offers/{offer['id']}/buckets", json={"buckets": 4}, headers=seller_headers
+    )
+    assert code_of(buckets) == (403, "seller_suspended")
     # a buyer cannot put it in a cart
     _, buyer = await new_user(client)
     cart = await client.post(f"{API}/cart/items", json={"offer_id": offer["id"], "quantity": 1}, headers=buyer)

@@ -188,6 +188,23 @@ async def test_a_refused_payout_gives_the_money_back_and_the_next_run_pays_it(
     await check_books(container)
 
 
+async def test_a_suspended_seller_is_not_paid_until_reinstated(client: httpx.AsyncClient, container: Container) -> None:
+    seller, seller_id, (a,) = await seller_with_offers(client, container, 5, price=1000)
+    _, buyer = await new_user(client)
+    admin = await new_admin(client, container)
+    order_id = await buy(client, buyer, a, 1, "o-1")
+    assert await payment_workers.run_capture(container) >= 1
+    await deliver(client, seller, buyer, order_id)
+    await drain_events(container)
+    await client.post(f"{API}/admin/sellers/{seller_id}/suspend", json={"reason": "fraud check"}, headers=admin)
+    later = utcnow() + timedelta(days=15)
+    held = await run_payouts(uow_factory=container.uow, gateway=container.payments, trigger="cli", now=later)
+    assert held.paid == 0 and await balance_at(container, seller_id, later) == (0, 900, 0)
+    await client.post(f"{API}/admin/sellers/{seller_id}/reinstate", headers=admin)
+    paid = await run_payouts(uow_factory=container.uow, gateway=container.payments, trigger="cli", now=later)
+    assert paid.paid == 1 and paid.amount == 900
+
+
 async def test_a_cancelled_order_nets_to_nothing_and_a_return_debits_its_seller(
     client: httpx.AsyncClient, container: Container
 ) -> None:

@@ -55,7 +55,7 @@ async def test_sellers_and_buyers_hear_of_disputes_payouts_refunds_and_suspensio
     await drain_events(container)
 
     heard = await kinds(client, seller)
-    for kind in ("dispute_opened", "dispute_closed", "payout_sent", "seller_standing"):
+    for kind in ("dispute_opened", "dispute_closed", "payout_sent", "seller_standing", "goodwill_refund"):
         assert kind in heard, (kind, heard)
     told = await kinds(client, buyer)
     for kind in ("dispute_opened", "dispute_closed", "refund_issued"):

@@ -24,6 +24,11 @@ async def ensure_seller_active(*, uow: UnitOfWork, seller_id: str) -> None:
         raise SellerSuspended(seller_id=seller_id)
 
 
+async def is_suspended(*, uow: UnitOfWork, seller_id: str) -> bool:
+    status = (await uow.session.execute(select(Seller.status).where(Seller.id == seller_id))).scalar_one_or_none()
+    return status == "suspended"
+
+
 async def seller_user(*, uow: UnitOfWork, seller_id: str) -> tuple[str, str]:
     """(user id, email) of the seller's account."""
     row = (

@@ -1,4 +1,4 @@
-"""In-process cache (the embedded default): a bounded LRU with per-key expiry."""
+"""In-process cache (the embedded default): an LRU with per-key expiry, bounded by entries and by bytes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,21 @@ from collections import OrderedDict
 
 
 class MemoryCache:
-    def __init__(self, max_entries: int = 50_000) -> None:
+    def __init__(self, max_entries: int = 50_000, max_bytes: int = 64 * 2**20) -> None:
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._windows: dict[str, tuple[float, int]] = {}
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0  # keys and values held, so a process's memory stays flat whatever it caches
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def _drop(self, key: str) -> None:
+        item = self._data.pop(key, None)
+        if item is not None:
+            self._bytes -= len(key) + len(item[1])
 
     async def get(self, key: str) -> bytes | None:
         item = self._data.get(key)
@@ -18,16 +29,17 @@ class MemoryCache:
             return None
         expires, value = item
         if expires < time.monotonic():
-            self._data.pop(key, None)
+            self._drop(key)
             return None
         self._data.move_to_end(key)
         return value
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self._drop(key)
         self._data[key] = (time.monotonic() + ttl_seconds, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self._max:
-            self._data.popitem(last=False)
+        self._bytes += len(key) + len(value)
+        while len(self._data) > self._max or (self._bytes > self._max_bytes and len(self._data) > 1):
+            self._drop(next(iter(self._data)))
 
     async def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         if await self.get(key) is not None:
@@ -37,7 +49,7 @@ class MemoryCache:
 
     async def delete(self, *keys: str) -> None:
         for key in keys:
-            self._data.pop(key, None)
+            self._drop(key)
 
     async def incr_window(self, key: str, window_seconds: int) -> tuple[int, int]:
         now = time.monotonic()
@@ -55,3 +67,4 @@ class MemoryCache:
 
     async def close(self) -> None:
         self._data.clear()
+        self._bytes = 0

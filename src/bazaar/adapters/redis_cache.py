@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from typing import Any
+
 from redis.exceptions import RedisError
 
+from bazaar.adapters.redis_client import redis_client
 from bazaar.kernel.errors import DependencyUnavailable
+
+# INCR and "expire if no expiry yet" as one step on one key (also on a Redis Cluster, where a transaction
+# pipeline is refused by some clients).
+_INCR_WINDOW = """
+local hits = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {hits, redis.call('TTL', KEYS[1])}
+"""
 
 
 class RedisCache:
     def __init__(self, url: str, *, prefix: str = "bazaar:") -> None:
         # A burst of more requests than connections waits up to 2 s for one (redis-py's default pool raises
         # "Too many connections" at once past 100, which answered 503 to a buyer's parallel holds).
-        pool = BlockingConnectionPool.from_url(
-            url, max_connections=200, timeout=2, socket_timeout=2, socket_connect_timeout=2
-        )
-        self.client: Redis = Redis.from_pool(pool)
+        self.client: Any = redis_client(url, max_connections=200, socket_timeout=2)
         self.prefix = prefix
+        self._incr_window = self.client.register_script(_INCR_WINDOW)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -50,11 +58,7 @@ class RedisCache:
     async def incr_window(self, key: str, window_seconds: int) -> tuple[int, int]:
         k = self._k(key)
         try:
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.incr(k)
-                pipe.expire(k, window_seconds, nx=True)
-                pipe.ttl(k)
-                hits, _, ttl = await pipe.execute()
+            hits, ttl = await self._incr_window(keys=[k], args=[window_seconds])
         except RedisError as exc:
             raise DependencyUnavailable("the rate limiter is not reachable", service="redis") from exc
         return int(hits), max(1, int(ttl))

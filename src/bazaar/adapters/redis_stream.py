@@ -24,10 +24,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy import func, select, text
 
+from bazaar.adapters.redis_client import is_cluster, redis_client
 from bazaar.adapters.redis_stream_recovery import BrokerLossRecovery
 from bazaar.db.consumers import (
     PER_NODE,
@@ -91,7 +91,9 @@ class RedisEventStream:
         live_nodes: Callable[[], Awaitable[set[str]]] | None = None,
         republish_grace_seconds: float = 5.0,
     ) -> None:
-        self.client: Redis = Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2)
+        self.client: Any = redis_client(url, decode_responses=True, socket_timeout=5)
+        # Acknowledgements and the shared dead-letter stream live on different shards of a cluster.
+        self._atomic = not is_cluster(self.client)
         self.prefix = prefix
         self._uow = uow_factory
         self._subscriptions = subscriptions
@@ -382,7 +384,7 @@ class RedisEventStream:
         self, sub: Subscription, stream: str, *, acked: list[str], untried: list[Any], attempts: int
     ) -> None:
         """An outage stopped the batch: keep what succeeded, and give back the attempt it interrupted."""
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with self.client.pipeline(transaction=self._atomic) as pipe:
             if acked:
                 pipe.xack(stream, sub.consumer, *acked)
             if untried:
@@ -407,7 +409,7 @@ class RedisEventStream:
         log.log(logging.ERROR if dead else logging.WARNING, "%s: %s", what, describe(exc))
         if dead:  # in the database first: the event counts as settled for this consumer even if Redis forgets
             await self._record_dead(sub, fields, attempts, exc)
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with self.client.pipeline(transaction=self._atomic) as pipe:
             if acked:
                 pipe.xack(stream, sub.consumer, *acked)
             if untried:  # they were read with the failed one but never tried: no attempt counted

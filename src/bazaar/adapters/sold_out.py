@@ -22,7 +22,10 @@ class MemorySoldOutFlags:
         return True
 
     async def mark_sold_out(self, offer_id: str, ttl_seconds: float) -> None:
-        self._until[offer_id] = time.monotonic() + ttl_seconds
+        now = time.monotonic()
+        if len(self._until) >= _REMEMBERED:  # flags nobody asked about again stay until pruned: keep it bounded
+            self._until = {o: until for o, until in self._until.items() if until > now}
+        self._until[offer_id] = now + ttl_seconds
 
     async def clear(self, *offer_ids: str) -> None:
         for offer_id in offer_ids:

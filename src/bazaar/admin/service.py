@@ -18,6 +18,7 @@ from bazaar.catalog import service as catalog
 from bazaar.db.uow import UnitOfWork
 from bazaar.disputes import queries as disputes
 from bazaar.kernel.errors import DomainError, ValidationFailed
+from bazaar.kernel.payments import PaymentOutcomeUnknown
 from bazaar.kernel.schemas import MoneyModel, money
 from bazaar.ledger import service as ledger
 from bazaar.ledger.schemas import CommissionRead
@@ -126,6 +127,8 @@ async def refund_order(
     await uow.commit()
     try:
         await payments_port.refund(order_id=order_id, amount=amount.amount, idempotency_key=f"goodwill:{refund.id}")
+    except PaymentOutcomeUnknown:
+        raise  # the provider may have refunded: the refund stays pending until its answer is known (see handlers)
     except DomainError as exc:
         await _settle_refund(uow, refund.id, "failed", exc.code)
         raise
@@ -141,6 +144,16 @@ async def refund_order(
         id=refund.id, order_id=order_id, amount=money(amount.amount, amount.currency), reason=reason,
         status="refunded", created_at=refund.created_at,
     )  # fmt: skip
+
+
+async def goodwill_refunded(*, uow: UnitOfWork, refund_id: str) -> None:
+    """The provider's refund is known to have happened (payments.payment_refunded.v1): in the caller's
+    transaction, a refund whose answer was lost becomes `refunded`."""
+    await uow.session.execute(
+        update(GoodwillRefund)
+        .where(GoodwillRefund.id == refund_id, GoodwillRefund.status != "refunded")
+        .values(status="refunded", error_code=None)
+    )
 
 
 async def _settle_refund(uow: UnitOfWork, refund_id: str, status: str, error_code: str | None) -> None:

@@ -7,19 +7,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from bazaar.kernel.schemas import MoneyModel as MoneyRead
 
 MAX_LINE_QUANTITY = 999
+MAX_CART_LINES = 100  # different offers in one cart: every read prices every line afresh
 
 
 class CartItemAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     offer_id: str = Field(min_length=1, max_length=32)
-    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY)
+    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY, strict=True)  # "5" and true are not quantities
 
 
 class CartItemUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    quantity: int = Field(ge=0, le=MAX_LINE_QUANTITY, description="0 removes the line")
+    quantity: int = Field(ge=0, le=MAX_LINE_QUANTITY, strict=True, description="0 removes the line")
 
 
 class CartItemRead(BaseModel):

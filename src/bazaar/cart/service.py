@@ -17,10 +17,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bazaar.cart import queries
-from bazaar.cart.errors import CartItemNotFound
+from bazaar.cart.errors import CartFull, CartItemNotFound
 from bazaar.cart.models import Cart, CartItem
 from bazaar.cart.presenter import present
-from bazaar.cart.schemas import MAX_LINE_QUANTITY, CartRead, CartWarning
+from bazaar.cart.schemas import MAX_CART_LINES, MAX_LINE_QUANTITY, CartRead, CartWarning
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import InsufficientStock, OfferNotFound
 from bazaar.kernel.clock import aware, utcnow
@@ -147,6 +147,8 @@ async def add_item(
             available=view.available,
             in_cart=in_cart,
         )
+    if line is None and len(items) >= MAX_CART_LINES:
+        raise CartFull(f"a cart holds at most {MAX_CART_LINES} different offers", max_lines=MAX_CART_LINES)
     if line is None:
         line = CartItem(id=new_id(), cart_id=cart.id, offer_id=offer_id, quantity=0, currency=view.currency)
         line.price_at_add_amount = view.price
@@ -220,7 +222,8 @@ async def _merge_lines(
         available = view.available if view is not None and view.active else 0
         have = mine[line.offer_id].quantity if line.offer_id in mine else 0
         wanted = have + line.quantity
-        quantity = max(have, min(wanted, available, MAX_LINE_QUANTITY))
+        room = line.offer_id in mine or len(items) < MAX_CART_LINES  # a full cart takes no new offers
+        quantity = max(have, min(wanted, available if room else 0, MAX_LINE_QUANTITY))
         if quantity > have and line.offer_id not in mine:
             item = CartItem(id=new_id(), cart_id=cart.id, offer_id=line.offer_id, quantity=quantity)
             item.price_at_add_amount, item.currency = line.price_at_add_amount, line.currency

@@ -36,6 +36,25 @@ from bazaar.kernel.money import check_amount
 
 async def create_product(*, uow: UnitOfWork, seller_id: str, data: ProductCreate) -> ProductPage:
     """A seller adds a product and its SKUs; it has no offers until someone lists one."""
+    product = await _add_product(uow=uow, seller_id=seller_id, data=data)
+    page = await queries.product_page(uow=uow, product_id=product.id)
+    await uow.commit()
+    return page
+
+
+async def list_product(*, uow: UnitOfWork, seller_id: str, product: ProductCreate, offer: OfferCreate) -> ProductPage:
+    """A seller adds a product with one SKU and their offer for it, all or nothing (the storefront's form);
+    `offer.sku_id` is ignored: the offer is for the new SKU."""
+    added = await _add_product(uow=uow, seller_id=seller_id, data=product)
+    sku_id = (await uow.session.execute(select(Sku.id).where(Sku.product_id == added.id))).scalars().first()
+    assert sku_id is not None
+    await _add_offer(uow=uow, seller_id=seller_id, data=offer.model_copy(update={"sku_id": sku_id}))
+    page = await queries.product_page(uow=uow, product_id=added.id)
+    await uow.commit()
+    return page
+
+
+async def _add_product(*, uow: UnitOfWork, seller_id: str, data: ProductCreate) -> Product:
     await ensure_seller_active(uow=uow, seller_id=seller_id)
     if await uow.session.get(Category, data.category_id) is None:
         raise UnknownCategory(category_id=data.category_id)
@@ -62,13 +81,18 @@ async def create_product(*, uow: UnitOfWork, seller_id: str, data: ProductCreate
     except IntegrityError as exc:  # a concurrent request took the GTIN
         raise GtinTaken(gtins=gtins) from exc
     uow.emit(ProductCreated(product_id=product.id, seller_id=seller_id))
-    page = await queries.product_page(uow=uow, product_id=product.id)
-    await uow.commit()
-    return page
+    return product
 
 
 async def create_offer(*, uow: UnitOfWork, seller_id: str, data: OfferCreate) -> SellerOfferRead:
     """A seller lists a SKU at a price with `quantity` units on hand."""
+    offer = await _add_offer(uow=uow, seller_id=seller_id, data=data)
+    result = await _seller_offer(uow, offer)
+    await uow.commit()
+    return result
+
+
+async def _add_offer(*, uow: UnitOfWork, seller_id: str, data: OfferCreate) -> Offer:
     await ensure_seller_active(uow=uow, seller_id=seller_id)
     sku = await uow.session.get(Sku, data.sku_id)
     if sku is None:
@@ -96,9 +120,7 @@ async def create_offer(*, uow: UnitOfWork, seller_id: str, data: OfferCreate) ->
     await initialize_stock(uow=uow, offer_id=offer.id, product_id=sku.product_id, quantity=data.quantity)
     uow.emit(OfferCreated(offer_id=offer.id, product_id=sku.product_id, seller_id=seller_id))
     await uow.flush()
-    result = await _seller_offer(uow, offer)
-    await uow.commit()
-    return result
+    return offer
 
 
 async def update_offer(*, uow: UnitOfWork, seller_id: str, offer_id: str, data: OfferUpdate) -> SellerOfferRead:

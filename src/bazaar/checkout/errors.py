@@ -20,6 +20,12 @@ class IdempotencyKeyRequired(BadRequest):
     code = "idempotency_key_required"
 
 
+class IdempotencyKeyInvalid(BadRequest):
+    """The Idempotency-Key header is too long."""
+
+    code = "idempotency_key_invalid"
+
+
 class IdempotencyKeyReused(Conflict):
     """This Idempotency-Key was already used for a different checkout request."""
 

@@ -16,6 +16,7 @@ from bazaar.checkout.errors import (
     CartEmpty,
     CheckoutNotFound,
     IdempotencyKeyInUse,
+    IdempotencyKeyInvalid,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
 )
@@ -41,6 +42,8 @@ from bazaar.kernel.schemas import money
 from bazaar.shipping.addresses import ShippingAddress
 
 REPLAY_WAIT_SECONDS = 5.0
+
+MAX_IDEMPOTENCY_KEY = 255
 
 
 async def _cart_lines(
@@ -133,8 +136,12 @@ async def start_checkout(
     cart to order: the saga then reads that cart instead of the buyer's own; everything else is the same.
     """
     key = (idempotency_key or "").strip()
-    if not key or len(key) > 255:
+    if not key:
         raise IdempotencyKeyRequired()
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise IdempotencyKeyInvalid(
+            f"the Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters", max_length=MAX_IDEMPOTENCY_KEY
+        )
     fingerprint = request.fingerprint()
     if request.flash_sale_id is not None and guest_cart_id is not None:
         raise ValidationFailed("log in to buy in a flash sale", code="flash_sale_needs_account")

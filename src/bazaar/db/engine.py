@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from bazaar.db.replicas import ReplicaRouter
 from bazaar.kernel.metrics import DOMAIN_REGISTRY
 from bazaar.settings import Settings
 
@@ -93,11 +94,23 @@ class Database:
     sessionmaker: async_sessionmaker[Any]
     read_sessionmaker: async_sessionmaker[Any]
     dialect: str
+    replicas: ReplicaRouter | None = None  # PostgreSQL read replicas, when configured
 
     async def dispose(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.dispose()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+def _postgres_engine(url: str, settings: Settings) -> AsyncEngine:
+    # LIFO: the connections in use stay few and warm, and only those left idle pay the liveness ping.
+    engine = create_async_engine(
+        url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow, pool_use_lifo=True
+    )
+    _ping_when_idle(engine, settings.db_ping_after_idle_seconds)
+    return engine
 
 
 def create_database(settings: Settings) -> Database:
@@ -108,18 +121,25 @@ def create_database(settings: Settings) -> Database:
         read_engine = _sqlite_engine(url, immediate=False)
         dialect = "sqlite"
     else:
-        # LIFO: the connections in use stay few and warm, and only those left idle pay the liveness ping.
-        engine = create_async_engine(
-            url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow, pool_use_lifo=True
-        )
-        _ping_when_idle(engine, settings.db_ping_after_idle_seconds)
+        engine = _postgres_engine(url, settings)
         _count_transactions(engine)
         read_engine = engine
         dialect = "postgresql"
+    read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False)
+    replicas = None
+    if dialect == "postgresql" and settings.replica_urls:
+        replicas = ReplicaRouter.from_urls(
+            read_engine,
+            read_sessionmaker,
+            settings.replica_urls,
+            make_engine=lambda replica_url: _postgres_engine(replica_url, settings),
+            check_seconds=settings.replica_check_seconds,
+        )
     return Database(
         engine=engine,
         read_engine=read_engine,
         sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
-        read_sessionmaker=async_sessionmaker(read_engine, expire_on_commit=False),
+        read_sessionmaker=read_sessionmaker,
         dialect=dialect,
+        replicas=replicas,
     )

@@ -54,8 +54,10 @@ class UnitOfWork:
         *,
         on_events_committed: Callable[[], None] | None = None,
         dialect: str = "sqlite",
+        route: Callable[[], Awaitable[async_sessionmaker[AsyncSession]]] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._route = route  # picks the sessionmaker when the unit of work starts (read replicas)
         self._on_events_committed = on_events_committed
         self._after_commit: list[AfterCommit] = []
         self._emitted = 0
@@ -63,6 +65,8 @@ class UnitOfWork:
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
+        if self._route is not None:
+            self._sessionmaker = await self._route()
         self.session = self._sessionmaker()
         return self
 

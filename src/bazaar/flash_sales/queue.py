@@ -48,6 +48,17 @@ def admissions_wanted(*, units_free: int, outstanding: int, units_per_admission:
     return max(0, min(MAX_ADMIT_PER_ROUND, target - outstanding))
 
 
+POLL_MIN_SECONDS = 2
+
+
+def poll_after(wait_seconds: int, policy: QueuePolicy) -> int:
+    """A waiting buyer looks again in a quarter of their expected wait: 2 s near the front, rarely far back,
+    always well within the idle limit that would drop them and soon enough to use an admission in its window."""
+    limit = min(policy.idle_timeout.total_seconds() / 3, policy.admission_window.total_seconds() / 6)
+    ceiling = max(POLL_MIN_SECONDS, int(limit))
+    return max(POLL_MIN_SECONDS, min(ceiling, wait_seconds // 4))
+
+
 def estimated_wait(*, position: int, sale: SaleEntry, hold_seconds: int) -> int:
     """Rough seconds until a waiting buyer is let in: within a round if the free units reach them, else one
     hold's lifetime per round of `units` that must be bought or come back before them."""
@@ -82,14 +93,16 @@ def _read(sale: SaleEntry, place: Place, policy: QueuePolicy, now: datetime) -> 
         admission = tokens.Admission(sale.id, place.ticket_id, place.buyer_id, place.admitted_until)
         token = tokens.issue(policy.secret, admission)
     position = place.position if status == "waiting" else 0
+    wait = estimated_wait(position=position, sale=sale, hold_seconds=policy.hold_seconds)
     return TicketRead(
         ticket=place.ticket_id,
         sale_id=sale.id,
         status=status,
         position=position,
-        estimated_wait_seconds=estimated_wait(position=position, sale=sale, hold_seconds=policy.hold_seconds),
+        estimated_wait_seconds=wait,
         admission_token=token,
         admitted_until=place.admitted_until if status == "admitted" else None,
+        poll_after_seconds=poll_after(wait, policy),
     )
 
 

@@ -62,6 +62,10 @@ class TicketRead(BaseModel):
     estimated_wait_seconds: int
     admission_token: str | None = None
     admitted_until: datetime | None = None
+    poll_after_seconds: int = Field(
+        default=2,
+        description="when to look again: soon near the front, less often far back (never past the idle limit)",
+    )
 
 
 class SaleHoldRead(BaseModel):

@@ -4,7 +4,8 @@ The order is (offer_id, bucket) ascending, offer ids compared by code point (`CO
 PostgreSQL and Python's `sorted()` agree whatever the database's collation). In one transaction:
 
 1. Stock rows are locked after the rows that lead to them (checkout, order, return, reservation rows),
-   never one of those after a stock row.
+   never one of those after a stock row; after stock rows come only rows no path locks before stock
+   (a buyer's `buyer_holds` row, `limits.py`).
 2. A transaction waits for a stock row only if it holds no later one: `claim` sorts the keys a
    statement is about to lock and refuses (`LockOrderViolation`, a bug) a key below one already held;
    `lock_offers` locks whole offers with one ordered `SELECT … FOR UPDATE`.

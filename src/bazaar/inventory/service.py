@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Row, func, select, update
 
+from bazaar.accounts.standing import ensure_seller_active
 from bazaar.catalog.models import Offer
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import allocation, metrics
@@ -381,6 +382,7 @@ async def release_stock(
 
 async def set_offer_buckets(*, uow: UnitOfWork, seller_id: str, offer_id: str, buckets: int) -> OfferStockRead:
     """A seller spreads a hot offer's stock over more rows (or fewer); held units stay where they are."""
+    await ensure_seller_active(uow=uow, seller_id=seller_id)
     offer = (
         await uow.session.execute(select(Offer).where(Offer.id == offer_id, Offer.seller_id == seller_id))
     ).scalar_one_or_none()

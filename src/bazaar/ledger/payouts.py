@@ -18,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
+from bazaar.accounts import standing
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DependencyUnavailable
@@ -58,7 +59,11 @@ async def sellers_with_available(uow: UnitOfWork, now: datetime) -> list[str]:
 
 
 async def open_payout(*, uow: UnitOfWork, seller_id: str, run_id: str | None, now: datetime) -> Payout | None:
-    """Take the seller's whole available balance into a pending payout, or None if there is nothing to pay."""
+    """Take the seller's whole available balance into a pending payout, or None if there is nothing to pay (or
+    the seller is suspended: its money is held until it is reinstated)."""
+    if await standing.is_suspended(uow=uow, seller_id=seller_id):
+        await uow.rollback()
+        return None
     await ensure_account(uow, seller_id)
     lock = select(SellerAccount).where(SellerAccount.seller_id == seller_id)
     account = (await uow.session.execute(lock.with_for_update() if uow.is_postgres else lock)).scalar_one()

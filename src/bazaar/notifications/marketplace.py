@@ -9,6 +9,7 @@ from bazaar.accounts import standing
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.errors import NotFound
 from bazaar.notifications.service import notify
+from bazaar.orders import queries as orders
 
 Event = dict[str, Any]
 
@@ -78,6 +79,11 @@ async def on_goodwill_refund(uow: UnitOfWork, event: Event) -> None:
     short, amount = p["order_id"][-8:], _amount(p["amount"], p["currency"])
     await notify(uow=uow, user_id=p["user_id"], kind="refund_issued", event_id=event["event_id"],
                  subject=f"Refund of {amount} for order {short}", body=p["reason"])  # fmt: skip
+    sellers = list((await orders.order_money(uow=uow, order_id=p["order_id"])).sellers)
+    await _tell_sellers(
+        uow, event, sellers, "goodwill_refund", f"Goodwill refund of {amount} on order {short}",
+        f"The marketplace refunded the buyer ({p['reason']}); your share is debited from your balance.",
+    )  # fmt: skip
 
 
 async def on_seller_standing(uow: UnitOfWork, event: Event) -> None:

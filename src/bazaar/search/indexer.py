@@ -54,9 +54,18 @@ class RebuildReport:
 
 
 class Indexer:
-    def __init__(self, index: SearchIndex, read_uow: Callable[[], UnitOfWork]) -> None:
+    def __init__(
+        self,
+        index: SearchIndex,
+        read_uow: Callable[[], UnitOfWork],
+        *,
+        rebuild_uow: Callable[[], UnitOfWork] | None = None,
+    ) -> None:
         self.index = index
+        # Marked products are re-read where their change is sure to be seen (the primary); a full rebuild
+        # may read a replica (its lag is far below CATCH_UP_MARGIN, which the next start re-reads anyway).
         self.read_uow = read_uow
+        self.rebuild_uow = rebuild_uow or read_uow
         self.pending: set[str] = set()
         self._writer: tantivy.IndexWriter | None = None
         self._started = False
@@ -125,7 +134,7 @@ class Indexer:
         began, started = time.perf_counter(), utcnow()
         writer.delete_all_documents()
         count = 0
-        async with self.read_uow() as uow:
+        async with self.rebuild_uow() as uow:
             categories = await load_categories(uow)
             async for batch in iter_all_facts(uow, categories):
                 for fact in batch:

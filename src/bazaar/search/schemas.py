@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bazaar.catalog.schemas import CategoryRef, ImageUrls, MoneyModel
+from bazaar.kernel.money import MAX_AMOUNT
 
 Sort = Literal["relevance", "price_asc", "price_desc", "rating", "newest"]
 MAX_RESULT_WINDOW = 10_000
@@ -18,8 +19,8 @@ class SearchParams(BaseModel):
     q: str = Field(default="", max_length=200)
     category: str | None = Field(default=None, max_length=32)
     brand: tuple[str, ...] = Field(default=(), max_length=50)
-    price_min: int | None = Field(default=None, ge=0)
-    price_max: int | None = Field(default=None, ge=0)
+    price_min: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    price_max: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     rating_min: float | None = Field(default=None, ge=0, le=5)
     in_stock: bool = False
     sort: Sort = "relevance"

@@ -21,6 +21,7 @@ from bazaar.search.service import SearchService
 from bazaar.settings import Settings
 from bazaar.supervision.heartbeat import keep_beating
 from bazaar.web import ops
+from bazaar.web.admission import Lanes, WriteAdmission
 from bazaar.web.api import (
     accounts,
     admin,
@@ -42,8 +43,9 @@ from bazaar.web.api import (
 from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
-from bazaar.web.guards import RequestGuard
+from bazaar.web.guards import RequestGuard, SecurityHeaders
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
+from bazaar.web.read_your_writes import ReadYourWrites
 from bazaar.web.storefront import pages
 
 log = logging.getLogger("bazaar.web")
@@ -138,6 +140,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         version="0.1.0",
         description="A multi-seller marketplace: catalog, search, carts, checkout, orders.",
         lifespan=lifespan,
+        # The interactive documentation is a development aid; /openapi.json stays for clients.
+        docs_url=None if settings.env == "production" else "/docs",
+        redoc_url=None if settings.env == "production" else "/redoc",
     )
     metrics = Metrics()
     app.state.metrics = metrics
@@ -172,8 +177,17 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
     app.add_middleware(ReadFastPath, prefix=API_PREFIX)  # inside observability: still counted and logged
     app.add_middleware(HoldFastPath, prefix=API_PREFIX)
+    app.state.admission = Lanes(
+        checkouts=settings.admission_checkouts_per_process,
+        writes=settings.admission_writes_per_process,
+        wait=settings.admission_wait_seconds,
+    )
+    app.add_middleware(WriteAdmission, prefix=API_PREFIX, lanes=app.state.admission)  # writes wait here, reads never
+    app.add_middleware(SecurityHeaders, hsts_seconds=settings.hsts_seconds)
     app.add_middleware(
         RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_body_bytes
     )  # before every route and fast path: body size limit, no control characters
+    if settings.replica_urls:
+        app.add_middleware(ReadYourWrites, sticky_seconds=settings.replica_sticky_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     return app

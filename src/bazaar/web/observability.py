@@ -8,13 +8,16 @@ import logging
 import sys
 import time
 import traceback
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bazaar.db import uow as uow_module
 from bazaar.kernel.ids import request_id
 from bazaar.kernel.ports import EventStreamStats
+from bazaar.web.admission import Lane
 from bazaar.web.errors import dependency_down, domain_error_response
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -129,6 +132,29 @@ class Metrics:
                 self.event_lag.labels(c.stream, c.group).set(c.lag)
         self.outbox_backlog.set(stats.backlog)
         self.dead_letters.set(stats.dead_letters)
+
+        self.admission = Gauge(
+            "bazaar_write_admission",
+            "Writes per admission lane since the process started: admitted, queued (admitted after waiting for a"
+            " slot), refused (503 overloaded); in_flight now",
+            ["lane", "outcome"],
+            registry=self.registry,
+        )
+        self.db_conflicts = Gauge(
+            "bazaar_db_transient_conflicts",
+            "Transactions PostgreSQL broke up (deadlock, serialization failure): retried, or given up (503)",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def observe_admission(self, lanes: Iterable[Lane]) -> None:
+        for lane in lanes:
+            f = lane.figures
+            for outcome, value in (("admitted", f.admitted), ("queued", f.queued), ("refused", f.refused),
+                                   ("in_flight", lane.in_flight)):  # fmt: skip
+                self.admission.labels(lane.name, outcome).set(value)
+        self.db_conflicts.labels("retried").set(uow_module.conflicts_retried)
+        self.db_conflicts.labels("given_up").set(uow_module.conflicts_given_up)
 
     def observe_mail(self, counts: dict[str, int]) -> None:
         for status, n in counts.items():

@@ -104,5 +104,6 @@ async def metrics(request: Request, container: ContainerDep) -> Response:
         await asyncio.wait_for(container.hold_durations.refresh(), timeout=2)
     except Exception as exc:
         log.warning("hold figures unavailable: %s", exc)
+    app_metrics.observe_admission(request.app.state.admission)
     body = generate_latest(app_metrics.registry) + generate_latest(DOMAIN_REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

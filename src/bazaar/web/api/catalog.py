@@ -18,7 +18,7 @@ from bazaar.catalog.schemas import (
     SellerOfferRead,
 )
 from bazaar.kernel.caching import etag_matches
-from bazaar.web.api.deps import CurrentSeller, ReadUowDep, UowDep, bearer_token
+from bazaar.web.api.deps import CurrentSeller, ReadUowDep, ReplicaUowDep, UowDep, bearer_token
 from bazaar.web.views import remember_view_by_token
 
 router = APIRouter(tags=["catalog"])
@@ -70,7 +70,7 @@ async def update_offer(offer_id: str, body: OfferUpdate, seller: CurrentSeller, 
 @router.get("/sellers/me/offers", response_model=OfferPage)
 async def my_offers(
     seller: CurrentSeller,
-    uow: ReadUowDep,
+    uow: ReplicaUowDep,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OfferPage:

@@ -20,7 +20,15 @@ from bazaar.orders.schemas import (
     TrackingEventCreate,
 )
 from bazaar.shipping import service as shipping
-from bazaar.web.api.deps import ContainerDep, CurrentSeller, CurrentUser, OptionalUser, ReadUowDep, UowDep
+from bazaar.web.api.deps import (
+    ContainerDep,
+    CurrentSeller,
+    CurrentUser,
+    OptionalUser,
+    ReadUowDep,
+    ReplicaUowDep,
+    UowDep,
+)
 
 router = APIRouter(tags=["orders"])
 PageNo = Annotated[int, Query(ge=1, le=10_000)]
@@ -29,7 +37,7 @@ PerPage = Annotated[int, Query(ge=1, le=100)]
 
 @router.get("/orders", response_model=Page[OrderSummary])
 async def list_orders(
-    principal: CurrentUser, uow: ReadUowDep, page: PageNo = 1, per_page: PerPage = 20
+    principal: CurrentUser, uow: ReplicaUowDep, page: PageNo = 1, per_page: PerPage = 20
 ) -> Page[OrderSummary]:
     return await queries.list_orders(uow=uow, user_id=principal.user_id, seller_id=None, page=page, per_page=per_page)
 
@@ -72,7 +80,7 @@ async def request_return(order_id: str, body: ReturnRequest, principal: CurrentU
 
 @router.get("/sellers/me/orders", response_model=Page[OrderSummary])
 async def seller_orders(
-    principal: CurrentSeller, uow: ReadUowDep, page: PageNo = 1, per_page: PerPage = 20
+    principal: CurrentSeller, uow: ReplicaUowDep, page: PageNo = 1, per_page: PerPage = 20
 ) -> Page[OrderSummary]:
     return await queries.list_orders(uow=uow, user_id=None, seller_id=principal.seller_id, page=page, per_page=per_page)
 

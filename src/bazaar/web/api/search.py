@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from bazaar.kernel.caching import etag_matches
+from bazaar.kernel.money import MAX_AMOUNT
 from bazaar.search.schemas import SearchParams, SearchResult, Sort
 from bazaar.search.service import SearchService
 
@@ -23,8 +24,8 @@ async def search(
     q: Annotated[str, Query(max_length=200)] = "",
     category: Annotated[str | None, Query(max_length=32, description="a category id; includes its descendants")] = None,
     brand: Annotated[list[str] | None, Query(max_length=50, description="brand name; repeat for several")] = None,
-    price_min: Annotated[int | None, Query(ge=0, description="minor units, inclusive")] = None,
-    price_max: Annotated[int | None, Query(ge=0, description="minor units, inclusive")] = None,
+    price_min: Annotated[int | None, Query(ge=0, le=MAX_AMOUNT, description="minor units, inclusive")] = None,
+    price_max: Annotated[int | None, Query(ge=0, le=MAX_AMOUNT, description="minor units, inclusive")] = None,
     rating_min: Annotated[float | None, Query(ge=0, le=5)] = None,
     in_stock: bool = False,
     sort: Sort = "relevance",

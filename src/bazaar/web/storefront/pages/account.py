@@ -28,6 +28,7 @@ from bazaar.web.storefront.pages.common import (
     PageRoute,
     field_errors,
     set_cookie,
+    whole_number,
 )
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -126,7 +127,7 @@ async def logout(page: PageDep, form: Form) -> Response:
 async def order_history(page: PageDep) -> Response:
     user = page.require_user()
     asked = page.request.query_params.get("page", "1")
-    number = max(1, min(int(asked) if asked.isdigit() else 1, 10_000))
+    number = max(1, min(whole_number(asked) or 1, 10_000))
     async with page.container.read_uow() as uow:
         listing = await orders.list_orders(uow=uow, user_id=user.user_id, seller_id=None, page=number, per_page=20)
     return await page.render("orders.html", listing=listing)
@@ -171,7 +172,7 @@ async def request_return(order_id: str, page: PageDep, form: Form) -> Response:
     user = page.require_user()
     try:
         lines = [
-            ReturnLineIn(order_line_id=key.removeprefix("qty-"), quantity=int(str(value)))
+            ReturnLineIn(order_line_id=key.removeprefix("qty-"), quantity=whole_number(value) or 0)
             for key, value in form.multi_items()
             if key.startswith("qty-") and str(value).strip() not in {"", "0"}
         ]

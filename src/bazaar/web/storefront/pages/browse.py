@@ -13,9 +13,10 @@ from bazaar.catalog import queries
 from bazaar.catalog.page_cache import ProductPages
 from bazaar.catalog.schemas import CategoryNode, ProductPage
 from bazaar.kernel.errors import NotFound
+from bazaar.kernel.money import MAX_AMOUNT
 from bazaar.search.schemas import SearchParams, SearchResult, Sort
 from bazaar.search.service import SearchService
-from bazaar.web.storefront.pages.common import PageDep, PageRoute
+from bazaar.web.storefront.pages.common import PageDep, PageRoute, whole_number
 from bazaar.web.storefront.pages.reviews import review_panel
 from bazaar.web.views import remember_view
 from bazaar.wishlists import service as wishlists
@@ -32,11 +33,8 @@ PER_PAGE = 24
 
 
 def _int(value: str | None) -> int | None:
-    try:
-        number = int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-    return number if number is None or number >= 0 else None
+    number = whole_number(value)
+    return None if number is None else min(number, MAX_AMOUNT)
 
 
 def _float(value: str | None) -> float | None:

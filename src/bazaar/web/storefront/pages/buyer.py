@@ -16,7 +16,7 @@ from bazaar.mail.kinds import KINDS
 from bazaar.mail.tokens import ALL
 from bazaar.notifications import service as notifications
 from bazaar.web.storefront.pages.account import safe_next
-from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors
+from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors, whole_number
 from bazaar.wishlists import service as wishlists
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -102,7 +102,7 @@ async def change_address(address_id: str, page: PageDep, form: Form) -> Response
 async def wishlist(page: PageDep) -> Response:
     user = page.require_user()
     asked = page.request.query_params.get("page", "1")
-    number = max(1, min(int(asked) if asked.isdigit() else 1, 10_000))
+    number = max(1, min(whole_number(asked) or 1, 10_000))
     async with page.container.read_uow() as uow:
         listing = await wishlists.list_wishlist(uow=uow, user_id=user.user_id, page=number, per_page=24)
         alerts = await wishlists.list_stock_alerts(uow=uow, user_id=user.user_id, page=1, per_page=50)

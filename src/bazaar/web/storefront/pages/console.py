@@ -21,7 +21,7 @@ from bazaar.ledger import payouts as ledger_payouts
 from bazaar.ledger import queries as ledger_queries
 from bazaar.ledger import service as ledger
 from bazaar.reviews import service as reviews
-from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute
+from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, whole_number
 from bazaar.web.storefront.pages.seller import cents
 
 router = APIRouter(prefix="/admin", route_class=PageRoute, include_in_schema=False)
@@ -38,7 +38,7 @@ def operator(page: Page) -> Principal:
 
 def _page_no(page: Page) -> int:
     raw = page.request.query_params.get("page", "1")
-    return max(1, min(10_000, int(raw))) if raw.isdigit() else 1
+    return max(1, min(10_000, whole_number(raw) or 1))
 
 
 def _arg(page: Page, name: str, allowed: tuple[str, ...] | None = None) -> str | None:

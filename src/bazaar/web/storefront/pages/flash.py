@@ -1,8 +1,9 @@
 """Flash-sale pages: join the queue, wait with a live position, hold when admitted, and check out the held units.
 
-The waiting page polls its status fragment every two seconds with htmx (and, without JavaScript, the page
-asks the browser to reload itself with a `Refresh` header), which also keeps the buyer's place: a buyer
-who closes the page stops polling and loses the place after `BAZAAR_FLASH_QUEUE_IDLE_SECONDS`.
+The waiting page polls its status fragment with htmx as often as the ticket says (`poll_after_seconds`: every
+2 s near the front, less often far back; without JavaScript a `Refresh` header reloads the page), which also
+keeps the buyer's place: a buyer who closes the page stops polling and loses the place after
+`BAZAAR_FLASH_QUEUE_IDLE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from bazaar.flash_sales.schemas import TicketRead
 from bazaar.kernel.errors import DomainError
 from bazaar.kernel.ids import new_id
 from bazaar.shipping.rates import METHODS
-from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors
+from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors, whole_number
 from bazaar.web.storefront.pages.shop import Where, _card, _where
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-POLL_SECONDS = 2
 
 
 def _queue_url(sale_id: str, ticket: str) -> str:
@@ -66,9 +66,9 @@ async def _look(page: Page, sale_id: str, ticket: str) -> TicketRead:
 async def waiting_page(sale_id: str, ticket: str, page: PageDep) -> Response:
     status = await _look(page, sale_id, ticket)
     sale = await _sale_entry(page, sale_id)
-    response = await page.render("flash_queue.html", sale=sale, t=status, poll=POLL_SECONDS)
+    response = await page.render("flash_queue.html", sale=sale, t=status)
     if status.status == "waiting":
-        response.headers["Refresh"] = str(POLL_SECONDS * 2)  # without JavaScript, the page reloads itself
+        response.headers["Refresh"] = str(status.poll_after_seconds * 2)  # without JavaScript, it reloads itself
     return response
 
 
@@ -77,7 +77,7 @@ async def waiting_status(sale_id: str, ticket: str, page: PageDep) -> Response:
     """The fragment htmx swaps in; once admitted (or out), it stops polling."""
     status = await _look(page, sale_id, ticket)
     sale = await _sale_entry(page, sale_id)
-    return await page.render("_flash_ticket.html", sale=sale, t=status, poll=POLL_SECONDS)
+    return await page.render("_flash_ticket.html", sale=sale, t=status)
 
 
 @router.post("/flash/{sale_id}/queue/{ticket}/leave")
@@ -101,7 +101,7 @@ async def hold(sale_id: str, page: PageDep, form: Form) -> Response:
             await holds.hold_sale_units(
                 uow=uow, secret=c.settings.secret_key, admission_token=str(form.get("admission_token") or "")[:300],
                 offer_id=sale.offer_id, buyer_id=user.user_id,
-                quantity=int(quantity) if quantity.isdigit() and 0 < int(quantity) <= 100 else 1,
+                quantity=min(max(whole_number(quantity, digits=3) or 1, 1), 100),
                 ttl=c.hold_durations.ttl([sale.offer_id], cap=c.settings.flash_hold_ttl_seconds),
                 sold_out=c.sold_out, room=c.waiting_room,
                 limits=c.hold_limits,

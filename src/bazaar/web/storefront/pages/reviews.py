@@ -13,7 +13,7 @@ from bazaar.catalog.schemas import ProductPage
 from bazaar.kernel.errors import DomainError
 from bazaar.reviews import service as reviews
 from bazaar.reviews.schemas import ReviewCreate, ReviewSort, ReviewUpdate
-from bazaar.web.storefront.pages.common import Form, PageDep, PageRoute, field_errors
+from bazaar.web.storefront.pages.common import Form, PageDep, PageRoute, field_errors, whole_number
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -46,10 +46,12 @@ async def save_review(product_id: str, page: PageDep, form: Form) -> Response:
     try:
         async with page.container.uow() as uow:
             if review_id:
-                data = ReviewUpdate(rating=int(typed["rating"] or 0), title=typed["title"], body=typed["body"])
+                rating = whole_number(typed["rating"]) or 0
+                data = ReviewUpdate(rating=rating, title=typed["title"], body=typed["body"])
                 await reviews.edit_review(uow=uow, author_id=user.user_id, review_id=review_id, data=data)
             else:
-                create = ReviewCreate(rating=int(typed["rating"] or 0), title=typed["title"], body=typed["body"])
+                rating = whole_number(typed["rating"]) or 0
+                create = ReviewCreate(rating=rating, title=typed["title"], body=typed["body"])
                 await reviews.write_review(
                     uow=uow, author_id=user.user_id, author_name=user.name, product_id=product_id, data=create
                 )

@@ -29,13 +29,14 @@ from bazaar.disputes import service as disputes
 from bazaar.disputes.schemas import EvidenceIn
 from bazaar.inventory.hold_times import hold_report
 from bazaar.kernel.errors import DomainError, NotFound
+from bazaar.kernel.money import MAX_AMOUNT
 from bazaar.ledger import service as ledger
 from bazaar.notifications import service as notifications
 from bazaar.orders import queries as orders
 from bazaar.orders import returns
 from bazaar.orders.schemas import ShipmentCreate, TrackingEventCreate
 from bazaar.shipping import service as shipping
-from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors
+from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors, whole_number
 
 router = APIRouter(prefix="/seller", route_class=PageRoute, include_in_schema=False)
 
@@ -43,18 +44,19 @@ router = APIRouter(prefix="/seller", route_class=PageRoute, include_in_schema=Fa
 def cents(value: object) -> int | None:
     """A price typed in dollars ("12.5", "$1,299.99") as minor units; None if it is not a price."""
     text = str(value or "").strip().lstrip("$").replace(",", "")
+    if len(text) > 32:
+        return None
     try:
         amount = Decimal(text)
-    except InvalidOperation:
+        if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT / 100 or amount != round(amount, 2):
+            return None
+        return int(amount * 100)
+    except (InvalidOperation, ValueError, OverflowError):
         return None
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        return None
-    return int(amount * 100)
 
 
 def _whole(value: object) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() else None
+    return whole_number(value)
 
 
 @router.get("")
@@ -164,11 +166,10 @@ async def create_product(page: PageDep, form: Form) -> Response:
     typed = {k: str(v) for k, v in form.items() if k != "csrf_token"}
     try:
         product, price, ship, quantity = _listing(form)
+        # Validated whole, saved in one transaction: a bad offer leaves no product behind.
+        offer = OfferCreate(sku_id="new", price=price, shipping_price=ship, quantity=quantity)
         async with page.container.uow() as uow:
-            created = await catalog.create_product(uow=uow, seller_id=seller_id, data=product)
-        offer = OfferCreate(sku_id=created.skus[0].id, price=price, shipping_price=ship, quantity=quantity)
-        async with page.container.uow() as uow:
-            await catalog.create_offer(uow=uow, seller_id=seller_id, data=offer)
+            created = await catalog.list_product(uow=uow, seller_id=seller_id, product=product, offer=offer)
     except ValidationError as exc:
         return await _product_form(page, typed=typed, errors=field_errors(exc), status=422)
     except ValueError as exc:

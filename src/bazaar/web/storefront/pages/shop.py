@@ -23,7 +23,16 @@ from bazaar.kernel.ids import new_id
 from bazaar.shipping.addresses import ShippingAddress
 from bazaar.shipping.rates import METHODS
 from bazaar.web.api.deps import client_ip
-from bazaar.web.storefront.pages.common import CART_COOKIE, Form, Page, PageDep, PageRoute, field_errors, set_cookie
+from bazaar.web.storefront.pages.common import (
+    CART_COOKIE,
+    Form,
+    Page,
+    PageDep,
+    PageRoute,
+    field_errors,
+    set_cookie,
+    whole_number,
+)
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country")
@@ -49,7 +58,8 @@ async def cart_page(page: PageDep) -> Response:
 @router.post("/cart/add")
 async def add_to_cart(page: PageDep, form: Form) -> Response:
     try:
-        body = CartItemAdd(offer_id=str(form.get("offer_id", "")), quantity=int(str(form.get("quantity") or 1)))
+        quantity = whole_number(form.get("quantity") or 1) or 0
+        body = CartItemAdd(offer_id=str(form.get("offer_id", "")), quantity=quantity)
     except (ValidationError, ValueError):
         return page.redirect("/cart", notice="Choose a quantity between 1 and 999.")
     c = page.container
@@ -67,7 +77,9 @@ async def add_to_cart(page: PageDep, form: Form) -> Response:
 async def change_line(item_id: str, page: PageDep, form: Form) -> Response:
     """Set a line's quantity (0 or the remove button takes it out)."""
     try:
-        wanted = 0 if form.get("remove") else int(str(form.get("quantity") or 0))
+        wanted = 0 if form.get("remove") else whole_number(form.get("quantity") or 0)
+        if wanted is None:
+            raise ValueError("quantity")
         body = CartItemUpdate(quantity=wanted)
     except (ValidationError, ValueError):
         return page.redirect("/cart", notice="Choose a quantity between 0 and 999.")
@@ -183,8 +195,8 @@ def _card(form: FormData) -> CardInput:
     month, year = str(form.get("exp_month") or "0"), str(form.get("exp_year") or "0")
     return CardInput(
         card_number=str(form.get("card_number") or ""),
-        exp_month=int(month) if month.isdigit() else 0,
-        exp_year=int(year) if year.isdigit() else 0,
+        exp_month=whole_number(month, digits=4) or 0,
+        exp_year=whole_number(year, digits=4) or 0,
         cvc=str(form.get("cvc") or ""),
     )
 

@@ -1,0 +1,53 @@
+"""Admission control: writes past a process's bound wait in line, then get 503 `overloaded`; reads never wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.test_checkout import body, buyer_with_cart
+from tests.helpers import API
+from tests.inventory_factories import make_offer
+
+
+@pytest.fixture
+def settings(settings_factory):  # type: ignore[no-untyped-def]
+    # One checkout at a time, a short line, and a provider slow enough to keep the one slot busy.
+    return settings_factory(
+        admission_checkouts_per_process=1,
+        admission_wait_seconds=0.3,
+        payment_sandbox_latency_ms=1500,
+        payment_call_timeout_seconds=5,
+        payment_deadline_seconds=10,
+    )
+
+
+async def test_a_checkout_past_the_bound_is_turned_away_while_reads_go_on(
+    client: httpx.AsyncClient, container
+) -> None:  # type: ignore[no-untyped-def]
+    offer = await make_offer(container, quantity=10)
+    first = await buyer_with_cart(client, (offer, 1))
+    second = await buyer_with_cart(client, (offer, 1))
+
+    slow = asyncio.create_task(client.post(f"{API}/checkout", json=body(), headers={**first, "Idempotency-Key": "a"}))
+    await asyncio.sleep(0.2)  # the first checkout holds the process's one checkout slot
+    started = time.monotonic()
+    page = await client.get(f"{API}/products/{offer.product_id}")
+    read_seconds = time.monotonic() - started
+    refused = await client.post(f"{API}/checkout", json=body(), headers={**second, "Idempotency-Key": "b"})
+    placed = await slow
+
+    assert page.status_code == 200 and read_seconds < 1.0  # the read did not wait for the checkout
+    assert placed.status_code == 201, placed.text
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert refused.headers["Retry-After"] == "1"
+    # Nothing of the refused checkout happened: the buyer tries again later and it goes through.
+    again = await client.post(f"{API}/checkout", json=body(), headers={**second, "Idempotency-Key": "b"})
+    assert again.status_code == 201, again.text
+    metrics = (await client.get("/metrics")).text
+    assert 'bazaar_write_admission{lane="checkout",outcome="refused"} 1.0' in metrics
+
