@@ -37,6 +37,8 @@ from bazaar.web.api import (
     media,
     notifications,
     orders,
+    promotions,
+    recommendations,
     reviews,
     search,
 )
@@ -45,6 +47,7 @@ from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
 from bazaar.web.guards import RequestGuard, SecurityHeaders
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
+from bazaar.web.openapi import describe
 from bazaar.web.read_your_writes import ReadYourWrites
 from bazaar.web.storefront import pages
 
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         docs_url=None if settings.env == "production" else "/docs",
         redoc_url=None if settings.env == "production" else "/redoc",
     )
+    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     metrics = Metrics()
     app.state.metrics = metrics
     if container is not None:
@@ -164,6 +168,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(media.files)
     app.include_router(reviews.router, prefix=API_PREFIX)
+    app.include_router(promotions.router, prefix=API_PREFIX)
+    app.include_router(recommendations.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(disputes.router, prefix=API_PREFIX)
