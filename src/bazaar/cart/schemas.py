@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from bazaar.kernel.schemas import MoneyModel as MoneyRead
+from bazaar.promotions.schemas import DiscountRead
 
 MAX_LINE_QUANTITY = 999
 MAX_CART_LINES = 100  # different offers in one cart: every read prices every line afresh
@@ -49,4 +50,7 @@ class CartRead(BaseModel):
     id: str | None = Field(description="the cart_id; null until the first item is added to an anonymous cart")
     items: list[CartItemRead]
     subtotal: MoneyRead
+    discounts: list[DiscountRead] = Field(default_factory=list, description="sellers' vouchers on this cart")
+    discount: MoneyRead = Field(default_factory=lambda: MoneyRead(amount=0))
+    total: MoneyRead | None = Field(default=None, description="subtotal less discounts (before shipping and tax)")
     warnings: list[CartWarning]

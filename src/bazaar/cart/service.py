@@ -27,6 +27,8 @@ from bazaar.kernel.clock import aware, utcnow
 from bazaar.kernel.errors import DependencyUnavailable
 from bazaar.kernel.ids import new_id, new_secret
 from bazaar.kernel.ports import Cache, CartStore, StoredCartLine
+from bazaar.promotions import errors as promotion_errors
+from bazaar.promotions import service as promotions
 
 NOTICE_SECONDS = 3600
 
@@ -276,3 +278,30 @@ async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, off
         await store.save(copy)
 
     uow.after_commit(publish)
+
+
+async def apply_voucher(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, code: str) -> CartRead:
+    """Apply a seller's voucher code to the cart (checked against what is in it now); answers the cart."""
+    cart = await _find(uow, owner, lock=False)
+    if cart is None:
+        raise promotion_errors.VoucherNotApplicable(
+            "add that seller's items to your cart first", voucher_code=code.upper()
+        )
+    lines = await queries.cart_lines(uow, store, cart)
+    views = await queries.offer_views(uow, [line.offer_id for line in lines])
+    sellers: dict[str, int] = {}
+    for line in lines:
+        view = views.get(line.offer_id)
+        if view is not None and view.active:
+            sellers[view.seller_id] = sellers.get(view.seller_id, 0) + view.price * line.quantity
+    await promotions.apply_code(uow=uow, cart_id=cart.id, buyer_id=owner.user_id, code=code, seller_subtotals=sellers)
+    return await get_cart(uow=uow, store=store, cache=cache, owner=owner)
+
+
+async def remove_voucher(
+    *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, code: str | None
+) -> CartRead:
+    cart = await _find(uow, owner, lock=False)
+    if cart is not None:
+        await promotions.remove_code(uow=uow, cart_id=cart.id, code=code)
+    return await get_cart(uow=uow, store=store, cache=cache, owner=owner)

@@ -37,6 +37,8 @@ from bazaar.web.api import (
     media,
     notifications,
     orders,
+    promotions,
+    recommendations,
     reviews,
     search,
 )
@@ -165,6 +167,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(media.files)
     app.include_router(reviews.router, prefix=API_PREFIX)
+    app.include_router(promotions.router, prefix=API_PREFIX)
+    app.include_router(recommendations.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(disputes.router, prefix=API_PREFIX)
