@@ -48,6 +48,7 @@ from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
 from bazaar.web.guards import RequestGuard, SecurityHeaders
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
+from bazaar.web.openapi import describe
 from bazaar.web.read_your_writes import ReadYourWrites
 from bazaar.web.storefront import pages
 
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         docs_url=None if settings.env == "production" else "/docs",
         redoc_url=None if settings.env == "production" else "/redoc",
     )
+    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     metrics = Metrics()
     app.state.metrics = metrics
     if container is not None:
