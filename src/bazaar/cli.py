@@ -94,12 +94,28 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for `serve`. Forwarded headers are believed only from BAZAAR_TRUSTED_PROXIES:
+    uvicorn's default believes them from 127.0.0.1, so anyone on the same host (or a proxy that passes the
+    header through) could pick their address and dodge the per-IP login and registration limits."""
+    from bazaar.web.http_protocol import OneWriteHttpToolsProtocol
+
+    return {
+        "factory": True,
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "http": OneWriteHttpToolsProtocol,  # a response's header block and body in one write
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or None,
+    }
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from bazaar.seed.loader import seed_if_empty
     from bazaar.supervision import supervisor
-    from bazaar.web.http_protocol import OneWriteHttpToolsProtocol
 
     # Every process of this node (web processes, the worker) knows when the node started: /readyz waits
     # for the search replica to catch up in this run, not an earlier one.
@@ -109,13 +125,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(seed_if_empty(settings, products=settings.seed_products_on_first_start))
     # Freshly seeded (or an index folder lost): build the index before serving, while no worker holds it.
     _reindex(settings, progress=False, only_if_empty=True)
-    options: dict[str, Any] = {
-        "factory": True,
-        "log_config": None,
-        "access_log": False,
-        "lifespan": "on",
-        "http": OneWriteHttpToolsProtocol,  # a response's header block and body in one write
-    }
+    options = server_options(settings)
     if args.workers <= 1:  # one process: the workers run inside it (unless turned off)
         uvicorn.run("bazaar.web.app:create_app", host=args.host, port=args.port, **options)
         return 0

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # Request bodies (web/guards.py): JSON and forms, and multipart uploads (an image is at most 10 MB).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_upload_body_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
+    hsts_seconds: int = Field(default=0, ge=0)  # Strict-Transport-Security max-age; set it when served over TLS
+    # Addresses of the reverse proxies whose X-Forwarded-For / -Proto are believed ("127.0.0.1,10.0.0.5", or "*").
+    # Unset: nobody's; the client address is the peer's (a rotating X-Forwarded-For cannot dodge the IP limits).
+    trusted_proxies: str = ""
 
     # Admission control (web/admission.py), per web process: checkouts and other writes run at once; the rest
     # wait in line up to admission_wait_seconds, then 503 `overloaded` with Retry-After. 0 = no bound.

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from bazaar.accounts.passwords import password_problem
+
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -13,6 +15,14 @@ class UserCreate(BaseModel):
     email: EmailStr
     password: str = Field(min_length=8, max_length=200)
     name: str = Field(min_length=1, max_length=200)
+
+    @field_validator("password")
+    @classmethod
+    def _guessable(cls, value: str) -> str:
+        problem = password_problem(value)
+        if problem:
+            raise ValueError(f"password {problem}")
+        return value
 
     @field_validator("name")
     @classmethod

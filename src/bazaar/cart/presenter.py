@@ -9,6 +9,7 @@ from bazaar.cart.schemas import CartItemRead, CartRead, CartWarning, MoneyRead
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.stock import LOW_STOCK_THRESHOLD, availability_label
 from bazaar.kernel.ports import StoredCartLine
+from bazaar.promotions import service as promotions
 
 
 def _dollars(amount: int) -> str:
@@ -41,13 +42,15 @@ async def present(
     items: list[CartItemRead] = []
     warnings = list(notes)
     subtotal = 0
+    sellers: dict[str, int] = {}  # what each seller's lines cost: what their voucher is measured against
     for line in lines:
         view = views.get(line.offer_id)
         active = view is not None and view.active
         price = view.price if view is not None else line.price_at_add_amount
         available = view.available if view is not None and active else 0
-        if active:
+        if active and view is not None:
             subtotal += price * line.quantity
+            sellers[view.seller_id] = sellers.get(view.seller_id, 0) + price * line.quantity
         items.append(
             CartItemRead(
                 id=line.item_id,
@@ -66,4 +69,15 @@ async def present(
             )
         )
         warnings.extend(line_warnings(line, view))
-    return CartRead(id=cart_id, items=items, subtotal=MoneyRead(amount=subtotal), warnings=warnings)
+    discounts, idle = await promotions.preview(uow=uow, cart_id=cart_id, seller_subtotals=sellers)
+    warnings.extend(CartWarning(item_id=None, code="voucher_not_applicable", message=f"{c}: {why}") for c, why in idle)
+    off = sum(d.amount for d in discounts)
+    return CartRead(
+        id=cart_id,
+        items=items,
+        subtotal=MoneyRead(amount=subtotal),
+        discounts=[d.read() for d in discounts],
+        discount=MoneyRead(amount=off),
+        total=MoneyRead(amount=subtotal - off),
+        warnings=warnings,
+    )

@@ -17,16 +17,18 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bazaar.cart import queries
-from bazaar.cart.errors import CartItemNotFound
+from bazaar.cart.errors import CartFull, CartItemNotFound
 from bazaar.cart.models import Cart, CartItem
 from bazaar.cart.presenter import present
-from bazaar.cart.schemas import MAX_LINE_QUANTITY, CartRead, CartWarning
+from bazaar.cart.schemas import MAX_CART_LINES, MAX_LINE_QUANTITY, CartRead, CartWarning
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import InsufficientStock, OfferNotFound
 from bazaar.kernel.clock import aware, utcnow
 from bazaar.kernel.errors import DependencyUnavailable
 from bazaar.kernel.ids import new_id, new_secret
 from bazaar.kernel.ports import Cache, CartStore, StoredCartLine
+from bazaar.promotions import errors as promotion_errors
+from bazaar.promotions import service as promotions
 
 NOTICE_SECONDS = 3600
 
@@ -144,6 +146,8 @@ async def add_item(
             available=view.available,
             in_cart=in_cart,
         )
+    if line is None and len(items) >= MAX_CART_LINES:
+        raise CartFull(f"a cart holds at most {MAX_CART_LINES} different offers", max_lines=MAX_CART_LINES)
     if line is None:
         line = CartItem(id=new_id(), cart_id=cart.id, offer_id=offer_id, quantity=0, currency=view.currency)
         line.price_at_add_amount = view.price
@@ -217,7 +221,8 @@ async def _merge_lines(
         available = view.available if view is not None and view.active else 0
         have = mine[line.offer_id].quantity if line.offer_id in mine else 0
         wanted = have + line.quantity
-        quantity = max(have, min(wanted, available, MAX_LINE_QUANTITY))
+        room = line.offer_id in mine or len(items) < MAX_CART_LINES  # a full cart takes no new offers
+        quantity = max(have, min(wanted, available if room else 0, MAX_LINE_QUANTITY))
         if quantity > have and line.offer_id not in mine:
             item = CartItem(id=new_id(), cart_id=cart.id, offer_id=line.offer_id, quantity=quantity)
             item.price_at_add_amount, item.currency = line.price_at_add_amount, line.currency
@@ -273,3 +278,30 @@ async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, off
         await store.save(copy)
 
     uow.after_commit(publish)
+
+
+async def apply_voucher(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, code: str) -> CartRead:
+    """Apply a seller's voucher code to the cart (checked against what is in it now); answers the cart."""
+    cart = await _find(uow, owner, lock=False)
+    if cart is None:
+        raise promotion_errors.VoucherNotApplicable(
+            "add that seller's items to your cart first", voucher_code=code.upper()
+        )
+    lines = await queries.cart_lines(uow, store, cart)
+    views = await queries.offer_views(uow, [line.offer_id for line in lines])
+    sellers: dict[str, int] = {}
+    for line in lines:
+        view = views.get(line.offer_id)
+        if view is not None and view.active:
+            sellers[view.seller_id] = sellers.get(view.seller_id, 0) + view.price * line.quantity
+    await promotions.apply_code(uow=uow, cart_id=cart.id, buyer_id=owner.user_id, code=code, seller_subtotals=sellers)
+    return await get_cart(uow=uow, store=store, cache=cache, owner=owner)
+
+
+async def remove_voucher(
+    *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, code: str | None
+) -> CartRead:
+    cart = await _find(uow, owner, lock=False)
+    if cart is not None:
+        await promotions.remove_code(uow=uow, cart_id=cart.id, code=code)
+    return await get_cart(uow=uow, store=store, cache=cache, owner=owner)

@@ -12,12 +12,19 @@ from bazaar.kernel.errors import (
     ValidationFailed,
 )
 from bazaar.kernel.money import AmountTooLarge
+from bazaar.promotions.errors import VoucherExhausted, VoucherNotActive, VoucherNotApplicable
 
 
 class IdempotencyKeyRequired(BadRequest):
     """Send an Idempotency-Key header so a retried checkout can never order or charge twice."""
 
     code = "idempotency_key_required"
+
+
+class IdempotencyKeyInvalid(BadRequest):
+    """The Idempotency-Key header is too long."""
+
+    code = "idempotency_key_invalid"
 
 
 class IdempotencyKeyReused(Conflict):
@@ -99,4 +106,7 @@ FAILURES: dict[str, type[DomainError]] = {
     "checkout_expired": CheckoutExpired,
     "admission_required": CheckoutNeedsAdmission,
     "no_flash_sale_hold": NoFlashSaleHold,
+    "voucher_exhausted": VoucherExhausted,
+    "voucher_not_active": VoucherNotActive,
+    "voucher_not_applicable": VoucherNotApplicable,
 }

@@ -11,16 +11,18 @@ from sqlalchemy.exc import IntegrityError
 
 from bazaar.addresses import service as addresses
 from bazaar.checkout import queries, saga
+from bazaar.checkout.discounts import line_discounts
 from bazaar.checkout.errors import (
     FAILURES,
     CartEmpty,
     CheckoutNotFound,
     IdempotencyKeyInUse,
+    IdempotencyKeyInvalid,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
 )
 from bazaar.checkout.models import Checkout, CheckoutStep
-from bazaar.checkout.pricing import PricedLine, price_cart
+from bazaar.checkout.pricing import PricedLine, price_cart, seller_subtotals
 from bazaar.checkout.schemas import (
     AddressChoice,
     CheckoutRead,
@@ -38,9 +40,12 @@ from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DomainError, ValidationFailed
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.schemas import money
+from bazaar.promotions import service as promotions
 from bazaar.shipping.addresses import ShippingAddress
 
 REPLAY_WAIT_SECONDS = 5.0
+
+MAX_IDEMPOTENCY_KEY = 255
 
 
 async def _cart_lines(
@@ -64,10 +69,11 @@ async def quote_checkout(
     *, uow: UnitOfWork, user_id: str | None, request: QuoteRequest, guest_cart_id: str | None = None
 ) -> QuoteRead:
     """Price the cart (the user's, or a guest's by cart id) for an address; nothing is held or charged."""
-    _, lines, currency = await _cart_lines(uow, user_id, guest_cart_id)
+    cart_id, lines, currency = await _cart_lines(uow, user_id, guest_cart_id)
     if not lines:
         raise CartEmpty()
     address = await _shipping_address(uow, user_id, request)
+    discounts, _ = await promotions.preview(uow=uow, cart_id=cart_id, seller_subtotals=seller_subtotals(lines))
     quote = price_cart(
         lines=lines,
         country=address.country,
@@ -75,6 +81,7 @@ async def quote_checkout(
         method=request.shipping_method,
         currency=currency,
         per_seller=dict(request.shipping_methods or {}),
+        line_discounts=line_discounts(lines, discounts),
     )
     m = lambda amount: money(amount, currency)  # noqa: E731
     return QuoteRead(
@@ -88,6 +95,7 @@ async def quote_checkout(
                 unit_price=m(li.unit_price),
                 line_total=m(li.unit_price * li.quantity),
                 tax=m(quote.line_taxes[li.offer_id]),
+                discount=m(quote.line_discounts.get(li.offer_id, 0)),
             )
             for li in lines
         ],
@@ -109,6 +117,8 @@ async def quote_checkout(
             for s in quote.shipments
         ],
         subtotal=m(quote.subtotal),
+        discounts=[d.read(currency) for d in discounts],
+        discount=m(quote.discount),
         shipping=m(quote.shipping),
         tax=m(quote.tax),
         total=m(quote.total),
@@ -133,8 +143,12 @@ async def start_checkout(
     cart to order: the saga then reads that cart instead of the buyer's own; everything else is the same.
     """
     key = (idempotency_key or "").strip()
-    if not key or len(key) > 255:
+    if not key:
         raise IdempotencyKeyRequired()
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise IdempotencyKeyInvalid(
+            f"the Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters", max_length=MAX_IDEMPOTENCY_KEY
+        )
     fingerprint = request.fingerprint()
     if request.flash_sale_id is not None and guest_cart_id is not None:
         raise ValidationFailed("log in to buy in a flash sale", code="flash_sale_needs_account")

@@ -32,6 +32,7 @@ class NewOrderLine:
     quantity: int
     unit_price: int
     tax: int
+    discount: int = 0  # this line's share of its seller's voucher
 
 
 async def place_order(
@@ -47,8 +48,11 @@ async def place_order(
     tax: int,
     shipping_address: dict[str, Any],
     shipping_method: str | None,
+    discounts: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Create the order (status pending: payment authorized) in the caller's transaction."""
+    """Create the order (status pending: payment authorized) in the caller's transaction. `discounts` are the
+    sellers' vouchers ({code, seller_id, amount}); each line carries its share, and the total is net of them."""
+    discount = sum(int(d["amount"]) for d in discounts or [])
     order = Order(
         user_id=user_id,
         checkout_id=checkout_id,
@@ -57,7 +61,9 @@ async def place_order(
         subtotal_amount=subtotal,
         shipping_amount=shipping,
         tax_amount=tax,
-        total_amount=subtotal + shipping + tax,
+        total_amount=subtotal - discount + shipping + tax,
+        discount_amount=discount,
+        discounts=discounts or None,
         shipping_address=shipping_address,
         shipping_method=shipping_method,
     )
@@ -81,6 +87,7 @@ async def place_order(
                 unit_price_amount=line.unit_price,
                 shipping_amount=line_shipping,
                 tax_amount=line.tax,
+                discount_amount=line.discount,
                 currency=currency,
             )
         )

@@ -37,14 +37,17 @@ from bazaar.web.api import (
     media,
     notifications,
     orders,
+    promotions,
+    recommendations,
     reviews,
     search,
 )
 from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
-from bazaar.web.guards import RequestGuard
+from bazaar.web.guards import RequestGuard, SecurityHeaders
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
+from bazaar.web.openapi import describe
 from bazaar.web.read_your_writes import ReadYourWrites
 from bazaar.web.storefront import pages
 
@@ -140,7 +143,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         version="0.1.0",
         description="A multi-seller marketplace: catalog, search, carts, checkout, orders.",
         lifespan=lifespan,
+        # The interactive documentation is a development aid; /openapi.json stays for clients.
+        docs_url=None if settings.env == "production" else "/docs",
+        redoc_url=None if settings.env == "production" else "/redoc",
     )
+    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     metrics = Metrics()
     app.state.metrics = metrics
     if container is not None:
@@ -161,6 +168,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(media.files)
     app.include_router(reviews.router, prefix=API_PREFIX)
+    app.include_router(promotions.router, prefix=API_PREFIX)
+    app.include_router(recommendations.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(disputes.router, prefix=API_PREFIX)
@@ -180,6 +189,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         wait=settings.admission_wait_seconds,
     )
     app.add_middleware(WriteAdmission, prefix=API_PREFIX, lanes=app.state.admission)  # writes wait here, reads never
+    app.add_middleware(SecurityHeaders, hsts_seconds=settings.hsts_seconds)
     app.add_middleware(
         RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_body_bytes
     )  # before every route and fast path: body size limit, no control characters

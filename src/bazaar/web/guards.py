@@ -92,3 +92,27 @@ async def _refuse(
         response = JSONResponse(envelope(code, message, dict(details)), status_code=status)
     response.headers["Connection"] = "close"  # what is left of the body is not read
     await response(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Headers every answer carries: `nosniff` (JSON and static files too, not only pages), and HSTS when
+    BAZAAR_HSTS_SECONDS is set (behind TLS)."""
+
+    def __init__(self, app: ASGIApp, *, hsts_seconds: int = 0) -> None:
+        self.app = app
+        self.extra = [(b"x-content-type-options", b"nosniff")]
+        if hsts_seconds > 0:
+            self.extra.append((b"strict-transport-security", b"max-age=%d; includeSubDomains" % hsts_seconds))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                have = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in self.extra if h[0] not in have)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

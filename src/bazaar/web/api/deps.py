@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -54,10 +55,31 @@ def bearer_token(request: Request) -> str | None:
     return request.cookies.get("bazaar_session") or None
 
 
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def check_cookie_csrf(request: Request) -> None:
+    """The JSON API answers the storefront's session cookie too; a change made with it (no Authorization
+    header) must carry the page's CSRF token in `X-CSRF-Token`, as the storefront's own forms do, so another
+    site cannot make a logged-in browser cancel an order with a body-less POST (SameSite alone is not enough)."""
+    if request.method not in UNSAFE_METHODS or "authorization" in request.headers:
+        return
+    if not request.url.path.startswith("/api/") or "bazaar_session" not in request.cookies:
+        return
+    expected = request.cookies.get("bazaar_csrf", "")
+    sent = request.headers.get("x-csrf-token", "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Forbidden(
+            "a change made with the session cookie needs the X-CSRF-Token header (or use a bearer token)",
+            code="csrf_failed",
+        )
+
+
 async def optional_principal(request: Request, container: ContainerDep) -> Principal | None:
     token = bearer_token(request)
     if token is None:
         return None
+    check_cookie_csrf(request)
     return await accounts.authenticate_token(sessions=container.sessions, read_uow=container.read_uow, token=token)
 
 

@@ -21,7 +21,7 @@ from bazaar.cart import service as carts
 from bazaar.kernel import errors as e
 from bazaar.kernel.ids import new_secret
 from bazaar.web.api.deps import ContainerDep, OptionalUser
-from bazaar.web.errors import status_for
+from bazaar.web.errors import dependency_down, status_for
 from bazaar.web.storefront import TEMPLATE_DIR
 
 
@@ -222,6 +222,12 @@ async def error_page(request: Request, status: int, message: str) -> Response:
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
+async def _unavailable_page(request: Request, down: e.DependencyUnavailable) -> Response:
+    response = await error_page(request, 503, "We cannot reach part of the shop right now. Please try again shortly.")
+    response.headers["Retry-After"] = str(down.retry_after)
+    return response
+
+
 class PageRoute(APIRoute):
     """A page route: domain errors and bad query strings answer an HTML page, never the API's JSON envelope."""
 
@@ -232,10 +238,16 @@ class PageRoute(APIRoute):
             try:
                 return await inner(request)
             except e.DomainError as exc:
+                if isinstance(exc, e.DependencyUnavailable):
+                    return await _unavailable_page(request, exc)
                 return await error_page(request, status_for(exc), exc.message)
             except RequestValidationError:
                 return await error_page(request, 400, "The address of this page is not valid.")
-            except Exception:
+            except Exception as exc:
+                down = dependency_down(exc)  # the database went away: worth a retry, not a bug
+                if down is not None:
+                    log.warning("page %s: %s (%s)", request.url.path, down.message, type(exc).__name__)
+                    return await _unavailable_page(request, down)
                 log.exception("page failed", extra={"path": request.url.path})
                 return await error_page(request, 500, "Please try again in a moment.")
 
