@@ -42,6 +42,7 @@ from bazaar.web.api import (
     reviews,
     search,
 )
+from bazaar.web.arrival import ArrivalStamp
 from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
@@ -196,4 +197,5 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     if settings.replica_urls:
         app.add_middleware(ReadYourWrites, sticky_seconds=settings.replica_sticky_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
+    app.add_middleware(ArrivalStamp)  # outermost: when the request reached this process
     return app
