@@ -163,3 +163,28 @@ async def test_limits_declines_and_cancellations_give_uses_back(
     await drain_events(container)
     assert (await uses()).json()[0]["uses"] == 0
     assert (await checkout(client, second, "s-2")).status_code == 201
+
+
+async def test_a_guest_cart_gets_the_voucher_in_quote_checkout_and_order(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    seller, _, (a,) = await seller_with_offers(client, container, 10, price=2000)
+    assert (await create(client, seller, voucher("GUEST5", kind="fixed", value=500))).status_code == 201
+    r = await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 1})
+    cart_id = r.json()["id"]
+    guest = {"X-Cart-Id": cart_id}
+    client.cookies.clear()  # the API client speaks by header, not by the storefront's cookie
+    applied = await client.post(f"{API}/cart/voucher", json={"code": "GUEST5"}, headers=guest)
+    assert applied.status_code == 200 and applied.json()["total"]["amount"] == 1500
+    quote = (await client.post(f"{API}/checkout/quote", json={"shipping_address": ADDRESS}, headers=guest)).json()
+    assert quote["discount"]["amount"] == 500
+    body = {
+        "shipping_address": ADDRESS,
+        "shipping_method": "standard",
+        "email": "guest-voucher@example.com",
+        "payment": {"card_number": APPROVE, "exp_month": 12, "exp_year": 2035, "cvc": "123"},
+    }
+    done = await client.post(f"{API}/checkout", json=body, headers={**guest, "Idempotency-Key": "g-v"})
+    assert done.status_code == 201, done.text
+    placed = await client.get(f"{API}/orders/{done.json()['order_id']}", params={"access": done.json()["access_token"]})
+    assert placed.json()["discounts"][0]["code"] == "GUEST5" and placed.json()["total"] == quote["total"]

@@ -36,9 +36,15 @@ def line_warnings(line: StoredCartLine, view: queries.OfferView | None) -> list[
 
 
 async def present(
-    uow: UnitOfWork, cart_id: str | None, lines: Sequence[StoredCartLine], notes: list[CartWarning]
+    uow: UnitOfWork,
+    cart_id: str | None,
+    lines: Sequence[StoredCartLine],
+    notes: list[CartWarning],
+    views: dict[str, queries.OfferView] | None = None,
 ) -> CartRead:
-    views = await queries.offer_views(uow, [line.offer_id for line in lines])
+    """The cart as buyers see it; `views`: the lines' offers as the caller read them in this transaction."""
+    if views is None or any(line.offer_id not in views for line in lines):
+        views = await queries.offer_views(uow, [line.offer_id for line in lines])
     items: list[CartItemRead] = []
     warnings = list(notes)
     subtotal = 0

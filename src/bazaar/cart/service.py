@@ -99,11 +99,12 @@ async def _save(
     cart: Cart,
     items: list[CartItem],
     notes: list[CartWarning] | None = None,
+    views: dict[str, queries.OfferView] | None = None,
 ) -> CartRead:
     """Commit the cart's new version; then the store gets it and notices are replaced (or dropped)."""
     await uow.flush()
     copy = queries.snapshot(cart, items)
-    answer = await present(uow, cart.id, copy.lines, notes or [])
+    answer = await present(uow, cart.id, copy.lines, notes or [], views)
     key = _notice_key(cart.id)
 
     async def publish() -> None:
@@ -131,11 +132,13 @@ async def add_item(
     *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, offer_id: str, quantity: int
 ) -> CartRead:
     """Add units of an offer (to its line if already there), never beyond what is available now."""
-    view = (await queries.offer_views(uow, [offer_id])).get(offer_id)
-    if view is None or not view.active:
-        raise OfferNotFound(offer_id=offer_id)
     cart = await _open_for_write(uow, owner)
     items = await queries.cart_items(uow, cart.id)
+    # The new line's offer and the others' in one read, which the answer reuses (not read again after the write).
+    views = await queries.offer_views(uow, [offer_id, *(i.offer_id for i in items)])
+    view = views.get(offer_id)
+    if view is None or not view.active:
+        raise OfferNotFound(offer_id=offer_id)
     line = next((i for i in items if i.offer_id == offer_id), None)
     in_cart = line.quantity if line else 0
     if in_cart + quantity > min(view.available, MAX_LINE_QUANTITY):
@@ -154,7 +157,7 @@ async def add_item(
         uow.session.add(line)
         items.append(line)
     line.quantity = in_cart + quantity
-    return await _save(uow, store=store, cache=cache, cart=cart, items=items)
+    return await _save(uow, store=store, cache=cache, cart=cart, items=items, views=views)
 
 
 async def set_item_quantity(

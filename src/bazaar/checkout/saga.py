@@ -131,6 +131,20 @@ async def prepare(
     """In the transaction that inserted the checkout (status `started`): read the cart (or claim the buyer's
     flash-sale holds), hold the stock, price it and record the authorize call, each with its step, and commit.
     Answers `priced`, or `failed` (recorded)."""
+    # Nothing read here needs this transaction's new rows flushed first, so all of them go in the commit's one
+    # flush: one UPDATE of the checkout and the steps, holds and events in batches, not a round trip each.
+    with uow.session.no_autoflush:
+        return await _prepare(deps, uow, progress, card, shipping_methods, flash_sale_id)
+
+
+async def _prepare(
+    deps: SagaDeps,
+    uow: UnitOfWork,
+    progress: Progress,
+    card: CardInput,
+    shipping_methods: Mapping[str, str] | None,
+    flash_sale_id: str | None,
+) -> str:
     checkout = progress.checkout
     quote: Quote | None = None
     if flash_sale_id is not None:

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import stock
 from bazaar.kernel.errors import DomainError
+from bazaar.kernel.ids import new_id
 from bazaar.orders.errors import NotCancellable
 from bazaar.orders.events import OrderPlaced, OrderStatusChanged
 from bazaar.orders.models import Order, OrderLine, OrderStatusHistory
@@ -54,6 +55,7 @@ async def place_order(
     sellers' vouchers ({code, seller_id, amount}); each line carries its share, and the total is net of them."""
     discount = sum(int(d["amount"]) for d in discounts or [])
     order = Order(
+        id=new_id(),  # known now: the order, its lines and its history go in the caller's next flush together
         user_id=user_id,
         checkout_id=checkout_id,
         status="pending",
@@ -68,7 +70,6 @@ async def place_order(
         shipping_method=shipping_method,
     )
     uow.session.add(order)
-    await uow.flush()
     charged: set[str] = set()
     for line in lines:
         # A seller's shipment price is carried on that seller's first line.
