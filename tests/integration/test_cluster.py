@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -162,9 +163,9 @@ async def clients(cluster: Cluster) -> AsyncIterator[list[httpx.AsyncClient]]:
 
 async def _user(client: httpx.AsyncClient, *, seller: bool = False) -> dict[str, str]:
     email = f"{uuid.uuid4().hex[:12]}@example.com"
-    r = await client.post(f"{API}/auth/register", json={"email": email, "password": "long enough pw", "name": "N"})
+    r = await _post(client, f"{API}/auth/register", json={"email": email, "password": "long enough pw", "name": "N"})
     assert r.status_code == 201, r.text
-    r = await client.post(f"{API}/auth/login", json={"email": email, "password": "long enough pw"})
+    r = await _post(client, f"{API}/auth/login", json={"email": email, "password": "long enough pw"})
     assert r.status_code == 200, r.text
     headers = {"Authorization": f"Bearer {r.json()['token']}"}
     if seller:
@@ -224,13 +225,24 @@ def _finds(client: httpx.AsyncClient, word: str, product_id: str) -> Callable[[]
     return check
 
 
+async def _post(client: httpx.AsyncClient, path: str, **kwargs: Any) -> httpx.Response:
+    """As a buyer's app does: a 503 with Retry-After (the node sheds load) is tried again, the same request."""
+    for _ in range(30):
+        r = await client.post(path, **kwargs)
+        if r.status_code != 503 or "retry-after" not in r.headers:
+            return r
+        await asyncio.sleep(min(1.0, float(r.headers["retry-after"])) * random.uniform(0.5, 1.0))
+    return r
+
+
 async def _buy(client: httpx.AsyncClient, offer_id: str) -> int:
     buyer = await _user(client)
-    r = await client.post(f"{API}/cart/items", json={"offer_id": offer_id, "quantity": 1}, headers=buyer)
+    r = await _post(client, f"{API}/cart/items", json={"offer_id": offer_id, "quantity": 1}, headers=buyer)
     if r.status_code != 200:
         return r.status_code  # 409: nothing left to put in a cart
     body = {"shipping_address": {**ADDRESS, "country": "US"}, "shipping_method": "standard", "payment": CARD}
-    r = await client.post(f"{API}/checkout", json=body, headers={**buyer, "Idempotency-Key": uuid.uuid4().hex})
+    key = uuid.uuid4().hex  # the same key on every try: one checkout, however often it is sent
+    r = await _post(client, f"{API}/checkout", json=body, headers={**buyer, "Idempotency-Key": key})
     return r.status_code
 
 
