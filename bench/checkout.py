@@ -45,7 +45,7 @@ from bazaar.kernel.ids import new_id, new_secret
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
 import _accounting as acc
 from _http import request, run_pool
-from flash_sale import _free_port, _percentile, wait_ready
+from flash_sale import _free_port, _percentile
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATABASE = "bazaar_bench_checkout"  # --database names another (engineers sharing a server each use their own)
@@ -288,6 +288,9 @@ def _env(args: argparse.Namespace, dsn: str, data_dir: Path, latency_ms: int, sr
         "BAZAAR_DATA_DIR": str(data_dir),
         "BAZAAR_PAYMENT_SANDBOX_LATENCY_MS": str(latency_ms),
         "BAZAAR_CAPTURE_DELAY_SECONDS": str(args.capture_delay),
+        # The request path is measured with the worker paused on purpose: the supervisor must not take it for hung.
+        "BAZAAR_SUPERVISOR_HANG_SECONDS": "900",
+        "BAZAAR_WORKER_STALE_SECONDS": "900",
     }
     if src:  # another version of the code (a baseline): its package shadows the installed one
         env["PYTHONPATH"] = src
@@ -318,6 +321,23 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+async def wait_ready(base_url: str, *, within: float = 240.0) -> None:
+    """Until /readyz answers 200 (on a machine shared by eight test suites a start can take minutes)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            status, _ = await request(reader, writer, host, "GET", "/readyz")
+            writer.close()
+            if status == 200:
+                return
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        await asyncio.sleep(0.5)
+    raise RuntimeError("the server did not become ready")
 
 
 async def _wait_http(url: str) -> None:

@@ -376,6 +376,16 @@ def register_consumers(container: Container) -> None:
     from bazaar.reviews import handlers as review_handlers
 
     container.subscribe("product-ratings", review_handlers.TOPICS, review_handlers.update_product_rating, scope=SHARED)
+    from bazaar.promotions import handlers as promotion_handlers
+
+    container.subscribe(
+        "voucher-uses", promotion_handlers.TOPICS, promotion_handlers.give_back_cancelled_uses, scope=SHARED
+    )
+    from bazaar.recommendations import handlers as recommendation_handlers
+
+    container.subscribe(
+        "co-purchases", recommendation_handlers.TOPICS, recommendation_handlers.count_co_purchases, scope=SHARED
+    )
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages), scope=local)
     # Every node keeps a search replica of its own in its data dir, fed with every catalog and stock event.
     indexer: Indexer = container.extras["search_indexer"]

@@ -65,7 +65,7 @@ async def test_a_cart_holds_a_bounded_number_of_lines(client: httpx.AsyncClient,
     assert more.status_code == 200  # more of an offer already there is fine
 
 
-@pytest.mark.parametrize("quantity", ["5", True, 1.0, "1"])
+@pytest.mark.parametrize("quantity", ["5", True, "1", False, 1.5])
 async def test_cart_quantities_are_whole_numbers_not_strings_or_booleans(
     client: httpx.AsyncClient, container: Container, quantity: Any
 ) -> None:

@@ -115,3 +115,21 @@ async def test_order_limits_reorder_and_delete(client: httpx.AsyncClient, contai
         assert r.status_code == 201 if n < 10 else 409
     r = await upload(client, headers, product["id"], photo("white", (64, 64), exif=False))
     assert r.status_code == 409 and r.json()["error"]["code"] == "too_many_images"
+
+
+async def test_a_seller_uploads_from_the_seller_center(client: httpx.AsyncClient, container: Container) -> None:
+    from tests.e2e.test_storefront import csrf
+
+    headers, product = await seller_product(client, container)
+    url = f"/seller/products/{product['id']}/images"
+    assert "No pictures yet." in (await client.get(url, headers=headers)).text
+    token = await csrf(client)
+    files = {"file": ("kettle.png", photo("orange", (400, 400), fmt="PNG", exif=False), "image/png")}
+    r = await client.post(url, data={"csrf_token": token}, files=files, headers=headers)
+    assert r.status_code == 303, r.text
+    page = (await client.get(url, headers=headers)).text
+    assert "Main picture" in page and "/media/" in page
+    bad = await client.post(
+        url, data={"csrf_token": token}, files={"file": ("x.jpg", b"hello", "image/jpeg")}, headers=headers
+    )
+    assert bad.status_code == 303 and len((await client.get(f"{API}/products/{product['id']}/images")).json()) == 1

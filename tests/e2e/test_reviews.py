@@ -150,8 +150,9 @@ async def test_storefront_write_a_review_from_the_order_page(client: httpx.Async
     assert f'href="/p/{offer.product_id}/review"' in html
     form = await client.get(f"/p/{offer.product_id}/review", headers=buyer)
     assert form.status_code == 200 and "Write a review" in form.text
-    r = await post(client, f"/p/{offer.product_id}/review", {"rating": "5", "title": "Lovely", "body": "Works <b>"},
-                   headers=buyer)  # fmt: skip
+    r = await post(
+        client, f"/p/{offer.product_id}/review", {"rating": "5", "title": "Lovely", "body": "Works <b>"}, headers=buyer
+    )
     assert r.status_code == 303, r.text
     await index_now(container)
     page = (await client.get(f"/p/{offer.product_id}", headers=buyer)).text

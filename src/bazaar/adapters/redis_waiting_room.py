@@ -1,5 +1,8 @@
 """The flash-sale waiting room in Redis: one sorted set of waiting tickets per sale, scored by arrival.
 
+The score is when the join request reached the web process (µs, `web/arrival.py`), so a request that waited
+inside a busy process keeps its turn; joins are numbered (`INCR`) in the order Redis took them.
+
 Every step is one Lua script, so joins from any number of web processes get one global arrival order
 (`INCR`), a buyer has one live ticket however many devices join at once, and admissions pop the
 earliest tickets exactly once. All keys of a sale share the hash tag `{<sale id>}` (one Redis Cluster
@@ -36,7 +39,7 @@ end
 JOIN = (
     _PLACE
     + """
-local buyer, fresh, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local buyer, fresh, now, keep, arrived = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local t = redis.call('HGET', KEYS[10], buyer)
 if t then
   local st = redis.call('HGET', KEYS[6], t)
@@ -50,7 +53,7 @@ local seq = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[6], fresh, 'waiting')
 redis.call('HSET', KEYS[7], fresh, buyer)
 redis.call('HSET', KEYS[9], fresh, seq)
-redis.call('ZADD', KEYS[2], seq, fresh)
+redis.call('ZADD', KEYS[2], arrived, fresh)
 redis.call('ZADD', KEYS[3], now, fresh)
 redis.call('HSET', KEYS[10], buyer, fresh)
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], keep) end
@@ -111,7 +114,7 @@ if count > 0 then
     redis.call('HSET', KEYS[8], t, untl)
     redis.call('ZADD', KEYS[4], untl, t)
     redis.call('HINCRBY', KEYS[11], 'admitted', 1)
-    table.insert(out, {t, redis.call('HGET', KEYS[7], t), popped[i + 1]})
+    table.insert(out, {t, redis.call('HGET', KEYS[7], t), redis.call('HGET', KEYS[9], t)})
   end
 end
 return out
@@ -169,8 +172,11 @@ class RedisWaitingRoom:
         except RedisError as exc:
             raise DependencyUnavailable("the waiting room is unavailable; try again shortly") from exc
 
-    async def join(self, sale_id: str, buyer_id: str, *, now: datetime, keep_seconds: int) -> Place:
-        place = _place(await self._run(self._join, sale_id, buyer_id, new_id(), _ms(now), keep_seconds * 1000))
+    async def join(
+        self, sale_id: str, buyer_id: str, *, now: datetime, keep_seconds: int, arrived: datetime | None = None
+    ) -> Place:
+        arrival = int((arrived or now).timestamp() * 1_000_000)  # µs: the order requests reached the server
+        place = _place(await self._run(self._join, sale_id, buyer_id, new_id(), _ms(now), keep_seconds * 1000, arrival))
         assert place is not None
         return place
 
@@ -184,7 +190,7 @@ class RedisWaitingRoom:
         self, sale_id: str, count: int, *, now: datetime, until: datetime, idle_before: datetime
     ) -> list[Place]:
         rows = await self._run(self._admit, sale_id, count, _ms(now), _ms(until), _ms(idle_before))
-        return [Place(_text(t), _text(b), int(float(_text(s))), "admitted", 0, until) for t, b, s in rows]
+        return [Place(_text(t), _text(b), int(_text(s)), "admitted", 0, until) for t, b, s in rows]
 
     async def mark_used(self, sale_id: str, ticket_id: str) -> None:
         await self._run(self._used, sale_id, ticket_id)

@@ -9,6 +9,7 @@ from bazaar.cart.schemas import CartItemRead, CartRead, CartWarning, MoneyRead
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.stock import LOW_STOCK_THRESHOLD, availability_label
 from bazaar.kernel.ports import StoredCartLine
+from bazaar.promotions import service as promotions
 
 
 def _dollars(amount: int) -> str:
@@ -35,19 +36,27 @@ def line_warnings(line: StoredCartLine, view: queries.OfferView | None) -> list[
 
 
 async def present(
-    uow: UnitOfWork, cart_id: str | None, lines: Sequence[StoredCartLine], notes: list[CartWarning]
+    uow: UnitOfWork,
+    cart_id: str | None,
+    lines: Sequence[StoredCartLine],
+    notes: list[CartWarning],
+    views: dict[str, queries.OfferView] | None = None,
 ) -> CartRead:
-    views = await queries.offer_views(uow, [line.offer_id for line in lines])
+    """The cart as buyers see it; `views`: the lines' offers as the caller read them in this transaction."""
+    if views is None or any(line.offer_id not in views for line in lines):
+        views = await queries.offer_views(uow, [line.offer_id for line in lines])
     items: list[CartItemRead] = []
     warnings = list(notes)
     subtotal = 0
+    sellers: dict[str, int] = {}  # what each seller's lines cost: what their voucher is measured against
     for line in lines:
         view = views.get(line.offer_id)
         active = view is not None and view.active
         price = view.price if view is not None else line.price_at_add_amount
         available = view.available if view is not None and active else 0
-        if active:
+        if active and view is not None:
             subtotal += price * line.quantity
+            sellers[view.seller_id] = sellers.get(view.seller_id, 0) + price * line.quantity
         items.append(
             CartItemRead(
                 id=line.item_id,
@@ -66,4 +75,15 @@ async def present(
             )
         )
         warnings.extend(line_warnings(line, view))
-    return CartRead(id=cart_id, items=items, subtotal=MoneyRead(amount=subtotal), warnings=warnings)
+    discounts, idle = await promotions.preview(uow=uow, cart_id=cart_id, seller_subtotals=sellers)
+    warnings.extend(CartWarning(item_id=None, code="voucher_not_applicable", message=f"{c}: {why}") for c, why in idle)
+    off = sum(d.amount for d in discounts)
+    return CartRead(
+        id=cart_id,
+        items=items,
+        subtotal=MoneyRead(amount=subtotal),
+        discounts=[d.read() for d in discounts],
+        discount=MoneyRead(amount=off),
+        total=MoneyRead(amount=subtotal - off),
+        warnings=warnings,
+    )

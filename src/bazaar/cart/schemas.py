@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from bazaar.kernel.schemas import MoneyModel as MoneyRead
+from bazaar.promotions.schemas import DiscountRead
 
 MAX_LINE_QUANTITY = 999
 MAX_CART_LINES = 100  # different offers in one cart: every read prices every line afresh
+
+
+def _json_number(value: Any) -> Any:
+    """A quantity is a JSON number: "5" and true are refused (JSON Schema's integer still allows 5.0)."""
+    if isinstance(value, str | bool):
+        raise ValueError("quantity must be a whole number, not a string or a boolean")
+    return value
+
+
+Quantity = Annotated[int, BeforeValidator(_json_number)]
 
 
 class CartItemAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     offer_id: str = Field(min_length=1, max_length=32)
-    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY, strict=True)  # "5" and true are not quantities
+    quantity: Quantity = Field(ge=1, le=MAX_LINE_QUANTITY)
 
 
 class CartItemUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    quantity: int = Field(ge=0, le=MAX_LINE_QUANTITY, strict=True, description="0 removes the line")
+    quantity: Quantity = Field(ge=0, le=MAX_LINE_QUANTITY, description="0 removes the line")
 
 
 class CartItemRead(BaseModel):
@@ -49,4 +62,7 @@ class CartRead(BaseModel):
     id: str | None = Field(description="the cart_id; null until the first item is added to an anonymous cart")
     items: list[CartItemRead]
     subtotal: MoneyRead
+    discounts: list[DiscountRead] = Field(default_factory=list, description="sellers' vouchers on this cart")
+    discount: MoneyRead = Field(default_factory=lambda: MoneyRead(amount=0))
+    total: MoneyRead | None = Field(default=None, description="subtotal less discounts (before shipping and tax)")
     warnings: list[CartWarning]

@@ -27,6 +27,8 @@ from bazaar.kernel.clock import aware, utcnow
 from bazaar.kernel.errors import DependencyUnavailable
 from bazaar.kernel.ids import new_id, new_secret
 from bazaar.kernel.ports import Cache, CartStore, StoredCartLine
+from bazaar.promotions import errors as promotion_errors
+from bazaar.promotions import service as promotions
 
 NOTICE_SECONDS = 3600
 
@@ -97,11 +99,12 @@ async def _save(
     cart: Cart,
     items: list[CartItem],
     notes: list[CartWarning] | None = None,
+    views: dict[str, queries.OfferView] | None = None,
 ) -> CartRead:
     """Commit the cart's new version; then the store gets it and notices are replaced (or dropped)."""
     await uow.flush()
     copy = queries.snapshot(cart, items)
-    answer = await present(uow, cart.id, copy.lines, notes or [])
+    answer = await present(uow, cart.id, copy.lines, notes or [], views)
     key = _notice_key(cart.id)
 
     async def publish() -> None:
@@ -129,11 +132,13 @@ async def add_item(
     *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, offer_id: str, quantity: int
 ) -> CartRead:
     """Add units of an offer (to its line if already there), never beyond what is available now."""
-    view = (await queries.offer_views(uow, [offer_id])).get(offer_id)
-    if view is None or not view.active:
-        raise OfferNotFound(offer_id=offer_id)
     cart = await _open_for_write(uow, owner)
     items = await queries.cart_items(uow, cart.id)
+    # The new line's offer and the others' in one read, which the answer reuses (not read again after the write).
+    views = await queries.offer_views(uow, [offer_id, *(i.offer_id for i in items)])
+    view = views.get(offer_id)
+    if view is None or not view.active:
+        raise OfferNotFound(offer_id=offer_id)
     line = next((i for i in items if i.offer_id == offer_id), None)
     in_cart = line.quantity if line else 0
     if in_cart + quantity > min(view.available, MAX_LINE_QUANTITY):
@@ -152,7 +157,7 @@ async def add_item(
         uow.session.add(line)
         items.append(line)
     line.quantity = in_cart + quantity
-    return await _save(uow, store=store, cache=cache, cart=cart, items=items)
+    return await _save(uow, store=store, cache=cache, cart=cart, items=items, views=views)
 
 
 async def set_item_quantity(
@@ -276,3 +281,30 @@ async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, off
         await store.save(copy)
 
     uow.after_commit(publish)
+
+
+async def apply_voucher(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, code: str) -> CartRead:
+    """Apply a seller's voucher code to the cart (checked against what is in it now); answers the cart."""
+    cart = await _find(uow, owner, lock=False)
+    if cart is None:
+        raise promotion_errors.VoucherNotApplicable(
+            "add that seller's items to your cart first", voucher_code=code.upper()
+        )
+    lines = await queries.cart_lines(uow, store, cart)
+    views = await queries.offer_views(uow, [line.offer_id for line in lines])
+    sellers: dict[str, int] = {}
+    for line in lines:
+        view = views.get(line.offer_id)
+        if view is not None and view.active:
+            sellers[view.seller_id] = sellers.get(view.seller_id, 0) + view.price * line.quantity
+    await promotions.apply_code(uow=uow, cart_id=cart.id, buyer_id=owner.user_id, code=code, seller_subtotals=sellers)
+    return await get_cart(uow=uow, store=store, cache=cache, owner=owner)
+
+
+async def remove_voucher(
+    *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, code: str | None
+) -> CartRead:
+    cart = await _find(uow, owner, lock=False)
+    if cart is not None:
+        await promotions.remove_code(uow=uow, cart_id=cart.id, code=code)
+    return await get_cart(uow=uow, store=store, cache=cache, owner=owner)

@@ -39,3 +39,9 @@ class InvalidListPrice(ValidationFailed):
     """The list ("was") price must be above the price."""
 
     code = "invalid_list_price"
+
+
+class InvalidSale(ValidationFailed):
+    """The sale's price or times are not valid."""
+
+    code = "invalid_sale"

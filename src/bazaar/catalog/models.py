@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
-from bazaar.db.base import Base, created_column, id_column, updated_column
+from bazaar.db.base import Base, UTCDateTime, created_column, id_column, updated_column
 from bazaar.tax.categories import DEFAULT_TAX_CATEGORY, check_tax_category, tax_category_check_sql
 
 
@@ -80,6 +80,12 @@ class Offer(Base):
         CheckConstraint("list_price_amount IS NULL OR list_price_amount >= 0", name="list_price_nonnegative"),
         Index("ix_offers_seller_created", "seller_id", "created_at"),
         Index(
+            "ix_offers_sale_due",
+            "sale_state",
+            postgresql_where=text("sale_state IN ('scheduled', 'live')"),
+            sqlite_where=text("sale_state IN ('scheduled', 'live')"),
+        ),
+        Index(
             "ix_offers_discounted_created",
             "created_at",
             postgresql_where=text("list_price_amount IS NOT NULL"),
@@ -95,6 +101,13 @@ class Offer(Base):
     shipping_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     # The "was" price a seller shows struck through; only meaningful above the price.
     list_price_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # A scheduled sale: at sale_starts_at the sale-prices worker moves price_amount to regular_price_amount and
+    # puts the sale price in; at sale_ends_at it puts the regular price back (sale_state: scheduled, live, ended).
+    sale_price_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sale_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sale_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sale_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    regular_price_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     condition: Mapped[str] = mapped_column(String(16), default="new", nullable=False)
     # Only `active` offers are shown and sold; `suspended` while the seller is, `taken_down` with the product.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BindParameter, Row, bindparam, func, select
@@ -22,6 +23,7 @@ from bazaar.catalog.schemas import (
     ProductPage,
     ProductSummary,
     RatingSummary,
+    SaleRead,
     SellerOfferRead,
     SellerRef,
     SkuRead,
@@ -67,6 +69,32 @@ def offer_read(offer: Offer, seller: Seller, level: StockLevel) -> OfferRead:
         amounts=(offer.price_amount, offer.shipping_amount, offer.list_price_amount, offer.currency),
         condition=offer.condition,
         available=level.available,
+        sale=(
+            offer.sale_price_amount,
+            offer.sale_starts_at,
+            offer.sale_ends_at,
+            offer.sale_state,
+            offer.regular_price_amount,
+        ),  # fmt: skip
+    )
+
+
+SaleColumns = tuple[int | None, datetime | None, datetime | None, str | None, int | None]
+
+
+def _sale(sale: SaleColumns | None, currency: str) -> SaleRead | None:
+    if sale is None:
+        return None
+    price, starts, ends, state, regular = sale
+    if price is None or starts is None or ends is None or state not in ("scheduled", "live"):
+        return None
+    live = state == "live"
+    return SaleRead(
+        price=MoneyModel.of(price, currency),
+        starts_at=starts,
+        ends_at=ends,
+        live=live,
+        regular_price=MoneyModel.of(regular, currency) if live and regular is not None else None,
     )
 
 
@@ -79,6 +107,7 @@ def _offer(
     amounts: tuple[int, int, int | None, str],
     condition: str,
     available: int,
+    sale: SaleColumns | None = None,
 ) -> OfferRead:
     """An offer as shown to buyers; `seller` is (id, name, rating), `amounts` (price, shipping, was, currency)."""
     seller_id, seller_name, seller_rating = seller
@@ -95,6 +124,7 @@ def _offer(
         availability=availability_label(available),
         available_quantity=available,
         list_price=MoneyModel.of(was, currency) if was and was > price else None,
+        sale=_sale(sale, currency),
     )
 
 
@@ -141,6 +171,11 @@ _PAGE_OFFERS = (
         Offer.list_price_amount,
         Offer.currency,
         Offer.condition,
+        Offer.sale_price_amount,
+        Offer.sale_starts_at,
+        Offer.sale_ends_at,
+        Offer.sale_state,
+        Offer.regular_price_amount,
         Seller.id.label("seller_id"),
         Seller.display_name.label("seller_name"),
         Seller.rating_average.label("seller_rating"),
@@ -160,6 +195,7 @@ def _page_offer(row: Row[*tuple[Any, ...]], product_id: str) -> OfferRead:
         amounts=(row.price_amount, row.shipping_amount, row.list_price_amount, row.currency),
         condition=row.condition,
         available=int(row.available or 0),
+        sale=(row.sale_price_amount, row.sale_starts_at, row.sale_ends_at, row.sale_state, row.regular_price_amount),
     )
 
 
@@ -312,6 +348,14 @@ async def offer_facts(*, uow: UnitOfWork, offer_ids: list[str]) -> dict[str, Off
         r.id: OfferFacts(r.id, r.product_id, r.seller_id, r.title, r.price_amount, r.currency, r.status == "active")
         for r in rows
     }
+
+
+async def product_category_id(*, uow: UnitOfWork, product_id: str) -> str:
+    """The product's own category; ProductNotFound if there is no such product."""
+    category = await uow.session.scalar(select(Product.category_id).where(Product.id == product_id))
+    if category is None:
+        raise ProductNotFound(product_id=product_id)
+    return str(category)
 
 
 async def category_chains(*, uow: UnitOfWork, product_ids: list[str]) -> dict[str, list[str]]:

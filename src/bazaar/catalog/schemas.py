@@ -90,6 +90,24 @@ class SellerRef(BaseModel):
     rating: float
 
 
+class SaleIn(BaseModel):
+    """A scheduled sale price: the offer's price is `price` from `starts_at` until `ends_at`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    price: MoneyModel
+    starts_at: datetime
+    ends_at: datetime
+
+
+class SaleRead(BaseModel):
+    price: MoneyModel
+    starts_at: datetime
+    ends_at: datetime
+    live: bool = Field(description="the sale price is the offer's price now")
+    regular_price: MoneyModel | None = Field(default=None, description="while live: the price it returns to")
+
+
 class OfferRead(BaseModel):
     id: str
     sku_id: str
@@ -102,6 +120,7 @@ class OfferRead(BaseModel):
     availability: Availability
     available_quantity: int
     list_price: MoneyModel | None = Field(default=None, description='the "was" price, shown when above the price')
+    sale: SaleRead | None = Field(default=None, description="a scheduled or live sale price")
 
 
 class SellerOfferRead(OfferRead):
@@ -121,6 +140,7 @@ class OfferCreate(BaseModel):
     list_price: MoneyModel | None = None
     condition: Condition = "new"
     quantity: StrictInt = Field(ge=0, le=1_000_000)
+    sale: SaleIn | None = None
 
 
 class OfferUpdate(BaseModel):
@@ -130,6 +150,7 @@ class OfferUpdate(BaseModel):
     shipping_price: MoneyModel | None = None
     list_price: MoneyModel | None = Field(default=None, description="amount 0 removes the was-price")
     quantity: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
+    sale: SaleIn | None = Field(default=None, description="schedule a sale price; null cancels the sale")
 
 
 class OfferPage(BaseModel):

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bazaar.accounts.models import Seller
 from bazaar.accounts.standing import ensure_seller_active
-from bazaar.catalog import queries
+from bazaar.catalog import queries, sales
 from bazaar.catalog.errors import (
     GtinTaken,
     InvalidListPrice,
@@ -115,6 +115,8 @@ async def _add_offer(*, uow: UnitOfWork, seller_id: str, data: OfferCreate) -> O
         currency=data.price.currency,
         condition=data.condition,
     )
+    if data.sale is not None:
+        sales.set_sale(offer, data.sale, now=utcnow())
     uow.session.add(offer)
     await uow.flush()
     await initialize_stock(uow=uow, offer_id=offer.id, product_id=sku.product_id, quantity=data.quantity)
@@ -130,8 +132,12 @@ async def update_offer(*, uow: UnitOfWork, seller_id: str, offer_id: str, data: 
     if offer is None or offer.seller_id != seller_id:
         raise OfferNotFound(offer_id=offer_id)
     priced = False
-    if data.price is not None and data.price.amount != offer.price_amount:
-        offer.price_amount, priced = data.price.amount, True
+    if data.price is not None and data.price.amount != (offer.regular_price_amount or offer.price_amount):
+        sales.set_regular_price(offer, data.price.amount)
+        priced = True
+    if "sale" in data.model_fields_set:
+        sales.set_sale(offer, data.sale, now=utcnow())
+        priced = True
     if data.shipping_price is not None and data.shipping_price.amount != offer.shipping_amount:
         offer.shipping_amount, priced = data.shipping_price.amount, True
     if data.list_price is not None:

@@ -12,6 +12,7 @@ from bazaar.kernel.errors import (
     ValidationFailed,
 )
 from bazaar.kernel.money import AmountTooLarge
+from bazaar.promotions.errors import VoucherExhausted, VoucherNotActive, VoucherNotApplicable
 
 
 class IdempotencyKeyRequired(BadRequest):
@@ -105,4 +106,7 @@ FAILURES: dict[str, type[DomainError]] = {
     "checkout_expired": CheckoutExpired,
     "admission_required": CheckoutNeedsAdmission,
     "no_flash_sale_hold": NoFlashSaleHold,
+    "voucher_exhausted": VoucherExhausted,
+    "voucher_not_active": VoucherNotActive,
+    "voucher_not_applicable": VoucherNotApplicable,
 }

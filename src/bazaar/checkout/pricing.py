@@ -53,10 +53,15 @@ class Quote:
     shipping: int = 0
     tax: int = 0
     options: list[CommonOption] = field(default_factory=list)
+    line_discounts: dict[str, int] = field(default_factory=dict)  # offer id -> its share of a voucher
+
+    @property
+    def discount(self) -> int:
+        return sum(self.line_discounts.values())
 
     @property
     def total(self) -> int:
-        return self.subtotal + self.shipping + self.tax
+        return self.subtotal - self.discount + self.shipping + self.tax
 
 
 class ShippingMethodUnavailable(ValidationFailed):
@@ -73,9 +78,13 @@ def price_cart(
     method: str | None,
     currency: str,
     per_seller: dict[str, str] | None = None,
+    line_discounts: dict[str, int] | None = None,
 ) -> Quote:
     """Price `lines` for the destination. Each seller's parcel goes by `per_seller[seller_id]` when the
-    buyer chose one for it, else by `method`; with neither, by the cheapest method every seller offers."""
+    buyer chose one for it, else by `method`; with neither, by the cheapest method every seller offers.
+    `line_discounts` (the pricing hook for promotions: offer id -> amount off the line) lower what each line
+    costs, and its tax with it."""
+    line_discounts = line_discounts or {}
     per_seller = per_seller or {}
     by_seller: dict[str, list[PricedLine]] = defaultdict(list)
     for line in lines:
@@ -101,8 +110,11 @@ def price_cart(
     )
     quote = Quote(currency=currency, lines=lines, line_taxes={}, shipments=shipments, method=chosen_method)
     for line in lines:
+        gross = line.unit_price * line.quantity
+        off = min(gross, max(0, line_discounts.get(line.offer_id, 0)))
+        quote.line_discounts[line.offer_id] = off
         quote.line_taxes[line.offer_id] = line_tax(
-            country=country, region=region, tax_category=line.tax_category, amount=line.unit_price * line.quantity
+            country=country, region=region, tax_category=line.tax_category, amount=gross - off
         )
     for shipment in shipments:
         wanted = per_seller.get(shipment.seller_id, chosen_method)
@@ -118,6 +130,14 @@ def price_cart(
     quote.tax = sum(quote.line_taxes.values()) + sum(s.tax for s in shipments)
     quote.options = sorted(common.values(), key=lambda o: (o.price, o.estimated_days))
     return quote
+
+
+def seller_subtotals(lines: list[PricedLine]) -> dict[str, int]:
+    """What each seller's lines cost before discounts: what a seller's voucher is measured against."""
+    out: dict[str, int] = defaultdict(int)
+    for line in lines:
+        out[line.seller_id] += line.unit_price * line.quantity
+    return dict(out)
 
 
 def _common_options(shipments: list[SellerShipment]) -> dict[str, CommonOption]:

@@ -23,9 +23,10 @@ from sqlalchemy import select
 
 from bazaar.cart import service as cart_service
 from bazaar.checkout import queries
+from bazaar.checkout.discounts import line_discounts
 from bazaar.checkout.models import Checkout, CheckoutStep
 from bazaar.checkout.ports import AuthOutcome, CheckoutPayments, PendingAuthorization
-from bazaar.checkout.pricing import PricedLine, Quote, price_cart
+from bazaar.checkout.pricing import PricedLine, Quote, price_cart, seller_subtotals
 from bazaar.checkout.schemas import CardInput, CheckoutRead, StepRead
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales import holds as flash_holds
@@ -42,6 +43,9 @@ from bazaar.kernel.ports import CartStore, SoldOutFlags
 from bazaar.kernel.schemas import money
 from bazaar.orders.service import NewOrderLine, place_order
 from bazaar.payments import service as payments
+from bazaar.promotions import service as promotions
+from bazaar.promotions.errors import VoucherExhausted, VoucherNotActive, VoucherNotApplicable
+from bazaar.promotions.service import Discount
 
 log = logging.getLogger("bazaar.checkout")
 TERMINAL = frozenset({"completed", "failed"})
@@ -127,6 +131,20 @@ async def prepare(
     """In the transaction that inserted the checkout (status `started`): read the cart (or claim the buyer's
     flash-sale holds), hold the stock, price it and record the authorize call, each with its step, and commit.
     Answers `priced`, or `failed` (recorded)."""
+    # Nothing read here needs this transaction's new rows flushed first, so all of them go in the commit's one
+    # flush: one UPDATE of the checkout and the steps, holds and events in batches, not a round trip each.
+    with uow.session.no_autoflush:
+        return await _prepare(deps, uow, progress, card, shipping_methods, flash_sale_id)
+
+
+async def _prepare(
+    deps: SagaDeps,
+    uow: UnitOfWork,
+    progress: Progress,
+    card: CardInput,
+    shipping_methods: Mapping[str, str] | None,
+    flash_sale_id: str | None,
+) -> str:
     checkout = progress.checkout
     quote: Quote | None = None
     if flash_sale_id is not None:
@@ -146,9 +164,17 @@ async def prepare(
         checkout.cart_id = cart_id
         checkout.currency = currency
         lines = [line.__dict__ for line in cart_lines]
-        quote = _quote(checkout, lines, shipping_methods)
+        try:  # the cart's vouchers: one use each, taken in this transaction under their limits, or no checkout
+            discounts = await _redeem_vouchers(uow, checkout, cart_lines)
+        except (VoucherExhausted, VoucherNotActive, VoucherNotApplicable) as exc:
+            await uow.rollback()
+            await _fail_alone(deps, progress, exc.code, exc.message, **exc.details)
+            return "failed"
+        off = line_discounts(cart_lines, discounts)
+        quote = _quote(checkout, lines, shipping_methods, off)
         if quote.total > MAX_AMOUNT:  # refused before any stock is held: no provider would take it in one payment
             err = AmountTooLarge(f"the order total ({quote.total} minor units) is over the maximum of {MAX_AMOUNT}")
+            await promotions.release_checkout(uow=uow, checkout_id=checkout.id)
             await _fail(uow, checkout, err.code, err.message, progress, total=quote.total, max_amount=MAX_AMOUNT)
             return "failed"
         new_step(uow, checkout, "cart_validated", progress, lines=len(lines))
@@ -181,6 +207,7 @@ async def prepare(
             **line,
             "reservation_id": line.get("reservation_id") or by_offer[line["offer_id"]],
             "tax": taxes[line["offer_id"]],
+            "discount": quote.line_discounts.get(line["offer_id"], 0),
         }
         for line in lines
     ]
@@ -236,13 +263,33 @@ async def _flash_sale_lines(uow: UnitOfWork, checkout: Checkout, sale_id: str) -
     ]
 
 
-def _quote(checkout: Checkout, lines: list[dict[str, Any]], per_seller: Mapping[str, str] | None) -> Quote:
+def _quote(
+    checkout: Checkout,
+    lines: list[dict[str, Any]],
+    per_seller: Mapping[str, str] | None,
+    line_discounts: dict[str, int] | None = None,
+) -> Quote:
     return price_cart(
         lines=[PricedLine(**{k: line[k] for k in PricedLine.__dataclass_fields__}) for line in lines],
         country=checkout.shipping_address["country"],
         region=checkout.shipping_address["region"],
         method=checkout.shipping_method,
         per_seller=dict(per_seller) if per_seller else None,
+        currency=checkout.currency,
+        line_discounts=line_discounts,
+    )
+
+
+async def _redeem_vouchers(uow: UnitOfWork, checkout: Checkout, lines: list[PricedLine]) -> list[Discount]:
+    """The promotions hook: a cart checkout takes one use of each voucher on its cart (see promotions.redeem)."""
+    if checkout.cart_id is None:
+        return []
+    return await promotions.redeem(
+        uow=uow,
+        cart_id=checkout.cart_id,
+        checkout_id=checkout.id,
+        buyer_id=checkout.user_id,
+        seller_subtotals=seller_subtotals(lines),
         currency=checkout.currency,
     )
 
@@ -415,7 +462,9 @@ async def _create_order_in(
         tax=checkout.tax_amount,
         shipping_address=checkout.shipping_address,
         shipping_method=checkout.shipping_method,
+        discounts=await promotions.checkout_discounts(uow=uow, checkout_id=checkout.id),
     )
+    await promotions.attach_order(uow=uow, checkout_id=checkout.id, order_id=order_id)
     await _set_payment_order(uow, checkout, order_id, deps.capture_delay)
     checkout.order_id = order_id
     if checkout.cart_id:
@@ -467,6 +516,7 @@ async def _release_holds(deps: SagaDeps, uow: UnitOfWork, checkout_id: str) -> N
     # order, two failing checkouts sharing offers could deadlock each other and any reservation).
     held = [reservation_id for line in checkout.lines for reservation_id in _reservation_ids(line)]
     await inventory.release_reservations(uow=uow, reservation_ids=held, sold_out=deps.sold_out)
+    await promotions.release_checkout(uow=uow, checkout_id=checkout_id)
     await _advance(uow, checkout, "failed", code=checkout.failure_code)
 
 
@@ -493,6 +543,7 @@ def _order_line(line: dict[str, Any]) -> NewOrderLine:
         quantity=line["quantity"],
         unit_price=line["unit_price"],
         tax=line["tax"],
+        discount=line.get("discount", 0),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from bazaar.kernel.schemas import MoneyModel
+from bazaar.promotions.schemas import DiscountRead
 from bazaar.shipping.addresses import ShippingAddress
 from bazaar.shipping.rates import METHODS
 
@@ -110,6 +111,7 @@ class QuoteLineRead(BaseModel):
     unit_price: MoneyModel
     line_total: MoneyModel
     tax: MoneyModel
+    discount: MoneyModel = Field(default_factory=lambda: MoneyModel(amount=0), description="this line's voucher share")
 
 
 class SellerShipmentRead(BaseModel):
@@ -126,6 +128,8 @@ class QuoteRead(BaseModel):
     shipping_method: str | None
     shipments: list[SellerShipmentRead]
     subtotal: MoneyModel
+    discounts: list[DiscountRead] = Field(default_factory=list, description="sellers' vouchers applied to the cart")
+    discount: MoneyModel = Field(default_factory=lambda: MoneyModel(amount=0), description="all discounts together")
     shipping: MoneyModel
     tax: MoneyModel
     total: MoneyModel

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bazaar.addresses import service as addresses
 from bazaar.checkout import queries, saga
+from bazaar.checkout.discounts import line_discounts
 from bazaar.checkout.errors import (
     FAILURES,
     CartEmpty,
@@ -21,7 +22,7 @@ from bazaar.checkout.errors import (
     IdempotencyKeyReused,
 )
 from bazaar.checkout.models import Checkout, CheckoutStep
-from bazaar.checkout.pricing import PricedLine, price_cart
+from bazaar.checkout.pricing import PricedLine, price_cart, seller_subtotals
 from bazaar.checkout.schemas import (
     AddressChoice,
     CheckoutRead,
@@ -39,6 +40,7 @@ from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DomainError, ValidationFailed
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.schemas import money
+from bazaar.promotions import service as promotions
 from bazaar.shipping.addresses import ShippingAddress
 
 REPLAY_WAIT_SECONDS = 5.0
@@ -67,10 +69,11 @@ async def quote_checkout(
     *, uow: UnitOfWork, user_id: str | None, request: QuoteRequest, guest_cart_id: str | None = None
 ) -> QuoteRead:
     """Price the cart (the user's, or a guest's by cart id) for an address; nothing is held or charged."""
-    _, lines, currency = await _cart_lines(uow, user_id, guest_cart_id)
+    cart_id, lines, currency = await _cart_lines(uow, user_id, guest_cart_id)
     if not lines:
         raise CartEmpty()
     address = await _shipping_address(uow, user_id, request)
+    discounts, _ = await promotions.preview(uow=uow, cart_id=cart_id, seller_subtotals=seller_subtotals(lines))
     quote = price_cart(
         lines=lines,
         country=address.country,
@@ -78,6 +81,7 @@ async def quote_checkout(
         method=request.shipping_method,
         currency=currency,
         per_seller=dict(request.shipping_methods or {}),
+        line_discounts=line_discounts(lines, discounts),
     )
     m = lambda amount: money(amount, currency)  # noqa: E731
     return QuoteRead(
@@ -91,6 +95,7 @@ async def quote_checkout(
                 unit_price=m(li.unit_price),
                 line_total=m(li.unit_price * li.quantity),
                 tax=m(quote.line_taxes[li.offer_id]),
+                discount=m(quote.line_discounts.get(li.offer_id, 0)),
             )
             for li in lines
         ],
@@ -112,6 +117,8 @@ async def quote_checkout(
             for s in quote.shipments
         ],
         subtotal=m(quote.subtotal),
+        discounts=[d.read(currency) for d in discounts],
+        discount=m(quote.discount),
         shipping=m(quote.shipping),
         tax=m(quote.tax),
         total=m(quote.total),

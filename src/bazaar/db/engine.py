@@ -105,7 +105,10 @@ class Database:
 
 
 def _postgres_engine(url: str, settings: Settings) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    # LIFO: the connections in use stay few and warm, and only those left idle pay the liveness ping.
+    engine = create_async_engine(
+        url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow, pool_use_lifo=True
+    )
     _ping_when_idle(engine, settings.db_ping_after_idle_seconds)
     return engine
 

@@ -19,6 +19,8 @@ from bazaar.media import models as media_models
 from bazaar.notifications import models as notifications_models
 from bazaar.orders import models as orders_models
 from bazaar.payments import models as payments_models
+from bazaar.promotions import models as promotions_models
+from bazaar.recommendations import models as recommendations_models
 from bazaar.reviews import models as reviews_models
 from bazaar.shipping import models as shipping_models
 from bazaar.wishlists import models as wishlists_models
@@ -43,6 +45,8 @@ MODULES = (
     wishlists_models,
     media_models,
     reviews_models,
+    promotions_models,
+    recommendations_models,
     flash_sales_models,
 )
 metadata = Base.metadata

@@ -37,7 +37,10 @@ class DatabaseWaitingRoom:
         )
         return int(ahead or 0)
 
-    async def join(self, sale_id: str, buyer_id: str, *, now: datetime, keep_seconds: int) -> Place:
+    async def join(
+        self, sale_id: str, buyer_id: str, *, now: datetime, keep_seconds: int, arrived: datetime | None = None
+    ) -> Place:
+        """Ordered by the join's turn on the sale row (embedded: one process, short waits)."""
         try:
             return await self._join(sale_id, buyer_id, now=now)
         except IntegrityError:  # the same buyer joined from another device at the same instant: take that place

@@ -16,7 +16,7 @@ from typing import Protocol
 class Place:
     ticket_id: str
     buyer_id: str
-    seq: int  # arrival order in the sale (1 = first to join)
+    seq: int  # join number in the sale (1 = first to join)
     status: str  # waiting | admitted | expired | left
     position: int  # 1-based while waiting (1 = next in), else 0
     admitted_until: datetime | None = None
@@ -32,8 +32,11 @@ class RoomCounts:
 
 
 class WaitingRoom(Protocol):
-    async def join(self, sale_id: str, buyer_id: str, *, now: datetime, keep_seconds: int) -> Place:
-        """The buyer's place: their waiting or admitted ticket if they have one, else a new one at the back."""
+    async def join(
+        self, sale_id: str, buyer_id: str, *, now: datetime, keep_seconds: int, arrived: datetime | None = None
+    ) -> Place:
+        """The buyer's place: their waiting or admitted ticket if they have one, else a new one behind everyone
+        whose request reached the server before `arrived` (default `now`)."""
         ...
 
     async def look(self, sale_id: str, ticket_id: str, *, now: datetime) -> Place | None:

@@ -114,8 +114,10 @@ async def join_queue(
     policy: QueuePolicy,
     sale_id: str,
     buyer_id: str,
+    arrived: datetime | None = None,
 ) -> TicketRead:
-    """A buyer takes a place in a live sale's queue (joining again answers the same place)."""
+    """A buyer takes a place in a live sale's queue (joining again answers the same place); `arrived` is when
+    the request reached the server, so time spent waiting inside a busy process does not cost places."""
     now = utcnow()
     sale = await sale_entry(calendar, read_uow, sale_id)
     status = sale.status(now)
@@ -124,7 +126,7 @@ async def join_queue(
     if sale.units_sold >= sale.units:
         raise FlashSaleSoldOut(sale_id=sale.id, units_left=0)
     keep = int((sale.ends_at - now + KEEP_AFTER_END).total_seconds())
-    place = await room.join(sale.id, buyer_id, now=now, keep_seconds=keep)
+    place = await room.join(sale.id, buyer_id, now=now, keep_seconds=keep, arrived=arrived)
     return _read(sale, place, policy, now)
 
 

@@ -30,6 +30,9 @@ class Order(Base):
     shipping_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     tax_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     total_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # Sellers' vouchers taken off the items: [{code, seller_id, amount}]; total = subtotal - discount + shipping + tax.
+    discount_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    discounts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     shipping_method: Mapped[str | None] = mapped_column(String(60), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -58,6 +61,8 @@ class OrderLine(Base):
     unit_price_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     shipping_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     tax_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    # This line's share of its seller's voucher: a returned unit refunds its price less its share.
+    discount_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
     shipped_quantity: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     returned_quantity: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

@@ -15,6 +15,7 @@ from bazaar.kernel.schemas import Page, money
 from bazaar.orders.access import access_token_for, access_token_matches
 from bazaar.orders.models import Order, OrderLine, OrderStatusHistory, Return, ReturnLine
 from bazaar.orders.schemas import (
+    DiscountRead,
     HistoryRead,
     OrderLineRead,
     OrderRead,
@@ -149,12 +150,15 @@ async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], onl
                 captured=money(p.captured_amount, c),
                 refunded=money(p.refunded_amount, c),
             )
+    discounts = [d for d in order.discounts or [] if only_seller is None or d.get("seller_id") == only_seller]
     if only_seller is None:
         subtotal, shipping, tax = order.subtotal_amount, order.shipping_amount, order.tax_amount
-    else:  # a seller sees their own lines, their shipping charge and those lines' tax
+        discount = order.discount_amount
+    else:  # a seller sees their own lines, their shipping charge, those lines' tax and their own voucher
         subtotal = sum(li.unit_price_amount * li.quantity for li in lines)
         shipping = sum(li.shipping_amount for li in lines)
         tax = sum(li.tax_amount for li in lines)
+        discount = sum(li.discount_amount for li in lines)
     return OrderRead(
         id=order.id,
         status=order.status,
@@ -162,9 +166,13 @@ async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], onl
         buyer_id=order.user_id,
         lines=[_line_read(li, images.get(li.product_id)) for li in lines],
         subtotal=money(subtotal, c),
+        discounts=[
+            DiscountRead(code=d["code"], seller_id=d["seller_id"], amount=money(int(d["amount"]), c)) for d in discounts
+        ],
+        discount=money(discount, c),
         shipping=money(shipping, c),
         tax=money(tax, c),
-        total=money(subtotal + shipping + tax, c),
+        total=money(subtotal - discount + shipping + tax, c),
         shipping_address=order.shipping_address,
         shipping_method=order.shipping_method,
         payment=payment,
@@ -189,6 +197,7 @@ def _line_read(li: OrderLine, image: str | None = None) -> OrderLineRead:
         tax=money(li.tax_amount, c),
         shipped_quantity=li.shipped_quantity,
         returned_quantity=li.returned_quantity,
+        discount=money(li.discount_amount, c),
         image=image,
     )
 
@@ -285,7 +294,10 @@ async def list_orders(
         total_amount = (
             o.total_amount
             if seller_id is None
-            else sum(li.unit_price_amount * li.quantity + li.shipping_amount + li.tax_amount for li in mine)
+            else sum(
+                li.unit_price_amount * li.quantity - li.discount_amount + li.shipping_amount + li.tax_amount
+                for li in mine
+            )
         )
         items.append(
             OrderSummary(
@@ -371,6 +383,26 @@ async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: l
         .distinct()
     )
     return set(rows.scalars())
+
+
+async def ordered_product_ids(*, uow: UnitOfWork, order_id: str) -> list[str]:
+    """The distinct products of an order, in line order."""
+    rows = await uow.session.execute(
+        select(OrderLine.product_id).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
+    )
+    return list(dict.fromkeys(rows.scalars()))
+
+
+async def recently_ordered_product_ids(*, uow: UnitOfWork, buyer_id: str, limit: int = 20) -> list[str]:
+    """The products a buyer ordered most recently, newest first."""
+    rows = await uow.session.execute(
+        select(OrderLine.product_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.user_id == buyer_id, Order.status != "cancelled")
+        .order_by(Order.created_at.desc(), OrderLine.id)
+        .limit(limit * 3)
+    )
+    return list(dict.fromkeys(rows.scalars()))[:limit]
 
 
 async def sales_figures(*, uow: UnitOfWork, since: datetime) -> tuple[int, int, int, int]:

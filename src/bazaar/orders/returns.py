@@ -94,11 +94,15 @@ async def request_return(
 
 
 def refund_for(line: OrderLine, quantity: int) -> int:
-    """Returned units refund their price and their share of the line's tax. Shares are taken cumulatively
-    (floor of tax x returned / quantity, before and after), so a line returned in parts refunds its tax exactly."""
+    """Returned units refund what was paid for them: their price less their share of the line's voucher discount,
+    plus their share of the line's tax. Shares are taken cumulatively (floor of amount x returned / quantity,
+    before and after), so a line returned in parts refunds exactly what it cost."""
     before, after = line.returned_quantity, line.returned_quantity + quantity
-    tax_share = (line.tax_amount * after) // line.quantity - (line.tax_amount * before) // line.quantity
-    return line.unit_price_amount * quantity + tax_share
+
+    def share(amount: int) -> int:
+        return (amount * after) // line.quantity - (amount * before) // line.quantity
+
+    return line.unit_price_amount * quantity - share(line.discount_amount) + share(line.tax_amount)
 
 
 async def receive_return(*, uow: UnitOfWork, payments: OrderPayments, return_id: str, seller_id: str) -> ReturnRead:

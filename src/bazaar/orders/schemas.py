@@ -10,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from bazaar.kernel.schemas import MoneyModel
 
 
+class DiscountRead(BaseModel):
+    """A seller's voucher taken off the order (the promotions context's shape, repeated: orders own their copy)."""
+
+    code: str
+    seller_id: str
+    amount: MoneyModel
+
+
 class OrderLineRead(BaseModel):
     id: str
     offer_id: str
@@ -23,6 +31,7 @@ class OrderLineRead(BaseModel):
     tax: MoneyModel
     shipped_quantity: int
     returned_quantity: int
+    discount: MoneyModel = Field(default_factory=lambda: MoneyModel(amount=0), description="this line's voucher share")
     image: str | None = Field(default=None, description="the product's main picture (thumbnail URL)")
 
 
@@ -93,6 +102,8 @@ class OrderRead(BaseModel):
     buyer_id: str
     lines: list[OrderLineRead]
     subtotal: MoneyModel
+    discounts: list[DiscountRead] = Field(default_factory=list, description="sellers' vouchers taken off")
+    discount: MoneyModel = Field(default_factory=lambda: MoneyModel(amount=0))
     shipping: MoneyModel
     tax: MoneyModel
     total: MoneyModel

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import stock
 from bazaar.kernel.errors import DomainError
+from bazaar.kernel.ids import new_id
 from bazaar.orders.errors import NotCancellable
 from bazaar.orders.events import OrderPlaced, OrderStatusChanged
 from bazaar.orders.models import Order, OrderLine, OrderStatusHistory
@@ -32,6 +33,7 @@ class NewOrderLine:
     quantity: int
     unit_price: int
     tax: int
+    discount: int = 0  # this line's share of its seller's voucher
 
 
 async def place_order(
@@ -47,9 +49,13 @@ async def place_order(
     tax: int,
     shipping_address: dict[str, Any],
     shipping_method: str | None,
+    discounts: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Create the order (status pending: payment authorized) in the caller's transaction."""
+    """Create the order (status pending: payment authorized) in the caller's transaction. `discounts` are the
+    sellers' vouchers ({code, seller_id, amount}); each line carries its share, and the total is net of them."""
+    discount = sum(int(d["amount"]) for d in discounts or [])
     order = Order(
+        id=new_id(),  # known now: the order, its lines and its history go in the caller's next flush together
         user_id=user_id,
         checkout_id=checkout_id,
         status="pending",
@@ -57,12 +63,13 @@ async def place_order(
         subtotal_amount=subtotal,
         shipping_amount=shipping,
         tax_amount=tax,
-        total_amount=subtotal + shipping + tax,
+        total_amount=subtotal - discount + shipping + tax,
+        discount_amount=discount,
+        discounts=discounts or None,
         shipping_address=shipping_address,
         shipping_method=shipping_method,
     )
     uow.session.add(order)
-    await uow.flush()
     charged: set[str] = set()
     for line in lines:
         # A seller's shipment price is carried on that seller's first line.
@@ -81,6 +88,7 @@ async def place_order(
                 unit_price_amount=line.unit_price,
                 shipping_amount=line_shipping,
                 tax_amount=line.tax,
+                discount_amount=line.discount,
                 currency=currency,
             )
         )

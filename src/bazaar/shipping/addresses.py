@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -42,7 +43,12 @@ class ShippingAddress(BaseModel):
     city: str = Field(min_length=1, max_length=120)
     region: str = Field(min_length=1, max_length=80)
     postal_code: str = Field(min_length=1, max_length=16)
-    country: str = Field(min_length=2, max_length=2, description="ISO-3166 alpha-2")
+    country: str = Field(
+        min_length=2,
+        max_length=2,
+        description="ISO-3166 alpha-2",
+        json_schema_extra={"enum": list[Any](sorted(ISO_COUNTRIES))},  # the document says which codes are accepted
+    )
 
     @field_validator("country")
     @classmethod

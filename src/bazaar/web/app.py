@@ -37,14 +37,18 @@ from bazaar.web.api import (
     media,
     notifications,
     orders,
+    promotions,
+    recommendations,
     reviews,
     search,
 )
+from bazaar.web.arrival import ArrivalStamp
 from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
 from bazaar.web.guards import RequestGuard, SecurityHeaders
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
+from bazaar.web.openapi import describe
 from bazaar.web.read_your_writes import ReadYourWrites
 from bazaar.web.storefront import pages
 
@@ -144,6 +148,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         docs_url=None if settings.env == "production" else "/docs",
         redoc_url=None if settings.env == "production" else "/redoc",
     )
+    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     metrics = Metrics()
     app.state.metrics = metrics
     if container is not None:
@@ -164,6 +169,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(media.files)
     app.include_router(reviews.router, prefix=API_PREFIX)
+    app.include_router(promotions.router, prefix=API_PREFIX)
+    app.include_router(recommendations.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(disputes.router, prefix=API_PREFIX)
@@ -190,4 +197,5 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     if settings.replica_urls:
         app.add_middleware(ReadYourWrites, sticky_seconds=settings.replica_sticky_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
+    app.add_middleware(ArrivalStamp)  # outermost: when the request reached this process
     return app

@@ -16,6 +16,7 @@ from bazaar.workers import (
     payments,
     payouts,
     reservation_sweeper,
+    sale_prices,
     search_indexer,
 )
 
@@ -56,6 +57,8 @@ def all_workers(container: Container) -> list[Worker]:
         Worker("flash-sale-admitter", flash_sales.run_admitter, min(poll, 0.25)),
         # Pays sellers once per BAZAAR_PAYOUT_INTERVAL_HOURS (daily), remembered in the database across restarts.
         Worker("payouts", payouts.run_once, 60.0),
+        # Switches offers to and from their scheduled sale price within half a second of the clock.
+        Worker("sale-prices", sale_prices.run_once, min(poll, 0.5)),
     ]
 
 

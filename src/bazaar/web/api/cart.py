@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from bazaar.cart import service
 from bazaar.cart.schemas import CartItemAdd, CartItemUpdate, CartRead
+from bazaar.promotions.schemas import VoucherApply
 from bazaar.web.api.deps import ContainerDep, OptionalUser, ReadUowDep, UowDep
 
 router = APIRouter(tags=["cart"])
@@ -83,3 +84,23 @@ async def delete_item(
         uow=uow, store=container.carts, cache=container.cache, owner=owner, item_id=item_id
     )
     return _remember(request, response, owner, cart)
+
+
+@router.post("/cart/voucher", response_model=CartRead)
+async def apply_voucher(
+    body: VoucherApply, owner: Owner, request: Request, response: Response, container: ContainerDep, uow: UowDep
+) -> CartRead:
+    cart = await service.apply_voucher(
+        uow=uow, store=container.carts, cache=container.cache, owner=owner, code=body.code
+    )
+    return _remember(request, response, owner, cart)
+
+
+@router.delete("/cart/voucher", response_model=CartRead)
+async def remove_voucher(
+    owner: Owner,
+    container: ContainerDep,
+    uow: UowDep,
+    code: Annotated[str | None, Query(max_length=40, description="one code; without it, every code")] = None,
+) -> CartRead:
+    return await service.remove_voucher(uow=uow, store=container.carts, cache=container.cache, owner=owner, code=code)

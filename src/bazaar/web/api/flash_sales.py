@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from bazaar.flash_sales import queue, service
 from bazaar.flash_sales.schemas import FlashSaleCreate, FlashSalePage, FlashSaleRead, TicketRead
 from bazaar.web.api.deps import ContainerDep, CurrentSeller, CurrentUser, ReadUowDep, UowDep
+from bazaar.web.arrival import arrival_time
 
 router = APIRouter(tags=["flash sales"])
 PageQ = Annotated[int, Query(ge=1, le=10_000)]
@@ -56,9 +57,10 @@ async def get_sale(sale_id: str, uow: ReadUowDep) -> FlashSaleRead:
 
 
 @router.post("/flash-sales/{sale_id}/queue", status_code=201, response_model=TicketRead)
-async def join_queue(sale_id: str, principal: CurrentUser, container: ContainerDep) -> TicketRead:
+async def join_queue(sale_id: str, request: Request, principal: CurrentUser, container: ContainerDep) -> TicketRead:
     """Take a place in a live sale's queue; joining again (from any device) answers the same ticket."""
     return await queue.join_queue(
+        arrived=arrival_time(request.scope),
         room=container.waiting_room,
         calendar=container.flash_calendar,
         read_uow=container.read_uow,

@@ -2,11 +2,22 @@
 
 from fastapi import APIRouter
 
-from bazaar.web.storefront.pages import account, browse, buyer, console, flash, reviews, seller, shop
+from bazaar.web.storefront.pages import (
+    account,
+    browse,
+    buyer,
+    console,
+    flash,
+    media,
+    promotions,
+    reviews,
+    seller,
+    shop,
+)
 from bazaar.web.storefront.pages.common import error_page
 
 router = APIRouter(include_in_schema=False)
-for area in (browse, shop, account, buyer, seller, reviews, flash, console):
+for area in (browse, shop, account, buyer, seller, reviews, flash, console, promotions, media):
     router.include_router(area.router)
 
 __all__ = ["error_page", "router"]

@@ -14,10 +14,11 @@ from bazaar.catalog.page_cache import ProductPages
 from bazaar.catalog.schemas import CategoryNode, ProductPage
 from bazaar.kernel.errors import NotFound
 from bazaar.kernel.money import MAX_AMOUNT
+from bazaar.recommendations import service as recommendations
 from bazaar.search.schemas import SearchParams, SearchResult, Sort
 from bazaar.search.service import SearchService
 from bazaar.web.storefront.pages.common import PageDep, PageRoute, whole_number
-from bazaar.web.storefront.pages.reviews import review_panel
+from bazaar.web.storefront.pages.reviews import review_panel, shelves
 from bazaar.web.views import remember_view
 from bazaar.wishlists import service as wishlists
 
@@ -87,8 +88,11 @@ async def home(page: PageDep) -> Response:
     tree = await _categories(page)
     popular = await run_search(page, SearchParams(sort="rating", in_stock=True, per_page=8))
     bargains = await run_search(page, SearchParams(sort="price_asc", in_stock=True, rating_min=4, per_page=8))
+    for_you: list[Any] = []
     async with page.container.read_uow() as uow:
         deals = await queries.deals(uow=uow, limit=8)
+        if page.principal is not None:
+            for_you = (await recommendations.for_buyer(uow=uow, buyer_id=page.principal.user_id)).for_you
     calendar = page.container.flash_calendar
     flash_sales = await calendar.upcoming(limit=8)
     shown = [item.id for item in (*popular.items, *bargains.items)]
@@ -101,6 +105,7 @@ async def home(page: PageDep) -> Response:
         deals=deals,
         flash=flash,
         flash_sales=flash_sales,
+        for_you=for_you,
     )
 
 
@@ -193,4 +198,5 @@ async def product(product_id: str, request: Request, page: PageDep) -> Response:
         sale=sale,
         sale_offer=sale_offer,
         **await review_panel(page, product.id),
+        **await shelves(page, product.id),
     )

@@ -23,6 +23,7 @@ from bazaar.flash_sales.schemas import TicketRead
 from bazaar.kernel.errors import DomainError
 from bazaar.kernel.ids import new_id
 from bazaar.shipping.rates import METHODS
+from bazaar.web.arrival import arrival_time
 from bazaar.web.storefront.pages.common import Form, Page, PageDep, PageRoute, field_errors, whole_number
 from bazaar.web.storefront.pages.shop import Where, _card, _where
 
@@ -46,7 +47,7 @@ async def join(sale_id: str, page: PageDep, form: Form) -> Response:
     try:
         ticket = await queue.join_queue(
             room=c.waiting_room, calendar=c.flash_calendar, read_uow=c.read_uow, policy=c.queue_policy,
-            sale_id=sale_id, buyer_id=page.principal.user_id,
+            sale_id=sale_id, buyer_id=page.principal.user_id, arrived=arrival_time(page.request.scope),
         )  # fmt: skip
     except DomainError as exc:
         return page.redirect(f"/p/{quote(sale.product_id)}", notice=exc.message)

@@ -1,4 +1,5 @@
-"""Review pages: write or edit your review of a product you received, delete it."""
+"""Review pages (write or edit your review of a product you received, delete it) and the product page's other
+merchandising parts: its reviews panel and its recommendation shelves."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pydantic import ValidationError
 from bazaar.catalog.page_cache import ProductPages
 from bazaar.catalog.schemas import ProductPage
 from bazaar.kernel.errors import DomainError
+from bazaar.recommendations import service as recommendations
 from bazaar.reviews import service as reviews
 from bazaar.reviews.schemas import ReviewCreate, ReviewSort, ReviewUpdate
+from bazaar.search.service import SearchService
 from bazaar.web.storefront.pages.common import Form, PageDep, PageRoute, field_errors, whole_number
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -96,3 +99,11 @@ async def review_panel(page: PageDep, product_id: str) -> dict[str, Any]:
                 await reviews.can_review(uow=uow, author_id=page.principal.user_id, product_ids=[product_id])
             )
     return {"reviews": listing, "review_sorts": REVIEW_SORTS, "my_review": mine, "can_review": can_write}
+
+
+async def shelves(page: PageDep, product_id: str) -> dict[str, Any]:
+    """The product page's "bought together" and "similar" shelves."""
+    search: SearchService = page.container.extras["search"]
+    async with page.container.read_uow() as uow:
+        recs = await recommendations.for_product(uow=uow, search=search, product_id=product_id)
+    return {"bought_together": recs.bought_together, "similar": recs.similar}

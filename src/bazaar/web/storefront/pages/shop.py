@@ -20,6 +20,7 @@ from bazaar.checkout import service as checkout
 from bazaar.checkout.schemas import CardInput, CheckoutRead, CheckoutRequest, QuoteRead, QuoteRequest
 from bazaar.kernel.errors import DomainError
 from bazaar.kernel.ids import new_id
+from bazaar.recommendations import service as recommendations
 from bazaar.shipping.addresses import ShippingAddress
 from bazaar.shipping.rates import METHODS
 from bazaar.web.api.deps import client_ip
@@ -52,7 +53,8 @@ def _is_htmx(request: Request) -> bool:
 async def cart_page(page: PageDep) -> Response:
     async with page.container.read_uow() as uow:
         cart = await carts.get_cart(uow=uow, store=page.container.carts, cache=page.container.cache, owner=page.owner)
-    return await page.render("cart.html", cart=cart, cart_count=sum(i.quantity for i in cart.items))
+        also = await recommendations.for_cart(uow=uow, product_ids=[i.product_id for i in cart.items if i.product_id])
+    return await page.render("cart.html", cart=cart, cart_count=sum(i.quantity for i in cart.items), also=also)
 
 
 @router.post("/cart/add")

@@ -1,0 +1,1 @@
+"""Recommendations: bought together (co-purchases), similar (the search index) and for you (a buyer's history)."""

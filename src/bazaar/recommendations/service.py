@@ -1,0 +1,121 @@
+"""Recommendation use cases: co-purchases counted from placed orders (a consumer of order events, so eventually
+consistent), "similar" asked of the search index, and "for you" built from a buyer's orders and views."""
+
+from __future__ import annotations
+
+from itertools import permutations
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bazaar.catalog.queries import product_category_id, product_summaries
+from bazaar.catalog.schemas import ProductSummary
+from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.clock import utcnow
+from bazaar.orders import queries as orders
+from bazaar.recommendations.models import CoPurchase
+from bazaar.recommendations.schemas import BuyerRecommendations, ProductRecommendations
+from bazaar.search.schemas import SearchParams, SearchResult
+from bazaar.search.service import SearchService
+from bazaar.wishlists import service as wishlists
+
+MAX_PRODUCTS_PER_ORDER = 20  # an order of 200 products would write 40,000 pairs; its first 20 say enough
+SHELF = 8
+
+
+async def record_order(*, uow: UnitOfWork, order_id: str) -> int:
+    """Count one more order holding each pair of the order's products; answers how many pairs were counted."""
+    products = (await orders.ordered_product_ids(uow=uow, order_id=order_id))[:MAX_PRODUCTS_PER_ORDER]
+    now = utcnow()
+    insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
+    table = CoPurchase.__table__
+    pairs = sorted(permutations(products, 2))  # sorted: concurrent consumers lock rows in one order
+    for product_id, other_id in pairs:
+        statement = (
+            insert(CoPurchase)
+            .values(product_id=product_id, other_id=other_id, orders=1, last_at=now, last_order_id=order_id)
+            .on_conflict_do_update(
+                index_elements=[table.c.product_id, table.c.other_id],
+                set_={"orders": table.c.orders + 1, "last_at": now, "last_order_id": order_id},
+            )
+        )
+        await uow.session.execute(statement)
+    return len(pairs)
+
+
+async def forget_order(*, uow: UnitOfWork, order_id: str) -> None:
+    """A cancelled order no longer counts (its pairs go down by one)."""
+    products = (await orders.ordered_product_ids(uow=uow, order_id=order_id))[:MAX_PRODUCTS_PER_ORDER]
+    for product_id, other_id in sorted(permutations(products, 2)):
+        await uow.session.execute(
+            update(CoPurchase)
+            .where(CoPurchase.product_id == product_id, CoPurchase.other_id == other_id, CoPurchase.orders > 0)
+            .values(orders=CoPurchase.orders - 1)
+        )
+
+
+async def bought_together_ids(*, uow: UnitOfWork, product_ids: list[str], limit: int = SHELF) -> list[str]:
+    """Products most often ordered with any of these (not these themselves), most orders first."""
+    if not product_ids:
+        return []
+    rows = await uow.session.execute(
+        select(CoPurchase.other_id)
+        .where(CoPurchase.product_id.in_(product_ids), CoPurchase.orders > 0)
+        .order_by(CoPurchase.orders.desc(), CoPurchase.last_at.desc(), CoPurchase.other_id)
+        .limit(limit * 4)
+    )
+    skip = set(product_ids)
+    return [pid for pid in dict.fromkeys(rows.scalars()) if pid not in skip][:limit]
+
+
+async def similar_ids(
+    *, search: SearchService, product: ProductSummary, category_id: str, limit: int = SHELF
+) -> list[str]:
+    """Alike in the search index: the same kind of thing (the title's last word, its noun) in the same category,
+    best rated first; topped up from the category when few match."""
+    noun = product.title.split()[-1] if product.title.split() else ""
+    found: list[str] = []
+    for q in (noun, ""):
+        params = SearchParams(q=q[:200], category=category_id, in_stock=True, sort="rating", per_page=limit + 1)
+        result = SearchResult.model_validate_json((await search.search_json(params)).body)
+        found.extend(item.id for item in result.items if item.id != product.id and item.id not in found)
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+async def _cards(uow: UnitOfWork, ids: list[str]) -> list[ProductSummary]:
+    summaries = await product_summaries(uow=uow, product_ids=ids)
+    return [summaries[pid] for pid in ids if pid in summaries]
+
+
+async def for_product(*, uow: UnitOfWork, search: SearchService, product_id: str) -> ProductRecommendations:
+    category_id = await product_category_id(uow=uow, product_id=product_id)  # ProductNotFound for a bad id
+    summaries = await product_summaries(uow=uow, product_ids=[product_id])
+    together = await bought_together_ids(uow=uow, product_ids=[product_id])
+    similar: list[str] = []
+    if product_id in summaries:
+        similar = await similar_ids(search=search, product=summaries[product_id], category_id=category_id)
+    similar = [pid for pid in similar if pid not in together]
+    return ProductRecommendations(bought_together=await _cards(uow, together), similar=await _cards(uow, similar))
+
+
+async def for_cart(*, uow: UnitOfWork, product_ids: list[str]) -> list[ProductSummary]:
+    """What buyers ordered with the cart's products."""
+    return await _cards(uow, await bought_together_ids(uow=uow, product_ids=product_ids))
+
+
+async def for_buyer(*, uow: UnitOfWork, buyer_id: str) -> BuyerRecommendations:
+    """From what the buyer ordered and looked at lately: what others ordered with those, never what they bought."""
+    bought = await orders.recently_ordered_product_ids(uow=uow, buyer_id=buyer_id)
+    viewed = [
+        r.product_id for r in (await wishlists.recently_viewed(uow=uow, user_id=buyer_id, page=1, per_page=10)).items
+    ]
+    seeds = list(dict.fromkeys([*bought[:10], *viewed]))
+    ids = await bought_together_ids(uow=uow, product_ids=seeds, limit=SHELF * 2)
+    owned = set(bought)
+    picks = [pid for pid in ids if pid not in owned]
+    picks += [pid for pid in viewed if pid not in owned and pid not in picks]  # still thinking about these
+    cards = [card for card in await _cards(uow, picks[: SHELF * 2]) if card.in_stock][:SHELF]
+    return BuyerRecommendations(for_you=cards, based_on=seeds)

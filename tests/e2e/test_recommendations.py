@@ -1,0 +1,70 @@
+"""Recommendations over HTTP: "bought together" from orders (through order events), "similar" from the search index,
+"for you" from a buyer's history; shown on the product page, the cart and the home page."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bazaar.bootstrap import Container
+from tests.catalog_builder import index_now
+from tests.e2e.test_orders import place, seller_with_offers
+from tests.helpers import API, drain_events, new_user
+
+
+@pytest.fixture
+def settings(settings_factory):  # type: ignore[no-untyped-def]
+    return settings_factory(capture_delay_seconds=0)
+
+
+async def test_bought_together_similar_and_for_you(client: httpx.AsyncClient, container: Container) -> None:
+    _, _, (kettle, mug, tray, teapot) = await seller_with_offers(client, container, 50, 50, 50, 50)
+    url = f"{API}/products/{kettle.product_id}/recommendations"
+    empty = (await client.get(url)).json()
+    assert empty["bought_together"] == []
+    for n, basket in enumerate([(kettle, mug), (kettle, mug), (kettle, tray)]):
+        _, buyer = await new_user(client)
+        await place(client, buyer, *[(offer, 1) for offer in basket], key=f"basket-{n}")
+    assert (await client.get(url)).json()["bought_together"] == []  # eventually consistent: not yet counted
+    await drain_events(container)
+    together = (await client.get(url)).json()["bought_together"]
+    assert [p["id"] for p in together] == [mug.product_id, tray.product_id]  # ordered together most often first
+    assert together[0]["title"] == mug.title and together[0]["price_from"]["amount"] == mug.price
+
+    # a buyer who bought a mug is shown the kettle others bought with it
+    _, me = await new_user(client)
+    await place(client, me, (mug, 1), key="mine")
+    await drain_events(container)
+    mine = (await client.get(f"{API}/me/recommendations", headers=me)).json()
+    assert kettle.product_id in [p["id"] for p in mine["for_you"]]
+    assert mug.product_id not in [p["id"] for p in mine["for_you"]]
+    assert (await client.get(f"{API}/me/recommendations")).status_code == 401
+
+    # storefront: the product page's shelves, the cart's, the home page's
+    await index_now(container)
+    html = (await client.get(f"/p/{kettle.product_id}")).text
+    assert "Frequently bought together" in html and mug.title in html
+    await client.post(f"{API}/cart/items", json={"offer_id": kettle.id, "quantity": 1}, headers=me)
+    assert "Customers who bought these also bought" in (await client.get("/cart", headers=me)).text
+    assert "Recommended for you" in (await client.get("/", headers=me)).text
+    assert (await client.get(f"{API}/products/nope/recommendations")).status_code == 404
+    assert teapot.product_id  # listed, never ordered: in no "bought together" shelf
+    assert teapot.product_id not in [p["id"] for p in together]
+
+
+async def test_similar_comes_from_the_search_index(client: httpx.AsyncClient, container: Container) -> None:
+    from tests.catalog_builder import api_offer, api_product, make_categories
+    from tests.helpers import new_seller
+
+    cats = await make_categories(container)
+    _, seller = await new_seller(client)
+    made = []
+    for title in ("Steel Kettle", "Glass Kettle", "Copper Kettle", "Bamboo Tray"):
+        product = await api_product(client, seller, title=title, brand="Acme", category_id=cats["Kitchen"])
+        await api_offer(client, seller, sku_id=product["skus"][0]["id"], price=1500)
+        made.append(product["id"])
+    await index_now(container)
+    similar = (await client.get(f"{API}/products/{made[0]}/recommendations")).json()["similar"]
+    ids = [p["id"] for p in similar]
+    assert made[0] not in ids and set(made[1:3]) <= set(ids)
+    assert ids.index(made[1]) < ids.index(made[3]) and ids.index(made[2]) < ids.index(made[3])  # kettles first
