@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -53,6 +54,22 @@ class Node:
 class Cluster:
     nodes: list[Node]
     env: dict[str, str]
+    root: Path
+
+
+def _start_node(root: Path, name: str, env: dict[str, str]) -> Node:
+    """`bazaar serve` with a data dir of its own (as on a machine of its own)."""
+    data = root / name
+    data.mkdir()
+    port = _free_port()
+    log = (data / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**env, "BAZAAR_DATA_DIR": str(data)},
+        stdout=log,
+        stderr=log,
+    )
+    return Node(name, f"http://127.0.0.1:{port}", data, proc)
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, *, within: float) -> None:
@@ -111,20 +128,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     nodes: list[Node] = []
     try:
         for i in range(3):  # started together: migrations and first-start work take turns in the database
-            data = root / f"node{i}"
-            data.mkdir()
-            port = _free_port()
-            log = (data / "serve.log").open("wb")
-            proc = subprocess.Popen(
-                [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env={**env, "BAZAAR_DATA_DIR": str(data)},
-                stdout=log,
-                stderr=log,
-            )
-            nodes.append(Node(f"node{i}", f"http://127.0.0.1:{port}", data, proc))
+            nodes.append(_start_node(root, f"node{i}", env))
         for node in nodes:
             _wait_ready(node.url, node.proc, node.data / "serve.log", within=120)
-        yield Cluster(nodes, env)
+        yield Cluster(nodes, env, root)
     finally:
         for proc in [n.proc for n in nodes] + [payments]:
             if proc.poll() is None:
@@ -162,9 +169,9 @@ async def clients(cluster: Cluster) -> AsyncIterator[list[httpx.AsyncClient]]:
 
 async def _user(client: httpx.AsyncClient, *, seller: bool = False) -> dict[str, str]:
     email = f"{uuid.uuid4().hex[:12]}@example.com"
-    r = await client.post(f"{API}/auth/register", json={"email": email, "password": "long enough pw", "name": "N"})
+    r = await _post(client, f"{API}/auth/register", json={"email": email, "password": "long enough pw", "name": "N"})
     assert r.status_code == 201, r.text
-    r = await client.post(f"{API}/auth/login", json={"email": email, "password": "long enough pw"})
+    r = await _post(client, f"{API}/auth/login", json={"email": email, "password": "long enough pw"})
     assert r.status_code == 200, r.text
     headers = {"Authorization": f"Bearer {r.json()['token']}"}
     if seller:
@@ -224,13 +231,24 @@ def _finds(client: httpx.AsyncClient, word: str, product_id: str) -> Callable[[]
     return check
 
 
+async def _post(client: httpx.AsyncClient, path: str, **kwargs: Any) -> httpx.Response:
+    """As a buyer's app does: a 503 with Retry-After (the node sheds load) is tried again, the same request."""
+    for _ in range(30):
+        r = await client.post(path, **kwargs)
+        if r.status_code != 503 or "retry-after" not in r.headers:
+            return r
+        await asyncio.sleep(min(1.0, float(r.headers["retry-after"])) * random.uniform(0.5, 1.0))
+    return r
+
+
 async def _buy(client: httpx.AsyncClient, offer_id: str) -> int:
     buyer = await _user(client)
-    r = await client.post(f"{API}/cart/items", json={"offer_id": offer_id, "quantity": 1}, headers=buyer)
+    r = await _post(client, f"{API}/cart/items", json={"offer_id": offer_id, "quantity": 1}, headers=buyer)
     if r.status_code != 200:
         return r.status_code  # 409: nothing left to put in a cart
     body = {"shipping_address": {**ADDRESS, "country": "US"}, "shipping_method": "standard", "payment": CARD}
-    r = await client.post(f"{API}/checkout", json=body, headers={**buyer, "Idempotency-Key": uuid.uuid4().hex})
+    key = uuid.uuid4().hex  # the same key on every try: one checkout, however often it is sent
+    r = await _post(client, f"{API}/checkout", json=body, headers={**buyer, "Idempotency-Key": key})
     return r.status_code
 
 
@@ -319,3 +337,19 @@ async def test_after_a_node_is_killed_the_others_list_sell_and_index(
     await _within(15, counted, "seller figures after the kill")
     for client in alive:
         assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_a_node_joining_a_running_cluster_is_ready_only_with_its_search_replica_caught_up(
+    cluster: Cluster, clients: list[httpx.AsyncClient]
+) -> None:
+    seller = await _user(clients[0], seller=True)
+    word = f"joiner{uuid.uuid4().hex[:6]}"
+    listed = await _list_product(clients[0], seller, word, quantity=2)  # before the new node exists
+    joiner = _start_node(cluster.root, "node-joined", cluster.env)
+    cluster.nodes.append(joiner)  # stopped with the others
+    _wait_ready(joiner.url, joiner.proc, joiner.data / "serve.log", within=120)
+    async with httpx.AsyncClient(base_url=joiner.url, timeout=30) as client:
+        # Ready means caught up: what was listed before it started is found at once, with no waiting.
+        assert await _finds(client, word, listed["product_id"])()
+        later = await _list_product(clients[1], seller, f"{word}b", quantity=2)  # and it hears what comes next
+        await _within(PROPAGATION_SECONDS, _finds(client, f"{word}b", later["product_id"]), "search on the new node")
