@@ -509,8 +509,8 @@ FAULTS = ("kill -9 web", "kill -9 worker", "restart Redis without saving", "rest
 async def run(plan: Plan, faults: tuple[str, ...] = FAULTS) -> dict[str, Any]:
     stack = Stack(plan)
     started = time.monotonic()
-    await asyncio.to_thread(stack.start)
     try:
+        await asyncio.to_thread(stack.start)  # inside: a failed start still stops what it started
         from bazaar.bootstrap import build_container
         from bazaar.settings import Settings
 

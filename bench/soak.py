@@ -139,7 +139,9 @@ async def wait_ready(base_url: str, server: subprocess.Popen[bytes], within: flo
             raise RuntimeError(f"the server exited with {server.returncode}")
         try:
             reader, writer = await asyncio.open_connection(host, int(port))
-            status, _ = await request(reader, writer, host, "GET", "/readyz")
+            # /healthz, not /readyz: a database kept from an earlier run (--reuse) may hold a backlog of events
+            # that /readyz rightly reports as stuck until the worker has caught up.
+            status, _ = await request(reader, writer, host, "GET", "/healthz")
             writer.close()
             if status == 200:
                 return

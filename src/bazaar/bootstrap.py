@@ -161,17 +161,21 @@ class Container:
         *,
         scope: Scope,
         batch_handler: BatchHandler | None = None,
+        serial: bool = False,
     ) -> None:
         """Register an event consumer: `handler(uow, event)` runs once per event whose topic matches
         (exact, or a prefix ending in "."), in a unit of work that commits with the inbox row.
         `batch_handler(uow, events)`, if given, does the same for several events at once.
 
         `scope` says who handles an event: SHARED, one handler in the whole cluster (notifications, figures,
-        email); PER_NODE, every node (its search replica, caches held in its processes)."""
+        email); PER_NODE, every node (its search replica, caches held in its processes). `serial`: this
+        consumer's batches never run at once (see db.consumers.Subscription)."""
         if any(s.name == consumer for s in self.subscriptions):
             raise ValueError(f"consumer {consumer!r} is already subscribed")
         full_name = consumer_name(consumer, scope, self.node_id)
-        self.subscriptions.append(Subscription(full_name, topics, handler, batch_handler, scope=scope, name=consumer))
+        self.subscriptions.append(
+            Subscription(full_name, topics, handler, batch_handler, scope=scope, name=consumer, serial=serial)
+        )
 
     async def close(self) -> None:
         await self.events.close()
@@ -353,6 +357,7 @@ def register_consumers(container: Container) -> None:
         notification_handlers.handle_seller_stats,
         batch_handler=notification_handlers.handle_seller_stats_batch,
         scope=SHARED,
+        serial=True,  # per-seller counters, updated in event order: partitions' batches would deadlock
     )
     # Shared: a sale hold that sold, or came back, is counted once in the cluster.
     container.subscribe("flash-sale-holds", flash_holds.TOPICS, flash_holds.settle_hold, scope=SHARED)
@@ -364,6 +369,7 @@ def register_consumers(container: Container) -> None:
         ledger_handlers.TOPICS,
         ledger_handlers.post_ledger(timedelta(days=container.settings.payout_hold_days)),
         scope=SHARED,
+        serial=True,  # sellers' balances, updated in event order: partitions' batches would deadlock
     )
     container.subscribe("admin-goodwill", admin_handlers.TOPICS, admin_handlers.settle_goodwill, scope=SHARED)
     pages: ProductPages = container.extras["product_pages"]

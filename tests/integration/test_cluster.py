@@ -54,6 +54,22 @@ class Node:
 class Cluster:
     nodes: list[Node]
     env: dict[str, str]
+    root: Path
+
+
+def _start_node(root: Path, name: str, env: dict[str, str]) -> Node:
+    """`bazaar serve` with a data dir of its own (as on a machine of its own)."""
+    data = root / name
+    data.mkdir()
+    port = _free_port()
+    log = (data / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**env, "BAZAAR_DATA_DIR": str(data)},
+        stdout=log,
+        stderr=log,
+    )
+    return Node(name, f"http://127.0.0.1:{port}", data, proc)
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, *, within: float) -> None:
@@ -112,20 +128,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     nodes: list[Node] = []
     try:
         for i in range(3):  # started together: migrations and first-start work take turns in the database
-            data = root / f"node{i}"
-            data.mkdir()
-            port = _free_port()
-            log = (data / "serve.log").open("wb")
-            proc = subprocess.Popen(
-                [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env={**env, "BAZAAR_DATA_DIR": str(data)},
-                stdout=log,
-                stderr=log,
-            )
-            nodes.append(Node(f"node{i}", f"http://127.0.0.1:{port}", data, proc))
+            nodes.append(_start_node(root, f"node{i}", env))
         for node in nodes:
             _wait_ready(node.url, node.proc, node.data / "serve.log", within=120)
-        yield Cluster(nodes, env)
+        yield Cluster(nodes, env, root)
     finally:
         for proc in [n.proc for n in nodes] + [payments]:
             if proc.poll() is None:
@@ -331,3 +337,19 @@ async def test_after_a_node_is_killed_the_others_list_sell_and_index(
     await _within(15, counted, "seller figures after the kill")
     for client in alive:
         assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_a_node_joining_a_running_cluster_is_ready_only_with_its_search_replica_caught_up(
+    cluster: Cluster, clients: list[httpx.AsyncClient]
+) -> None:
+    seller = await _user(clients[0], seller=True)
+    word = f"joiner{uuid.uuid4().hex[:6]}"
+    listed = await _list_product(clients[0], seller, word, quantity=2)  # before the new node exists
+    joiner = _start_node(cluster.root, "node-joined", cluster.env)
+    cluster.nodes.append(joiner)  # stopped with the others
+    _wait_ready(joiner.url, joiner.proc, joiner.data / "serve.log", within=120)
+    async with httpx.AsyncClient(base_url=joiner.url, timeout=30) as client:
+        # Ready means caught up: what was listed before it started is found at once, with no waiting.
+        assert await _finds(client, word, listed["product_id"])()
+        later = await _list_product(clients[1], seller, f"{word}b", quantity=2)  # and it hears what comes next
+        await _within(PROPAGATION_SECONDS, _finds(client, f"{word}b", later["product_id"]), "search on the new node")

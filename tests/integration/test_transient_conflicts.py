@@ -69,3 +69,36 @@ async def test_conflicts_that_keep_coming_end_as_a_503_after_a_bounded_number_of
     escaped = dependency_down(_conflict())
     assert isinstance(escaped, DatabaseBusy)
     assert is_transient_conflict(_conflict()) and not is_transient_conflict(DBAPIError("x", {}, ValueError("no")))
+
+
+async def test_a_serial_consumers_batches_never_deadlock_on_shared_rows(container: Container, pg_only: None) -> None:
+    from bazaar.db.consumers import Subscription, deliver_many
+    from bazaar.kernel.ids import new_id
+
+    a, b = await make_offer(container, quantity=5), await make_offer(container, quantity=5)
+
+    async def bump(uow: Any, event: dict[str, Any]) -> None:  # like a per-seller counter, in event order
+        await uow.session.execute(_ADD, {"o": event["key"]})
+        await asyncio.sleep(0.3)  # the other partition's batch takes its first row meanwhile
+
+    subscription = Subscription("test-counters", ("test.",), bump, serial=True)
+
+    def batch(*keys: str) -> list[dict[str, Any]]:
+        return [{"event_id": new_id(), "topic": "test.bumped", "key": k, "payload": {}} for k in keys]
+
+    async with container.db.engine.connect() as conn:
+        before = (
+            await conn.execute(text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"))
+        ).scalar_one()
+    results = await asyncio.gather(
+        deliver_many(container.uow, subscription, batch(a.id, b.id), stop_at_failure=False),
+        deliver_many(container.uow, subscription, batch(b.id, a.id), stop_at_failure=False),
+    )
+    assert all(outcome is None for r in results for outcome in r.values()), results
+    assert await levels(container, a.id) == (7, 7) and await levels(container, b.id) == (7, 7)
+    async with container.db.engine.connect() as conn:
+        await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        after = (
+            await conn.execute(text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"))
+        ).scalar_one()
+    assert after == before

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from bazaar.db.outbox import InboxEntry, OutboxEvent
@@ -50,6 +50,10 @@ class Subscription:
     batch_handler: BatchHandler | None = None
     scope: Scope = SHARED
     name: str = ""
+    # Batches of this consumer never run at once (a PostgreSQL advisory lock per consumer, taken first): for
+    # consumers whose batches update shared rows (per-seller counters, balances) in event order, where two
+    # partitions' batches would otherwise lock the same rows in opposite orders and deadlock.
+    serial: bool = False
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -115,10 +119,16 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
+async def _one_at_a_time(uow: UnitOfWork, subscription: Subscription) -> None:
+    if subscription.serial and uow.is_postgres:
+        await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": subscription.consumer})
+
+
 async def deliver(uow_factory: UowFactory, subscription: Subscription, event: dict[str, Any]) -> bool:
     """Run one consumer on one event, at most once per (consumer, event id): the side effect commits
     together with the inbox row. Answers False when the event had already been handled."""
     async with uow_factory() as uow:
+        await _one_at_a_time(uow, subscription)
         seen = await uow.session.get(InboxEntry, (subscription.consumer, event["event_id"]))
         if seen is not None:
             return False
@@ -152,6 +162,7 @@ async def _deliver_all_at_once(
     (a savepoint costs two round trips per event). Any failure rolls all of it back and raises."""
     consumer = subscription.consumer
     async with uow_factory() as uow:
+        await _one_at_a_time(uow, subscription)
         ids = [e["event_id"] for e in events]
         handled = await _handled_already(uow, consumer, ids)
         fresh: list[dict[str, Any]] = []
@@ -193,6 +204,7 @@ async def deliver_many(
     consumer = subscription.consumer
     failed_keys: set[str] = set()
     async with uow_factory() as uow:
+        await _one_at_a_time(uow, subscription)
         ids = [e["event_id"] for e in events]
         handled = await _handled_already(uow, consumer, ids)
         for event in events:
