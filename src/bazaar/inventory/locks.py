@@ -101,9 +101,21 @@ async def lock_offers(uow: UnitOfWork, offer_ids: Iterable[str]) -> list[LockedB
         query = query.order_by(StockBucket.offer_id.collate("C"), StockBucket.bucket).with_for_update()
     else:
         query = query.order_by(StockBucket.offer_id, StockBucket.bucket)
-    rows = [LockedBucket(o, int(b), int(h), int(a)) for o, b, h, a in await uow.session.execute(query)]
+    rows = await _read_locked(uow, query)
+    if uow.is_postgres:
+        # A locking statement sees the rows of its snapshot: a bucket row that a seller's re-split added and
+        # committed while this one waited is not locked by it, and a caller writing absolute values would
+        # overwrite holds taken from it meanwhile. Once every older row is held nobody can add more (adding
+        # rows locks the offer first), so another statement, with a fresh snapshot, locks the whole offer.
+        while len(again := await _read_locked(uow, query)) != len(rows):
+            rows = again
+        rows = again
     held.add((r.offer_id, r.bucket) for r in rows)
     return rows
+
+
+async def _read_locked(uow: UnitOfWork, query: Any) -> list[LockedBucket]:
+    return [LockedBucket(o, int(b), int(h), int(a)) for o, b, h, a in await uow.session.execute(query)]
 
 
 # One statement: pick a random bucket with enough units that nobody else is locking, and take from it.
