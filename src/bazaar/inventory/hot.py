@@ -184,12 +184,18 @@ class HotReservations:
         request = _Hold(offer_id, quantity, user_id, asyncio.get_running_loop().create_future())
         self._waiting.append(request)
         if len(self._lanes) < LANES:
-            lane = asyncio.create_task(self._run_lane())
-            self._lanes.add(lane)
-            lane.add_done_callback(self._lanes.discard)
+            self._lanes.add(asyncio.create_task(self._run_lane()))
         return await request.done
 
     async def _run_lane(self) -> None:
+        try:
+            await self._drain()
+        finally:
+            # Leave the set in the same step that found nothing waiting. A done callback would run a turn later,
+            # and a hold asked for in between would see both lanes still counted, start none, and wait forever.
+            self._lanes.discard(asyncio.current_task())
+
+    async def _drain(self) -> None:
         while self._waiting:
             batch = [self._waiting.popleft() for _ in range(min(MAX_BATCH, len(self._waiting)))]
             try:
