@@ -80,11 +80,16 @@ class Buyer:
 class Timings:
     by_kind: dict[str, list[float]] = field(default_factory=dict)
     statuses: dict[str, dict[int, int]] = field(default_factory=dict)
+    errors: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> "status code" -> count
 
-    def add(self, kind: str, seconds: float, status: int) -> None:
+    def add(self, kind: str, seconds: float, status: int, data: Any = None) -> None:
         self.by_kind.setdefault(kind, []).append(seconds)
         counts = self.statuses.setdefault(kind, {})
         counts[status] = counts.get(status, 0) + 1
+        if status >= 400 or status == 0:
+            code = data.get("error", {}).get("code", "?") if isinstance(data, dict) else "no answer"
+            errors = self.errors.setdefault(kind, {})
+            errors[f"{status} {code}"] = errors.get(f"{status} {code}", 0) + 1
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -93,6 +98,7 @@ class Timings:
                 "p50_ms": round(_percentile(values, 50) * 1000, 1),
                 "p99_ms": round(_percentile(values, 99) * 1000, 1),
                 "statuses": {str(k): v for k, v in sorted(self.statuses[kind].items())},
+                "errors": dict(sorted(self.errors.get(kind, {}).items())),
             }
             for kind, values in sorted(self.by_kind.items())
         }
@@ -185,7 +191,7 @@ async def journey(
     sale_id, offer_id = sale["id"], sale["offer_id"]
     b.sent_at = time.perf_counter()
     status, data, elapsed = await pool.call("POST", f"/api/v1/flash-sales/{sale_id}/queue", b.token)
-    t.add("join", elapsed, status)
+    t.add("join", elapsed, status, data)
     if status != 201:
         b.outcome = f"join_{status}"
         return
@@ -195,7 +201,7 @@ async def journey(
     while state == "waiting" and not done.is_set():
         await asyncio.sleep(max(args.poll_seconds, data.get("poll_after_seconds", 0)) * random.uniform(0.8, 1.2))
         status, data, elapsed = await pool.call("GET", f"/api/v1/flash-sales/{sale_id}/queue/{b.ticket}", b.token)
-        t.add("poll", elapsed, status)
+        t.add("poll", elapsed, status, data)
         if status == 200:
             state, token = data["status"], data.get("admission_token")
         else:
@@ -214,7 +220,7 @@ async def journey(
     )
     held_ids = []
     for status, data, elapsed in answers:
-        t.add("hold", elapsed, status)
+        t.add("hold", elapsed, status, data)
         if status == 201:
             b.held += data["quantity"]
             held_ids.append(data["id"])
@@ -227,7 +233,7 @@ async def journey(
         status, data, elapsed = await pool.call(
             "POST", "/api/v1/checkout", b.token, body, {"Idempotency-Key": uuid.uuid4().hex}
         )
-        t.add("checkout", elapsed, status)
+        t.add("checkout", elapsed, status, data)
         b.outcome = "bought" if status == 201 else f"checkout_{status}"
     elif b.fate == "release":
         for rid in held_ids:
@@ -505,7 +511,7 @@ def main() -> None:
     for kind, r in results["requests"].items():
         print(
             f"  {kind:9} {r['requests']:6} requests  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms"
-            f"  {r['statuses']}"
+            f"  {r['statuses']}" + (f" errors {r['errors']}" if r["errors"] else "")
         )
     print(
         f"  server CPU {c['server_seconds']} s = {c['ms_per_request']} ms per request; machine busy "

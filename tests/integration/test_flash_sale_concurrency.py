@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bazaar.accounts.models import User
 from bazaar.bootstrap import Container, build_container
 from bazaar.flash_sales import holds, tokens
-from bazaar.flash_sales.errors import FlashSaleSoldOut, PerBuyerLimitReached
+from bazaar.flash_sales.errors import FlashSaleOverlaps, FlashSaleSoldOut, PerBuyerLimitReached
 from bazaar.flash_sales.models import FlashSale, FlashSaleBuyer
 from bazaar.flash_sales.schemas import FlashSaleCreate
 from bazaar.flash_sales.service import create_sale
@@ -120,3 +120,37 @@ async def test_a_crowd_never_gets_more_than_the_units_or_the_limit(
     assert sum(per_buyer.values()) == 30  # every unit of the sale went, none more
     assert max(per_buyer.values()) <= 2
     assert await levels(container, offer_id) == (200, 170)  # the offer's other units were never touched
+
+
+async def test_overlapping_sales_scheduled_at_once_make_one_sale(
+    container: Container, devices: list[Container]
+) -> None:
+    """A seller (or two of their tabs) scheduling overlapping sales of one offer at once: one is scheduled, every
+    other is refused `flash_sale_overlaps`, never two sales live over each other."""
+    offer = await make_offer(container, quantity=100, buckets=1)
+    now = utcnow()
+
+    async def schedule(c: Container, shift: int) -> str:
+        data = FlashSaleCreate(
+            offer_id=offer.id,
+            price={"amount": 500, "currency": "USD"},  # type: ignore[arg-type]
+            units=10,
+            starts_at=now + timedelta(hours=1, minutes=shift),
+            ends_at=now + timedelta(hours=2, minutes=shift),
+            per_buyer_limit=1,
+        )
+        try:
+            async with c.uow() as uow:
+                await create_sale(uow=uow, seller_id=offer.seller_id, data=data)
+            return "scheduled"
+        except FlashSaleOverlaps:
+            return "overlaps"
+
+    for _ in range(3):  # three rounds: each starts with no sale live
+        outcomes = await asyncio.gather(*(schedule(devices[i % 3], i) for i in range(9)))
+        assert Counter(outcomes) == {"scheduled": 1, "overlaps": 8}, outcomes
+        async with container.uow() as uow:
+            await uow.session.execute(
+                update(FlashSale).where(FlashSale.offer_id == offer.id).values(status="cancelled")
+            )
+            await uow.commit()

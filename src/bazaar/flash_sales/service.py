@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, true, update
+from sqlalchemy import and_, func, select, text, true, update
 
 from bazaar.catalog import queries as catalog
 from bazaar.db.uow import UnitOfWork
@@ -95,6 +95,10 @@ async def create_sale(*, uow: UnitOfWork, seller_id: str, data: FlashSaleCreate)
         raise InsufficientStock(
             f"the offer has {available} units available, fewer than the sale's {data.units}",
             offers=[{"offer_id": offer.id, "requested": data.units, "available": available}],
+        )
+    if uow.is_postgres:  # two sales scheduled at once for one offer: the second waits here, then sees the first
+        await uow.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"flash-sale:{offer.id}"}
         )
     clash = await uow.session.scalar(
         select(FlashSale.id).where(
