@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from bazaar.db.availability import database_unavailable
 from bazaar.db.uow import is_transient_conflict
@@ -99,6 +100,18 @@ def wants_page(request: Request) -> bool:
     return not request.url.path.startswith(NOT_PAGES) and "text/html" in request.headers.get("accept", "")
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path. Starlette's 405 names only the methods of the first route that
+    matched the path, so a GET and a POST of one path declared as two routes would each deny the other. Each method is
+    asked of the router's routes through `BaseRoute.matches`, as routing itself does."""
+    methods = {"OPTIONS"}
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.DomainError)
     async def domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
@@ -128,11 +141,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allow = ", ".join(allowed_methods(request))
+            if request.method == "OPTIONS":  # RFC 9110: what this resource answers to, and nothing else
+                return Response(status_code=204, headers={"Allow": allow})
+            headers = {**(headers or {}), "Allow": allow}
         page_error = getattr(request.app.state, "page_error", None)
         if page_error is not None and wants_page(request):  # a person's browser gets a page, not JSON
             message = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
             response: Response = await page_error(request, exc.status_code, message)
+            response.headers.update(headers or {})
             return response
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code
-        return JSONResponse(envelope(code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(envelope(code, message), status_code=exc.status_code, headers=headers)
