@@ -114,3 +114,16 @@ async def test_bodies_over_the_limit_are_413(client: httpx.AsyncClient, containe
     assert_error(r, 413, "payload_too_large")
     small = await client.post(f"{API}/cart/items", json={"offer_id": "nope", "quantity": 1}, headers=buyer)
     assert small.status_code == 404
+
+
+@pytest.mark.parametrize("cart_id", ["abc\x7f", "\x85", "a\x1bb"])
+async def test_a_cart_id_header_with_control_characters_is_refused(client: httpx.AsyncClient, cart_id: str) -> None:
+    """The anonymous cart's `X-Cart-Id` follows the rule of every string the API takes (schemathesis found it
+    served an empty cart instead): 422, and nothing is created."""
+    for method, path in (("GET", "/cart"), ("DELETE", "/cart/voucher"), ("POST", "/cart/items")):
+        body = {"offer_id": "x", "quantity": 1} if method == "POST" else None
+        headers = {"X-Cart-Id": cart_id.encode("latin-1")}  # as the bytes arrive (HTTP headers are latin-1)
+        r = await client.request(method, f"{API}{path}", headers=headers, json=body)
+        assert r.status_code == 422, (method, path, r.status_code, r.text)
+        assert r.json()["error"]["code"] == "validation_error"
+        assert "x-cart-id" in r.text.lower()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from bazaar.cart import service
 from bazaar.cart.schemas import CartItemAdd, CartItemUpdate, CartRead
 from bazaar.promotions.schemas import VoucherApply
-from bazaar.web.api.deps import ContainerDep, OptionalUser, ReadUowDep, UowDep
+from bazaar.web.api.deps import CartIdHeader, ContainerDep, OptionalUser, ReadUowDep, UowDep
 
 router = APIRouter(tags=["cart"])
 CART_COOKIE = "bazaar_cart"
@@ -19,7 +19,7 @@ CART_COOKIE_SECONDS = 30 * 24 * 3600
 def cart_owner(
     request: Request,
     principal: OptionalUser,
-    x_cart_id: Annotated[str | None, Header(max_length=64, description="the anonymous cart's id")] = None,
+    x_cart_id: CartIdHeader = None,
 ) -> service.CartOwner:
     if principal is not None:
         return service.CartOwner(user_id=principal.user_id)

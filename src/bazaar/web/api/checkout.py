@@ -10,10 +10,9 @@ from fastapi.responses import JSONResponse
 from bazaar.checkout import guest, service
 from bazaar.checkout.schemas import CheckoutRead, CheckoutRequest, QuoteRead, QuoteRequest
 from bazaar.kernel.errors import NotAuthenticated, ValidationFailed
-from bazaar.web.api.deps import ContainerDep, OptionalUser, ReadUowDep, client_ip
+from bazaar.web.api.deps import CartIdHeader, ContainerDep, OptionalUser, ReadUowDep, client_ip
 
 router = APIRouter(tags=["checkout"])
-CartIdHeader = Annotated[str | None, Header(alias="X-Cart-Id", max_length=64)]
 Access = Annotated[str | None, Query(max_length=128, description="a guest checkout's access token")]
 
 
@@ -67,7 +66,7 @@ async def place(
     return JSONResponse(result.model_dump(mode="json"), status_code=status)
 
 
-@router.get("/checkout/{checkout_id}", response_model=CheckoutRead)
+@router.get("/checkout/{checkout_id:id}", response_model=CheckoutRead)
 async def get_checkout(
     checkout_id: str, principal: OptionalUser, uow: ReadUowDep, container: ContainerDep, access: Access = None
 ) -> CheckoutRead:

@@ -6,13 +6,15 @@ import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+from starlette.convertors import Convertor, register_url_convertor
 
 from bazaar.accounts import service as accounts
 from bazaar.accounts.schemas import Principal
 from bazaar.bootstrap import Container
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.errors import Forbidden, NotAuthenticated
+from bazaar.kernel.text import CleanStr
 
 
 def get_container(request: Request) -> Container:
@@ -110,3 +112,26 @@ CurrentAdmin = Annotated[Principal, Depends(current_admin)]
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+# An anonymous cart's id, sent by API clients (browsers use the cart cookie); control characters are refused (422)
+# as in every other string the API takes.
+CartIdHeader = Annotated[
+    CleanStr | None, Header(alias="X-Cart-Id", max_length=64, description="the anonymous cart's id")
+]
+
+
+class IdConvertor(Convertor[str]):
+    """`{name:id}` in a route path: one of Bazaar's 26-character ids (kernel.ids), so that a literal path beside it
+    (`/checkout/quote` beside `/checkout/{checkout_id}`) is not also routed to it as an id."""
+
+    regex = "[0-9A-Za-z]{26}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("id", IdConvertor())
