@@ -14,7 +14,8 @@ from bazaar.kernel.clock import utcnow
 from tests.e2e.test_checkout import ADDRESS, APPROVE, DECLINE
 from tests.e2e.test_orders import order, seller_with_offers
 from tests.e2e.test_reviews import deliver
-from tests.helpers import API, drain_events, new_user
+from tests.e2e.test_storefront import PASSWORD, logged_in, post
+from tests.helpers import API, drain_events, login, new_user
 from tests.inventory_factories import MadeOffer
 
 
@@ -188,3 +189,21 @@ async def test_a_guest_cart_gets_the_voucher_in_quote_checkout_and_order(
     assert done.status_code == 201, done.text
     placed = await client.get(f"{API}/orders/{done.json()['order_id']}", params={"access": done.json()["access_token"]})
     assert placed.json()["discounts"][0]["code"] == "GUEST5" and placed.json()["total"] == quote["total"]
+
+
+async def test_the_voucher_form_refuses_amounts_that_are_not_prices(client: httpx.AsyncClient) -> None:
+    user = await logged_in(client)
+    assert (await post(client, "/seller/join", {"display_name": "Voucher Shop"})).status_code == 303
+    headers = await login(client, user["email"], PASSWORD)
+    typed = {"code": "TENOFF", "kind": "fixed", "starts_at": "2030-01-01T10:00", "ends_at": "2030-01-02T10:00"}
+    for value in ("inf", "1e400", "nan", "1e30", "abc", "-5", "1.005"):
+        r = await post(client, "/seller/vouchers", {**typed, "value": value})
+        assert r.status_code == 422 and f'value="{value}"' in r.text, (value, r.status_code)
+    for minimum in ("inf", "1e400"):
+        r = await post(client, "/seller/vouchers", {**typed, "value": "10", "min_subtotal": minimum})
+        assert r.status_code == 422, (minimum, r.status_code)
+    assert (await client.get(f"{API}/sellers/me/vouchers", headers=headers)).json() == []
+    made = await post(client, "/seller/vouchers", {**typed, "value": "$10.50", "min_subtotal": "1,000"})
+    assert made.status_code == 303
+    (voucher,) = (await client.get(f"{API}/sellers/me/vouchers", headers=headers)).json()
+    assert voucher["value"] == 1050 and voucher["min_subtotal"]["amount"] == 100000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode
 
@@ -32,6 +33,13 @@ def whole_number(value: object, *, digits: int = 12) -> int | None:
     if not text or len(text) > digits or not (text.isascii() and text.isdigit()):
         return None
     return int(text)
+
+
+def utc_moment(value: str) -> datetime:
+    """A moment typed into a form ("2030-05-01T10:00" from a datetime-local input) as an aware datetime: without
+    an offset it is UTC, as the forms say; ValueError if it is not a date and time."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 log = logging.getLogger("bazaar.web")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import ValidationError
@@ -12,7 +10,8 @@ from bazaar.cart import service as carts
 from bazaar.kernel.errors import DomainError
 from bazaar.promotions import service as promotions
 from bazaar.promotions.schemas import VoucherCreate
-from bazaar.web.storefront.pages.common import Form, PageDep, PageRoute, field_errors
+from bazaar.web.storefront.pages.common import Form, PageDep, PageRoute, field_errors, utc_moment
+from bazaar.web.storefront.pages.seller import cents
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -31,9 +30,12 @@ async def apply_voucher(page: PageDep, form: Form) -> Response:
     return page.redirect("/cart", notice=f"{code.upper()} is applied.")
 
 
-def _when(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def _cents(text: str) -> int:
+    """Dollars typed, cents stored; ValueError for what is not a price ("inf" and "1e400" included)."""
+    amount = cents(text)
+    if amount is None:
+        raise ValueError(text)
+    return amount
 
 
 @router.get("/seller/vouchers")
@@ -50,16 +52,15 @@ async def create_voucher(page: PageDep, form: Form) -> Response:
     fields = ("code", "kind", "value", "min_subtotal", "max_uses", "max_uses_per_buyer", "starts_at", "ends_at")
     typed = {k: str(form.get(k) or "").strip() for k in fields}
     try:
-        cents = lambda text: round(float(text) * 100)  # noqa: E731 - dollars typed, cents stored
         data = VoucherCreate(
             code=typed["code"],
             kind=typed["kind"],
-            value=int(typed["value"]) if typed["kind"] == "percent" else cents(typed["value"]),
-            min_subtotal={"amount": cents(typed["min_subtotal"])} if typed["min_subtotal"] else None,
+            value=int(typed["value"]) if typed["kind"] == "percent" else _cents(typed["value"]),
+            min_subtotal={"amount": _cents(typed["min_subtotal"])} if typed["min_subtotal"] else None,
             max_uses=int(typed["max_uses"]) if typed["max_uses"] else None,
             max_uses_per_buyer=int(typed["max_uses_per_buyer"]) if typed["max_uses_per_buyer"] else None,
-            starts_at=_when(typed["starts_at"]),
-            ends_at=_when(typed["ends_at"]),
+            starts_at=utc_moment(typed["starts_at"]),
+            ends_at=utc_moment(typed["ends_at"]),
         )
         async with page.container.uow() as uow:
             await promotions.create_voucher(uow=uow, seller_id=seller_id, data=data)
