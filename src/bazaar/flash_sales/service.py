@@ -68,13 +68,13 @@ def sale_read(sale: FlashSale, *, now: datetime | None = None, regular_price: in
 def _check_window(data: FlashSaleCreate, now: datetime) -> tuple[datetime, datetime]:
     starts_at, ends_at = data.starts_at, data.ends_at
     if starts_at < now - timedelta(seconds=START_SLACK_SECONDS):
-        raise InvalidFlashSale("starts_at is in the past", field="starts_at")
+        raise InvalidFlashSale("the sale cannot start in the past", field="starts_at")
     if ends_at <= starts_at:
-        raise InvalidFlashSale("ends_at must be after starts_at", field="ends_at")
+        raise InvalidFlashSale("the sale must end after it starts", field="ends_at")
     if ends_at - starts_at > timedelta(days=MAX_WINDOW_DAYS):
         raise InvalidFlashSale(f"a flash sale lasts at most {MAX_WINDOW_DAYS} days", field="ends_at")
     if starts_at > now + timedelta(days=MAX_LEAD_DAYS):
-        raise InvalidFlashSale(f"a flash sale starts within {MAX_LEAD_DAYS} days", field="starts_at")
+        raise InvalidFlashSale(f"a flash sale must start within {MAX_LEAD_DAYS} days", field="starts_at")
     return max(starts_at, now), ends_at
 
 
@@ -88,7 +88,7 @@ async def create_sale(*, uow: UnitOfWork, seller_id: str, data: FlashSaleCreate)
     if data.price.currency != offer.currency:
         raise InvalidFlashSale(f"the sale price must be in {offer.currency}, the offer's currency", field="price")
     if data.per_buyer_limit > data.units:
-        raise InvalidFlashSale("per_buyer_limit cannot exceed units", field="per_buyer_limit")
+        raise InvalidFlashSale("the per-buyer limit cannot be more than the units on sale", field="per_buyer_limit")
     level = (await stock_levels(uow=uow, offer_ids=[offer.id])).get(offer.id)
     available = level.available if level else 0
     if data.units > available:

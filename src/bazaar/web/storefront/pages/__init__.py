@@ -12,12 +12,13 @@ from bazaar.web.storefront.pages import (
     promotions,
     reviews,
     seller,
+    seller_flash,
     shop,
 )
 from bazaar.web.storefront.pages.common import error_page
 
 router = APIRouter(include_in_schema=False)
-for area in (browse, shop, account, buyer, seller, reviews, flash, console, promotions, media):
+for area in (browse, shop, account, buyer, seller, seller_flash, reviews, flash, console, promotions, media):
     router.include_router(area.router)
 
 __all__ = ["error_page", "router"]
