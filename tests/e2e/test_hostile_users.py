@@ -16,10 +16,11 @@ import uvicorn
 from bazaar.bootstrap import Container
 from bazaar.cart.schemas import MAX_CART_LINES
 from bazaar.settings import Settings
+from tests.catalog_builder import api_offer, api_product, make_categories
 from tests.e2e.test_accounts import assert_error
 from tests.e2e.test_checkout import buyer_with_cart, checkout
 from tests.e2e.test_storefront import logged_in
-from tests.helpers import API, new_user
+from tests.helpers import API, new_seller, new_user
 from tests.inventory_factories import make_offer
 
 
@@ -171,3 +172,30 @@ async def test_options_and_405_name_every_method_a_path_answers(client: httpx.As
         assert r.status_code == 405, (other, path, r.status_code)
         assert set(r.headers["allow"].split(", ")) == documented | {"OPTIONS"}, (other, path, r.headers["allow"])
         assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_whole_numbers_follow_json_schema_everywhere(client: httpx.AsyncClient, container: Container) -> None:
+    """One rule for every whole number the API takes (schemathesis: a schema-valid 13411.0 was refused for an
+    offer's stock while the cart took it): 5.0 is 5, 5.5, "5" and true are refused, money included."""
+    categories = await make_categories(container)
+    _, seller = await new_seller(client)
+    product = await api_product(client, seller, title="Lamp", brand="Acme", category_id=categories["Electronics"])
+    offer = await api_offer(client, seller, sku_id=product["skus"][0]["id"], price=1000)
+    url = f"{API}/sellers/me/offers/{offer['id']}"
+    r = await client.patch(url, json={"quantity": 13411.0, "price": {"amount": 1500.0}}, headers=seller)
+    assert r.status_code == 200, r.text
+    assert r.json()["quantity"] == 13411 and r.json()["price"]["amount"] == 1500
+    for body in ({"quantity": 5.5}, {"quantity": "5"}, {"quantity": True}, {"price": {"amount": "1500"}}):
+        assert_error(await client.patch(url, json=body, headers=seller), 422, "validation_error")
+    r = await client.get(f"{API}/products/{product['id']}")
+    assert r.json()["offers"][0]["price"]["amount"] == 1500  # what was refused changed nothing
+
+
+@pytest.mark.parametrize("value", [1, "true", "yes", None])
+async def test_email_preferences_take_true_or_false_only(client: httpx.AsyncClient, value: Any) -> None:
+    """schemathesis: `{"order_placed": 1}` was taken as true."""
+    _, buyer = await new_user(client)
+    r = await client.patch(f"{API}/me/preferences", json={"email": {"order_placed": value}}, headers=buyer)
+    assert_error(r, 422, "validation_error")
+    r = await client.patch(f"{API}/me/preferences", json={"email": {"order_placed": False}}, headers=buyer)
+    assert r.status_code == 200 and r.json()["email"]["order_placed"] is False

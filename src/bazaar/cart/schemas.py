@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bazaar.kernel.schemas import MoneyModel as MoneyRead
+from bazaar.kernel.schemas import WholeNumber
 from bazaar.promotions.schemas import DiscountRead
 
 MAX_LINE_QUANTITY = 999
 MAX_CART_LINES = 100  # different offers in one cart: every read prices every line afresh
 
 
-def _json_number(value: Any) -> Any:
-    """A quantity is a JSON number: "5" and true are refused (JSON Schema's integer still allows 5.0)."""
-    if isinstance(value, str | bool):
-        raise ValueError("quantity must be a whole number, not a string or a boolean")
-    return value
-
-
-Quantity = Annotated[int, BeforeValidator(_json_number)]
+Quantity = WholeNumber
 
 
 class CartItemAdd(BaseModel):

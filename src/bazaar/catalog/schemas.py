@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bazaar.kernel.money import MAX_AMOUNT, Money
+from bazaar.kernel.schemas import WholeNumber
 from bazaar.kernel.text import BoundedJson
 from bazaar.tax.categories import DEFAULT_TAX_CATEGORY, TaxCategory
 
@@ -21,7 +22,7 @@ class MoneyModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: StrictInt = Field(ge=0, le=MAX_AMOUNT)
+    amount: WholeNumber = Field(ge=0, le=MAX_AMOUNT)
     currency: Literal["USD"] = CURRENCY
 
     @classmethod
@@ -139,7 +140,7 @@ class OfferCreate(BaseModel):
     shipping_price: MoneyModel = Field(default_factory=lambda: MoneyModel.of(0))
     list_price: MoneyModel | None = None
     condition: Condition = "new"
-    quantity: StrictInt = Field(ge=0, le=1_000_000)
+    quantity: WholeNumber = Field(ge=0, le=1_000_000)
     sale: SaleIn | None = None
 
 
@@ -149,7 +150,7 @@ class OfferUpdate(BaseModel):
     price: MoneyModel | None = None
     shipping_price: MoneyModel | None = None
     list_price: MoneyModel | None = Field(default=None, description="amount 0 removes the was-price")
-    quantity: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
+    quantity: WholeNumber | None = Field(default=None, ge=0, le=1_000_000)
     sale: SaleIn | None = Field(default=None, description="schedule a sale price; null cancels the sale")
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bazaar.flash_sales.limits import MAX_PER_BUYER, MAX_PRICE, MAX_UNITS
-from bazaar.kernel.schemas import MoneyModel
+from bazaar.kernel.schemas import MoneyModel, WholeNumber
 
 SaleStatus = Literal["scheduled", "live", "sold_out", "ended", "cancelled"]
 TicketStatus = Literal["waiting", "admitted", "expired", "sold_out"]
@@ -23,10 +23,10 @@ class FlashSaleCreate(BaseModel):
 
     offer_id: str = Field(min_length=1, max_length=32)
     price: SalePrice
-    units: StrictInt = Field(ge=1, le=MAX_UNITS)
+    units: WholeNumber = Field(ge=1, le=MAX_UNITS)
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    per_buyer_limit: StrictInt = Field(ge=1, le=MAX_PER_BUYER)
+    per_buyer_limit: WholeNumber = Field(ge=1, le=MAX_PER_BUYER)
 
 
 class FlashSaleRead(BaseModel):

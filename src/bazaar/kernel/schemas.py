@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 T = TypeVar("T")
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON Schema integer: 5, or 5.0 (a number with no fraction is an integer there); never "5" or true."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a whole number, not a string or a boolean")
+    return value
+
+
+# Every whole number the API takes (quantities, units, ratings, limits, minor units of money): one rule.
+WholeNumber = Annotated[int, BeforeValidator(_json_integer)]
 
 
 class MoneyModel(BaseModel):
@@ -14,7 +25,7 @@ class MoneyModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    amount: int = Field(strict=True)
+    amount: WholeNumber
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from bazaar.mail.kinds import KIND_NAMES
 
 
 class PreferencesRead(BaseModel):
@@ -12,4 +14,9 @@ class PreferencesRead(BaseModel):
 class PreferencesUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: dict[str, bool] = Field(default_factory=dict, max_length=50)
+    email: dict[str, StrictBool] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="kind of email -> whether to send it; an unknown kind answers 422 `unknown_email_kind`",
+        json_schema_extra={"propertyNames": {"enum": list(KIND_NAMES)}},
+    )

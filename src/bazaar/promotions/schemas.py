@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bazaar.kernel.schemas import MoneyModel
+from bazaar.kernel.schemas import MoneyModel, WholeNumber
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]{3,40}$"
 MAX_FIXED = 100_000_00  # a voucher takes at most $100,000 off
@@ -19,10 +19,10 @@ class VoucherCreate(BaseModel):
 
     code: str = Field(pattern=CODE_PATTERN)
     kind: Literal["percent", "fixed"]
-    value: StrictInt | MoneyModel = Field(description="percent: 1..100; fixed: money (or minor units)")
+    value: WholeNumber | MoneyModel = Field(description="percent: 1..100; fixed: money (or minor units)")
     min_subtotal: MoneyModel | None = None
-    max_uses: StrictInt | None = Field(default=None, ge=1, le=MAX_USES)
-    max_uses_per_buyer: StrictInt | None = Field(default=None, ge=1, le=MAX_USES)
+    max_uses: WholeNumber | None = Field(default=None, ge=1, le=MAX_USES)
+    max_uses_per_buyer: WholeNumber | None = Field(default=None, ge=1, le=MAX_USES)
     starts_at: datetime
     ends_at: datetime
 

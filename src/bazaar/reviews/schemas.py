@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
+
+from bazaar.kernel.schemas import WholeNumber
 
 ReviewSort = Literal["newest", "rating_high", "rating_low"]
 TITLE_MAX = 200
@@ -15,7 +17,7 @@ BODY_MAX = 5000
 class ReviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    rating: StrictInt = Field(ge=1, le=5)
+    rating: WholeNumber = Field(ge=1, le=5)
     title: str = Field(default="", max_length=TITLE_MAX)
     body: str = Field(default="", max_length=BODY_MAX)
 
@@ -23,7 +25,7 @@ class ReviewCreate(BaseModel):
 class ReviewUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    rating: StrictInt | None = Field(default=None, ge=1, le=5)
+    rating: WholeNumber | None = Field(default=None, ge=1, le=5)
     title: str | None = Field(default=None, max_length=TITLE_MAX)
     body: str | None = Field(default=None, max_length=BODY_MAX)
 
