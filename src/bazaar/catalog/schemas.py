@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bazaar.kernel.money import MAX_AMOUNT, Money
-from bazaar.kernel.schemas import WholeNumber
+from bazaar.kernel.schemas import WHOLE, WholeNumber
 from bazaar.kernel.text import BoundedJson
 from bazaar.tax.categories import DEFAULT_TAX_CATEGORY, TaxCategory
 
@@ -150,7 +150,7 @@ class OfferUpdate(BaseModel):
     price: MoneyModel | None = None
     shipping_price: MoneyModel | None = None
     list_price: MoneyModel | None = Field(default=None, description="amount 0 removes the was-price")
-    quantity: WholeNumber | None = Field(default=None, ge=0, le=1_000_000)
+    quantity: Annotated[int, Field(ge=0, le=1_000_000), WHOLE] | None = None
     sale: SaleIn | None = Field(default=None, description="schedule a sale price; null cancels the sale")
 
 

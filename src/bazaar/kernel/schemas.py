@@ -17,7 +17,10 @@ def _json_integer(value: Any) -> Any:
 
 
 # Every whole number the API takes (quantities, units, ratings, limits, minor units of money): one rule.
-WholeNumber = Annotated[int, BeforeValidator(_json_integer)]
+WHOLE = BeforeValidator(_json_integer)
+WholeNumber = Annotated[int, WHOLE]
+# Bounds of an optional one go before the rule, or the document gets pydantic's "ge"/"le" instead of JSON
+# Schema's minimum/maximum: `Annotated[int, Field(ge=1, le=5), WHOLE] | None`.
 
 
 class MoneyModel(BaseModel):

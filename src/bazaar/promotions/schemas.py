@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bazaar.kernel.schemas import MoneyModel, WholeNumber
+from bazaar.kernel.schemas import WHOLE, MoneyModel, WholeNumber
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]{3,40}$"
 MAX_FIXED = 100_000_00  # a voucher takes at most $100,000 off
@@ -21,8 +21,8 @@ class VoucherCreate(BaseModel):
     kind: Literal["percent", "fixed"]
     value: WholeNumber | MoneyModel = Field(description="percent: 1..100; fixed: money (or minor units)")
     min_subtotal: MoneyModel | None = None
-    max_uses: WholeNumber | None = Field(default=None, ge=1, le=MAX_USES)
-    max_uses_per_buyer: WholeNumber | None = Field(default=None, ge=1, le=MAX_USES)
+    max_uses: Annotated[int, Field(ge=1, le=MAX_USES), WHOLE] | None = None
+    max_uses_per_buyer: Annotated[int, Field(ge=1, le=MAX_USES), WHOLE] | None = None
     starts_at: datetime
     ends_at: datetime
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bazaar.kernel.schemas import WholeNumber
+from bazaar.kernel.schemas import WHOLE, WholeNumber
 
 ReviewSort = Literal["newest", "rating_high", "rating_low"]
 TITLE_MAX = 200
@@ -25,7 +25,7 @@ class ReviewCreate(BaseModel):
 class ReviewUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    rating: WholeNumber | None = Field(default=None, ge=1, le=5)
+    rating: Annotated[int, Field(ge=1, le=5), WHOLE] | None = None
     title: str | None = Field(default=None, max_length=TITLE_MAX)
     body: str | None = Field(default=None, max_length=BODY_MAX)
 

@@ -13,6 +13,14 @@ from bazaar.kernel.errors import NotAuthenticated, ValidationFailed
 from bazaar.web.api.deps import CartIdHeader, ContainerDep, OptionalUser, ReadUowDep, client_ip
 
 router = APIRouter(tags=["checkout"])
+# Checked by the checkout service (400 `idempotency_key_required` when missing or blank, `idempotency_key_invalid` when
+# too long), so written here for the document only.
+IDEMPOTENCY_KEY = {
+    "description": "any unique string per checkout attempt; a retry sends the same one",
+    "minLength": 1,
+    "maxLength": service.MAX_IDEMPOTENCY_KEY,
+    "pattern": "\\S",
+}
 Access = Annotated[str | None, Query(max_length=128, description="a guest checkout's access token")]
 
 
@@ -39,7 +47,7 @@ async def place(
     request: Request,
     principal: OptionalUser,
     container: ContainerDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", json_schema_extra=IDEMPOTENCY_KEY)] = None,
     x_cart_id: CartIdHeader = None,
 ) -> JSONResponse:
     if principal is not None:
