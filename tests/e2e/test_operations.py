@@ -57,10 +57,11 @@ async def test_readyz_reports_a_dead_database(settings_factory) -> None:  # type
     from bazaar.web.app import create_app
 
     container = build_container(settings_factory())
-    await container.db.engine.dispose()
-    container.db.engine = __import__("sqlalchemy.ext.asyncio", fromlist=["create_async_engine"]).create_async_engine(
+    await container.db.dispose()
+    dead = __import__("sqlalchemy.ext.asyncio", fromlist=["create_async_engine"]).create_async_engine(
         "postgresql+asyncpg://nobody@127.0.0.1:1/none"
     )
+    container.db.engine = container.db.read_engine = dead  # /readyz reads through the read engine
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(container=container)), base_url="http://t"
