@@ -82,8 +82,12 @@ class Timings:
     statuses: dict[str, dict[int, int]] = field(default_factory=dict)
     errors: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> "status code" -> count
 
+    slow: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # kind -> (sent at, seconds) over 100 ms
+
     def add(self, kind: str, seconds: float, status: int, data: Any = None) -> None:
         self.by_kind.setdefault(kind, []).append(seconds)
+        if seconds > 0.1:
+            self.slow.setdefault(kind, []).append((round(time.time() - seconds, 3), round(seconds, 3)))
         counts = self.statuses.setdefault(kind, {})
         counts[status] = counts.get(status, 0) + 1
         if status >= 400 or status == 0:
@@ -99,6 +103,7 @@ class Timings:
                 "p99_ms": round(_percentile(values, 99) * 1000, 1),
                 "statuses": {str(k): v for k, v in sorted(self.statuses[kind].items())},
                 "errors": dict(sorted(self.errors.get(kind, {}).items())),
+                "over_100_ms": self.slow.get(kind, []),  # (epoch seconds sent, seconds taken): when the tail happens
             }
             for kind, values in sorted(self.by_kind.items())
         }
@@ -122,15 +127,22 @@ class Pool:
     ) -> tuple[int, Any, float]:
         reader, writer = await self.free.get()
         started = time.perf_counter()
+        raw = json.dumps(body).encode() if body is not None else b""
+        status, answer = 0, b""
         try:
-            raw = json.dumps(body).encode() if body is not None else b""
-            status, answer = await request(
-                reader, writer, self.host, method, path, token=token, body=raw, headers=headers
-            )
-        except (OSError, asyncio.IncompleteReadError):
-            writer.close()
-            reader, writer = await asyncio.open_connection(self.host, self.port)
-            status, answer = 0, b""
+            # A kept-alive connection the server closed while it sat idle (uvicorn's keep-alive timeout) fails at
+            # once with no answer: ask again on a new connection, as HTTP clients do; a second failure counts as 0.
+            for attempt in range(2):
+                try:
+                    status, answer = await request(
+                        reader, writer, self.host, method, path, token=token, body=raw, headers=headers
+                    )
+                    break
+                except (OSError, asyncio.IncompleteReadError):
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(self.host, self.port)
+                    if attempt == 0:
+                        started = time.perf_counter()
         finally:
             self.free.put_nowait((reader, writer))
         elapsed = time.perf_counter() - started

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
 
     db_pool_size: int = 10
     db_max_overflow: int = 20
+    # PostgreSQL: reads (read_uow, sessions, readiness) have a pool of their own, so a burst of writes waiting on row
+    # locks (a flash sale's first seconds) cannot take every connection from a login or a product page.
+    db_read_pool_size: int = Field(default=4, ge=1)
+    db_read_max_overflow: int = Field(default=8, ge=0)
     db_ping_after_idle_seconds: float = Field(default=2.0, ge=0)  # ping a pooled connection idle longer than this
     log_level: str = "INFO"
     log_json: bool = True

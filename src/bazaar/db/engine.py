@@ -104,11 +104,14 @@ class Database:
             await self.read_engine.dispose()
 
 
-def _postgres_engine(url: str, settings: Settings) -> AsyncEngine:
+def _postgres_engine(url: str, settings: Settings, *, reads: bool = False) -> AsyncEngine:
     # LIFO: the connections in use stay few and warm, and only those left idle pay the liveness ping.
-    engine = create_async_engine(
-        url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow, pool_use_lifo=True
+    size, overflow = (
+        (settings.db_read_pool_size, settings.db_read_max_overflow)
+        if reads
+        else (settings.db_pool_size, settings.db_max_overflow)
     )
+    engine = create_async_engine(url, pool_size=size, max_overflow=overflow, pool_use_lifo=True)
     _ping_when_idle(engine, settings.db_ping_after_idle_seconds)
     return engine
 
@@ -123,7 +126,7 @@ def create_database(settings: Settings) -> Database:
     else:
         engine = _postgres_engine(url, settings)
         _count_transactions(engine)
-        read_engine = engine
+        read_engine = _postgres_engine(url, settings, reads=True)  # its own pool: reads never queue behind writes
         dialect = "postgresql"
     read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False)
     replicas = None
@@ -132,7 +135,7 @@ def create_database(settings: Settings) -> Database:
             read_engine,
             read_sessionmaker,
             settings.replica_urls,
-            make_engine=lambda replica_url: _postgres_engine(replica_url, settings),
+            make_engine=lambda replica_url: _postgres_engine(replica_url, settings, reads=True),
             check_seconds=settings.replica_check_seconds,
         )
     return Database(
