@@ -71,6 +71,8 @@ def _clean_strings(node: Any) -> None:
     if isinstance(node, dict):
         if node.get("type") == "string" and not ({"pattern", "enum", "format", "const"} & node.keys()):
             node["pattern"] = NO_CONTROL
+        if node.get("type") == "object" and "additionalProperties" in node and "propertyNames" not in node:
+            node["propertyNames"] = {"pattern": NO_CONTROL}  # a map's keys are text the edge checks too
         for value in node.values():
             _clean_strings(value)
     elif isinstance(node, list):
