@@ -72,7 +72,7 @@ def run_role(url: str, token: str, args: argparse.Namespace) -> dict[str, Any]:
     run = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
     summary = run.stdout.split("SUMMARY")[-1]
     cases = re.search(r"(\d+) generated", summary)
-    failures = re.search(r"found (\d+) unique failures", summary)
+    failures = re.search(r"found (\d+) unique failure", summary)
     return {
         "exit_code": run.returncode,
         "seconds": round(time.monotonic() - started, 1),

@@ -220,6 +220,9 @@ async def test_the_document_speaks_json_schema_only(client: httpx.AsyncClient) -
     assert not found, found[:5]
     rating = spec["components"]["schemas"]["ReviewUpdate"]["properties"]["rating"]["anyOf"][0]
     assert (rating["minimum"], rating["maximum"]) == (1, 5)
+    # API.md: a checkout's Idempotency-Key is required (400 `idempotency_key_required` without it); so says the document
+    [key] = [p for p in spec["paths"]["/api/v1/checkout"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["required"] is True and key["schema"]["type"] == "string" and key["schema"]["maxLength"] == 255
 
 
 async def test_logging_in_takes_any_address_shape_and_answers_who_it_does_not_know(client: httpx.AsyncClient) -> None:
