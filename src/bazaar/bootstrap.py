@@ -91,7 +91,6 @@ class Container:
             admission_window=timedelta(seconds=s.flash_admission_window_seconds),
             idle_timeout=timedelta(seconds=s.flash_queue_idle_seconds),
             hold_seconds=s.flash_hold_ttl_seconds,
-            admit_per_second=s.flash_admit_per_second,
         )
 
     @property

@@ -42,9 +42,6 @@ class Settings(BaseSettings):
     flash_hold_ttl_seconds: int = Field(default=180, ge=10)
     flash_admission_window_seconds: int = Field(default=120, ge=5)  # an admitted buyer may hold within this
     flash_queue_idle_seconds: int = Field(default=60, ge=5)  # a waiting buyer not polling this long loses the place
-    # At most this many buyers a second are let in, across every node: holds on one sale all take its row, and a
-    # first wave let in at once made hundreds of them queue there together (and slowed every request meanwhile).
-    flash_admit_per_second: float = Field(default=50.0, gt=0)
     capture_delay_seconds: int = 60
     checkout_deadline_seconds: int = 30
     rate_limits: str = "on"

@@ -30,14 +30,3 @@ def test_admissions_follow_free_units_and_conversion() -> None:
     assert admissions_wanted(units_free=10, outstanding=0, units_per_admission=1, conversion=0.0) == 50
     assert admissions_wanted(units_free=10_000, outstanding=0, units_per_admission=1, conversion=1.0) == 500
     assert admissions_wanted(units_free=0, outstanding=0, units_per_admission=1, conversion=1.0) == 0
-
-
-def test_admissions_come_in_at_the_pace_whatever_the_units_allow() -> None:
-    """A sale's first wave is let in over seconds (hundreds of holds at once all queued on the sale's row)."""
-    from bazaar.flash_sales.queue import paced
-
-    assert paced(200, admit_per_second=50, since_last_round=None) == 50  # a first round counts one second
-    assert paced(200, admit_per_second=50, since_last_round=0.25) == 13  # a round every 0.25 s: ~50 a second
-    assert paced(5, admit_per_second=50, since_last_round=0.25) == 5  # never more than the units allow
-    assert paced(200, admit_per_second=50, since_last_round=30) == 50  # a long pause does not bank a burst
-    assert paced(200, admit_per_second=50, since_last_round=-1) == 0  # clocks that disagree let nobody in early

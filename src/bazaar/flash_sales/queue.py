@@ -37,14 +37,6 @@ class QueuePolicy:
     admission_window: timedelta  # an admitted buyer may hold within this
     idle_timeout: timedelta  # a waiting buyer not seen (polling) for this long loses their place
     hold_seconds: int  # how long a sale hold lasts, for the wait estimate
-    admit_per_second: float = 50.0  # the pace of admissions per sale, however many admitters run
-
-
-def paced(wanted: int, *, admit_per_second: float, since_last_round: float | None) -> int:
-    """Of `wanted`, how many this round may let in: the pace times the time since the sale's last round (a first
-    round counts one second), so the first wave of a sale comes in over seconds rather than all at once."""
-    elapsed = 1.0 if since_last_round is None else min(max(since_last_round, 0.0), 1.0)
-    return min(wanted, math.ceil(admit_per_second * elapsed))
 
 
 def admissions_wanted(*, units_free: int, outstanding: int, units_per_admission: float, conversion: float) -> int:
@@ -206,13 +198,10 @@ async def admit_buyers(
     policy: QueuePolicy,
     lock: Callable[[str], Awaitable[bool]],
     unlock: Callable[[str], Awaitable[None]],
-    last_round: Callable[[str, datetime], Awaitable[float | None]] | None = None,
 ) -> int:
     """One admission round over every open sale; answers how many buyers were let in.
 
-    `lock(name)` is taken per sale so that admitters in several processes do not both let in a round;
-    `last_round(sale_id, now)` answers the seconds since the sale's previous round on any node and records this one
-    (None: the first), for the pace of `policy.admit_per_second`.
+    `lock(name)` is taken per sale so that admitters in several processes do not both let in a round.
     """
     now = utcnow()
     async with read_uow() as uow:
@@ -230,9 +219,6 @@ async def admit_buyers(
                 units_per_admission=sale.units_per_admission,
                 conversion=conversion(counts),
             )
-            if wanted and last_round is not None:
-                since = await last_round(sale.id, now)
-                wanted = paced(wanted, admit_per_second=policy.admit_per_second, since_last_round=since)
             let_in = await room.admit(
                 sale.id,
                 wanted,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from bazaar.bootstrap import Container
 from bazaar.flash_sales import queue
 from bazaar.flash_sales import service as flash_sales
@@ -24,19 +22,10 @@ async def run_admitter(container: Container) -> int:
     async def unlock(name: str) -> None:
         await container.cache.delete(name)
 
-    async def last_round(sale_id: str, now: datetime) -> float | None:
-        """Seconds since this sale's previous round that let buyers in (on any node: the shared cache), and
-        this round recorded."""
-        key = f"flash-admitter-last:{sale_id}"
-        previous = await container.cache.get(key)
-        await container.cache.set(key, str(now.timestamp()).encode(), 60.0)
-        return None if previous is None else now.timestamp() - float(previous)
-
     return await queue.admit_buyers(
         read_uow=container.read_uow,
         room=container.waiting_room,
         policy=container.queue_policy,
         lock=lock,
         unlock=unlock,
-        last_round=last_round,
     )
