@@ -2,13 +2,12 @@
 
 One transaction takes, in this order (the lock order everywhere): the buyer's share (an upsert whose
 conditional UPDATE re-checks `units + n <= per_buyer_limit` on the latest row version, so twenty
-parallel holds of one buyer serialise on that row and only those within the limit pass), the stock
-itself through inventory's `reserve_lines` (which also applies the general per-buyer hold caps of
-`inventory.limits`, with the sale's limit as the offer's cap), then the sale's units (`units_taken + n <=
-units`), the one row every hold of the sale takes, last so that it is held only until the commit. Any
-refusal rolls all of it back. When a hold is released or expires, its units and the buyer's share come
-back (`settle_hold`, from inventory's events, exactly once per hold, taking the hold, the buyer's share,
-then the sale: the same order); a sold hold keeps counting towards the buyer's limit.
+parallel holds of one buyer serialise on that row and only those within the limit pass), the
+sale's units (`units_taken + n <= units`), then the stock itself through inventory's
+`reserve_lines` (which also applies the general per-buyer hold caps of `inventory.limits`, with the sale's
+limit as the offer's cap). Any refusal rolls all of it back. When a hold is released or expires, its
+units and the buyer's share come back (`settle_hold`, from inventory's events, exactly once per
+hold); a sold hold keeps counting towards the buyer's limit.
 """
 
 from __future__ import annotations
@@ -103,13 +102,11 @@ async def hold_sale_units(
     if status_of(sale, now) not in ("live", "sold_out"):
         raise FlashSaleNotLive(sale_id=sale.id, status=status_of(sale, now))
     await _take_buyer_share(uow, sale, buyer_id, quantity)
+    await _take_sale_units(uow, sale, quantity)
     [held] = await inventory.reserve_lines(
         uow=uow, lines=[(offer_id, quantity)], ttl=ttl, user_id=buyer_id, sold_out=sold_out,
         limits=limits, offer_caps={offer_id: sale.per_buyer_limit},
     )  # fmt: skip
-    # The sale's row last: every hold of the sale takes it, so it is held only for the moments to the commit, not
-    # while this hold waits for stock rows that checkouts and other holds have locked.
-    await _take_sale_units(uow, sale, quantity)
     uow.session.add(
         FlashSaleHold(
             reservation_id=held.id,
