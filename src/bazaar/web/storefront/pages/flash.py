@@ -98,15 +98,15 @@ async def hold(sale_id: str, page: PageDep, form: Form) -> Response:
     ticket = str(form.get("ticket") or "")[:32]
     quantity = str(form.get("quantity") or "1")
     try:
-        async with c.uow() as uow:
-            await holds.hold_sale_units(
-                uow=uow, secret=c.settings.secret_key, admission_token=str(form.get("admission_token") or "")[:300],
-                offer_id=sale.offer_id, buyer_id=user.user_id,
-                quantity=min(max(whole_number(quantity, digits=3) or 1, 1), 100),
-                ttl=c.hold_durations.ttl([sale.offer_id], cap=c.settings.flash_hold_ttl_seconds),
-                sold_out=c.sold_out, room=c.waiting_room,
-                limits=c.hold_limits,
-            )  # fmt: skip
+        await holds.hold_in_line(
+            line=c.sale_hold_line, uow_factory=c.uow,
+            secret=c.settings.secret_key, admission_token=str(form.get("admission_token") or "")[:300],
+            offer_id=sale.offer_id, buyer_id=user.user_id,
+            quantity=min(max(whole_number(quantity, digits=3) or 1, 1), 100),
+            ttl=c.hold_durations.ttl([sale.offer_id], cap=c.settings.flash_hold_ttl_seconds),
+            sold_out=c.sold_out, room=c.waiting_room,
+            limits=c.hold_limits,
+        )  # fmt: skip
     except DomainError as exc:
         target = _queue_url(sale_id, ticket) if ticket else f"/p/{quote(sale.product_id)}"
         return page.redirect(target, notice=exc.message)
