@@ -4,11 +4,14 @@ seller's figures and the operator; on both backends."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
 
 from bazaar.bootstrap import Container
+from bazaar.inventory import hold_times
 from bazaar.inventory.models import Reservation
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ids import new_id
@@ -77,3 +80,33 @@ async def test_sale_holds_are_short(client: httpx.AsyncClient, container: Contai
     )
     assert r.status_code == 201, r.text
     assert 170 < seconds_left(r.json()) <= container.settings.flash_hold_ttl_seconds == 180
+
+
+async def test_offers_with_few_purchases_take_the_overall_ttl_worked_out_once(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each web process re-measures every 30 s. With one TTL worked out per offer held in the window, a catalog
+    of tens of thousands of held offers stalled the process for 20 s and more each time (the soak's maximums)."""
+    seller, _ = await new_seller(client)
+    busy = await make_offer(container, quantity=100, seller_id=seller["id"])
+    await purchases(container, busy.id, [float(s) for s in range(20, 60)])  # its own p95: 57.05 s -> 102 s
+    quiet = [await make_offer(container, quantity=5, seller_id=seller["id"]) for _ in range(30)]
+    for offer in quiet:
+        await purchases(container, offer.id, [500.0])  # one slow purchase each: too few for a TTL of their own
+    sorted_samples = 0
+    real = hold_times.percentile
+
+    def counting(values: Sequence[float], q: float) -> float:
+        nonlocal sorted_samples
+        sorted_samples += 1
+        return real(values, q)
+
+    monkeypatch.setattr(hold_times, "percentile", counting)
+    await container.hold_durations.refresh()
+    durations = container.hold_durations
+    assert durations.ttl([busy.id]).total_seconds() == 120  # 102 s, raised to the 120 s floor
+    overall = durations.ttl([quiet[0].id]).total_seconds()
+    assert overall == durations.ttl([]).total_seconds() == durations.ttl([quiet[-1].id]).total_seconds()
+    assert overall > 120  # the slow quiet purchases pull the overall figure up
+    # the overall TTL, the busy offer's, and the overall p50 and p95 for /metrics: not one per quiet offer
+    assert sorted_samples <= 4

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, null, select
 
 from bazaar.catalog.models import Offer
 from bazaar.db.uow import UnitOfWork
@@ -92,24 +92,36 @@ class HoldFigures:
 
 
 async def measure(
-    *, uow: UnitOfWork, policy: HoldPolicy, seller_id: str | None = None
+    *, uow: UnitOfWork, policy: HoldPolicy, seller_id: str | None = None, offer_counts: bool = True
 ) -> tuple[HoldFigures, dict[str, HoldFigures]]:
-    """Overall and per-offer figures over the window (one seller's offers only, if given), with each TTL."""
+    """Overall and per-offer figures over the window (one seller's offers only, if given), with each TTL.
+
+    Without `offer_counts` (the TTL snapshot every process refreshes), holds are counted over all offers only,
+    and the per-offer figures are those of offers with purchases: a catalog of many offers held once or twice
+    then costs one row per status, not one per offer and status.
+    """
     since = utcnow() - WINDOW
     scope = [Reservation.created_at >= since]
     if seller_id is not None:
         scope.append(Reservation.offer_id.in_(select(Offer.id).where(Offer.seller_id == seller_id)))
-    counts = await uow.session.execute(
-        select(Reservation.offer_id, Offer.seller_id, Reservation.status, func.count())
-        .join(Offer, Offer.id == Reservation.offer_id)
-        .where(*scope)
-        .group_by(Reservation.offer_id, Offer.seller_id, Reservation.status)
-    )
     overall = HoldFigures(offer_id=None, seller_id=seller_id)
     per_offer: dict[str, HoldFigures] = {}
+    if offer_counts:
+        counts = await uow.session.execute(
+            select(Reservation.offer_id, Offer.seller_id, Reservation.status, func.count())
+            .join(Offer, Offer.id == Reservation.offer_id)
+            .where(*scope)
+            .group_by(Reservation.offer_id, Offer.seller_id, Reservation.status)
+        )
+    else:
+        counts = await uow.session.execute(
+            select(null(), null(), Reservation.status, func.count()).where(*scope).group_by(Reservation.status)
+        )
     for offer_id, owner, status, n in counts:
-        figures = per_offer.setdefault(offer_id, HoldFigures(offer_id=offer_id, seller_id=owner))
-        for f in (figures, overall):
+        counted = [overall]
+        if offer_id is not None:
+            counted.append(per_offer.setdefault(offer_id, HoldFigures(offer_id=offer_id, seller_id=owner)))
+        for f in counted:
             f.made += int(n)
             if status in ("committed", "released", "expired"):
                 setattr(f, status, getattr(f, status) + int(n))
@@ -122,12 +134,16 @@ async def measure(
     for offer_id, created, committed in bought:
         seconds = max(0.0, (aware(committed) - aware(created)).total_seconds())
         overall.purchase_seconds.append(seconds)
-        if offer_id in per_offer:
-            per_offer[offer_id].purchase_seconds.append(seconds)
+        if offer_id in per_offer or not offer_counts:
+            per_offer.setdefault(offer_id, HoldFigures(offer_id=offer_id)).purchase_seconds.append(seconds)
     overall.ttl_seconds = _ttl(overall.purchase_seconds, policy)
+    # An offer with too few purchases of its own takes the overall TTL, computed once: working it out again per
+    # offer sorted up to SAMPLE_LIMIT times per offer, and with tens of thousands of offers held in the window
+    # that stalled each web process's event loop for over 20 s every refresh (the soak's 24 s maximums).
     for f in per_offer.values():
-        own = f.purchase_seconds if len(f.purchase_seconds) >= MIN_SAMPLES else overall.purchase_seconds
-        f.ttl_seconds = _ttl(own, policy)
+        f.ttl_seconds = (
+            _ttl(f.purchase_seconds, policy) if len(f.purchase_seconds) >= MIN_SAMPLES else overall.ttl_seconds
+        )
     return overall, per_offer
 
 
@@ -150,7 +166,7 @@ class HoldDurations:
 
     async def refresh(self) -> HoldFigures:
         async with self._read_uow() as uow:
-            overall, per_offer = await measure(uow=uow, policy=self.policy)
+            overall, per_offer = await measure(uow=uow, policy=self.policy, offer_counts=False)
         self._overall = overall.ttl_seconds
         self._by_offer = {o: f.ttl_seconds for o, f in per_offer.items() if len(f.purchase_seconds) >= MIN_SAMPLES}
         self._loaded_at = time.monotonic()
