@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -154,3 +155,50 @@ async def test_overlapping_sales_scheduled_at_once_make_one_sale(
                 update(FlashSale).where(FlashSale.offer_id == offer.id).values(status="cancelled")
             )
             await uow.commit()
+
+
+async def test_a_crowd_through_each_process_line_sells_exactly_the_units(
+    container: Container, devices: list[Container]
+) -> None:
+    """As the API and the storefront hold: through each process's line per sale. Every unit goes, none more,
+    nobody over the limit, no hold left waiting, and no process has more than two holds of the sale open at
+    the database at once."""
+    offer_id, sale_id = await live_sale(container, stock=200, units=30, limit=2)
+    buyers = await make_buyers(container, 40)
+    open_now = [0, 0, 0]
+    most = [0, 0, 0]
+
+    def counted(i: int) -> Any:
+        @asynccontextmanager
+        async def uow() -> AsyncIterator[Any]:
+            open_now[i] += 1
+            most[i] = max(most[i], open_now[i])
+            try:
+                async with devices[i].uow() as unit:
+                    yield unit
+            finally:
+                open_now[i] -= 1
+
+        return uow
+
+    async def hold_in_line(i: int, buyer_id: str) -> Any:
+        c = devices[i]
+        token = tokens.issue(
+            c.settings.secret_key, tokens.Admission(sale_id, "t", buyer_id, utcnow() + timedelta(minutes=1))
+        )
+        return await holds.hold_in_line(
+            line=c.sale_hold_line, uow_factory=counted(i), secret=c.settings.secret_key, admission_token=token,
+            offer_id=offer_id, buyer_id=buyer_id, quantity=1, ttl=TTL,
+        )  # fmt: skip
+
+    attempts = [b for b in buyers for _ in range(3)]
+    results = await asyncio.wait_for(
+        asyncio.gather(*(hold_in_line(i % 3, b) for i, b in enumerate(attempts)), return_exceptions=True), 60
+    )
+    refused = (PerBuyerLimitReached, FlashSaleSoldOut)
+    assert not [r for r in results if isinstance(r, Exception) and not isinstance(r, refused)]
+    per_buyer = await held_by_buyer(container, offer_id)
+    assert sum(per_buyer.values()) == 30 and max(per_buyer.values()) <= 2
+    assert await levels(container, offer_id) == (200, 170)
+    assert max(most) == 2 and open_now == [0, 0, 0]
+    assert all(d.sale_hold_line.sales == 0 for d in devices)
