@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     db_read_pool_size: int = Field(default=4, ge=1)
     db_read_max_overflow: int = Field(default=8, ge=0)
     db_ping_after_idle_seconds: float = Field(default=2.0, ge=0)  # ping a pooled connection idle longer than this
+    # PostgreSQL: each web process opens this many connections of each pool before its first request, so the first
+    # burst after a start (a flash sale going live on a fresh deploy) does not wait for connections to be made.
+    db_warm_connections: int = Field(default=2, ge=0)
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True

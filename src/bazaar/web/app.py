@@ -83,7 +83,8 @@ def _sandbox_payments(secret: str) -> ASGIApp:
 
 
 async def _settle(container: Container) -> None:
-    """Before the first request: warm the search engine, then clear start-up garbage and freeze the rest.
+    """Before the first request: warm the search engine, open the first database connections, then clear start-up
+    garbage and freeze the rest.
 
     Start-up leaves some 150,000 long-lived objects (modules, classes, routes, schemas) that the
     garbage collector's full passes would walk again and again; a full pass stops every request of
@@ -97,6 +98,10 @@ async def _settle(container: Container) -> None:
             await search.warm_up()
         except Exception:  # a cold engine is slower, not broken: serve anyway
             log.warning("search warm-up failed", exc_info=True)
+    try:
+        await asyncio.wait_for(container.db.warm(container.settings.db_warm_connections), timeout=5)
+    except Exception:  # the database is down or stuck at start: serve anyway (/readyz says so); connect on demand
+        log.warning("opening the database connections ahead failed", exc_info=True)
     gc.collect()
     gc.freeze()
 
