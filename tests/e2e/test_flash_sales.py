@@ -90,6 +90,11 @@ async def test_bad_sales_are_refused_and_change_nothing(client: httpx.AsyncClien
     assert_error(await client.post(url, json=backwards, headers=headers), 422, "invalid_flash_sale")
     greedy = sale_body(offer.id, units=4, per_buyer_limit=5)
     assert_error(await client.post(url, json=greedy, headers=headers), 422, "invalid_flash_sale")
+    for price in (2999, 3500):  # not below the offer's own 29.99: no sale at all
+        dear = sale_body(offer.id, price={"amount": price, "currency": "USD"})
+        answer = await client.post(url, json=dear, headers=headers)
+        assert_error(answer, 422, "invalid_flash_sale")
+        assert "below the offer's price of 2999" in answer.json()["error"]["message"]
     too_many = sale_body(offer.id, units=6)
     assert_error(await client.post(url, json=too_many, headers=headers), 409, "insufficient_stock")
     naive = sale_body(offer.id, starts_at="2030-01-01T10:00:00")

@@ -87,6 +87,11 @@ async def create_sale(*, uow: UnitOfWork, seller_id: str, data: FlashSaleCreate)
         raise OfferNotFound(offer_id=data.offer_id)
     if data.price.currency != offer.currency:
         raise InvalidFlashSale(f"the sale price must be in {offer.currency}, the offer's currency", field="price")
+    if data.price.amount >= offer.price_amount:
+        raise InvalidFlashSale(
+            f"a flash sale's price must be below the offer's price of {offer.price_amount} (in minor units)",
+            field="price",
+        )
     if data.per_buyer_limit > data.units:
         raise InvalidFlashSale("the per-buyer limit cannot be more than the units on sale", field="per_buyer_limit")
     level = (await stock_levels(uow=uow, offer_ids=[offer.id])).get(offer.id)
