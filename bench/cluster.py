@@ -11,6 +11,10 @@ commandstats of the private redis-server this bench starts, so the figures are t
 
     .venv/bin/python bench/cluster.py --layouts 1x2,2x1 --seconds 15 --products 2000
 
+Search answers are cached per node (each node's replica has its own generations), 10 s each and refreshed ahead:
+every node computes each query it is asked once per period. `--search-by-url` sends each search URL to one node
+(a hash of the URL), as the edge config routes searches, so each query is computed by one node per period.
+
 Writes bench/results/cluster.json. The machine is shared: the load average is recorded before each run.
 """
 
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,11 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=1, help="alternate the layouts this many times")
     parser.add_argument("--scenarios", default="search,page,page-cold")
+    parser.add_argument(
+        "--search-by-url",
+        action="store_true",
+        help="send each search URL to one node only (by a hash of the URL), as deploy/nginx/bazaar.conf routes them",
+    )
     parser.add_argument(
         "--pg-url", default=os.environ.get("BAZAAR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
     )
@@ -69,12 +79,12 @@ class PrivateRedis:
             assert time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.1)
 
-    def stats(self) -> dict[str, float]:
+    def stats(self) -> dict[str, Any]:
         """Commands served and server CPU (seconds) so far."""
         out = subprocess.run(["redis-cli", "-p", str(self.port), "info", "all"], capture_output=True, text=True).stdout
-        calls = sum(int(m) for m in re.findall(r"^cmdstat_[^:]+:calls=(\d+)", out, re.M))
+        by_command = {name: int(n) for name, n in re.findall(r"^cmdstat_([^:]+):calls=(\d+)", out, re.M)}
         cpu = sum(float(m) for m in re.findall(r"^used_cpu_(?:sys|user):([\d.]+)", out, re.M))
-        return {"commands": calls, "cpu_s": cpu}
+        return {"commands": sum(by_command.values()), "cpu_s": cpu, "by_command": by_command}
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -139,6 +149,11 @@ def _paths(scenario: str, product_ids: list[str], words: list[str]) -> list[str]
     ]
 
 
+def _home(path: str, nodes: int) -> int:
+    """The node a URL-hashing balancer sends this path to (a stable hash, as nginx's `hash $request_uri`)."""
+    return zlib.crc32(path.encode()) % nodes
+
+
 def _words(port: int) -> list[str]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/search?per_page=100", timeout=30) as r:
         titles = [item["title"] for item in json.loads(r.read())["items"]]
@@ -171,15 +186,20 @@ async def _run_layout(args: argparse.Namespace, env: dict[str, str], root: Path,
         for scenario in args.scenarios.split(","):
             paths = _paths(scenario, product_ids, words)
             per_node = max(1, args.connections // nodes)
-            for server in servers:  # warm each node's caches and search readers
-                await asyncio.to_thread(run_for, server.port, paths, concurrency=per_node, seconds=2, threads=1)
+            # Each node walks the list from its own starting point: the same list in step on every node would
+            # send every cold key to all nodes at the same moment (each waiting on the others' fill).
+            by_node = [paths[i * len(paths) // nodes :] + paths[: i * len(paths) // nodes] for i in range(nodes)]
+            if scenario == "search" and args.search_by_url and nodes > 1:
+                by_node = [[p for p in paths if _home(p, nodes) == i] for i in range(nodes)]
+            for server, own in zip(servers, by_node, strict=True):  # warm each node's caches and search readers
+                await asyncio.to_thread(run_for, server.port, own, concurrency=per_node, seconds=2, threads=1)
             load = _load_average()
             cpu0, redis0, tx0 = _cpu_of_groups(groups), redis.stats(), await _transactions(env["BAZAAR_DATABASE_URL"])
             began = time.monotonic()
             runs = await asyncio.gather(
                 *(
-                    asyncio.to_thread(run_for, s.port, paths, concurrency=per_node, seconds=args.seconds, threads=1)
-                    for s in servers
+                    asyncio.to_thread(run_for, s.port, own, concurrency=per_node, seconds=args.seconds, threads=1)
+                    for s, own in zip(servers, by_node, strict=True)
                 )
             )
             cpu1, redis1 = _cpu_of_groups(groups), redis.stats()
@@ -200,12 +220,19 @@ async def _run_layout(args: argparse.Namespace, env: dict[str, str], root: Path,
                 "pg_transactions_per_request": round((tx1 - tx0) / max(1, requests), 3),
                 "redis_commands_per_request": round((redis1["commands"] - redis0["commands"]) / max(1, requests), 2),
                 "redis_cpu_us_per_request": round(1e6 * (redis1["cpu_s"] - redis0["cpu_s"]) / max(1, requests), 1),
+                # Per command: a SET is a cache entry stored (a fill or a refresh-ahead, i.e. an answer computed).
+                "redis_calls_per_request_by_command": {
+                    name: round((n - redis0["by_command"].get(name, 0)) / max(1, requests), 3)
+                    for name, n in sorted(redis1["by_command"].items())
+                    if n - redis0["by_command"].get(name, 0) > 0
+                },
             }
             r = results[scenario]
             line = f"{nodes}x{workers} {scenario:6s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.1f} ms"
             line += f"  p99 {r['p99_ms']:7.1f} ms  node CPU {r['node_cpu_ms_per_request']:.2f} ms/req"
             line += f"  PG {r['pg_transactions_per_request']:.3f} tx/req"
             line += f"  Redis {r['redis_commands_per_request']:.2f} cmd/req {r['redis_cpu_us_per_request']:.0f} µs/req"
+            line += f" (SET {r['redis_calls_per_request_by_command'].get('set', 0):.3f}/req)"
             print(f"{line}  (load {load:.1f})", flush=True)
         return results
     finally:
@@ -238,7 +265,7 @@ async def main() -> None:
         path = write_result(
             "cluster",
             {"machine": machine(), "products": args.products, "seconds": args.seconds,
-             "connections": args.connections, "layouts": layouts},
+             "connections": args.connections, "search_by_url": args.search_by_url, "layouts": layouts},
         )  # fmt: skip
         print(f"wrote {path}")
     finally:

@@ -103,3 +103,15 @@ def test_images_and_product_pages_are_served_from_the_edge(edge: tuple[int, int,
     private = _get(edge_port, page, Authorization="Bearer not-a-real-token")
     assert private[1]["x-cache-status"] == "BYPASS"
     assert _get(edge_port, "/")[1].get("x-cache-status", "") == ""  # HTML pages are never cached
+
+
+def test_searches_are_served_from_the_edge_through_their_own_upstream(edge: tuple[int, int, Path]) -> None:
+    """Searches have an upstream of their own (it picks the node by the URL, since each node caches its own
+    answers); the edge holds them by their Cache-Control and passes logged-in searches through."""
+    app_port, edge_port, _ = edge
+    search = "/api/v1/search?q=the&sort=price_asc"
+    first, second = _get(edge_port, search), _get(edge_port, search)
+    assert first[0] == 200 and first[1]["cache-control"] == "public, max-age=2"
+    assert second[1]["x-cache-status"] == "HIT" and second[2] == first[2] == _get(app_port, search)[2]
+    private = _get(edge_port, search, Authorization="Bearer not-a-real-token")
+    assert private[1]["x-cache-status"] == "BYPASS" and private[2] == first[2]
