@@ -250,7 +250,9 @@ def build_container(settings: Settings) -> Container:
             limits=HoldLimits.from_settings(settings),
         )
     shared_cache = settings.redis_url is not None
-    container.extras["product_pages"] = ProductPages(cache, container.replica_uow, shared=shared_cache)
+    container.extras["product_pages"] = ProductPages(
+        cache, container.replica_uow, shared=shared_cache, background_refreshes=settings.db_read_pool_size
+    )
     index = SearchIndex(settings.data_dir / "search")
     container.extras["search_index"] = index
     container.extras["search"] = SearchService(index, cache, shared=shared_cache, node_id=container.node_id)

@@ -81,3 +81,36 @@ async def test_keys_filled_together_do_not_come_due_together() -> None:
     due = [cache._decode(await cache.cache.get(f"k{n}") or b"")[0] for n in range(200)]
     assert all(before + 3 <= d <= after + 4 for d in due)  # ttl - refresh_ahead ... ttl - refresh_ahead / 2
     assert max(due) - min(due) > 0.5  # spread, not one burst
+
+
+async def test_keys_coming_due_together_are_refreshed_a_few_at_a_time_and_all_served_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each refresh holds a database connection: a burst of due keys refreshes at most `background_refreshes` at
+    once (the rest wait their turn), while every reader is answered at once from the entry it has."""
+    cache = RefreshingCache(MemoryCache(), ttl=5, refresh_ahead=2, background_refreshes=3)
+    running, most = 0, 0
+
+    async def load() -> bytes:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        return b'{"v": 2}'
+
+    async def first() -> bytes:
+        return b'{"v": 1}'
+
+    for n in range(20):
+        await cache.get_or_load(f"k{n}", first)
+    loads = cache.loads
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 4.5)  # every key is now past its refresh time
+    started = time.monotonic()
+    served = await asyncio.gather(*(cache.get_or_load(f"k{n}", load) for n in range(20)))
+    assert time.monotonic() - started < 0.05  # nobody waited for a refresh
+    assert {s.body for s in served} == {b'{"v": 1}'}
+    await cache.settle()
+    assert cache.loads - loads == 20 and most == 3
+    assert {(await cache.get_or_load(f"k{n}", load)).body for n in range(20)} == {b'{"v": 2}'}

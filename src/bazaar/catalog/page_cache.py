@@ -21,8 +21,17 @@ def page_key(product_id: str) -> str:
 
 
 class ProductPages:
-    def __init__(self, cache: Cache, read_uow: Callable[[], UnitOfWork], *, shared: bool) -> None:
-        self.cache = RefreshingCache(cache, ttl=PAGE_TTL_SECONDS, refresh_ahead=REFRESH_AHEAD_SECONDS, shared=shared)
+    def __init__(
+        self, cache: Cache, read_uow: Callable[[], UnitOfWork], *, shared: bool, background_refreshes: int = 4
+    ) -> None:
+        # Refreshes ahead of expiry at once: no more than the read pool keeps connections (see RefreshingCache).
+        self.cache = RefreshingCache(
+            cache,
+            ttl=PAGE_TTL_SECONDS,
+            refresh_ahead=REFRESH_AHEAD_SECONDS,
+            shared=shared,
+            background_refreshes=background_refreshes,
+        )
         self._read_uow = read_uow
 
     async def get(self, product_id: str) -> CachedBytes:

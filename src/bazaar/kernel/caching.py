@@ -52,6 +52,7 @@ class RefreshingCache:
         shared: bool = False,
         fill_wait: float = 0.5,
         prefix: str = "",
+        background_refreshes: int = 4,
     ) -> None:
         self.cache = cache
         self.shared = shared  # several processes share the cache: coordinate fills across them too
@@ -62,6 +63,12 @@ class RefreshingCache:
         self._inflight: dict[str, asyncio.Future[CachedBytes]] = {}
         self._refreshing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Refreshes ahead of expiry run at most this many at once per process; the others wait their turn. Keys come
+        # due in bursts (a catalog's pages every TTL), and each refresh holds a database connection: unbounded, a
+        # burst took more connections than the read pool keeps, and the pool opened (with TLS) and closed the extra
+        # ones again and again. The refresh window leaves time for the queue; a key it misses is filled on demand.
+        self._refresh_slots = max(1, background_refreshes)
+        self._refresh_gates: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}  # one per loop (tests run many)
         self.loads = 0  # how many times a loader ran in this process (for tests and metrics)
 
     async def get_or_load(self, key: str, loader: Loader) -> CachedBytes:
@@ -120,13 +127,20 @@ class RefreshingCache:
             return
         self._refreshing.add(key)
 
+        loop = asyncio.get_running_loop()
+        gate = self._refresh_gates.get(loop)
+        if gate is None:
+            self._refresh_gates = {k: v for k, v in self._refresh_gates.items() if not k.is_closed()}
+            gate = self._refresh_gates[loop] = asyncio.Semaphore(self._refresh_slots)
+
         async def refresh() -> None:
             try:
-                if await self._won_lock("refresh:" + key):
-                    try:
-                        await self._load_and_store(key, loader)
-                    finally:
-                        await self._release_lock("refresh:" + key)
+                async with gate:
+                    if await self._won_lock("refresh:" + key):
+                        try:
+                            await self._load_and_store(key, loader)
+                        finally:
+                            await self._release_lock("refresh:" + key)
             except Exception:  # a failed refresh leaves the entry to expire; the next miss reports the error
                 log.warning("background refresh of %s failed", key, exc_info=True)
             finally:
