@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from bazaar.bootstrap import Container
 from tests.e2e.test_checkout import body, buyer_with_cart
 from tests.helpers import API
 from tests.inventory_factories import make_offer
@@ -26,8 +27,8 @@ def settings(settings_factory):  # type: ignore[no-untyped-def]
 
 
 async def test_a_checkout_past_the_bound_is_turned_away_while_reads_go_on(
-    client: httpx.AsyncClient, container
-) -> None:  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient, container: Container
+) -> None:
     offer = await make_offer(container, quantity=10)
     first = await buyer_with_cart(client, (offer, 1))
     second = await buyer_with_cart(client, (offer, 1))
@@ -50,4 +51,3 @@ async def test_a_checkout_past_the_bound_is_turned_away_while_reads_go_on(
     assert again.status_code == 201, again.text
     metrics = (await client.get("/metrics")).text
     assert 'bazaar_write_admission{lane="checkout",outcome="refused"} 1.0' in metrics
-
