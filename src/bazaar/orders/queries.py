@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from bazaar.catalog.queries import product_summaries
 from bazaar.db.uow import UnitOfWork
@@ -78,6 +78,49 @@ async def get_order_as_operator(*, uow: UnitOfWork, order_id: str) -> OrderRead:
     return await get_order(uow=uow, order_id=order_id, user_id=order.user_id, seller_id=None)
 
 
+def _holding_seller_lines(base: Select[str], seller_id: str) -> Select[str]:
+    """Orders with at least one line of this seller (a read across buyers: see docs/SCALING.md)."""
+    return base.where(Order.id.in_(select(OrderLine.order_id).where(OrderLine.seller_id == seller_id)))
+
+
+async def _page_of_orders(
+    uow: UnitOfWork, base: Select[str], *, page: int, per_page: int, only_seller: str | None = None
+) -> tuple[list[Order], dict[str, list[OrderLine]], int]:
+    """One page of the orders `base` selects, newest first, with their lines (only this seller's, if given)
+    and the count of all of them."""
+    total = (await uow.session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+    orders = list(
+        (
+            await uow.session.execute(
+                select(Order)
+                .where(Order.id.in_(base))
+                .order_by(Order.created_at.desc(), Order.id.desc())
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            )
+        ).scalars()
+    )
+    lines: dict[str, list[OrderLine]] = defaultdict(list)
+    if orders:
+        query = select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))
+        if only_seller is not None:
+            query = query.where(OrderLine.seller_id == only_seller)
+        for li in (await uow.session.execute(query)).scalars():
+            lines[li.order_id].append(li)
+    return orders, lines, int(total)
+
+
+def _summary(order: Order, lines: list[OrderLine], total_amount: int) -> OrderSummary:
+    return OrderSummary(
+        id=order.id,
+        status=order.status,
+        created_at=order.created_at,
+        total=money(total_amount, order.currency),
+        items=sum(li.quantity for li in lines),
+        titles=[li.title for li in lines][:5],
+    )
+
+
 async def search_orders(
     *,
     uow: UnitOfWork,
@@ -94,37 +137,9 @@ async def search_orders(
     if buyer_id:
         base = base.where(Order.user_id == buyer_id)
     if seller_id:
-        base = base.where(Order.id.in_(select(OrderLine.order_id).where(OrderLine.seller_id == seller_id)))
-    total = (await uow.session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
-    orders = list(
-        (
-            await uow.session.execute(
-                select(Order)
-                .where(Order.id.in_(base))
-                .order_by(Order.created_at.desc(), Order.id.desc())
-                .offset((page - 1) * per_page)
-                .limit(per_page)
-            )
-        ).scalars()
-    )
-    lines: dict[str, list[OrderLine]] = defaultdict(list)
-    if orders:
-        for li in (
-            await uow.session.execute(select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders])))
-        ).scalars():
-            lines[li.order_id].append(li)
-    items = [
-        OrderSummary(
-            id=o.id,
-            status=o.status,
-            created_at=o.created_at,
-            total=money(o.total_amount, o.currency),
-            items=sum(li.quantity for li in lines[o.id]),
-            titles=[li.title for li in lines[o.id]][:5],
-        )
-        for o in orders
-    ]
-    return items, [o.user_id for o in orders], int(total)
+        base = _holding_seller_lines(base, seller_id)
+    orders, lines, total = await _page_of_orders(uow, base, page=page, per_page=per_page)
+    return [_summary(o, lines[o.id], o.total_amount) for o in orders], [o.user_id for o in orders], total
 
 
 async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], only_seller: str | None) -> OrderRead:
@@ -263,31 +278,11 @@ async def return_read(uow: UnitOfWork, r: Return) -> ReturnRead:
 async def list_orders(
     *, uow: UnitOfWork, user_id: str | None, seller_id: str | None, page: int, per_page: int
 ) -> Page[OrderSummary]:
-    """A buyer's orders (user_id) or the orders holding a seller's lines (seller_id), newest first."""
+    """A buyer's orders (user_id) or the orders holding a seller's lines (seller_id), newest first; a seller sees
+    the total of their own lines."""
     base = select(Order.id)
-    if seller_id is not None:
-        base = base.where(Order.id.in_(select(OrderLine.order_id).where(OrderLine.seller_id == seller_id)))
-    else:
-        base = base.where(Order.user_id == user_id)
-    total = (await uow.session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
-    orders = list(
-        (
-            await uow.session.execute(
-                select(Order)
-                .where(Order.id.in_(base))
-                .order_by(Order.created_at.desc(), Order.id.desc())
-                .offset((page - 1) * per_page)
-                .limit(per_page)
-            )
-        ).scalars()
-    )
-    lines: dict[str, list[OrderLine]] = defaultdict(list)
-    if orders:
-        query = select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))
-        if seller_id is not None:
-            query = query.where(OrderLine.seller_id == seller_id)
-        for li in (await uow.session.execute(query)).scalars():
-            lines[li.order_id].append(li)
+    base = _holding_seller_lines(base, seller_id) if seller_id is not None else base.where(Order.user_id == user_id)
+    orders, lines, total = await _page_of_orders(uow, base, page=page, per_page=per_page, only_seller=seller_id)
     items = []
     for o in orders:
         mine = lines[o.id]
@@ -299,17 +294,8 @@ async def list_orders(
                 for li in mine
             )
         )
-        items.append(
-            OrderSummary(
-                id=o.id,
-                status=o.status,
-                created_at=o.created_at,
-                total=money(total_amount, o.currency),
-                items=sum(li.quantity for li in mine),
-                titles=[li.title for li in mine][:5],
-            )
-        )
-    return Page[OrderSummary](items=items, total=int(total), page=page, per_page=per_page)
+        items.append(_summary(o, mine, total_amount))
+    return Page[OrderSummary](items=items, total=total, page=page, per_page=per_page)
 
 
 @dataclass(frozen=True)
