@@ -107,6 +107,19 @@ class Metrics:
             ["account", "kind"],
             registry=self.registry,
         )
+        self.admission = Gauge(
+            "bazaar_write_admission",
+            "Writes per admission lane since the process started: admitted, queued (admitted after waiting for a"
+            " slot), refused (503 overloaded); in_flight now",
+            ["lane", "outcome"],
+            registry=self.registry,
+        )
+        self.db_conflicts = Gauge(
+            "bazaar_db_transient_conflicts",
+            "Transactions PostgreSQL broke up (deadlock, serialization failure): retried, or given up (503)",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def observe_marketplace(
         self, disputes: dict[str, tuple[int, int]], payouts: dict[str, tuple[int, int]], ledger: dict[str, int]
@@ -132,20 +145,6 @@ class Metrics:
                 self.event_lag.labels(c.stream, c.group).set(c.lag)
         self.outbox_backlog.set(stats.backlog)
         self.dead_letters.set(stats.dead_letters)
-
-        self.admission = Gauge(
-            "bazaar_write_admission",
-            "Writes per admission lane since the process started: admitted, queued (admitted after waiting for a"
-            " slot), refused (503 overloaded); in_flight now",
-            ["lane", "outcome"],
-            registry=self.registry,
-        )
-        self.db_conflicts = Gauge(
-            "bazaar_db_transient_conflicts",
-            "Transactions PostgreSQL broke up (deadlock, serialization failure): retried, or given up (503)",
-            ["outcome"],
-            registry=self.registry,
-        )
 
     def observe_admission(self, lanes: Iterable[Lane]) -> None:
         for lane in lanes:
