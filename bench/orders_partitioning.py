@@ -30,6 +30,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -37,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
+from _accounting import process_stats
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATABASE = "bazaar_bench_partitions"
@@ -167,19 +171,11 @@ def postgres_cpu() -> float:
     """CPU seconds used so far by the `postgres` processes: the live ones' own, and what those that have exited used
     (pgbench's backends end with it; the postmaster that reaped them counts their CPU as its children's)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
-        if name == "postgres":
-            fields = rest.split()
-            total += sum(int(x) for x in fields[11:15]) / tick  # utime, stime, cutime, cstime
-    return total
+    return sum(
+        sum(int(x) for x in fields[11:15]) / tick  # utime, stime, cutime, cstime
+        for _pid, name, fields in process_stats()
+        if name == "postgres"
+    )
 
 
 def pgbench(dsn: str, script: str, *, clients: int, seconds: int) -> dict[str, Any]:
