@@ -39,19 +39,15 @@ def pids_of(groups: list[int], kind: str) -> list[int]:
 
 def _processes(groups: list[int]) -> list[tuple[int, str, list[str]]]:
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
+    for pid, _name, fields in process_stats():
         if int(fields[2]) not in groups:  # field 5 of /proc/<pid>/stat: the process group
             continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
         kind = next((name for marker, name in KINDS.items() if marker in cmdline), "other")
-        found.append((int(entry.name), kind, fields))
+        found.append((pid, kind, fields))
     return found
 
 
