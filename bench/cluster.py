@@ -40,6 +40,7 @@ from typing import Any
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _accounting import machine_ticks
 from loadgen import ROOT, Server, free_port, machine, run_for, write_result
 
 CLI = [sys.executable, "-m", "bazaar.cli"]
@@ -195,6 +196,7 @@ async def _run_layout(args: argparse.Namespace, env: dict[str, str], root: Path,
                 await asyncio.to_thread(run_for, server.port, own, concurrency=per_node, seconds=2, threads=1)
             load = _load_average()
             cpu0, redis0, tx0 = _cpu_of_groups(groups), redis.stats(), await _transactions(env["BAZAAR_DATABASE_URL"])
+            ticks0 = machine_ticks()
             began = time.monotonic()
             runs = await asyncio.gather(
                 *(
@@ -202,7 +204,7 @@ async def _run_layout(args: argparse.Namespace, env: dict[str, str], root: Path,
                     for s, own in zip(servers, by_node, strict=True)
                 )
             )
-            cpu1, redis1 = _cpu_of_groups(groups), redis.stats()
+            cpu1, redis1, ticks1 = _cpu_of_groups(groups), redis.stats(), machine_ticks()
             busy = max(1e-9, cpu1 - cpu0 - idle_per_s * (time.monotonic() - began))
             await asyncio.sleep(1.1)  # PostgreSQL backends flush their statistics about once a second
             tx1 = await _transactions(env["BAZAAR_DATABASE_URL"])
@@ -217,6 +219,8 @@ async def _run_layout(args: argparse.Namespace, env: dict[str, str], root: Path,
                 "p99_ms": round(max(r.p99_ms for r in runs), 2),
                 "node_cpu_ms_per_request": round(1000 * busy / max(1, requests), 3),
                 "requests_per_node_cpu_second": round(requests / busy, 1),
+                # The whole machine: the nodes, PostgreSQL, Redis and the load generators (wrk) share its cores.
+                "machine_busy_percent": round(100 * (ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1]), 1),
                 "pg_transactions_per_request": round((tx1 - tx0) / max(1, requests), 3),
                 "redis_commands_per_request": round((redis1["commands"] - redis0["commands"]) / max(1, requests), 2),
                 "redis_cpu_us_per_request": round(1e6 * (redis1["cpu_s"] - redis0["cpu_s"]) / max(1, requests), 1),
@@ -233,6 +237,7 @@ async def _run_layout(args: argparse.Namespace, env: dict[str, str], root: Path,
             line += f"  PG {r['pg_transactions_per_request']:.3f} tx/req"
             line += f"  Redis {r['redis_commands_per_request']:.2f} cmd/req {r['redis_cpu_us_per_request']:.0f} µs/req"
             line += f" (SET {r['redis_calls_per_request_by_command'].get('set', 0):.3f}/req)"
+            line += f"  machine {r['machine_busy_percent']:.0f} % busy"
             print(f"{line}  (load {load:.1f})", flush=True)
         return results
     finally:
