@@ -148,3 +148,30 @@ async def test_an_admitted_buyer_checks_out_at_the_sale_price(client: httpx.Asyn
         f"{API}/checkout", json={**body(), "flash_sale_id": sale["id"]}, headers={**buyer, "Idempotency-Key": "f2"}
     )
     assert_error(again, 409, "no_flash_sale_hold")
+
+
+async def test_a_buyer_never_pays_more_than_the_offer_costs_at_checkout(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """The seller lowers the offer under the sale's price while a buyer holds through the sale: the buyer pays the
+    lower price."""
+    offer, seller = await seller_offer(client, container, quantity=20)  # 29.99
+    r = await client.post(f"{API}/sellers/me/flash-sales", json=sale_body(offer.id, units=5), headers=seller)
+    sale = r.json()  # 9.99
+    await move_window(container, sale["id"], started=timedelta(seconds=1), ends=timedelta(minutes=30))
+    _, buyer = await new_user(client)
+    token = admit(container, sale["id"], await me(client, buyer))
+    r = await client.post(
+        f"{API}/reservations", json={"offer_id": offer.id, "quantity": 2, "admission_token": token}, headers=buyer
+    )
+    assert r.status_code == 201, r.text
+    cheaper = {"price": {"amount": 800, "currency": "USD"}}
+    r = await client.patch(f"{API}/sellers/me/offers/{offer.id}", json=cheaper, headers=seller)
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        f"{API}/checkout", json={**body(), "flash_sale_id": sale["id"]}, headers={**buyer, "Idempotency-Key": "low"}
+    )
+    assert r.status_code == 201, r.text
+    order = (await client.get(f"{API}/orders/{r.json()['order_id']}", headers=buyer)).json()
+    [line] = order["lines"]
+    assert (line["quantity"], line["unit_price"]["amount"]) == (2, 800)

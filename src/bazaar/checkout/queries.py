@@ -63,7 +63,9 @@ async def _lines(uow: UnitOfWork, cart_id: str) -> tuple[list[PricedLine], str]:
 
 
 async def held_lines(*, uow: UnitOfWork, held: dict[str, tuple[int, int]]) -> list[PricedLine]:
-    """Lines for units already held at an agreed price (a flash sale's): offer id -> (quantity, unit price)."""
+    """Lines for units already held at an agreed price (a flash sale's): offer id -> (quantity, unit price). A line
+    never costs more than the offer does now: a price the seller lowered since, or a timed sale that started,
+    under the sale's price wins (the buyer went through the queue for a deal, not to pay more)."""
     rows = await uow.session.execute(
         select(Offer, Product.title, Product.weight_grams, Product.tax_category)
         .join(Product, Product.id == Offer.product_id)
@@ -78,7 +80,7 @@ async def held_lines(*, uow: UnitOfWork, held: dict[str, tuple[int, int]]) -> li
             seller_id=offer.seller_id,
             title=title,
             quantity=held[offer.id][0],
-            unit_price=held[offer.id][1],
+            unit_price=min(held[offer.id][1], offer.price_amount),
             listed_shipping=offer.shipping_amount,
             weight_grams=weight,
             tax_category=tax_category,
