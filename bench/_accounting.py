@@ -214,13 +214,15 @@ INSERT INTO orders (id, user_id, checkout_id, status, currency, subtotal_amount,
   total_amount, shipping_address, shipping_method, created_at, updated_at)
   VALUES ('fl' || :r, '{user}', 'fl' || :r, 'pending', 'USD', 2000, 499, 0, 2499, '{{"country": "US"}}',
   'standard', now(), now());
-INSERT INTO order_lines (id, order_id, offer_id, sku_id, product_id, seller_id, title, quantity, unit_price_amount,
-  shipping_amount, tax_amount, currency, shipped_quantity, returned_quantity)
-  SELECT 'fl' || :r || 'a', 'fl' || :r, offer_id, sku_id, product_id, seller_id, title, 1, 1000, 499, 0, 'USD', 0, 0
+INSERT INTO order_lines (id, order_id, user_id, offer_id, sku_id, product_id, seller_id, title, quantity,
+  unit_price_amount, shipping_amount, tax_amount, currency, shipped_quantity, returned_quantity)
+  SELECT 'fl' || :r || 'a', 'fl' || :r, '{user}', offer_id, sku_id, product_id, seller_id, title, 1, 1000, 499, 0,
+  'USD', 0, 0
   FROM {table} WHERE n = :o1;
-INSERT INTO order_lines (id, order_id, offer_id, sku_id, product_id, seller_id, title, quantity, unit_price_amount,
-  shipping_amount, tax_amount, currency, shipped_quantity, returned_quantity)
-  SELECT 'fl' || :r || 'b', 'fl' || :r, offer_id, sku_id, product_id, seller_id, title, 1, 1000, 0, 0, 'USD', 0, 0
+INSERT INTO order_lines (id, order_id, user_id, offer_id, sku_id, product_id, seller_id, title, quantity,
+  unit_price_amount, shipping_amount, tax_amount, currency, shipped_quantity, returned_quantity)
+  SELECT 'fl' || :r || 'b', 'fl' || :r, '{user}', offer_id, sku_id, product_id, seller_id, title, 1, 1000, 0, 0,
+  'USD', 0, 0
   FROM {table} WHERE n = :o2;
 INSERT INTO outbox (event_id, topic, key, payload, created_at, attempts)
   VALUES ('fl' || :r, 'orders.order_placed.v1', 'fl' || :r, '{{}}', now(), 0);

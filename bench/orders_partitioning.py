@@ -6,13 +6,19 @@ on one server?
 For each layout (`plain`: the tables as they are, keyed by id; `hashN`: the same tables partitioned into N by hash
 of the buyer, keyed by (user_id, id)), in a fresh database of its own (dropped at the end):
   - `orders` and `order_lines` with the real columns, both carrying the buyer (`user_id`), loaded with --orders
-    orders of --buyers buyers, two lines each from --sellers sellers, then VACUUM ANALYZE;
+    orders of --buyers buyers, two lines each from --sellers sellers, and the sellers' index `seller_orders`
+    (one row per seller of an order), then VACUUM ANALYZE;
   - pgbench runs each of the order paths for --seconds at --clients in flight:
       place          insert an order and its two lines in one transaction (what checkout writes to these tables)
       history        a buyer's 20 latest orders and their lines (GET /orders)
       detail_buyer   one order and its lines, by id *and* buyer (GET /orders/{id}: the buyer is the caller)
-      detail_id      one order and its lines by id alone (what seller and operator views, and consumers, do today)
-      seller_list    a seller's 20 latest order lines with their orders (the seller's order list)
+      detail_id      one order and its lines by id alone (what seller and operator views, and consumers, did before
+                     the directory and the sellers' index)
+      seller_list    a seller's 20 latest order lines with their orders, read from every buyer's lines (the
+                     seller's order list before the sellers' index)
+      seller_index   a seller's 20 latest orders from the sellers' index (`seller_orders`, kept beside the orders
+                     and never partitioned by buyer), then those orders and the seller's lines by (id, buyer), and
+                     the count: the seller's order list as the application reads it now
     as prepared statements (as asyncpg sends them), with, per operation, the rate, the mean latency and
     PostgreSQL's CPU (every `postgres` process, from /proc; pgbench's own CPU is not counted) in ms;
   - the tables' and indexes' total size.
@@ -82,17 +88,24 @@ LINE_COLUMNS = """
     returned_quantity integer NOT NULL DEFAULT 0"""
 
 
+SELLER_INDEX = [  # as in the application: keyed by seller, never partitioned by buyer
+    "CREATE TABLE seller_orders (seller_id varchar(32) NOT NULL, order_id varchar(32) NOT NULL,"
+    " user_id varchar(32) NOT NULL, created_at timestamptz NOT NULL, PRIMARY KEY (seller_id, order_id))",
+    "CREATE INDEX ix_seller_orders_seller_created ON seller_orders (seller_id, created_at, order_id)",
+]
+
+
 def schema(partitions: int) -> list[str]:
     """DDL of one layout: 0 partitions is the tables as they are (keyed by id)."""
     if partitions == 0:
-        return [
+        return SELLER_INDEX + [
             f"CREATE TABLE orders ({ORDER_COLUMNS}, PRIMARY KEY (id), UNIQUE (checkout_id))",
             "CREATE INDEX ix_orders_user_created ON orders (user_id, created_at)",
             f"CREATE TABLE order_lines ({LINE_COLUMNS}, PRIMARY KEY (id))",
             "CREATE INDEX ix_order_lines_order ON order_lines (order_id)",
             "CREATE INDEX ix_order_lines_seller_order ON order_lines (seller_id, order_id)",
         ]
-    ddl = [
+    ddl = SELLER_INDEX + [
         f"CREATE TABLE orders ({ORDER_COLUMNS}, PRIMARY KEY (user_id, id), UNIQUE (user_id, checkout_id))"
         " PARTITION BY HASH (user_id)",
         "CREATE INDEX ix_orders_user_created ON orders (user_id, created_at)",
@@ -125,8 +138,12 @@ def load(orders: int, buyers: int, sellers: int) -> list[str]:
               'p' || (n % 5000), 's' || ((n * 7 + ascii(side)) % {sellers}), 'A product of the catalog', 1, 1000,
               CASE WHEN side = 'a' THEN 499 ELSE 0 END
             FROM generate_series(1, {orders}) AS n, (VALUES ('a'), ('b')) AS sides(side)""",
+        """INSERT INTO seller_orders (seller_id, order_id, user_id, created_at)
+            SELECT DISTINCT l.seller_id, o.id, o.user_id, o.created_at FROM order_lines l JOIN orders o
+              ON o.id = l.order_id AND o.user_id = l.user_id""",
         "VACUUM ANALYZE orders",
         "VACUUM ANALYZE order_lines",
+        "VACUUM ANALYZE seller_orders",
     ]
 
 
@@ -144,6 +161,8 @@ INSERT INTO order_lines (id, order_id, user_id, offer_id, sku_id, product_id, se
   unit_price_amount, shipping_amount) VALUES
   ('x' || :r || 'a', 'x' || :r, 'u' || :u, 'f1', 'k1', 'p1', 's1', 'A product of the catalog', 1, 1000, 499),
   ('x' || :r || 'b', 'x' || :r, 'u' || :u, 'f2', 'k2', 'p2', 's2', 'A product of the catalog', 1, 1000, 0);
+INSERT INTO seller_orders (seller_id, order_id, user_id, created_at) VALUES
+  ('s1', 'x' || :r, 'u' || :u, now()), ('s2', 'x' || :r, 'u' || :u, now());
 END;
 """,
         "history": f"""\\set u random(0, {buyers - 1})
@@ -163,6 +182,17 @@ SELECT * FROM order_lines WHERE order_id = 'o' || :n ORDER BY id;
 SELECT o.id, o.status, o.created_at, l.id, l.quantity FROM order_lines l JOIN orders o
   ON o.id = l.order_id AND o.user_id = l.user_id
   WHERE l.seller_id = 's' || :s ORDER BY l.order_id DESC LIMIT 20;
+""",
+        "seller_index": f"""\\set s random(0, {sellers - 1})
+SELECT count(*) FROM seller_orders WHERE seller_id = 's' || :s;
+WITH page AS (SELECT order_id, user_id FROM seller_orders WHERE seller_id = 's' || :s
+  ORDER BY created_at DESC, order_id DESC LIMIT 20)
+SELECT o.id, o.status, o.created_at, o.total_amount FROM orders o
+  WHERE (o.id, o.user_id) IN (SELECT order_id, user_id FROM page);
+WITH page AS (SELECT order_id, user_id FROM seller_orders WHERE seller_id = 's' || :s
+  ORDER BY created_at DESC, order_id DESC LIMIT 20)
+SELECT l.* FROM order_lines l
+  WHERE (l.order_id, l.user_id) IN (SELECT order_id, user_id FROM page) AND l.seller_id = 's' || :s;
 """,
     }
 
@@ -219,7 +249,8 @@ async def layout(args: argparse.Namespace, partitions: int) -> dict[str, Any]:
             loaded = time.perf_counter() - started
             size = await conn.fetchval(
                 "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
-                " WHERE c.relkind = 'r' AND (c.relname LIKE 'orders%' OR c.relname LIKE 'order_lines%')"
+                " WHERE c.relkind = 'r' AND (c.relname LIKE 'orders%' OR c.relname LIKE 'order_lines%'"
+                " OR c.relname = 'seller_orders')"
             )
         finally:
             await conn.close()

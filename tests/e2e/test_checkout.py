@@ -125,7 +125,7 @@ async def test_checkout_places_the_order_and_empties_the_cart(client: httpx.Asyn
     assert "order_created" in steps and follow["failure"] is None
     async with container.read_uow() as uow:
         payment = (await uow.session.execute(select(Payment))).scalar_one()
-        order = await uow.session.get(Order, done["order_id"])
+        order = (await uow.session.execute(select(Order).where(Order.id == done["order_id"]))).scalar_one()
         assert payment.status == "authorized" and payment.authorized_amount == order.total_amount
         assert order.status == "pending"
     await assert_nothing_held(container)

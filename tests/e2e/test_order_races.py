@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bazaar.orders.models import Order, Return, ReturnLine
+from bazaar.orders.service import add_to_directory
 from bazaar.workers import payments as payment_workers
 from tests.e2e.test_orders import code_of, order, place, seller_with_offers
 from tests.helpers import API, new_user
@@ -99,11 +100,12 @@ async def test_a_return_beyond_the_line_is_refused_on_receipt_with_409(client: h
     first = await client.post(f"{API}/orders/{order_id}/returns", headers=buyer, json=return_body(line, 2))
     assert first.status_code == 201
     async with container.uow() as uow:  # a phantom duplicate, as the old race left behind
-        buyer_id = (await uow.session.get(Order, order_id)).user_id  # type: ignore[union-attr]
+        buyer_id = (await uow.session.execute(select(Order.user_id).where(Order.id == order_id))).scalar_one()
         ghost = Return(order_id=order_id, user_id=buyer_id, seller_id=line["seller_id"], reason="x")
         uow.session.add(ghost)
         await uow.flush()
-        uow.session.add(ReturnLine(return_id=ghost.id, order_line_id=line["id"], quantity=2))
+        add_to_directory(uow, any_id=ghost.id, user_id=buyer_id, order_id=order_id)
+        uow.session.add(ReturnLine(return_id=ghost.id, order_line_id=line["id"], user_id=buyer_id, quantity=2))
         await uow.commit()
         ghost_id = ghost.id
     on_shelf = await levels(container, offer_id)

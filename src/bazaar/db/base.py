@@ -47,3 +47,10 @@ def created_column() -> Mapped[datetime]:
 
 def updated_column() -> Mapped[datetime]:
     return mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+# Execution option of a statement that reads across partitions on purpose (docs/SCALING.md, "Orders partitioned
+# by buyer"): a sweep, an aggregate or an operator's browse, which on separate servers runs on each of them.
+# Every other statement on a table of an order carries the order's buyer; tests/integration/test_order_partition_key.py
+# holds every statement of an order's life to that.
+CROSS_PARTITION = {"cross_partition": True}

@@ -6,7 +6,6 @@ skipped as a whole; `notify` is also keyed by event id, belt and braces.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +14,7 @@ from bazaar.accounts.models import Seller
 from bazaar.db.uow import UnitOfWork
 from bazaar.notifications import marketplace
 from bazaar.notifications.service import bump_seller_stats, notify
-from bazaar.orders.models import OrderLine
+from bazaar.orders import queries as orders
 
 Event = dict[str, Any]
 
@@ -40,21 +39,17 @@ async def on_order_placed(uow: UnitOfWork, event: Event) -> None:
         subject=f"Order {short} placed",
         body=f"Thank you! Your order totals {_amount(p['total_amount'])}.",
     )
-    lines = (await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id))).scalars()
-    per_seller: dict[str, list[OrderLine]] = defaultdict(list)
-    for line in lines:
-        per_seller[line.seller_id].append(line)
+    per_seller = (await orders.order_money(uow=uow, order_id=order_id, buyer_id=p["user_id"])).sellers
     users = await _seller_users(uow, list(per_seller))
-    for seller_id, seller_lines in per_seller.items():
-        units = sum(li.quantity for li in seller_lines)
+    for seller_id, part in per_seller.items():
         if seller_id in users:
             await notify(
                 uow=uow,
                 user_id=users[seller_id],
                 kind="new_order",
                 event_id=event["event_id"],
-                subject=f"New order {short}: {units} item(s) to ship",
-                body=", ".join(f"{li.quantity} x {li.title}" for li in seller_lines),
+                subject=f"New order {short}: {part.units} item(s) to ship",
+                body=", ".join(f"{quantity} x {title}" for quantity, title in part.items),
             )
 
 
@@ -86,9 +81,7 @@ async def on_order_status_changed(uow: UnitOfWork, event: Event) -> None:
         body=body,
     )
     if p["status"] == "cancelled":
-        seller_ids = (
-            await uow.session.execute(select(OrderLine.seller_id).where(OrderLine.order_id == p["id"]).distinct())
-        ).scalars()
+        seller_ids = (await orders.order_money(uow=uow, order_id=p["id"], buyer_id=p["user_id"])).sellers
         users = await _seller_users(uow, sorted(seller_ids))
         for user_id in users.values():
             await notify(
@@ -152,27 +145,21 @@ async def on_product_alert(uow: UnitOfWork, event: Event) -> None:
     await notify(uow=uow, user_id=p["user_id"], kind=p["kind"], event_id=event["event_id"], subject=subject, body=body)
 
 
-async def _seller_figures(uow: UnitOfWork, order_id: str) -> dict[str, tuple[int, int]]:
+async def _seller_figures(uow: UnitOfWork, payload: dict[str, Any]) -> dict[str, tuple[int, int]]:
     """seller id -> (units, revenue) of an order's lines; revenue is price plus the seller's shipping charge."""
-    figures: dict[str, tuple[int, int]] = {}
-    for line in (await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id))).scalars():
-        units, revenue = figures.get(line.seller_id, (0, 0))
-        figures[line.seller_id] = (
-            units + line.quantity,
-            revenue + line.unit_price_amount * line.quantity + line.shipping_amount,
-        )
-    return figures
+    sellers = (await orders.order_money(uow=uow, order_id=payload["id"], buyer_id=payload["user_id"])).sellers
+    return {seller_id: (part.units, part.gross) for seller_id, part in sellers.items()}
 
 
 async def stats_on_order_placed(uow: UnitOfWork, event: Event) -> None:
-    for seller_id, (units, revenue) in (await _seller_figures(uow, event["payload"]["id"])).items():
+    for seller_id, (units, revenue) in (await _seller_figures(uow, event["payload"])).items():
         await bump_seller_stats(uow=uow, seller_id=seller_id, orders=1, units_sold=units, revenue=revenue)
 
 
 async def stats_on_status_changed(uow: UnitOfWork, event: Event) -> None:
     if event["payload"]["status"] != "cancelled":
         return
-    for seller_id, (units, revenue) in (await _seller_figures(uow, event["payload"]["id"])).items():
+    for seller_id, (units, revenue) in (await _seller_figures(uow, event["payload"])).items():
         await bump_seller_stats(uow=uow, seller_id=seller_id, orders=-1, units_sold=-units, revenue=-revenue)
 
 

@@ -1,4 +1,12 @@
-"""Order tables: orders, their lines (each with its seller), status history and returns."""
+"""Order tables: orders, their lines (each with its seller), status history and returns; the directory that
+names the buyer of any order, shipment or return id, and the sellers' index of their orders.
+
+Every table of an order (these, and shipping's shipments, their lines and tracking events) carries its buyer,
+`user_id`: the partition key that every query of them carries (docs/SCALING.md, "Orders partitioned by buyer").
+The ORM's identity of a row is (id, user_id), so the updates the ORM writes carry it too. What is looked up by
+id alone (a seller's or an operator's order, a carrier's shipment, a seller's return) first asks the directory
+for the buyer; what reads across buyers (a seller's orders) reads the sellers' index.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ class Order(Base):
         ),
         Index("ix_orders_user_created", "user_id", "created_at"),
     )
+    __mapper_args__ = {"primary_key": ["id", "user_id"]}
 
     id: Mapped[str] = id_column()
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
@@ -46,11 +55,12 @@ class OrderLine(Base):
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("shipped_quantity >= 0 AND shipped_quantity <= quantity", name="shipped_within"),
         CheckConstraint("returned_quantity >= 0 AND returned_quantity <= quantity", name="returned_within"),
-        Index("ix_order_lines_seller_order", "seller_id", "order_id"),
     )
+    __mapper_args__ = {"primary_key": ["id", "user_id"]}
 
     id: Mapped[str] = id_column()
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)  # the order's buyer
     offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), nullable=False)
     sku_id: Mapped[str] = mapped_column(ForeignKey("skus.id"), nullable=False)
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), nullable=False)
@@ -73,6 +83,7 @@ class OrderStatusHistory(Base):
 
     id: Mapped[str] = id_column()
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)  # the order's buyer
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime] = created_column()
@@ -83,6 +94,7 @@ class Return(Base):
     __table_args__ = (
         CheckConstraint("status IN ('requested', 'received', 'refunded', 'rejected')", name="status_known"),
     )
+    __mapper_args__ = {"primary_key": ["id", "user_id"]}
 
     id: Mapped[str] = id_column()
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True, nullable=False)
@@ -103,4 +115,29 @@ class ReturnLine(Base):
 
     return_id: Mapped[str] = mapped_column(ForeignKey("returns.id"), primary_key=True)
     order_line_id: Mapped[str] = mapped_column(ForeignKey("order_lines.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)  # the order's buyer
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class OrderDirectory(Base):
+    """Whose is this id: the buyer of every order, shipment and return (ids are unique across all three), for
+    the paths that are given an id alone. Written in the transaction that creates the row it names."""
+
+    __tablename__ = "order_directory"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    order_id: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class SellerOrder(Base):
+    """The sellers' index of their orders: one row per seller of an order, newest first by seller. A seller's
+    list reads a page of it, then each order by (id, buyer), instead of every buyer's lines."""
+
+    __tablename__ = "seller_orders"
+    __table_args__ = (Index("ix_seller_orders_seller_created", "seller_id", "created_at", "order_id"),)
+
+    seller_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -6,14 +6,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, tuple_
 
 from bazaar.catalog.queries import product_summaries
+from bazaar.db.base import CROSS_PARTITION
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.errors import NotFound
 from bazaar.kernel.schemas import Page, money
 from bazaar.orders.access import access_token_for, access_token_matches
-from bazaar.orders.models import Order, OrderLine, OrderStatusHistory, Return, ReturnLine
+from bazaar.orders.models import Order, OrderDirectory, OrderLine, OrderStatusHistory, Return, ReturnLine, SellerOrder
 from bazaar.orders.schemas import (
     DiscountRead,
     HistoryRead,
@@ -36,9 +37,32 @@ class OrderNotFound(NotFound):
     code = "not_found"
 
 
-async def guest_access_token(*, uow: UnitOfWork, order_id: str, secret: str) -> str:
+async def buyer_of(uow: UnitOfWork, any_id: str) -> str | None:
+    """The buyer of the order, shipment or return with this id (from the directory), for the paths given an id
+    alone: the key every later query of that order carries."""
+    return (
+        await uow.session.execute(select(OrderDirectory.user_id).where(OrderDirectory.id == any_id))
+    ).scalar_one_or_none()
+
+
+async def buyer_for_seller(uow: UnitOfWork, *, seller_id: str, order_id: str) -> str | None:
+    """The buyer of this order if it holds lines of this seller (from the sellers' index), else None."""
+    query = select(SellerOrder.user_id).where(SellerOrder.seller_id == seller_id, SellerOrder.order_id == order_id)
+    return (await uow.session.execute(query)).scalar_one_or_none()
+
+
+async def _order(uow: UnitOfWork, order_id: str, user_id: str | None) -> Order | None:
+    return None if user_id is None else await uow.session.get(Order, (order_id, user_id))
+
+
+async def _lines(uow: UnitOfWork, order: Order) -> list[OrderLine]:
+    query = select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.user_id == order.user_id)
+    return list((await uow.session.execute(query.order_by(OrderLine.id))).scalars())
+
+
+async def guest_access_token(*, uow: UnitOfWork, order_id: str, secret: str, user_id: str | None = None) -> str:
     """The token of a guest's link to this order (see orders.access)."""
-    order = await uow.session.get(Order, order_id)
+    order = await _order(uow, order_id, user_id or await buyer_of(uow, order_id))
     if order is None:
         raise OrderNotFound()
     return access_token_for(secret=secret, checkout_id=order.checkout_id)
@@ -46,68 +70,75 @@ async def guest_access_token(*, uow: UnitOfWork, order_id: str, secret: str) -> 
 
 async def get_order_by_access(*, uow: UnitOfWork, order_id: str, token: str, secret: str) -> OrderRead:
     """The whole order for whoever holds its guest access token; anyone else 404 (as for other buyers)."""
-    order = await uow.session.get(Order, order_id)
+    order = await _order(uow, order_id, await buyer_of(uow, order_id))
     if order is None or not access_token_matches(secret=secret, checkout_id=order.checkout_id, token=token):
         raise OrderNotFound()
-    return await get_order(uow=uow, order_id=order_id, user_id=order.user_id, seller_id=None)
+    return await _order_read(uow, order, await _lines(uow, order), only_seller=None)
 
 
 async def get_order(*, uow: UnitOfWork, order_id: str, user_id: str, seller_id: str | None) -> OrderRead:
     """The whole order for its buyer; for a seller of some of its lines, only their part; else 404."""
-    order = await uow.session.get(Order, order_id)
-    if order is None:
-        raise OrderNotFound()
-    lines = list(
-        (
-            await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id))
-        ).scalars()
-    )
-    as_buyer = order.user_id == user_id
-    if not as_buyer:
-        lines = [li for li in lines if seller_id is not None and li.seller_id == seller_id]
-        if not lines:
-            raise OrderNotFound()
-    return await _order_read(uow, order, lines, only_seller=None if as_buyer else seller_id)
+    order = await _order(uow, order_id, user_id)
+    if order is not None:
+        return await _order_read(uow, order, await _lines(uow, order), only_seller=None)
+    if seller_id is not None:
+        order = await _order(uow, order_id, await buyer_for_seller(uow, seller_id=seller_id, order_id=order_id))
+        if order is not None:
+            lines = [li for li in await _lines(uow, order) if li.seller_id == seller_id]
+            if lines:
+                return await _order_read(uow, order, lines, only_seller=seller_id)
+    raise OrderNotFound()
 
 
 async def get_order_as_operator(*, uow: UnitOfWork, order_id: str) -> OrderRead:
     """The whole order as its buyer sees it, for the marketplace's operators."""
-    order = await uow.session.get(Order, order_id)
+    order = await _order(uow, order_id, await buyer_of(uow, order_id))
     if order is None:
         raise OrderNotFound()
-    return await get_order(uow=uow, order_id=order_id, user_id=order.user_id, seller_id=None)
-
-
-def _holding_seller_lines(base: Select[str], seller_id: str) -> Select[str]:
-    """Orders with at least one line of this seller (a read across buyers: see docs/SCALING.md)."""
-    return base.where(Order.id.in_(select(OrderLine.order_id).where(OrderLine.seller_id == seller_id)))
+    return await _order_read(uow, order, await _lines(uow, order), only_seller=None)
 
 
 async def _page_of_orders(
-    uow: UnitOfWork, base: Select[str], *, page: int, per_page: int, only_seller: str | None = None
+    uow: UnitOfWork, keys: Select[str, str], *, page: int, per_page: int, only_seller: str | None = None
 ) -> tuple[list[Order], dict[str, list[OrderLine]], int]:
-    """One page of the orders `base` selects, newest first, with their lines (only this seller's, if given)
-    and the count of all of them."""
-    total = (await uow.session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
-    orders = list(
-        (
-            await uow.session.execute(
-                select(Order)
-                .where(Order.id.in_(base))
-                .order_by(Order.created_at.desc(), Order.id.desc())
-                .offset((page - 1) * per_page)
-                .limit(per_page)
-            )
-        ).scalars()
-    )
+    """One page of the orders whose (id, buyer) `keys` selects, newest first (`keys` is ordered so), with their
+    lines (only this seller's, if given) and the count of all of them. Orders and lines are read by their key."""
+    counted = select(func.count()).select_from(keys.order_by(None).subquery())
+    total = (await uow.session.execute(counted.execution_options(**keys.get_execution_options()))).scalar_one()
+    page_keys = [
+        (str(i), str(u)) for i, u in await uow.session.execute(keys.offset((page - 1) * per_page).limit(per_page))
+    ]
     lines: dict[str, list[OrderLine]] = defaultdict(list)
-    if orders:
-        query = select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))
-        if only_seller is not None:
-            query = query.where(OrderLine.seller_id == only_seller)
-        for li in (await uow.session.execute(query)).scalars():
-            lines[li.order_id].append(li)
-    return orders, lines, int(total)
+    if not page_keys:
+        return [], lines, int(total)
+    found = {
+        o.id: o
+        for o in (await uow.session.execute(select(Order).where(tuple_(Order.id, Order.user_id).in_(page_keys))))
+        .scalars()
+    }  # fmt: skip
+    query = select(OrderLine).where(tuple_(OrderLine.order_id, OrderLine.user_id).in_(page_keys))
+    if only_seller is not None:
+        query = query.where(OrderLine.seller_id == only_seller)
+    for li in (await uow.session.execute(query.order_by(OrderLine.id))).scalars():
+        lines[li.order_id].append(li)
+    return [found[order_id] for order_id, _ in page_keys if order_id in found], lines, int(total)
+
+
+def _buyers_orders(user_id: str) -> Select[str, str]:
+    return (
+        select(Order.id, Order.user_id)
+        .where(Order.user_id == user_id)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+    )
+
+
+def _sellers_orders(seller_id: str) -> Select[str, str]:
+    """A seller's orders from the sellers' index, not from every buyer's lines."""
+    return (
+        select(SellerOrder.order_id, SellerOrder.user_id)
+        .where(SellerOrder.seller_id == seller_id)
+        .order_by(SellerOrder.created_at.desc(), SellerOrder.order_id.desc())
+    )
 
 
 def _summary(order: Order, lines: list[OrderLine], total_amount: int) -> OrderSummary:
@@ -130,26 +161,44 @@ async def search_orders(
     page: int,
     per_page: int,
 ) -> tuple[list[OrderSummary], list[str], int]:
-    """Any orders, newest first, filtered by status, buyer and/or seller: (summaries, their buyer ids, total)."""
-    base = select(Order.id)
-    if status:
-        base = base.where(Order.status == status)
+    """Any orders, newest first, filtered by status, buyer and/or seller: (summaries, their buyer ids, total).
+    By buyer it reads that buyer's orders, by seller the sellers' index; by status alone, or with no filter, it
+    browses every buyer's orders (an operator's read across partitions)."""
     if buyer_id:
-        base = base.where(Order.user_id == buyer_id)
-    if seller_id:
-        base = _holding_seller_lines(base, seller_id)
-    orders, lines, total = await _page_of_orders(uow, base, page=page, per_page=per_page)
+        keys = _buyers_orders(buyer_id)
+        if status:
+            keys = keys.where(Order.status == status)
+        if seller_id:
+            keys = keys.where(
+                Order.id.in_(
+                    select(SellerOrder.order_id).where(
+                        SellerOrder.seller_id == seller_id, SellerOrder.user_id == buyer_id
+                    )
+                )
+            )
+    elif seller_id:
+        keys = _sellers_orders(seller_id)
+        if status:  # each of the seller's orders is looked at for its status: across buyers
+            keys = keys.where(
+                tuple_(SellerOrder.order_id, SellerOrder.user_id).in_(
+                    select(Order.id, Order.user_id).where(Order.status == status)
+                )
+            ).execution_options(**CROSS_PARTITION)
+    else:
+        keys = select(Order.id, Order.user_id).order_by(Order.created_at.desc(), Order.id.desc())
+        keys = (keys.where(Order.status == status) if status else keys).execution_options(**CROSS_PARTITION)
+    orders, lines, total = await _page_of_orders(uow, keys, page=page, per_page=per_page)
     return [_summary(o, lines[o.id], o.total_amount) for o in orders], [o.user_id for o in orders], total
 
 
 async def _order_read(uow: UnitOfWork, order: Order, lines: list[OrderLine], only_seller: str | None) -> OrderRead:
     c = order.currency
-    shipments = await _shipments(uow, order.id, only_seller)
-    returns = await _returns(uow, order.id, only_seller)
+    shipments = await _shipments(uow, order, only_seller)
+    returns = await _returns(uow, order, only_seller)
     history = (
         await uow.session.execute(
             select(OrderStatusHistory)
-            .where(OrderStatusHistory.order_id == order.id)
+            .where(OrderStatusHistory.order_id == order.id, OrderStatusHistory.user_id == order.user_id)
             .order_by(OrderStatusHistory.at, OrderStatusHistory.id)
         )
     ).scalars()
@@ -217,8 +266,12 @@ def _line_read(li: OrderLine, image: str | None = None) -> OrderLineRead:
     )
 
 
-async def _shipments(uow: UnitOfWork, order_id: str, only_seller: str | None) -> list[ShipmentRead]:
-    query = select(Shipment).where(Shipment.order_id == order_id).order_by(Shipment.created_at, Shipment.id)
+async def _shipments(uow: UnitOfWork, order: Order, only_seller: str | None) -> list[ShipmentRead]:
+    query = (
+        select(Shipment)
+        .where(Shipment.order_id == order.id, Shipment.user_id == order.user_id)
+        .order_by(Shipment.created_at, Shipment.id)
+    )
     if only_seller is not None:
         query = query.where(Shipment.seller_id == only_seller)
     shipments = list((await uow.session.execute(query)).scalars())
@@ -226,11 +279,14 @@ async def _shipments(uow: UnitOfWork, order_id: str, only_seller: str | None) ->
     line_ids: dict[str, list[str]] = defaultdict(list)
     events: dict[str, list[TrackingEventRead]] = defaultdict(list)
     if ids:
-        for sl in (await uow.session.execute(select(ShipmentLine).where(ShipmentLine.shipment_id.in_(ids)))).scalars():
+        mine = (ShipmentLine.user_id == order.user_id, ShipmentLine.shipment_id.in_(ids))
+        for sl in (await uow.session.execute(select(ShipmentLine).where(*mine))).scalars():
             line_ids[sl.shipment_id].append(sl.order_line_id)
         for ev in (
             await uow.session.execute(
-                select(TrackingEvent).where(TrackingEvent.shipment_id.in_(ids)).order_by(TrackingEvent.at)
+                select(TrackingEvent)
+                .where(TrackingEvent.user_id == order.user_id, TrackingEvent.shipment_id.in_(ids))
+                .order_by(TrackingEvent.at)
             )
         ).scalars():
             events[ev.shipment_id].append(TrackingEventRead(status=ev.status, location=ev.location, at=ev.at))
@@ -252,8 +308,12 @@ def shipment_read(s: Shipment, line_ids: list[str], events: list[TrackingEventRe
     )
 
 
-async def _returns(uow: UnitOfWork, order_id: str, only_seller: str | None) -> list[ReturnRead]:
-    query = select(Return).where(Return.order_id == order_id).order_by(Return.created_at, Return.id)
+async def _returns(uow: UnitOfWork, order: Order, only_seller: str | None) -> list[ReturnRead]:
+    query = (
+        select(Return)
+        .where(Return.order_id == order.id, Return.user_id == order.user_id)
+        .order_by(Return.created_at, Return.id)
+    )
     if only_seller is not None:
         query = query.where(Return.seller_id == only_seller)
     returns = list((await uow.session.execute(query)).scalars())
@@ -261,7 +321,11 @@ async def _returns(uow: UnitOfWork, order_id: str, only_seller: str | None) -> l
 
 
 async def return_read(uow: UnitOfWork, r: Return) -> ReturnRead:
-    lines = (await uow.session.execute(select(ReturnLine).where(ReturnLine.return_id == r.id))).scalars()
+    lines = (
+        await uow.session.execute(
+            select(ReturnLine).where(ReturnLine.return_id == r.id, ReturnLine.user_id == r.user_id)
+        )
+    ).scalars()
     return ReturnRead(
         id=r.id,
         order_id=r.order_id,
@@ -280,9 +344,13 @@ async def list_orders(
 ) -> Page[OrderSummary]:
     """A buyer's orders (user_id) or the orders holding a seller's lines (seller_id), newest first; a seller sees
     the total of their own lines."""
-    base = select(Order.id)
-    base = _holding_seller_lines(base, seller_id) if seller_id is not None else base.where(Order.user_id == user_id)
-    orders, lines, total = await _page_of_orders(uow, base, page=page, per_page=per_page, only_seller=seller_id)
+    if seller_id is not None:
+        keys = _sellers_orders(seller_id)
+    elif user_id is not None:
+        keys = _buyers_orders(user_id)
+    else:
+        raise ValueError("a buyer's or a seller's orders")
+    orders, lines, total = await _page_of_orders(uow, keys, page=page, per_page=per_page, only_seller=seller_id)
     items = []
     for o in orders:
         mine = lines[o.id]
@@ -306,6 +374,8 @@ class SellerMoney:
     gross: int
     tax: int
     by_product: dict[str, int]
+    units: int = 0
+    items: tuple[tuple[int, str], ...] = ()  # (quantity, title) of each of the seller's lines
 
 
 @dataclass(frozen=True)
@@ -319,20 +389,22 @@ class OrderMoney:
     sellers: dict[str, SellerMoney]
 
 
-async def order_money(*, uow: UnitOfWork, order_id: str) -> OrderMoney:
-    """What an order's money is made of, per seller (for the sellers' ledger)."""
-    order = await uow.session.get(Order, order_id)
+async def order_money(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> OrderMoney:
+    """What an order's money is made of, per seller (for the sellers' ledger). Give the buyer when it is known
+    (an order event carries it); else the directory names it."""
+    order = await _order(uow, order_id, buyer_id or await buyer_of(uow, order_id))
     if order is None:
         raise OrderNotFound()
-    rows = await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id))
     gross: dict[str, int] = defaultdict(int)
     tax: dict[str, int] = defaultdict(int)
     by_product: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for li in rows.scalars():
+    items: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for li in await _lines(uow, order):
         amount = li.unit_price_amount * li.quantity + li.shipping_amount
         gross[li.seller_id] += amount
         tax[li.seller_id] += li.tax_amount
         by_product[li.seller_id][li.product_id] += amount
+        items[li.seller_id].append((li.quantity, li.title))
     return OrderMoney(
         order_id=order.id,
         buyer_id=order.user_id,
@@ -340,12 +412,17 @@ async def order_money(*, uow: UnitOfWork, order_id: str) -> OrderMoney:
         status=order.status,
         total=order.total_amount,
         delivered_at=order.delivered_at,
-        sellers={s: SellerMoney(gross[s], tax[s], dict(by_product[s])) for s in sorted(gross)},
+        sellers={
+            s: SellerMoney(gross[s], tax[s], dict(by_product[s]), sum(q for q, _ in items[s]), tuple(items[s]))
+            for s in sorted(gross)
+        },
     )
 
 
 async def return_seller(*, uow: UnitOfWork, return_id: str) -> str | None:
-    return (await uow.session.execute(select(Return.seller_id).where(Return.id == return_id))).scalar_one_or_none()
+    user_id = await buyer_of(uow, return_id)
+    query = select(Return.seller_id).where(Return.id == return_id, Return.user_id == user_id)
+    return None if user_id is None else (await uow.session.execute(query)).scalar_one_or_none()
 
 
 async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: list[str]) -> set[str]:
@@ -355,13 +432,14 @@ async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: l
         return set()
     delivered_lines = (
         select(ShipmentLine.order_line_id)
-        .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
-        .where(Shipment.status == "delivered")
+        .join(Shipment, (Shipment.id == ShipmentLine.shipment_id) & (Shipment.user_id == ShipmentLine.user_id))
+        .where(ShipmentLine.user_id == buyer_id, Shipment.status == "delivered")
     )
     rows = await uow.session.execute(
         select(OrderLine.product_id)
-        .join(Order, Order.id == OrderLine.order_id)
+        .join(Order, (Order.id == OrderLine.order_id) & (Order.user_id == OrderLine.user_id))
         .where(
+            OrderLine.user_id == buyer_id,
             Order.user_id == buyer_id,
             OrderLine.product_id.in_(sorted(set(product_ids))),
             (Order.status.in_(("delivered", "returned"))) | OrderLine.id.in_(delivered_lines),
@@ -371,10 +449,13 @@ async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: l
     return set(rows.scalars())
 
 
-async def ordered_product_ids(*, uow: UnitOfWork, order_id: str) -> list[str]:
+async def ordered_product_ids(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> list[str]:
     """The distinct products of an order, in line order."""
+    buyer_id = buyer_id or await buyer_of(uow, order_id)
     rows = await uow.session.execute(
-        select(OrderLine.product_id).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
+        select(OrderLine.product_id)
+        .where(OrderLine.order_id == order_id, OrderLine.user_id == buyer_id)
+        .order_by(OrderLine.id)
     )
     return list(dict.fromkeys(rows.scalars()))
 
@@ -383,8 +464,8 @@ async def recently_ordered_product_ids(*, uow: UnitOfWork, buyer_id: str, limit:
     """The products a buyer ordered most recently, newest first."""
     rows = await uow.session.execute(
         select(OrderLine.product_id)
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(Order.user_id == buyer_id, Order.status != "cancelled")
+        .join(Order, (Order.id == OrderLine.order_id) & (Order.user_id == OrderLine.user_id))
+        .where(OrderLine.user_id == buyer_id, Order.user_id == buyer_id, Order.status != "cancelled")
         .order_by(Order.created_at.desc(), OrderLine.id)
         .limit(limit * 3)
     )
@@ -398,9 +479,13 @@ async def sales_figures(*, uow: UnitOfWork, since: datetime) -> tuple[int, int, 
         await uow.session.execute(
             select(func.coalesce(func.sum(Order.total_amount), 0), func.count(), func.count(Order.user_id.distinct()))
             .where(*placed)
+            .execution_options(**CROSS_PARTITION)
         )
     ).one()  # fmt: skip
     sellers = await uow.session.execute(
-        select(func.count(OrderLine.seller_id.distinct())).join(Order, Order.id == OrderLine.order_id).where(*placed)
+        select(func.count(OrderLine.seller_id.distinct()))
+        .join(Order, (Order.id == OrderLine.order_id) & (Order.user_id == OrderLine.user_id))
+        .where(*placed)
+        .execution_options(**CROSS_PARTITION)
     )
     return int(gmv), int(count), int(buyers), int(sellers.scalar_one())

@@ -10,11 +10,12 @@ from sqlalchemy import select, update
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import stock
+from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DomainError
 from bazaar.kernel.ids import new_id
 from bazaar.orders.errors import NotCancellable
 from bazaar.orders.events import OrderPlaced, OrderStatusChanged
-from bazaar.orders.models import Order, OrderLine, OrderStatusHistory
+from bazaar.orders.models import Order, OrderDirectory, OrderLine, OrderStatusHistory, SellerOrder
 from bazaar.orders.ports import OrderPayments
 from bazaar.orders.queries import OrderNotFound
 from bazaar.orders.states import check_transition
@@ -54,9 +55,11 @@ async def place_order(
     """Create the order (status pending: payment authorized) in the caller's transaction. `discounts` are the
     sellers' vouchers ({code, seller_id, amount}); each line carries its share, and the total is net of them."""
     discount = sum(int(d["amount"]) for d in discounts or [])
+    now = utcnow()
     order = Order(
         id=new_id(),  # known now: the order, its lines and its history go in the caller's next flush together
         user_id=user_id,
+        created_at=now,
         checkout_id=checkout_id,
         status="pending",
         currency=currency,
@@ -78,6 +81,7 @@ async def place_order(
         uow.session.add(
             OrderLine(
                 order_id=order.id,
+                user_id=user_id,
                 offer_id=line.offer_id,
                 sku_id=line.sku_id,
                 product_id=line.product_id,
@@ -92,12 +96,17 @@ async def place_order(
                 currency=currency,
             )
         )
-    uow.session.add(OrderStatusHistory(order_id=order.id, status="pending", note="order placed"))
+    uow.session.add(OrderStatusHistory(order_id=order.id, user_id=user_id, status="pending", note="order placed"))
+    seller_ids = tuple(sorted({li.seller_id for li in lines}))
+    uow.session.add(OrderDirectory(id=order.id, user_id=user_id, order_id=order.id))
+    uow.session.add_all(
+        SellerOrder(seller_id=s, order_id=order.id, user_id=user_id, created_at=now) for s in seller_ids
+    )
     uow.emit(
         OrderPlaced(
             id=order.id,
             user_id=user_id,
-            seller_ids=tuple(sorted({li.seller_id for li in lines})),
+            seller_ids=seller_ids,
             total_amount=order.total_amount,
             currency=currency,
         )
@@ -111,30 +120,40 @@ async def change_status(
     """Move an order from `current` to `target` if it is still `current`; answers whether it moved."""
     check_transition(current, target)
     result = await uow.session.execute(
-        update(Order).where(Order.id == order_id, Order.status == current).values(status=target)
+        update(Order)
+        .where(Order.id == order_id, Order.user_id == user_id, Order.status == current)
+        .values(status=target)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
-    uow.session.add(OrderStatusHistory(order_id=order_id, status=target, note=note))
+    uow.session.add(OrderStatusHistory(order_id=order_id, user_id=user_id, status=target, note=note))
     uow.emit(OrderStatusChanged(id=order_id, user_id=user_id, status=target, previous_status=current))
     return True
 
 
-async def lock_order(uow: UnitOfWork, order_id: str) -> Order | None:
+def add_to_directory(uow: UnitOfWork, *, any_id: str, user_id: str, order_id: str) -> None:
+    """Name the buyer of a new shipment or return of this order (orders.queries.buyer_of reads it), in the
+    transaction that creates it."""
+    uow.session.add(OrderDirectory(id=any_id, user_id=user_id, order_id=order_id))
+
+
+async def lock_order(uow: UnitOfWork, order_id: str, user_id: str) -> Order | None:
     """The order row, locked for this transaction on PostgreSQL (SQLite's writer lock already serialises)."""
-    query = select(Order).where(Order.id == order_id)
+    query = select(Order).where(Order.id == order_id, Order.user_id == user_id)
     if uow.is_postgres:
         query = query.with_for_update()
     return (await uow.session.execute(query)).scalar_one_or_none()
 
 
-async def lock_lines(uow: UnitOfWork, order_id: str, line_ids: list[str] | None = None) -> list[OrderLine]:
+async def lock_lines(
+    uow: UnitOfWork, order_id: str, user_id: str, line_ids: list[str] | None = None
+) -> list[OrderLine]:
     """An order's lines (or some of them), locked in id order on PostgreSQL, read afresh.
 
     Every path that changes a line's shipped or returned quantity, or puts its units back on the shelf, locks
     the order first (`lock_order`), then its lines, then the return it acts on: one order, so no deadlock.
     """
-    query = select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
+    query = select(OrderLine).where(OrderLine.order_id == order_id, OrderLine.user_id == user_id).order_by(OrderLine.id)
     if line_ids is not None:
         query = query.where(OrderLine.id.in_(line_ids))
     if uow.is_postgres:
@@ -144,13 +163,13 @@ async def lock_lines(uow: UnitOfWork, order_id: str, line_ids: list[str] | None 
 
 async def cancel_order(*, uow: UnitOfWork, payments: OrderPayments, order_id: str, user_id: str) -> None:
     """Cancel before anything shipped: stock goes back on the shelf, then the payment is voided or refunded."""
-    order = await lock_order(uow, order_id)
-    if order is None or order.user_id != user_id:
+    order = await lock_order(uow, order_id, user_id)
+    if order is None:
         raise OrderNotFound()
     if order.status == "cancelled":
         await uow.rollback()
     else:
-        lines = await lock_lines(uow, order_id)
+        lines = await lock_lines(uow, order_id, user_id)
         if order.status not in ("pending", "processing") or any(li.shipped_quantity for li in lines):
             raise NotCancellable(current_status=order.status)
         await stock.restock(uow=uow, lines=[stock.Restock(li.offer_id, li.product_id, li.quantity) for li in lines])

@@ -18,8 +18,11 @@ class Shipment(Base):
         ),
     )
 
+    __mapper_args__ = {"primary_key": ["id", "user_id"]}
+
     id: Mapped[str] = id_column()
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)  # the order's buyer: see orders.models
     seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), index=True, nullable=False)
     carrier: Mapped[str] = mapped_column(String(60), nullable=False)
     tracking_number: Mapped[str] = mapped_column(String(80), nullable=False)
@@ -35,6 +38,7 @@ class ShipmentLine(Base):
 
     shipment_id: Mapped[str] = mapped_column(ForeignKey("shipments.id"), primary_key=True)
     order_line_id: Mapped[str] = mapped_column(ForeignKey("order_lines.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
@@ -43,6 +47,7 @@ class TrackingEvent(Base):
 
     id: Mapped[str] = id_column()
     shipment_id: Mapped[str] = mapped_column(ForeignKey("shipments.id"), index=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
     status: Mapped[str] = mapped_column(String(24), nullable=False)
     location: Mapped[str | None] = mapped_column(String(200), nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -9,10 +9,9 @@ from sqlalchemy import select
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import aware, utcnow
 from bazaar.kernel.errors import Conflict, NotFound, ValidationFailed
-from bazaar.orders.models import OrderLine
-from bazaar.orders.queries import OrderNotFound, shipment_read
+from bazaar.orders.queries import OrderNotFound, buyer_for_seller, buyer_of, shipment_read
 from bazaar.orders.schemas import ShipmentRead, TrackingEventRead
-from bazaar.orders.service import change_status, lock_order
+from bazaar.orders.service import add_to_directory, change_status, lock_lines, lock_order
 from bazaar.shipping.events import ShipmentCreated, ShipmentDelivered
 from bazaar.shipping.models import Shipment, ShipmentLine, TrackingEvent
 
@@ -64,10 +63,13 @@ class ShipmentAlreadyDelivered(Conflict):
 async def create_shipment(
     *, uow: UnitOfWork, seller_id: str, order_id: str, line_ids: list[str], carrier: str, tracking_number: str
 ) -> ShipmentRead:
-    order = await lock_order(uow, order_id)
-    lines = list((await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order_id))).scalars())
+    user_id = await buyer_for_seller(uow, seller_id=seller_id, order_id=order_id)
+    order = None if user_id is None else await lock_order(uow, order_id, user_id)
+    if order is None or user_id is None:
+        raise OrderNotFound()
+    lines = await lock_lines(uow, order_id, user_id)
     mine = {li.id: li for li in lines if li.seller_id == seller_id}
-    if order is None or not mine:
+    if not mine:
         raise OrderNotFound()
     if order.status != "processing":
         reason = "wait until the payment is captured" if order.status == "pending" else f"the order is {order.status}"
@@ -79,16 +81,18 @@ async def create_shipment(
     done = [i for i in wanted if mine[i].shipped_quantity >= mine[i].quantity]
     if done:
         raise NotShippable("these lines have already shipped", order_line_ids=done)
-    shipment = Shipment(order_id=order_id, seller_id=seller_id, carrier=carrier, tracking_number=tracking_number)
+    shipment = Shipment(
+        order_id=order_id, user_id=user_id, seller_id=seller_id, carrier=carrier, tracking_number=tracking_number
+    )
     uow.session.add(shipment)
     await uow.flush()
+    add_to_directory(uow, any_id=shipment.id, user_id=user_id, order_id=order_id)
     for line_id in wanted:
         line = mine[line_id]
-        uow.session.add(
-            ShipmentLine(shipment_id=shipment.id, order_line_id=line_id, quantity=line.quantity - line.shipped_quantity)
-        )
+        left = line.quantity - line.shipped_quantity
+        uow.session.add(ShipmentLine(shipment_id=shipment.id, order_line_id=line_id, user_id=user_id, quantity=left))
         line.shipped_quantity = line.quantity
-    uow.session.add(TrackingEvent(shipment_id=shipment.id, status="label_created", at=utcnow()))
+    uow.session.add(TrackingEvent(shipment_id=shipment.id, user_id=user_id, status="label_created", at=utcnow()))
     if all(li.shipped_quantity >= li.quantity for li in lines):
         await change_status(
             uow=uow,
@@ -109,23 +113,28 @@ async def create_shipment(
         )
     )
     await uow.commit()
-    return await read_shipment(uow=uow, shipment_id=shipment.id)
+    return await read_shipment(uow=uow, shipment_id=shipment.id, user_id=user_id)
 
 
-async def read_shipment(*, uow: UnitOfWork, shipment_id: str) -> ShipmentRead:
-    shipment = await uow.session.get(Shipment, shipment_id)
+async def _shipment(uow: UnitOfWork, shipment_id: str, user_id: str | None) -> Shipment:
+    shipment = None if user_id is None else await uow.session.get(Shipment, (shipment_id, user_id))
     if shipment is None:
         raise ShipmentNotFound()
-    line_ids = sorted(
-        (
-            await uow.session.execute(select(ShipmentLine.order_line_id).where(ShipmentLine.shipment_id == shipment_id))
-        ).scalars()
-    )
+    return shipment
+
+
+async def read_shipment(*, uow: UnitOfWork, shipment_id: str, user_id: str | None = None) -> ShipmentRead:
+    """A shipment; its buyer from the directory unless given."""
+    shipment = await _shipment(uow, shipment_id, user_id or await buyer_of(uow, shipment_id))
+    mine = (ShipmentLine.shipment_id == shipment_id, ShipmentLine.user_id == shipment.user_id)
+    line_ids = sorted((await uow.session.execute(select(ShipmentLine.order_line_id).where(*mine))).scalars())
     events = [
         TrackingEventRead(status=e.status, location=e.location, at=e.at)
         for e in (
             await uow.session.execute(
-                select(TrackingEvent).where(TrackingEvent.shipment_id == shipment_id).order_by(TrackingEvent.at)
+                select(TrackingEvent)
+                .where(TrackingEvent.shipment_id == shipment_id, TrackingEvent.user_id == shipment.user_id)
+                .order_by(TrackingEvent.at)
             )
         ).scalars()
     ]
@@ -143,30 +152,34 @@ async def record_tracking_event(
     location: str | None,
 ) -> ShipmentRead:
     """A carrier's webhook: that shipment's seller or an admin; delivered orders follow their shipments."""
-    shipment = await uow.session.get(Shipment, shipment_id)
-    if shipment is None:
-        raise ShipmentNotFound()
+    shipment = await _shipment(uow, shipment_id, await buyer_of(uow, shipment_id))
     if not is_admin and shipment.seller_id != seller_id:
         raise ShipmentNotFound()  # another seller learns nothing, not even that it exists
     if shipment.status == "delivered":
         raise ShipmentAlreadyDelivered()
     at = event_time(at, shipped_at=shipment.created_at)
-    uow.session.add(TrackingEvent(shipment_id=shipment_id, status=status, location=location, at=at))
+    uow.session.add(
+        TrackingEvent(shipment_id=shipment_id, user_id=shipment.user_id, status=status, location=location, at=at)
+    )
     if PROGRESS[status] > PROGRESS[shipment.status]:
         shipment.status = status
     if status == "delivered":
         shipment.delivered_at = at
         await _maybe_delivered(uow, shipment, at)
     await uow.commit()
-    return await read_shipment(uow=uow, shipment_id=shipment_id)
+    return await read_shipment(uow=uow, shipment_id=shipment_id, user_id=shipment.user_id)
 
 
 async def _maybe_delivered(uow: UnitOfWork, shipment: Shipment, at: datetime) -> None:
-    order = await lock_order(uow, shipment.order_id)
+    order = await lock_order(uow, shipment.order_id, shipment.user_id)
     assert order is not None
     uow.emit(ShipmentDelivered(id=shipment.id, order_id=order.id, seller_id=shipment.seller_id, user_id=order.user_id))
     await uow.flush()
-    statuses = (await uow.session.execute(select(Shipment.status).where(Shipment.order_id == order.id))).scalars()
+    statuses = (
+        await uow.session.execute(
+            select(Shipment.status).where(Shipment.order_id == order.id, Shipment.user_id == order.user_id)
+        )
+    ).scalars()
     if order.status == "shipped" and all(s == "delivered" for s in statuses):
         order.delivered_at = at
         await change_status(

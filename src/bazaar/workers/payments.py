@@ -10,9 +10,11 @@ from sqlalchemy import select
 from bazaar.bootstrap import Container
 from bazaar.checkout import service as checkout_service
 from bazaar.checkout.models import CheckoutStep
+from bazaar.db.base import CROSS_PARTITION
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DomainError
 from bazaar.orders.models import Order, Return
+from bazaar.orders.queries import buyer_of
 from bazaar.orders.service import change_status
 from bazaar.payments import service as payments
 from bazaar.payments.models import Payment
@@ -43,19 +45,20 @@ async def run_capture(container: Container) -> int:
 async def _capture_one(container: Container, payment_id: str) -> None:
     async with container.read_uow() as uow:
         payment = await uow.session.get(Payment, payment_id)
-        order = await uow.session.get(Order, payment.order_id) if payment and payment.order_id else None
+        buyer = await buyer_of(uow, payment.order_id) if payment and payment.order_id else None
+        order = await uow.session.get(Order, (payment.order_id, buyer)) if payment and buyer else None
     if payment is None or order is None:
         return
     if order.status == "cancelled":
         await container.payments_facade().settle_cancelled(order_id=order.id)
         return
     await payments.capture_payment(uow_factory=container.uow, gateway=container.payments, payment_id=payment_id)
-    await _mark_processing(container, order.id)
+    await _mark_processing(container, order.id, order.user_id)
 
 
-async def _mark_processing(container: Container, order_id: str) -> bool:
+async def _mark_processing(container: Container, order_id: str, user_id: str) -> bool:
     async with container.uow() as uow:
-        order = await uow.session.get(Order, order_id)
+        order = await uow.session.get(Order, (order_id, user_id))
         if order is None or order.status != "pending":
             return False
         moved = await change_status(
@@ -77,17 +80,16 @@ async def _mark_processing(container: Container, order_id: str) -> bool:
 async def _advance_captured_orders(container: Container) -> int:
     """Orders still pending although their payment was captured (a crash between the two steps)."""
     async with container.read_uow() as uow:
-        ids = list(
-            (
-                await uow.session.execute(
-                    select(Order.id)
-                    .join(Payment, Payment.order_id == Order.id)
-                    .where(Order.status == "pending", Payment.status == "captured")
-                    .limit(BATCH)
-                )
-            ).scalars()
-        )
-    return sum([await _mark_processing(container, order_id) for order_id in ids])
+        keys = (
+            await uow.session.execute(
+                select(Order.id, Order.user_id)
+                .join(Payment, Payment.order_id == Order.id)
+                .where(Order.status == "pending", Payment.status == "captured")
+                .limit(BATCH)
+                .execution_options(**CROSS_PARTITION)  # a sweep: on separate servers, one per server
+            )
+        ).all()
+    return sum([await _mark_processing(container, order_id, user_id) for order_id, user_id in keys])
 
 
 async def _settle_cancelled(container: Container) -> int:
@@ -103,6 +105,7 @@ async def _settle_cancelled(container: Container) -> int:
                         (Payment.status == "authorized") | (Payment.captured_amount > Payment.refunded_amount),
                     )
                     .limit(BATCH)
+                    .execution_options(**CROSS_PARTITION)
                 )
             ).scalars()
         )
@@ -122,14 +125,15 @@ async def run_return_refunds(container: Container) -> int:
         pending = list(
             (
                 await uow.session.execute(
-                    select(Return.id, Return.order_id, Return.refund_amount)
+                    select(Return.id, Return.user_id, Return.order_id, Return.refund_amount)
                     .where(Return.status == "received")
                     .limit(BATCH)
+                    .execution_options(**CROSS_PARTITION)
                 )
             ).all()
         )
     done = 0
-    for return_id, order_id, amount in pending:
+    for return_id, user_id, order_id, amount in pending:
         try:
             await container.order_payments().refund(
                 order_id=order_id, amount=amount, idempotency_key=f"return:{return_id}"
@@ -138,7 +142,7 @@ async def run_return_refunds(container: Container) -> int:
             log.warning("refund of return %s postponed: %s", return_id, exc.message)
             continue
         async with container.uow() as uow:
-            ret = await uow.session.get(Return, return_id)
+            ret = await uow.session.get(Return, (return_id, user_id))
             if ret is not None and ret.status == "received":
                 ret.status = "refunded"
                 await uow.commit()
