@@ -9,7 +9,9 @@ of the buyer, keyed by (user_id, id)), in a fresh database of its own (dropped a
     orders of --buyers buyers, two lines each from --sellers sellers, and the sellers' index `seller_orders`
     (one row per seller of an order), then VACUUM ANALYZE;
   - pgbench runs each of the order paths for --seconds at --clients in flight:
-      place          insert an order and its two lines in one transaction (what checkout writes to these tables)
+      place          insert an order, its two lines, its directory row and its two rows of the sellers' index in
+                     one transaction (what checkout writes to these tables)
+      place_unindexed  the same without the directory and the sellers' index (what checkout wrote before them)
       history        a buyer's 20 latest orders and their lines (GET /orders)
       detail_buyer   one order and its lines, by id *and* buyer (GET /orders/{id}: the buyer is the caller)
       detail_id      one order and its lines by id alone (what seller and operator views, and consumers, did before
@@ -88,7 +90,9 @@ LINE_COLUMNS = """
     returned_quantity integer NOT NULL DEFAULT 0"""
 
 
-SELLER_INDEX = [  # as in the application: keyed by seller, never partitioned by buyer
+ROUTING = [  # as in the application: keyed by id and by seller, never partitioned by buyer
+    "CREATE TABLE order_directory (id varchar(32) NOT NULL, user_id varchar(32) NOT NULL,"
+    " order_id varchar(32) NOT NULL, PRIMARY KEY (id))",
     "CREATE TABLE seller_orders (seller_id varchar(32) NOT NULL, order_id varchar(32) NOT NULL,"
     " user_id varchar(32) NOT NULL, created_at timestamptz NOT NULL, PRIMARY KEY (seller_id, order_id))",
     "CREATE INDEX ix_seller_orders_seller_created ON seller_orders (seller_id, created_at, order_id)",
@@ -98,14 +102,14 @@ SELLER_INDEX = [  # as in the application: keyed by seller, never partitioned by
 def schema(partitions: int) -> list[str]:
     """DDL of one layout: 0 partitions is the tables as they are (keyed by id)."""
     if partitions == 0:
-        return SELLER_INDEX + [
+        return ROUTING + [
             f"CREATE TABLE orders ({ORDER_COLUMNS}, PRIMARY KEY (id), UNIQUE (checkout_id))",
             "CREATE INDEX ix_orders_user_created ON orders (user_id, created_at)",
             f"CREATE TABLE order_lines ({LINE_COLUMNS}, PRIMARY KEY (id))",
             "CREATE INDEX ix_order_lines_order ON order_lines (order_id)",
             "CREATE INDEX ix_order_lines_seller_order ON order_lines (seller_id, order_id)",
         ]
-    ddl = SELLER_INDEX + [
+    ddl = ROUTING + [
         f"CREATE TABLE orders ({ORDER_COLUMNS}, PRIMARY KEY (user_id, id), UNIQUE (user_id, checkout_id))"
         " PARTITION BY HASH (user_id)",
         "CREATE INDEX ix_orders_user_created ON orders (user_id, created_at)",
@@ -149,8 +153,7 @@ def load(orders: int, buyers: int, sellers: int) -> list[str]:
 
 def scripts(orders: int, buyers: int, sellers: int) -> dict[str, str]:
     pick = f"\\set n random(1, {orders})\n\\set u :n % {buyers}\n"
-    return {
-        "place": f"""\\set r random(1, 9000000000000000)
+    place = f"""\\set r random(1, 9000000000000000)
 \\set u random(0, {buyers - 1})
 BEGIN;
 INSERT INTO orders (id, user_id, checkout_id, status, subtotal_amount, shipping_amount, tax_amount, total_amount,
@@ -161,10 +164,15 @@ INSERT INTO order_lines (id, order_id, user_id, offer_id, sku_id, product_id, se
   unit_price_amount, shipping_amount) VALUES
   ('x' || :r || 'a', 'x' || :r, 'u' || :u, 'f1', 'k1', 'p1', 's1', 'A product of the catalog', 1, 1000, 499),
   ('x' || :r || 'b', 'x' || :r, 'u' || :u, 'f2', 'k2', 'p2', 's2', 'A product of the catalog', 1, 1000, 0);
+INSERT INTO order_directory (id, user_id, order_id) VALUES ('x' || :r, 'u' || :u, 'x' || :r);
 INSERT INTO seller_orders (seller_id, order_id, user_id, created_at) VALUES
   ('s1', 'x' || :r, 'u' || :u, now()), ('s2', 'x' || :r, 'u' || :u, now());
 END;
-""",
+"""
+    unindexed = re.sub(r"INSERT INTO (order_directory|seller_orders)[^;]*;\n", "", place)
+    return {
+        "place": place,
+        "place_unindexed": unindexed,
         "history": f"""\\set u random(0, {buyers - 1})
 SELECT id, status, total_amount, created_at FROM orders WHERE user_id = 'u' || :u ORDER BY created_at DESC LIMIT 20;
 SELECT l.* FROM order_lines l WHERE l.user_id = 'u' || :u AND l.order_id IN (

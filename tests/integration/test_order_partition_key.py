@@ -10,6 +10,7 @@ reviewed by its buyer; and another order cancelled. Only statements marked as re
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
+from bazaar.db.migrate import downgrade, upgrade
 from bazaar.workers import payments as payment_workers
 from tests.e2e.test_admin import new_admin
 from tests.e2e.test_order_races import delivered_order, return_body
@@ -134,3 +136,31 @@ async def test_every_statement_of_an_orders_life_carries_its_buyer(client: httpx
 
     assert seen["unkeyed"] == []
     assert len(seen["keyed"]) > 50 and seen["cross"]  # the journey did reach the order tables both ways
+
+
+async def test_orders_made_before_the_upgrade_get_their_buyer_and_stay_visible(
+    client: httpx.AsyncClient, container: Any, settings: Any
+) -> None:
+    """Migration 0013 on a shop with orders: every row of an order gets its buyer, the directory and the sellers'
+    index are filled in, and buyer, seller and carrier find the order, shipment and return as before."""
+    seller, buyer, order_id, line, _ = await delivered_order(client, container, 2)
+    ret = await client.post(f"{API}/orders/{order_id}/returns", headers=buyer, json=return_body(line, 1))
+    assert ret.status_code == 201, ret.text
+    before = await order(client, buyer, order_id)
+    await container.db.engine.dispose()
+    await container.db.read_engine.dispose()
+    await asyncio.to_thread(downgrade, settings, "0009b")
+    await asyncio.to_thread(upgrade, settings)
+
+    async with container.read_uow() as uow:
+        buyer_id = before["buyer_id"]
+        for table in ORDER_TABLES:
+            rows = (await uow.session.execute(text(f"SELECT DISTINCT user_id FROM {table}"))).scalars()  # noqa: S608
+            assert list(rows) == [buyer_id], table
+        named = (await uow.session.execute(text("SELECT id FROM order_directory ORDER BY id"))).scalars()
+        assert sorted(named) == sorted([order_id, before["shipments"][0]["id"], ret.json()["id"]])
+    assert await order(client, buyer, order_id) == before
+    mine = (await client.get(f"{API}/sellers/me/orders", headers=seller)).json()
+    assert [o["id"] for o in mine["items"]] == [order_id]
+    received = await client.post(f"{API}/sellers/me/returns/{ret.json()['id']}/receive", headers=seller)
+    assert received.status_code == 200, received.text

@@ -64,10 +64,10 @@ async def _buyer(uow: UnitOfWork, user_id: str) -> tuple[str, str, bool] | None:
     return user.email, user.name, user.is_guest
 
 
-async def _order_link(uow: UnitOfWork, config: MailConfig, order_id: str, is_guest: bool) -> str:
+async def _order_link(uow: UnitOfWork, config: MailConfig, order_id: str, user_id: str, is_guest: bool) -> str:
     if not is_guest:
         return f"{config.public_url}/orders/{order_id}"
-    token = await orders.guest_access_token(uow=uow, order_id=order_id, secret=config.secret_key)
+    token = await orders.guest_access_token(uow=uow, order_id=order_id, secret=config.secret_key, user_id=user_id)
     return f"{config.public_url}/orders/{order_id}?access={token}"
 
 
@@ -83,7 +83,7 @@ async def _order_draft(
         "name": name,
         "order": order,
         "number": order_number(order_id),
-        "order_url": await _order_link(uow, config, order_id, is_guest),
+        "order_url": await _order_link(uow, config, order_id, user_id, is_guest),
         "money": _money,
         "is_guest": is_guest,
         **extra,

@@ -79,7 +79,7 @@ async def on_goodwill_refund(uow: UnitOfWork, event: Event) -> None:
     short, amount = p["order_id"][-8:], _amount(p["amount"], p["currency"])
     await notify(uow=uow, user_id=p["user_id"], kind="refund_issued", event_id=event["event_id"],
                  subject=f"Refund of {amount} for order {short}", body=p["reason"])  # fmt: skip
-    sellers = list((await orders.order_money(uow=uow, order_id=p["order_id"])).sellers)
+    sellers = list((await orders.order_money(uow=uow, order_id=p["order_id"], buyer_id=p["user_id"])).sellers)
     await _tell_sellers(
         uow, event, sellers, "goodwill_refund", f"Goodwill refund of {amount} on order {short}",
         f"The marketplace refunded the buyer ({p['reason']}); your share is debited from your balance.",

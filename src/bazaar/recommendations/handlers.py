@@ -12,6 +12,6 @@ TOPICS = ("orders.order_placed.v1", "orders.order_status_changed.v1")
 
 async def count_co_purchases(uow: UnitOfWork, event: dict[str, Any]) -> None:
     if event["topic"] == "orders.order_placed.v1":
-        await service.record_order(uow=uow, order_id=event["key"])
+        await service.record_order(uow=uow, order_id=event["key"], buyer_id=event["payload"].get("user_id"))
     elif event["payload"].get("status") == "cancelled":
-        await service.forget_order(uow=uow, order_id=event["key"])
+        await service.forget_order(uow=uow, order_id=event["key"], buyer_id=event["payload"].get("user_id"))

@@ -24,9 +24,11 @@ MAX_PRODUCTS_PER_ORDER = 20  # an order of 200 products would write 40,000 pairs
 SHELF = 8
 
 
-async def record_order(*, uow: UnitOfWork, order_id: str) -> int:
+async def record_order(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> int:
     """Count one more order holding each pair of the order's products; answers how many pairs were counted."""
-    products = (await orders.ordered_product_ids(uow=uow, order_id=order_id))[:MAX_PRODUCTS_PER_ORDER]
+    products = (await orders.ordered_product_ids(uow=uow, order_id=order_id, buyer_id=buyer_id))[
+        :MAX_PRODUCTS_PER_ORDER
+    ]
     now = utcnow()
     insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
     table = CoPurchase.__table__
@@ -44,9 +46,11 @@ async def record_order(*, uow: UnitOfWork, order_id: str) -> int:
     return len(pairs)
 
 
-async def forget_order(*, uow: UnitOfWork, order_id: str) -> None:
+async def forget_order(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> None:
     """A cancelled order no longer counts (its pairs go down by one)."""
-    products = (await orders.ordered_product_ids(uow=uow, order_id=order_id))[:MAX_PRODUCTS_PER_ORDER]
+    products = (await orders.ordered_product_ids(uow=uow, order_id=order_id, buyer_id=buyer_id))[
+        :MAX_PRODUCTS_PER_ORDER
+    ]
     for product_id, other_id in sorted(permutations(products, 2)):
         await uow.session.execute(
             update(CoPurchase)
