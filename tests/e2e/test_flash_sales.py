@@ -17,7 +17,7 @@ from bazaar.kernel.clock import utcnow
 from bazaar.workers.flash_sales import run_scheduler
 from tests.catalog_builder import rebuild_index
 from tests.e2e.test_accounts import assert_error
-from tests.helpers import API, new_seller, new_user
+from tests.helpers import API, drain_events, new_seller, new_user
 from tests.inventory_factories import MadeOffer, make_offer
 
 
@@ -186,3 +186,22 @@ async def test_pages_show_the_sale_with_a_countdown_then_live(client: httpx.Asyn
     assert "Flash sale $9.99" in (await client.get("/search", params={"q": offer.title})).text
     await move_window(container, sale["id"], started=timedelta(hours=1), ends=timedelta(seconds=-1))
     assert "Flash sale" not in (await client.get(f"/p/{offer.product_id}")).text
+
+
+async def test_the_product_page_shows_the_lower_price_once_the_seller_undercuts_the_sale(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """Checkout charges the lower of the sale's and the offer's own price: the sale panel shows what a buyer pays."""
+    offer, headers = await seller_offer(client, container)
+    sale = (await client.post(f"{API}/sellers/me/flash-sales", json=sale_body(offer.id), headers=headers)).json()
+    await move_window(container, sale["id"], started=timedelta(seconds=1), ends=timedelta(minutes=30))
+    before = (await client.get(f"/p/{offer.product_id}")).text
+    assert '<p class="flash-price">$9.99 <s aria-label="was $29.99">' in before and "flash-undercut" not in before
+
+    cheaper = {"price": {"amount": 800, "currency": "USD"}}
+    r = await client.patch(f"{API}/sellers/me/offers/{offer.id}", json=cheaper, headers=headers)
+    assert r.status_code == 200, r.text
+    await drain_events(container)  # the price change busts the cached product page
+    after = (await client.get(f"/p/{offer.product_id}")).text
+    assert '<p class="flash-price">$8.00 · sold by' in after and "<s aria-label" not in after.split("flash-sale")[1]
+    assert "buyers pay $8.00" in after and "Flash sale live" in after
