@@ -9,8 +9,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from bazaar.bootstrap import Container, build_container
+from bazaar.catalog.models import Offer
 from bazaar.flash_sales import queue
 from bazaar.kernel.clock import utcnow
 from bazaar.settings import Settings
@@ -143,7 +145,12 @@ async def test_the_storefront_takes_an_admitted_buyer_from_the_queue_to_an_order
     )
     assert held.status_code == 303 and held.headers["location"] == f"/flash/{sale['id']}/checkout"
     form = (await client.get(held.headers["location"])).text
-    assert 'id="held-units">2<' in form and "$9.99" in form
+    assert 'id="held-units">2<' in form and "at the flash price of $9.99 each" in form
+    async with container.uow() as uow:  # the seller lowers the offer under the sale's price while the buyer holds
+        await uow.session.execute(update(Offer).where(Offer.id == offer.id).values(price_amount=800))
+        await uow.commit()
+    form = (await client.get(held.headers["location"])).text
+    assert "at $8.00 each: the seller's own price, now below the flash price of $9.99" in form
     key = re.search(r'name="idempotency_key" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
     placed = await client.post(
         f"/flash/{sale['id']}/checkout",

@@ -8,6 +8,7 @@ from bazaar.cart.models import Cart, CartItem
 from bazaar.catalog.models import Offer, Product
 from bazaar.checkout.pricing import PricedLine
 from bazaar.db.uow import UnitOfWork
+from bazaar.flash_sales import service as flash_sales
 
 
 async def user_cart_lines(*, uow: UnitOfWork, user_id: str) -> tuple[str | None, list[PricedLine], str]:
@@ -80,7 +81,7 @@ async def held_lines(*, uow: UnitOfWork, held: dict[str, tuple[int, int]]) -> li
             seller_id=offer.seller_id,
             title=title,
             quantity=held[offer.id][0],
-            unit_price=min(held[offer.id][1], offer.price_amount),
+            unit_price=flash_sales.price_paid(held[offer.id][1], offer.price_amount),
             listed_shipping=offer.shipping_amount,
             weight_grams=weight,
             tax_category=tax_category,

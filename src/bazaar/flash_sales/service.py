@@ -44,6 +44,13 @@ def status_of(sale: FlashSale, now: datetime) -> SaleStatus:
     return "live"
 
 
+def price_paid(sale_price: int, offer_price: int | None) -> int:
+    """What a buyer admitted to a sale pays per unit: the sale's price, or the offer's own if that is now lower
+    (the seller lowered it, or a timed sale started, after the flash sale was set). Checkout charges it and the
+    pages show it."""
+    return sale_price if offer_price is None else min(sale_price, offer_price)
+
+
 def sale_read(sale: FlashSale, *, now: datetime | None = None, regular_price: int | None = None) -> FlashSaleRead:
     now = now or utcnow()
     return FlashSaleRead(

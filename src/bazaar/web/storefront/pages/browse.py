@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from bazaar.catalog import queries
 from bazaar.catalog.page_cache import ProductPages
 from bazaar.catalog.schemas import CategoryNode, ProductPage
+from bazaar.flash_sales import service as flash_sales
 from bazaar.kernel.errors import NotFound
 from bazaar.kernel.money import MAX_AMOUNT
 from bazaar.recommendations import service as recommendations
@@ -187,6 +188,9 @@ async def product(product_id: str, request: Request, page: PageDep) -> Response:
         await remember_view(page.container, page.principal, product.id)
     sale = (await page.container.flash_calendar.for_products([product.id])).get(product.id)
     sale_offer = next((o for o in product.offers if sale and o.id == sale.offer_id), None)
+    sale_pays = (
+        flash_sales.price_paid(sale.price_amount, sale_offer.price.amount if sale_offer else None) if sale else 0
+    )
     return await page.render(
         "product.html",
         product=product,
@@ -197,6 +201,7 @@ async def product(product_id: str, request: Request, page: PageDep) -> Response:
         watch=watch,
         sale=sale,
         sale_offer=sale_offer,
+        sale_pays=sale_pays,
         **await review_panel(page, product.id),
         **await shelves(page, product.id),
     )

@@ -15,9 +15,11 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from bazaar.addresses import service as addresses
+from bazaar.catalog import queries as catalog
 from bazaar.checkout import service as checkout
 from bazaar.checkout.schemas import CheckoutRequest
 from bazaar.flash_sales import holds, queue
+from bazaar.flash_sales import service as flash_sales
 from bazaar.flash_sales.calendar import SaleEntry
 from bazaar.flash_sales.schemas import TicketRead
 from bazaar.kernel.errors import DomainError
@@ -121,6 +123,7 @@ async def _checkout_page(
     async with page.container.read_uow() as uow:
         held = await holds.buyer_holds(uow=uow, buyer_id=user.user_id, sale_id=sale_id)
         book = await addresses.list_addresses(uow=uow, user_id=user.user_id)
+        offer = (await catalog.offer_facts(uow=uow, offer_ids=[sale.offer_id])).get(sale.offer_id)
     default = next((a.id for a in book if a.default), "new")
     return await page.render(
         "flash_checkout.html",
@@ -128,6 +131,7 @@ async def _checkout_page(
         sale=sale,
         held=held,
         units=sum(h.quantity for h in held),
+        pays=flash_sales.price_paid(sale.price_amount, offer.price_amount if offer else None),
         book=book,
         chosen=default,
         methods=METHODS,
