@@ -388,7 +388,11 @@ def register_consumers(container: Container) -> None:
     from bazaar.recommendations import handlers as recommendation_handlers
 
     container.subscribe(
-        "co-purchases", recommendation_handlers.TOPICS, recommendation_handlers.count_co_purchases, scope=SHARED
+        "co-purchases",
+        recommendation_handlers.TOPICS,
+        recommendation_handlers.count_co_purchases,
+        batch_handler=recommendation_handlers.count_co_purchases_batch,  # pairs in one order across the batch
+        scope=SHARED,
     )
     container.subscribe("catalog-page-cache", PAGE_TOPICS, invalidate_product_page(pages), scope=local)
     # Every node keeps a search replica of its own in its data dir, fed with every catalog and stock event.

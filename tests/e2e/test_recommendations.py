@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 import pytest
+from sqlalchemy import select, text
 
 from bazaar.bootstrap import Container
 from tests.catalog_builder import index_now
@@ -68,3 +72,56 @@ async def test_similar_comes_from_the_search_index(client: httpx.AsyncClient, co
     ids = [p["id"] for p in similar]
     assert made[0] not in ids and set(made[1:3]) <= set(ids)
     assert ids.index(made[1]) < ids.index(made[3]) and ids.index(made[2]) < ids.index(made[3])  # kettles first
+
+
+async def test_two_batches_of_orders_count_their_pairs_without_deadlock(
+    client: httpx.AsyncClient, container: Container, pg_only: None
+) -> None:
+    """Two partitions' batches of placed orders sharing pairs in the opposite order (as the soak met them): every
+    pair is counted, no deadlock. Each statement is slowed, so the batches interleave as under load."""
+    from bazaar.db.consumers import Subscription, deliver_many
+    from bazaar.kernel.ids import new_id
+    from bazaar.recommendations.models import CoPurchase
+
+    _, _, (a, b, c, d) = await seller_with_offers(client, container, 50, 50, 50, 50)
+    placed = []
+    for n, basket in enumerate([(a, b), (c, d), (c, d), (a, b)]):
+        _, buyer = await new_user(client)
+        order_id = await place(client, buyer, *[(offer, 1) for offer in basket], key=f"pair-{n}")
+        buyer_id = (await client.get(f"{API}/orders/{order_id}", headers=buyer)).json()["buyer_id"]
+        placed.append({"event_id": new_id(), "topic": "orders.order_placed.v1", "key": order_id,
+                       "payload": {"id": order_id, "user_id": buyer_id}})  # fmt: skip
+    (real,) = [s for s in container.subscriptions if s.name == "co-purchases"]
+
+    async def slowly(uow: Any, events: list[dict[str, Any]]) -> None:
+        execute = uow.session.execute
+
+        async def slowed(*args: Any, **kwargs: Any) -> Any:
+            result = await execute(*args, **kwargs)
+            await asyncio.sleep(0.05)
+            return result
+
+        uow.session.execute = slowed
+        if real.batch_handler is not None:
+            await real.batch_handler(uow, events)
+        else:
+            for event in events:
+                await real.handler(uow, event)
+
+    subscription = Subscription("co-purchases-test", real.topics, real.handler, slowly)
+    async with container.db.engine.connect() as conn:
+        deadlocks = text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        before = (await conn.execute(deadlocks)).scalar_one()
+    results = await asyncio.gather(
+        deliver_many(container.uow, subscription, placed[:2], stop_at_failure=False),
+        deliver_many(container.uow, subscription, placed[2:], stop_at_failure=False),
+    )
+    assert all(outcome is None for r in results for outcome in r.values()), results
+    async with container.db.engine.connect() as conn:
+        await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        assert (await conn.execute(deadlocks)).scalar_one() == before
+    async with container.read_uow() as uow:
+        counted = {
+            (r.product_id, r.other_id): r.orders for r in (await uow.session.execute(select(CoPurchase))).scalars()
+        }
+    assert counted[(a.product_id, b.product_id)] == counted[(d.product_id, c.product_id)] == 2 and len(counted) == 4

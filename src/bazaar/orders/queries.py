@@ -451,13 +451,25 @@ async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: l
 
 async def ordered_product_ids(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> list[str]:
     """The distinct products of an order, in line order."""
-    buyer_id = buyer_id or await buyer_of(uow, order_id)
-    rows = await uow.session.execute(
-        select(OrderLine.product_id)
-        .where(OrderLine.order_id == order_id, OrderLine.user_id == buyer_id)
-        .order_by(OrderLine.id)
-    )
-    return list(dict.fromkeys(rows.scalars()))
+    return (await products_of_orders(uow=uow, keys=[(order_id, buyer_id)]))[order_id]
+
+
+async def products_of_orders(*, uow: UnitOfWork, keys: list[tuple[str, str | None]]) -> dict[str, list[str]]:
+    """The distinct products of each order (given as (order id, buyer), the buyer looked up when not known), in
+    line order; one query for all of them."""
+    known = [(order_id, buyer or await buyer_of(uow, order_id)) for order_id, buyer in keys]
+    wanted = sorted({(order_id, buyer) for order_id, buyer in known if buyer is not None})
+    found: dict[str, list[str]] = {order_id: [] for order_id, _ in keys}
+    if wanted:
+        rows = await uow.session.execute(
+            select(OrderLine.order_id, OrderLine.product_id)
+            .where(tuple_(OrderLine.order_id, OrderLine.user_id).in_(wanted))
+            .order_by(OrderLine.order_id, OrderLine.id)
+        )
+        for order_id, product_id in rows:
+            if product_id not in found[order_id]:
+                found[order_id].append(product_id)
+    return found
 
 
 async def recently_ordered_product_ids(*, uow: UnitOfWork, buyer_id: str, limit: int = 20) -> list[str]:

@@ -3,9 +3,10 @@ consistent), "similar" asked of the search index, and "for you" built from a buy
 
 from __future__ import annotations
 
+from collections import defaultdict
 from itertools import permutations
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -24,39 +25,47 @@ MAX_PRODUCTS_PER_ORDER = 20  # an order of 200 products would write 40,000 pairs
 SHELF = 8
 
 
-async def record_order(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> int:
-    """Count one more order holding each pair of the order's products; answers how many pairs were counted."""
-    products = (await orders.ordered_product_ids(uow=uow, order_id=order_id, buyer_id=buyer_id))[
-        :MAX_PRODUCTS_PER_ORDER
-    ]
+async def count_orders(
+    *, uow: UnitOfWork, placed: list[tuple[str, str | None]], cancelled: list[tuple[str, str | None]]
+) -> int:
+    """Count each pair of products of the placed orders (order id, buyer) one order up, and of the cancelled ones
+    one down; answers how many pairs were counted up. The pairs of the whole batch are written in one sorted
+    order, so two consumers' batches lock co-purchase rows in the same order and cannot deadlock (sorting each
+    order's pairs alone did not: a batch of two orders could take its rows in the opposite order to another's),
+    and a pair several orders share is one statement."""
+    products = await orders.products_of_orders(uow=uow, keys=[*placed, *cancelled])
+    up: dict[tuple[str, str], int] = defaultdict(int)
+    down: dict[tuple[str, str], int] = defaultdict(int)
+    last_order: dict[tuple[str, str], str] = {}
+    for counts, batch in ((up, placed), (down, cancelled)):
+        for order_id, _ in batch:
+            for pair in permutations(products[order_id][:MAX_PRODUCTS_PER_ORDER], 2):
+                counts[pair] += 1
+                if counts is up:
+                    last_order[pair] = order_id
     now = utcnow()
     insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
     table = CoPurchase.__table__
-    pairs = sorted(permutations(products, 2))  # sorted: concurrent consumers lock rows in one order
-    for product_id, other_id in pairs:
-        statement = (
-            insert(CoPurchase)
-            .values(product_id=product_id, other_id=other_id, orders=1, last_at=now, last_order_id=order_id)
-            .on_conflict_do_update(
-                index_elements=[table.c.product_id, table.c.other_id],
-                set_={"orders": table.c.orders + 1, "last_at": now, "last_order_id": order_id},
+    for product_id, other_id in sorted(up.keys() | down.keys()):
+        n = up.get((product_id, other_id), 0)
+        if n:
+            order_id = last_order[(product_id, other_id)]
+            await uow.session.execute(
+                insert(CoPurchase)
+                .values(product_id=product_id, other_id=other_id, orders=n, last_at=now, last_order_id=order_id)
+                .on_conflict_do_update(
+                    index_elements=[table.c.product_id, table.c.other_id],
+                    set_={"orders": table.c.orders + n, "last_at": now, "last_order_id": order_id},
+                )
             )
-        )
-        await uow.session.execute(statement)
-    return len(pairs)
-
-
-async def forget_order(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> None:
-    """A cancelled order no longer counts (its pairs go down by one)."""
-    products = (await orders.ordered_product_ids(uow=uow, order_id=order_id, buyer_id=buyer_id))[
-        :MAX_PRODUCTS_PER_ORDER
-    ]
-    for product_id, other_id in sorted(permutations(products, 2)):
-        await uow.session.execute(
-            update(CoPurchase)
-            .where(CoPurchase.product_id == product_id, CoPurchase.other_id == other_id, CoPurchase.orders > 0)
-            .values(orders=CoPurchase.orders - 1)
-        )
+        gone = down.get((product_id, other_id), 0)
+        if gone:  # a cancelled order no longer counts; never below zero
+            await uow.session.execute(
+                update(CoPurchase)
+                .where(CoPurchase.product_id == product_id, CoPurchase.other_id == other_id, CoPurchase.orders > 0)
+                .values(orders=case((CoPurchase.orders > gone, CoPurchase.orders - gone), else_=0))
+            )
+    return sum(up.values())
 
 
 async def bought_together_ids(*, uow: UnitOfWork, product_ids: list[str], limit: int = SHELF) -> list[str]:
