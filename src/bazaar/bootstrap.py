@@ -383,7 +383,11 @@ def register_consumers(container: Container) -> None:
     from bazaar.promotions import handlers as promotion_handlers
 
     container.subscribe(
-        "voucher-uses", promotion_handlers.TOPICS, promotion_handlers.give_back_cancelled_uses, scope=SHARED
+        "voucher-uses",
+        promotion_handlers.TOPICS,
+        promotion_handlers.give_back_cancelled_uses,
+        scope=SHARED,
+        serial=True,  # vouchers' use counts, shared by orders of every partition: batches would deadlock
     )
     from bazaar.recommendations import handlers as recommendation_handlers
 
