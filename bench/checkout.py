@@ -117,7 +117,7 @@ async def create_buyers(conn: asyncpg.Connection, count: int, phase: str) -> lis
     users, tokens, out = [], [], []
     for n in range(count):
         user_id, token = new_id(), new_secret()
-        users.append((user_id, f"{phase}-{n}@bench.example", f"Buyer {n}", "bench-no-login", False, now))
+        users.append((user_id, f"{phase}-{n}-{user_id}@bench.example", f"Buyer {n}", "bench-no-login", False, now))
         tokens.append((new_id(), user_id, hashlib.sha256(token.encode()).hexdigest(), now, now + timedelta(days=1)))
         out.append((user_id, token))
     await conn.executemany(
