@@ -128,6 +128,47 @@ async def test_parallel_cancellations_restock_once(client: httpx.AsyncClient, co
     assert await levels(container, offer.id) == (10, 10)
 
 
+async def test_parallel_shipments_of_one_line_ship_it_once_and_race_a_cancellation(  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient, container, pg_only
+) -> None:
+    """Shipping finds the order through the sellers' index and locks the order, then its lines, as cancelling does:
+    six shipments of one line at once make one shipment; a cancellation racing shipments ends one way or the
+    other, never shipped and cancelled (restocked) both."""
+    seller, _, (offer,) = await seller_with_offers(client, container, 10)
+    _, buyer = await new_user(client)
+    order_id = await place(client, buyer, (offer, 2))
+    line = (await order(client, buyer, order_id))["lines"][0]
+    assert await payment_workers.run_capture(container) >= 1
+    ship = {"line_ids": [line["id"]], "carrier": "UPS", "tracking_number": "1Z-RACE"}
+    url = f"{API}/sellers/me/orders/{order_id}/shipments"
+    tries = await asyncio.gather(*(client.post(url, headers=seller, json=ship) for _ in range(6)))
+    assert sorted(r.status_code for r in tries) == [201, 409, 409, 409, 409, 409], [r.text for r in tries]
+    shipped = await order(client, buyer, order_id)
+    assert len(shipped["shipments"]) == 1 and shipped["lines"][0]["shipped_quantity"] == 2
+    assert shipped["status"] == "shipped"
+
+    _, other = await new_user(client)
+    raced = await place(client, other, (offer, 3), key="race-2")
+    raced_line = (await order(client, other, raced))["lines"][0]
+    assert await payment_workers.run_capture(container) >= 1
+    on_shelf = await levels(container, offer.id)
+    ship_raced = {**ship, "line_ids": [raced_line["id"]]}
+    answers = await asyncio.gather(
+        client.post(f"{API}/orders/{raced}/cancel", headers=other),
+        *(client.post(f"{API}/sellers/me/orders/{raced}/shipments", headers=seller, json=ship_raced) for _ in range(3)),
+    )
+    cancel, *ships = answers
+    final = await order(client, other, raced)
+    if cancel.status_code == 200:
+        assert final["status"] == "cancelled" and final["shipments"] == []
+        assert all(code_of(r) == (409, "not_shippable") for r in ships), [r.text for r in ships]
+        assert await levels(container, offer.id) == (on_shelf[0] + 3, on_shelf[1] + 3)
+    else:
+        assert code_of(cancel) == (409, "not_cancellable") and final["status"] == "shipped"
+        assert sorted(r.status_code for r in ships) == [201, 409, 409] and len(final["shipments"]) == 1
+        assert await levels(container, offer.id) == on_shelf
+
+
 async def test_delivery_times_are_bounded_and_other_sellers_get_404(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
     """Findings 8 and 19: a seller backdated a delivery (closing the return window) or dated it in year 9999;
     another seller learned a shipment existed from a 403."""
