@@ -449,11 +449,6 @@ async def received_product_ids(*, uow: UnitOfWork, buyer_id: str, product_ids: l
     return set(rows.scalars())
 
 
-async def ordered_product_ids(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> list[str]:
-    """The distinct products of an order, in line order."""
-    return (await products_of_orders(uow=uow, keys=[(order_id, buyer_id)]))[order_id]
-
-
 async def products_of_orders(*, uow: UnitOfWork, keys: list[tuple[str, str | None]]) -> dict[str, list[str]]:
     """The distinct products of each order (given as (order id, buyer), the buyer looked up when not known), in
     line order; one query for all of them."""
