@@ -357,7 +357,7 @@ def register_consumers(container: Container) -> None:
     container.subscribe("mail", MAIL_TOPICS, mail_handlers.queue_emails(container.mail_config), scope=SHARED)
     container.subscribe(
         "seller-stats",
-        ("orders.order_placed.v1", "orders.order_status_changed.v1", "inventory.reservation_made.v1"),
+        ("orders.order_placed.v1", "orders.order_status_changed.v1", *notification_handlers.RESERVATION_TOPICS),
         notification_handlers.handle_seller_stats,
         batch_handler=notification_handlers.handle_seller_stats_batch,
         scope=SHARED,

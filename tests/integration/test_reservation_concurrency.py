@@ -237,11 +237,11 @@ async def test_the_single_statement_hold_never_oversells(
     on_hand, available = await levels(container, offer.id)
     assert (on_hand, available) == (20, 20 - sum(won))
     assert available == 0 or min(sizes) > available  # nobody was turned away while a hold still fitted
-    # Every hold went to the hot path's or the general path's rows: one reservation_made event each.
+    # Every hold went to the hot path's or the general path's rows: one reservations_made event each.
     async with container.read_uow() as uow:
         events = await uow.session.scalar(
             select(func.count()).where(
-                OutboxEvent.topic == "inventory.reservation_made.v1", OutboxEvent.key == offer.id
+                OutboxEvent.topic == "inventory.reservations_made.v1", OutboxEvent.key == offer.id
             )
         )
     assert events == len(won)
@@ -260,7 +260,7 @@ async def test_the_hot_path_writes_the_same_hold_and_events_as_the_general_path(
         }
         made = (
             await uow.session.execute(
-                select(OutboxEvent.payload).where(OutboxEvent.topic == "inventory.reservation_made.v1")
+                select(OutboxEvent.payload).where(OutboxEvent.topic == "inventory.reservations_made.v1")
                 .where(OutboxEvent.key == offer.id).order_by(OutboxEvent.id)
             )
         ).scalars().all()  # fmt: skip
@@ -275,8 +275,10 @@ async def test_the_hot_path_writes_the_same_hold_and_events_as_the_general_path(
     assert [getattr(a, f) for f in same] == [getattr(b, f) for f in same]
     assert (b.expires_at - b.created_at) == TTL
     assert len(made) == 2 and made[0].keys() == made[1].keys()
-    assert made[1] == {**made[0], "reservation_id": hot.id, "expires_at": made[1]["expires_at"]}
-    assert made[1]["seller_id"] == offer.seller_id
+    [held] = made[1]["holds"]
+    assert held == {**made[0]["holds"][0], "reservation_id": hot.id}
+    assert made[1] == {**made[0], "holds": [held], "expires_at": made[1]["expires_at"]}
+    assert held["seller_id"] == offer.seller_id
     # The hot hold took the last unit: readers are told the offer is sold out, and late buyers turned away early.
     assert changed[-1] == (
         offer.product_id, {"offer_id": offer.id, "product_id": offer.product_id, "on_hand": 2, "available": 0}

@@ -193,11 +193,39 @@ async def test_events_and_stats_follow_each_outcome(container: Container) -> Non
     async with container.read_uow() as uow:
         topics = list((await uow.session.execute(select(OutboxEvent.topic).order_by(OutboxEvent.id))).scalars())
         stats = await inventory.reservation_stats(uow=uow, seller_id=offer.seller_id)
-    assert topics.count("inventory.reservation_made.v1") == 2
-    assert "inventory.reservation_committed.v1" in topics
+    assert topics.count("inventory.reservations_made.v1") == 2
+    assert "inventory.reservations_committed.v1" in topics
     assert "inventory.reservation_released.v1" in topics
     assert (stats.made, stats.committed, stats.released) == (2, 1, 1)
     assert stats.reservation_to_purchase_ratio == 0.5
+
+
+async def test_a_request_holding_and_selling_several_offers_says_so_in_one_event_each(container: Container) -> None:
+    """One event for a request's holds and one for its sale, however many lines; a sale tells readers of the stock
+    only where buyers see a count (a low level), since the hold already took the units out of what is available."""
+    plenty, low = await make_offer(container, quantity=500), await make_offer(container, quantity=6)
+    made = await reserve(container, [(plenty.id, 2), (low.id, 3)])
+    async with container.uow() as uow:
+        await inventory.commit_reservations(uow=uow, reservation_ids=made)
+        await uow.commit()
+    async with container.read_uow() as uow:
+        rows = (await uow.session.execute(select(OutboxEvent).order_by(OutboxEvent.id))).scalars().all()
+    by_topic: dict[str, list[OutboxEvent]] = {}
+    for row in rows:
+        by_topic.setdefault(row.topic, []).append(row)
+    [held] = by_topic["inventory.reservations_made.v1"]
+    [sold] = by_topic["inventory.reservations_committed.v1"]
+    first = min(plenty.id, low.id)
+    assert held.key == sold.key == first
+    for event in (held, sold):
+        holds = sorted((h["offer_id"], h["quantity"], h["seller_id"]) for h in event.payload["holds"])
+        assert holds == sorted([(plenty.id, 2, plenty.seller_id), (low.id, 3, low.seller_id)])
+        assert {h["reservation_id"] for h in event.payload["holds"]} == set(made)
+    stock = [(r.payload["offer_id"], r.payload["available"]) for r in by_topic.get("inventory.stock_changed.v1", [])]
+    # Stocking each offer told of it once; the sale told only of the low one (3 left, shown as "only 3 left").
+    assert stock.count((plenty.id, 500)) == 1 and stock.count((low.id, 6)) == 1
+    assert (low.id, 3) in stock
+    assert all(offer_id != plenty.id for offer_id, available in stock if available != 500)
 
 
 async def test_the_sweeper_worker_returns_abandoned_holds(container: Container) -> None:
@@ -212,3 +240,21 @@ async def test_the_sweeper_worker_returns_abandoned_holds(container: Container) 
     assert await reservation_sweeper.run_once(container) == 0
     assert await levels(container, offer.id) == (3, 3)
     assert not await container.sold_out.is_sold_out(offer.id)
+
+
+async def test_holds_and_sales_told_one_by_one_by_an_earlier_version_still_count(container: Container) -> None:
+    """Events an earlier version emitted, one per hold, may still wait in the stream when the new version starts:
+    the sellers' figures count them as they count the batched ones."""
+    from bazaar.inventory.events import ReservationMade
+    from bazaar.notifications.service import seller_stats
+
+    offer = await make_offer(container, quantity=50)
+    made = await reserve(container, [(offer.id, 2)])  # the new event: one hold of 2 units
+    async with container.uow() as uow:
+        uow.emit(ReservationMade("r-old-1", offer.id, offer.seller_id, 3, "2026-12-06T00:00:00Z"))
+        uow.emit(ReservationMade("r-old-2", offer.id, offer.seller_id, 1, "2026-12-06T00:00:00Z"))
+        await uow.commit()
+    await drain_events(container)
+    async with container.read_uow() as uow:
+        stats = await seller_stats(uow=uow, seller_id=offer.seller_id)
+    assert len(made) == 1 and stats.reservations == 3

@@ -273,8 +273,7 @@ async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, off
     if cart is None:
         return
     await uow.session.execute(delete(CartItem).where(CartItem.cart_id == cart_id, CartItem.offer_id.in_(offer_ids)))
-    _touch(cart)
-    await uow.flush()
+    _touch(cart)  # written with the caller's next flush; the items left are read as the DELETE left them
     copy = queries.snapshot(cart, await queries.cart_items(uow, cart_id))
 
     async def publish() -> None:

@@ -85,6 +85,7 @@ class Progress:
     steps: list[CheckoutStep] = field(default_factory=list)
     pending: PendingAuthorization | None = None
     shipping_by_seller: dict[str, int] | None = None
+    vouchers: bool | None = None  # whether the checkout took voucher uses (None: not known, ask)
 
     def read(self) -> CheckoutRead:
         """The answer to the request, as `service.get_checkout_read` would read it back."""
@@ -153,6 +154,7 @@ async def _prepare(
             await _fail(uow, checkout, "no_flash_sale_hold", "you hold no units of this flash sale", progress)
             return "failed"
         new_step(uow, checkout, "cart_validated", progress, lines=len(lines), flash_sale_id=flash_sale_id)
+        progress.vouchers = False  # a flash sale's checkout takes no codes
     else:
         if checkout.cart_id is not None:  # a guest's checkout names its (anonymous) cart from the start
             cart_id, cart_lines, currency = await queries.guest_cart_lines(uow=uow, cart_id=checkout.cart_id)
@@ -170,6 +172,7 @@ async def _prepare(
             await uow.rollback()
             await _fail_alone(deps, progress, exc.code, exc.message, **exc.details)
             return "failed"
+        progress.vouchers = bool(discounts)
         off = line_discounts(cart_lines, discounts)
         quote = _quote(checkout, lines, shipping_methods, off)
         if quote.total > MAX_AMOUNT:  # refused before any stock is held: no provider would take it in one payment
@@ -431,6 +434,13 @@ async def _create_order_in(
     checkout = await _load(uow, checkout_id, lock=True)
     if checkout.status != "payment_authorized":
         return checkout.status
+    # As in `prepare`: nothing read below needs the rows added here flushed first, so they go in the commit's flush.
+    with uow.session.no_autoflush:
+        return await _place(deps, uow, checkout, progress)
+
+
+async def _place(deps: SagaDeps, uow: UnitOfWork, checkout: Checkout, progress: Progress | None) -> str:
+    checkout_id = checkout.id
     try:
         # All lines in one call, which locks holds and stock rows in id order: committed one line at a time,
         # in cart order, two checkouts sharing two offers could deadlock (found by bench/checkout.py --hot-offer).
@@ -441,6 +451,8 @@ async def _create_order_in(
         await compensate(deps, checkout_id, "checkout_expired", "the stock hold expired before the order was placed")
         return "failed"
     shipping_by_seller = progress.shipping_by_seller if progress is not None else None
+    # The request that took the codes knows whether it took any; the reconciler asks (two statements).
+    vouchers = progress is None or progress.vouchers is not False
     if shipping_by_seller is None:  # resumed by the reconciler: the pricing step recorded it
         step = (
             await uow.session.execute(
@@ -462,9 +474,10 @@ async def _create_order_in(
         tax=checkout.tax_amount,
         shipping_address=checkout.shipping_address,
         shipping_method=checkout.shipping_method,
-        discounts=await promotions.checkout_discounts(uow=uow, checkout_id=checkout.id),
+        discounts=await promotions.checkout_discounts(uow=uow, checkout_id=checkout.id) if vouchers else [],
     )
-    await promotions.attach_order(uow=uow, checkout_id=checkout.id, order_id=order_id)
+    if vouchers:
+        await promotions.attach_order(uow=uow, checkout_id=checkout.id, order_id=order_id)
     await _set_payment_order(uow, checkout, order_id, deps.capture_delay)
     checkout.order_id = order_id
     if checkout.cart_id:

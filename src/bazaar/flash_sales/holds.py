@@ -32,16 +32,18 @@ from bazaar.flash_sales.errors import (
 from bazaar.flash_sales.models import FlashSale, FlashSaleBuyer, FlashSaleHold
 from bazaar.flash_sales.ports import WaitingRoom
 from bazaar.flash_sales.schemas import SaleHoldRead
-from bazaar.flash_sales.service import live_sale_for_offer, load_sale, status_of
+from bazaar.flash_sales.service import live_sales_of, load_sale, status_of
 from bazaar.inventory import service as inventory
 from bazaar.inventory.errors import OfferNotFound
+from bazaar.inventory.events import holds_of
 from bazaar.inventory.limits import HoldLimits
 from bazaar.inventory.schemas import ReservationRead
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ports import SoldOutFlags
 
 SETTLED = {
-    "inventory.reservation_committed.v1": "sold",
+    "inventory.reservations_committed.v1": "sold",
+    "inventory.reservation_committed.v1": "sold",  # as earlier versions emitted it
     "inventory.reservation_released.v1": "returned",
     "inventory.reservation_expired.v1": "returned",
 }
@@ -171,22 +173,30 @@ async def hold_sale_units(
 
 
 async def settle_hold(uow: UnitOfWork, event: dict[str, Any]) -> None:
-    """A reservation was committed, released or expired: if it was a sale hold, count it sold or give it back."""
+    """Reservations were committed, released or expired: those that were sale holds count as sold or go back."""
     status = SETTLED.get(event["topic"])
     if status is None:
         return
+    ids = sorted({h["reservation_id"] for h in holds_of(event)})
     moved = (
         await uow.session.execute(
             update(FlashSaleHold)
-            .where(FlashSaleHold.reservation_id == event["payload"]["reservation_id"], FlashSaleHold.status == "held")
+            .where(FlashSaleHold.reservation_id.in_(ids), FlashSaleHold.status == "held")
             .values(status=status, updated_at=utcnow())
             .returning(FlashSaleHold.sale_id, FlashSaleHold.buyer_id, FlashSaleHold.quantity)
             .execution_options(synchronize_session=False)
         )
-    ).first()
-    if moved is None:  # not a sale hold, or settled already
-        return
-    sale_id, buyer_id, quantity = moved
+    ).all()
+    # Not sale holds (an ordinary cart's), or settled already: nothing moved. A checkout's holds belong to one
+    # sale (a sale's offer is bought only through its own checkout), so rows of one sale are updated once.
+    by_sale: dict[tuple[str, str], int] = {}
+    for sale_id, buyer_id, quantity in moved:
+        by_sale[(sale_id, buyer_id)] = by_sale.get((sale_id, buyer_id), 0) + quantity
+    for (sale_id, buyer_id), quantity in sorted(by_sale.items()):
+        await _settle_units(uow, status, sale_id, buyer_id, quantity)
+
+
+async def _settle_units(uow: UnitOfWork, status: str, sale_id: str, buyer_id: str, quantity: int) -> None:
     if status == "sold":
         await uow.session.execute(
             update(FlashSale).where(FlashSale.id == sale_id).values(units_sold=FlashSale.units_sold + quantity)
@@ -204,11 +214,8 @@ async def settle_hold(uow: UnitOfWork, event: dict[str, Any]) -> None:
 
 async def refuse_open_sale_offers(*, uow: UnitOfWork, offer_ids: Sequence[str], now: datetime | None = None) -> None:
     """Offers in a live sale are bought only through its queue: a cart checkout of one is refused."""
-    now = now or utcnow()
-    for offer_id in sorted(set(offer_ids)):
-        sale = await live_sale_for_offer(uow=uow, offer_id=offer_id, now=now)
-        if sale is not None:
-            raise AdmissionRequired(offer_id=offer_id, sale_id=sale.id)
+    for offer_id, sale_id in await live_sales_of(uow=uow, offer_ids=offer_ids, now=now):
+        raise AdmissionRequired(offer_id=offer_id, sale_id=sale_id)
 
 
 async def claim_for_checkout(*, uow: UnitOfWork, buyer_id: str, sale_id: str, checkout_id: str) -> list[SaleHoldRead]:

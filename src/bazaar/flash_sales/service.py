@@ -8,6 +8,7 @@ pages and search), moved by conditional UPDATEs so several schedulers announce e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, select, text, true, update
@@ -253,19 +254,23 @@ async def announce_due(*, uow: UnitOfWork, now: datetime | None = None) -> int:
     return moved
 
 
-async def live_sale_for_offer(*, uow: UnitOfWork, offer_id: str, now: datetime | None = None) -> FlashSale | None:
-    """The sale whose window is open on this offer now (cancelled ones excluded), if any."""
+async def live_sales_of(
+    *, uow: UnitOfWork, offer_ids: Sequence[str], now: datetime | None = None
+) -> list[tuple[str, str]]:
+    """(offer id, sale id) of the sales whose window is open now on any of these offers (cancelled ones
+    excluded), in offer-id order: a whole cart in one query."""
     now = now or utcnow()
-    return (
-        await uow.session.execute(
-            select(FlashSale).where(
-                FlashSale.offer_id == offer_id,
-                FlashSale.status != "cancelled",
-                FlashSale.starts_at <= now,
-                FlashSale.ends_at > now,
-            )
+    rows = await uow.session.execute(
+        select(FlashSale.offer_id, FlashSale.id)
+        .where(
+            FlashSale.offer_id.in_(sorted(set(offer_ids))),
+            FlashSale.status != "cancelled",
+            FlashSale.starts_at <= now,
+            FlashSale.ends_at > now,
         )
-    ).scalar_one_or_none()
+        .order_by(FlashSale.offer_id)
+    )
+    return [(offer_id, sale_id) for offer_id, sale_id in rows]
 
 
 async def sales_in_view(*, uow: UnitOfWork, now: datetime | None = None, ahead: timedelta) -> list[FlashSale]:

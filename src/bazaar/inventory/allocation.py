@@ -79,16 +79,21 @@ async def take(uow: UnitOfWork, stock: OfferStock, qty: int) -> Piece | None:
             return Piece(took[0], qty, took[1])
     else:
         # One bucket (PostgreSQL waits on it), or SQLite, where write transactions run one at a time.
-        rows = await uow.session.execute(
-            select(StockBucket.bucket)
-            .where(StockBucket.offer_id == stock.offer_id, StockBucket.available >= qty)
-            .order_by(StockBucket.bucket)
-        )
-        for bucket in [0] if stock.buckets == 1 else [int(b) for b in rows.scalars()]:
+        buckets = [0] if stock.buckets == 1 else await _buckets_with(uow, stock.offer_id, qty)
+        for bucket in buckets:
             piece = await _take_from(uow, stock.offer_id, bucket, qty)
             if piece is not None:
                 return piece
     return await _take_gathered(uow, stock.offer_id, qty)
+
+
+async def _buckets_with(uow: UnitOfWork, offer_id: str, qty: int) -> list[int]:
+    rows = await uow.session.execute(
+        select(StockBucket.bucket)
+        .where(StockBucket.offer_id == offer_id, StockBucket.available >= qty)
+        .order_by(StockBucket.bucket)
+    )
+    return [int(b) for b in rows.scalars()]
 
 
 async def _take_gathered(uow: UnitOfWork, offer_id: str, qty: int) -> Piece | None:

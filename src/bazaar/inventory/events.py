@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from bazaar.kernel.events import Event
 
@@ -22,7 +22,8 @@ class StockChanged(Event):
 
 @dataclass(frozen=True)
 class ReservationMade(Event):
-    """Units of an offer are held for a checkout until `expires_at` (ISO-8601)."""
+    """Units of an offer are held for a checkout until `expires_at` (ISO-8601). Emitted by earlier versions (now
+    `ReservationsMade`); consumers still read it."""
 
     topic: ClassVar[str] = "inventory.reservation_made.v1"
     key_field: ClassVar[str] = "offer_id"
@@ -34,8 +35,44 @@ class ReservationMade(Event):
 
 
 @dataclass(frozen=True)
+class ReservationsMade(Event):
+    """One request held units of one or more offers until `expires_at` (ISO-8601): one event for all its lines,
+    each hold a `Hold` dict (reservation_id, offer_id, seller_id, quantity). Keyed by the first offer in id order,
+    so one offer's holds of one-line requests (a flash sale's) stay in one partition, in order."""
+
+    topic: ClassVar[str] = "inventory.reservations_made.v1"
+    key_field: ClassVar[str] = "offer_id"
+    offer_id: str
+    expires_at: str
+    holds: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ReservationsCommitted(Event):
+    """Held units of one or more offers were sold together (one checkout's order): one event for all of them,
+    each hold a `Hold` dict as in `ReservationsMade`. Keyed like it."""
+
+    topic: ClassVar[str] = "inventory.reservations_committed.v1"
+    key_field: ClassVar[str] = "offer_id"
+    offer_id: str
+    holds: list[dict[str, Any]]
+
+
+def hold(reservation_id: str, offer_id: str, seller_id: str, quantity: int) -> dict[str, Any]:
+    """One hold as the batched events carry it (the fields of the one-hold events)."""
+    return {"reservation_id": reservation_id, "offer_id": offer_id, "seller_id": seller_id, "quantity": quantity}
+
+
+def holds_of(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The holds an event names, whether it carries one (`reservation_*.v1`) or several (`reservations_*.v1`)."""
+    payload = event["payload"]
+    return list(payload["holds"]) if "holds" in payload else [payload]
+
+
+@dataclass(frozen=True)
 class ReservationCommitted(Event):
-    """Held units were sold: they left on-hand stock for good."""
+    """Held units were sold: they left on-hand stock for good. Emitted by earlier versions (now
+    `ReservationsCommitted`); consumers still read it."""
 
     topic: ClassVar[str] = "inventory.reservation_committed.v1"
     key_field: ClassVar[str] = "offer_id"

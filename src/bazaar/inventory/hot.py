@@ -104,7 +104,7 @@ WITH req AS (
 ), events AS (
     INSERT INTO outbox (event_id, topic, key, payload, created_at, attempts)
     SELECT done.event_id, $10::text, done.offer_id,
-        (done.payload::jsonb || jsonb_build_object('seller_id', live.seller_id))::json, $9, 0
+        jsonb_set(done.payload::jsonb, '{{holds,0,seller_id}}', to_jsonb(live.seller_id))::json, $9, 0
     FROM done JOIN live USING (offer_id)
     UNION ALL
     SELECT (SELECT min(stock_event_id) FROM req WHERE req.offer_id = after.offer_id), $11::text, live.product_id,
@@ -255,11 +255,14 @@ class HotReservations:
 
     def _arguments(self, batch: list[_Hold], now: Any, expires_at: Any) -> tuple[Any, ...]:
         expires = iso(expires_at) or ""
-        payloads = [json.dumps(ev.ReservationMade(r.id, r.offer_id, "", r.quantity, expires).payload()) for r in batch]
+        payloads = [  # as the general path's, one hold each (the statement fills in the seller)
+            json.dumps(ev.ReservationsMade(r.offer_id, expires, [ev.hold(r.id, r.offer_id, "", r.quantity)]).payload())
+            for r in batch
+        ]
         return (
             [r.id for r in batch], [r.offer_id for r in batch], [r.quantity for r in batch],
             [r.user_id for r in batch], [new_id() for _ in batch], payloads, [new_id() for _ in batch],
-            expires_at, now, ev.ReservationMade.topic, ev.StockChanged.topic,
+            expires_at, now, ev.ReservationsMade.topic, ev.StockChanged.topic,
             self._limits.per_buyer if self._limits else UNCAPPED, self._limits.per_offer if self._limits else UNCAPPED,
         )  # fmt: skip
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -74,17 +74,36 @@ def check_hold_cap(
             )
 
 
-async def _locked_row(uow: UnitOfWork, user_id: str) -> BuyerHolds:
+def _locking(uow: UnitOfWork) -> Any:
+    query = select(BuyerHolds.units, BuyerHolds.offers)
+    return query.with_for_update() if uow.is_postgres else query
+
+
+async def _lock_row(uow: UnitOfWork, user_id: str) -> tuple[int, dict[str, int]] | None:
+    """The buyer's (units, offers), their row locked until the transaction ends; None if they have no row."""
+    row = (await uow.session.execute(_locking(uow).where(BuyerHolds.user_id == user_id))).first()
+    return None if row is None else (int(row[0]), dict(row[1] or {}))
+
+
+async def _insert_row(uow: UnitOfWork, user_id: str, units: int, offers: dict[str, int]) -> bool:
+    """The buyer's first row, with these counts; False if a racing first hold made it first (then lock that)."""
     insert = pg_insert if uow.is_postgres else sqlite_insert
-    await uow.session.execute(
+    made = await uow.session.execute(
         insert(BuyerHolds)
-        .values(user_id=user_id, units=0, offers={}, updated_at=utcnow())
+        .values(user_id=user_id, units=units, offers=offers, updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["user_id"])
+        .returning(BuyerHolds.user_id)
     )
-    query = select(BuyerHolds).where(BuyerHolds.user_id == user_id).execution_options(populate_existing=True)
-    if uow.is_postgres:
-        query = query.with_for_update()
-    return (await uow.session.execute(query)).scalar_one()
+    return made.first() is not None
+
+
+async def _store_row(uow: UnitOfWork, user_id: str, units: int, offers: dict[str, int]) -> None:
+    await uow.session.execute(
+        update(BuyerHolds)
+        .where(BuyerHolds.user_id == user_id)
+        .values(units=units, offers=offers, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def claim_holds(
@@ -100,15 +119,21 @@ async def claim_holds(
     Every hold of a buyer is counted (`limits=None` counts without checking: the ending of a hold always
     subtracts). Locks the buyer's row until the caller's transaction ends: call it after taking the stock.
     """
-    row = await _locked_row(uow, user_id)
-    offers = dict(row.offers or {})
+    row = await _lock_row(uow, user_id)
+    first = row is None
+    if row is None:
+        row = (0, {})
+    units, offers = row
     if limits is not None:
-        check_hold_cap(held=row.units, held_by_offer=offers, wanted=wanted, limits=limits, offer_caps=offer_caps)
+        check_hold_cap(held=units, held_by_offer=offers, wanted=wanted, limits=limits, offer_caps=offer_caps)
     for offer_id, quantity in wanted.items():
         offers[offer_id] = offers.get(offer_id, 0) + quantity
-    row.units += sum(wanted.values())
-    row.offers = offers
-    await uow.flush()
+    if first and await _insert_row(uow, user_id, sum(wanted.values()), offers):
+        return
+    if first:  # another first hold of this buyer made the row meanwhile: count against what it holds now
+        await claim_holds(uow=uow, user_id=user_id, wanted=wanted, limits=limits, offer_caps=offer_caps)
+        return
+    await _store_row(uow, user_id, units + sum(wanted.values()), offers)
 
 
 async def end_holds(*, uow: UnitOfWork, holds: Iterable[Any]) -> None:
@@ -118,15 +143,14 @@ async def end_holds(*, uow: UnitOfWork, holds: Iterable[Any]) -> None:
         if hold.user_id is not None:
             by_user[hold.user_id][hold.offer_id] += int(hold.quantity)
     for user_id in sorted(by_user):
-        row = await _locked_row(uow, user_id)
-        offers = dict(row.offers or {})
+        row = await _lock_row(uow, user_id)
+        if row is None:  # made before hold limits counted holds: nothing is counted to take away
+            continue
+        units, offers = row
         for offer_id, quantity in by_user[user_id].items():
             left = offers.get(offer_id, 0) - quantity
             if left > 0:
                 offers[offer_id] = left
             else:
                 offers.pop(offer_id, None)
-        row.units = max(0, row.units - sum(by_user[user_id].values()))
-        row.offers = offers
-    if by_user:
-        await uow.flush()
+        await _store_row(uow, user_id, max(0, units - sum(by_user[user_id].values())), offers)

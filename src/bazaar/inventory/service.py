@@ -10,7 +10,7 @@ work and do not commit (checkout composes them); `reserve_stock`, `release_stock
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from bazaar.inventory.errors import (
 from bazaar.inventory.limits import HoldLimits, claim_holds, end_holds
 from bazaar.inventory.models import Reservation
 from bazaar.inventory.schemas import OfferStockRead, ReservationRead, ReservationStats
-from bazaar.inventory.stock import MAX_UNITS, availability_label, set_bucket_count
+from bazaar.inventory.stock import LOW_STOCK_THRESHOLD, MAX_UNITS, availability_label, set_bucket_count
 from bazaar.kernel.clock import aware, iso, utcnow
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.ports import SoldOutFlags
@@ -207,15 +207,20 @@ async def reserve_lines(
         for o, p in taken
     ]
     uow.session.add_all(made)
-    for r in made:
-        uow.emit(ev.ReservationMade(r.id, r.offer_id, stocks[r.offer_id].seller_id, r.quantity, iso(expires_at) or ""))
+    holds = [ev.hold(r.id, r.offer_id, stocks[r.offer_id].seller_id, r.quantity) for r in made]
+    uow.emit(ev.ReservationsMade(made[0].offer_id, iso(expires_at) or "", holds))
     # Told whenever a hold empties a bucket, not only when this transaction sees the offer at zero: two
     # carts emptying the last two buckets at once each see the other's bucket still full (its hold is
     # not committed), so neither would see the sell-out. Readers re-read the stock when told.
-    emptied = await _emit_stock_changed(uow, {o for o, p in taken if p.left_in_bucket == 0})
+    emptied = await _emit_stock_changed(uow, {o for o, p in taken if p.left_in_bucket == 0}, _products(stocks))
     _on_commit(uow, _flags(sold_out, emptied, mark=True))
     uow.after_commit(_counted("made", made))
     return [_read(r) for r in made]
+
+
+def _products(offers: Mapping[str, Any]) -> dict[str, str]:
+    """offer id -> product id, from `offer_stock`'s or `_offer_info`'s answer."""
+    return {o: s.product_id if isinstance(s, allocation.OfferStock) else s[1] for o, s in offers.items()}
 
 
 async def _offer_info(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -226,8 +231,16 @@ async def _offer_info(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, tu
     return {o: (s, p) for o, s, p in rows}
 
 
-async def _emit_stock_changed(uow: UnitOfWork, offer_ids: set[str]) -> set[str]:
-    """Tell readers (search, pages) an offer's stock moved; answers the offers now at zero available.
+async def _emit_stock_changed(
+    uow: UnitOfWork,
+    offer_ids: set[str],
+    known: Mapping[str, str] | None = None,
+    *,
+    only_shown: bool = False,
+) -> set[str]:
+    """Tell readers (search, pages, sold-out flags, wish lists) an offer's stock moved; answers the offers now
+    at zero available. `known`: offers' products (offer id -> product id) already read; `only_shown`: tell only
+    of offers whose level buyers are shown as a count (low stock or none: see `shown_to_buyers`).
 
     The levels in the event are as this transaction sees them; a concurrent one may change them before
     either commits, so consumers that act on the level read it again (see inventory.handlers).
@@ -235,10 +248,29 @@ async def _emit_stock_changed(uow: UnitOfWork, offer_ids: set[str]) -> set[str]:
     if not offer_ids:
         return set()
     levels = await allocation.totals(uow, offer_ids)
-    info = await _offer_info(uow, levels)
+    if only_shown:
+        levels = {o: level for o, level in levels.items() if shown_to_buyers(level[1])}
+    if not levels:
+        return set()
+    products = dict(known or {})
+    missing = [o for o in levels if o not in products]
+    if missing:
+        products.update({o: p for o, (_, p) in (await _offer_info(uow, missing)).items()})
     for offer_id, (on_hand, available) in sorted(levels.items()):
-        uow.emit(ev.StockChanged(offer_id, info[offer_id][1], on_hand, available))
+        uow.emit(ev.StockChanged(offer_id, products[offer_id], on_hand, available))
     return {o for o, (_, available) in levels.items() if available == 0}
+
+
+def shown_to_buyers(available: int) -> bool:
+    """Whether buyers are shown this level as a number (or as none left), not just as "in stock".
+
+    A sale takes units out of on-hand stock that its hold already took out of `available`, so a sale leaves
+    what buyers see unchanged unless the level is low: then pages show the count, and a change they must
+    hear of may be another buyer's hold that no event told of (holds tell only when they empty a bucket).
+    Above the threshold a product page's count may be up to its cache's lifetime old (a few seconds);
+    whether an offer is in stock, which search and sold-out flags keep, changes only at zero, and every
+    hold that empties a bucket tells of it."""
+    return available <= LOW_STOCK_THRESHOLD
 
 
 async def _transition(uow: UnitOfWork, ids: Sequence[str], *, to: str, now: datetime, extra: Any = ()) -> list[Any]:
@@ -268,23 +300,28 @@ async def _finish(
     for r in done:
         uow.emit(_FINAL_EVENTS[to](r.id, r.offer_id, info[r.offer_id][0], r.quantity))
     offers = {r.offer_id for r in done}
-    await _emit_stock_changed(uow, offers)
+    await _emit_stock_changed(uow, offers, _products(info))
     _on_commit(uow, _flags(sold_out, offers, mark=False))
     uow.after_commit(_counted(to, done))
     return done
 
 
-async def _load(uow: UnitOfWork, ids: Sequence[str], *, lock: bool) -> dict[str, Any]:
-    query = select(*_COLUMNS).where(Reservation.id.in_(sorted(set(ids)))).order_by(Reservation.id)
+async def _load(uow: UnitOfWork, ids: Sequence[str], *, lock: bool, with_offer: bool = False) -> dict[str, Any]:
+    """Reservations by id (locked, in id order, if `lock`); `with_offer` adds each one's offer's seller_id and
+    product_id (the offer row is read, not locked)."""
+    columns = (*_COLUMNS, Offer.seller_id, Offer.product_id) if with_offer else _COLUMNS
+    query = select(*columns).where(Reservation.id.in_(sorted(set(ids)))).order_by(Reservation.id)
+    if with_offer:
+        query = query.join(Offer, Offer.id == Reservation.offer_id)
     if lock and uow.is_postgres:
-        query = query.with_for_update()
+        query = query.with_for_update(of=Reservation)
     return {r.id: r for r in (await uow.session.execute(query)).all()}
 
 
 async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]) -> list[ReservationRead]:
     """Turn holds into sales (idempotent); an expired or released hold raises and nothing changes."""
     now = utcnow()
-    current = await _load(uow, reservation_ids, lock=True)
+    current = await _load(uow, reservation_ids, lock=True, with_offer=True)
     for rid in sorted(set(reservation_ids)):
         r = current.get(rid)
         if r is None:
@@ -300,10 +337,13 @@ async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]
     await allocation.remove_sold(uow, [(r.offer_id, r.bucket, r.quantity) for r in done])
     await end_holds(uow=uow, holds=done)
     if done:
-        info = await _offer_info(uow, (r.offer_id for r in done))
-        for r in done:
-            uow.emit(ev.ReservationCommitted(r.id, r.offer_id, info[r.offer_id][0], r.quantity))
-        await _emit_stock_changed(uow, {r.offer_id for r in done})
+        info = {r.offer_id: (r.seller_id, r.product_id) for r in current.values()}
+        done = sorted(done, key=lambda r: (r.offer_id, r.id))
+        holds = [ev.hold(r.id, r.offer_id, info[r.offer_id][0], r.quantity) for r in done]
+        uow.emit(ev.ReservationsCommitted(done[0].offer_id, holds))
+        # What buyers are shown moved when the hold was made; a sale changes only on-hand stock, which only
+        # the seller sees (read fresh), so readers are told only of offers whose count buyers see.
+        await _emit_stock_changed(uow, {r.offer_id for r in done}, _products(info), only_shown=True)
         uow.after_commit(_counted("committed", done))
         uow.after_commit(_timed(now, [current[r.id].created_at for r in done]))
     return [_read(current[rid], "committed") for rid in sorted(current)]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bazaar.accounts.models import Seller
 from bazaar.db.uow import UnitOfWork
+from bazaar.inventory.events import holds_of
 from bazaar.notifications import marketplace
 from bazaar.notifications.service import bump_seller_stats, notify
 from bazaar.orders import queries as orders
@@ -163,18 +164,28 @@ async def stats_on_status_changed(uow: UnitOfWork, event: Event) -> None:
         await bump_seller_stats(uow=uow, seller_id=seller_id, orders=-1, units_sold=-units, revenue=-revenue)
 
 
+def _reserved_by_seller(events: list[Event]) -> dict[str, list[int]]:
+    """seller id -> [holds, units] of the holds these events made (one hold an event, or several)."""
+    reserved: dict[str, list[int]] = {}
+    for event in events:
+        for h in holds_of(event):
+            if h.get("seller_id"):
+                counts = reserved.setdefault(h["seller_id"], [0, 0])
+                counts[0] += 1
+                counts[1] += int(h.get("quantity", 1))
+    return reserved
+
+
 async def stats_on_reservation_made(uow: UnitOfWork, event: Event) -> None:
-    p = event["payload"]
-    if p.get("seller_id"):
-        await bump_seller_stats(
-            uow=uow, seller_id=p["seller_id"], reservations=1, units_reserved=int(p.get("quantity", 1))
-        )
+    for seller_id, (holds, units) in sorted(_reserved_by_seller([event]).items()):
+        await bump_seller_stats(uow=uow, seller_id=seller_id, reservations=holds, units_reserved=units)
 
 
+RESERVATION_TOPICS = ("inventory.reservations_made.v1", "inventory.reservation_made.v1")
 STATS_HANDLERS = {
     "orders.order_placed.v1": stats_on_order_placed,
     "orders.order_status_changed.v1": stats_on_status_changed,
-    "inventory.reservation_made.v1": stats_on_reservation_made,
+    **{topic: stats_on_reservation_made for topic in RESERVATION_TOPICS},
 }
 
 HANDLERS = {
@@ -196,16 +207,10 @@ async def handle_notifications(uow: UnitOfWork, event: Event) -> None:
 
 async def handle_seller_stats_batch(uow: UnitOfWork, events: list[Event]) -> None:
     """`handle_seller_stats` for a batch: a flash sale's holds become one counter update per seller."""
-    reserved: dict[str, list[int]] = {}
     for event in events:
-        p = event["payload"]
-        if event["topic"] == "inventory.reservation_made.v1":
-            if p.get("seller_id"):
-                counts = reserved.setdefault(p["seller_id"], [0, 0])
-                counts[0] += 1
-                counts[1] += int(p.get("quantity", 1))
-        else:
+        if event["topic"] not in RESERVATION_TOPICS:
             await handle_seller_stats(uow, event)
+    reserved = _reserved_by_seller([e for e in events if e["topic"] in RESERVATION_TOPICS])
     for seller_id, (holds, units) in sorted(reserved.items()):
         await bump_seller_stats(uow=uow, seller_id=seller_id, reservations=holds, units_reserved=units)
 

@@ -262,15 +262,18 @@ async def record_outcome_in(uow: UnitOfWork, event_id: str, result: ProviderResu
         .execution_options(populate_existing=True)
     )
     event = claimed.scalar_one_or_none()
+    payment = None
     if event is not None:
-        await _apply(uow, event, result)
+        payment = await _apply(uow, event, result)
     else:  # closed already (a concurrent caller, the reconciler): its answer stands
         event = await uow.session.get_one(PaymentEvent, event_id, populate_existing=True)
-    payment = await uow.session.get_one(Payment, event.payment_id, populate_existing=True)
+    if payment is None:
+        payment = await uow.session.get_one(Payment, event.payment_id, populate_existing=True)
     return payment, event
 
 
-async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -> None:
+async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -> Payment | None:
+    """The payment moved as the provider's answer says; answers it as it now stands (None when it did not fit)."""
     where = update(Payment).where(Payment.id == event.payment_id)
     if event.kind == "authorize":
         # "failed" too: a definitive answer arriving after we had concluded "not performed" is the truth.
@@ -283,7 +286,7 @@ async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -
         else:
             stmt = where.values(status="failed")
     elif not result.approved:
-        return
+        return None
     elif event.kind == "capture":
         stmt = where.where(Payment.status == "authorized", Payment.authorized_amount >= event.amount).values(
             status="captured", captured_amount=event.amount
@@ -297,14 +300,17 @@ async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -
             refunded_amount=refunded,
             status=case((refunded == Payment.captured_amount, "refunded"), else_="partially_refunded"),
         )
-    if not (await uow.session.execute(stmt)).rowcount:  # type: ignore[attr-defined]
+    stmt = stmt.returning(Payment).execution_options(populate_existing=True)
+    payment = (await uow.session.execute(stmt)).scalar_one_or_none()
+    if payment is None:
         log.error(
             "the provider's answer does not fit our record of the payment",
             extra={"payment_id": event.payment_id, "kind": event.kind, "idempotency_key": event.idempotency_key},
         )
-        return
+        return None
     if event.kind in ("capture", "refund"):
-        _announce(uow, event, await uow.session.get_one(Payment, event.payment_id, populate_existing=True))
+        _announce(uow, event, payment)
+    return payment
 
 
 def _announce(uow: UnitOfWork, event: PaymentEvent, payment: Payment) -> None:

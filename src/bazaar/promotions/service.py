@@ -245,7 +245,8 @@ async def redeem(
             )
         )
         discounts.append(Discount(voucher.id, voucher.code, voucher.seller_id, amount))
-    await uow.flush()
+    if discounts:  # the uses are rows the caller's later statements may update (a checkout that fails releases them)
+        await uow.flush()
     return discounts
 
 
