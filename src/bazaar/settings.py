@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     access_log: bool = True
     embedded_workers: bool = True
     worker_poll_seconds: float = Field(default=0.5, gt=0)
+    # After a round of events that did not fill a batch, the relay and the consumers wait this long before the
+    # next: events of the next checkouts join the same transactions instead of each paying for its own.
+    event_linger_seconds: float = Field(default=0.05, ge=0, le=5)
     seed_products_on_first_start: int = 2000
     # Supervision (set by `serve --workers N` for its children; see docs/RELIABILITY.md).
     heartbeat_file: Path | None = None  # this process touches it every second while its event loop runs

@@ -78,7 +78,7 @@ async def _order_draft(
     if buyer is None:
         return []
     email, name, is_guest = buyer
-    order = await orders.get_order(uow=uow, order_id=order_id, user_id=user_id, seller_id=None)
+    order = await orders.order_receipt(uow=uow, order_id=order_id, user_id=user_id)
     context = {
         "name": name,
         "order": order,

@@ -20,6 +20,7 @@ from bazaar.orders.schemas import (
     HistoryRead,
     OrderLineRead,
     OrderRead,
+    OrderReceipt,
     OrderSummary,
     PaymentSummary,
     ReturnLineRead,
@@ -88,6 +89,25 @@ async def get_order(*, uow: UnitOfWork, order_id: str, user_id: str, seller_id: 
             if lines:
                 return await _order_read(uow, order, lines, only_seller=seller_id)
     raise OrderNotFound()
+
+
+async def order_receipt(*, uow: UnitOfWork, order_id: str, user_id: str) -> OrderReceipt:
+    """The buyer's order as a receipt: its lines and totals (two statements, where `get_order` reads all that
+    happened to it); 404 if the buyer has no such order."""
+    order = await _order(uow, order_id, user_id)
+    if order is None:
+        raise OrderNotFound()
+    c = order.currency
+    shipping, tax, discount = order.shipping_amount, order.tax_amount, order.discount_amount
+    return OrderReceipt(
+        id=order.id,
+        lines=[_line_read(li) for li in await _lines(uow, order)],
+        subtotal=money(order.subtotal_amount, c),
+        discount=money(discount, c),
+        shipping=money(shipping, c),
+        tax=money(tax, c),
+        total=money(order.subtotal_amount - discount + shipping + tax, c),
+    )
 
 
 async def get_order_as_operator(*, uow: UnitOfWork, order_id: str) -> OrderRead:

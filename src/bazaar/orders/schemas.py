@@ -116,6 +116,18 @@ class OrderRead(BaseModel):
     disputes: list[DisputeSummary] = []
 
 
+class OrderReceipt(BaseModel):
+    """An order's lines and totals as a receipt (an email) shows them: no shipments, returns or payment."""
+
+    id: str
+    lines: list[OrderLineRead]
+    subtotal: MoneyModel
+    discount: MoneyModel
+    shipping: MoneyModel
+    tax: MoneyModel
+    total: MoneyModel
+
+
 class OrderSummary(BaseModel):
     id: str
     status: str

@@ -32,17 +32,32 @@ class Worker:
     idle_seconds: float
     wake_on_outbox: bool = False
     wake_on_stream: bool = False
+    # A round that did some work but less than `full` is followed by this pause rather than by the next round
+    # at once: under a steady trickle of events (a checkout's three every few milliseconds) each round and
+    # each consumer's transaction then carries several checkouts' events instead of one.
+    linger_seconds: float = 0.0
+    full: int = 0
 
 
 def all_workers(container: Container) -> list[Worker]:
     """Every background worker; later contexts add theirs here."""
     poll = container.settings.worker_poll_seconds
     streams = bool(container.settings.redis_url)  # else the outbox is the stream: nothing to relay
+    linger, full = container.settings.event_linger_seconds, container.settings.event_batch_size
+    relay = Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True, linger_seconds=linger, full=full)
     return [
         Worker("node-heartbeat", node.heartbeat, container.settings.node_heartbeat_seconds),
-        *([Worker("outbox-relay", outbox_relay.run_once, poll, wake_on_outbox=True)] if streams else []),
+        *([relay] if streams else []),
         # One loop serves every subscription; partitions are leased, so any number of processes may run it.
-        Worker("event-consumers", outbox_relay.consume_once, poll, wake_on_outbox=not streams, wake_on_stream=streams),
+        Worker(
+            "event-consumers",
+            outbox_relay.consume_once,
+            poll,
+            wake_on_outbox=not streams,
+            wake_on_stream=streams,
+            linger_seconds=linger,
+            full=full,
+        ),
         Worker("reservation-sweeper", reservation_sweeper.run_once, max(poll, 1.0)),
         Worker("checkout-reconciler", payments.run_reconciler, max(poll, 2.0)),
         Worker("payment-capture", payments.run_capture, max(poll, 1.0)),
@@ -69,6 +84,12 @@ async def run_worker(container: Container, worker: Worker, stop: asyncio.Event) 
         except Exception:
             log.exception("worker %s failed; retrying", worker.name)
             done = 0
+        if done and worker.linger_seconds and done < worker.full:
+            try:  # a trickle: let more gather (stopping ends the pause at once)
+                await asyncio.wait_for(stop.wait(), timeout=worker.linger_seconds)
+            except TimeoutError:
+                pass
+            continue
         if done:
             continue
         waits = [asyncio.ensure_future(stop.wait())]
