@@ -31,7 +31,7 @@ async def _seller_users(uow: UnitOfWork, seller_ids: list[str]) -> dict[str, str
 
 async def on_order_placed(uow: UnitOfWork, event: Event) -> None:
     p = event["payload"]
-    order_id, short = p["id"], p["id"][-8:]
+    short = p["id"][-8:]
     await notify(
         uow=uow,
         user_id=p["user_id"],
@@ -40,7 +40,7 @@ async def on_order_placed(uow: UnitOfWork, event: Event) -> None:
         subject=f"Order {short} placed",
         body=f"Thank you! Your order totals {_amount(p['total_amount'])}.",
     )
-    per_seller = (await orders.order_money(uow=uow, order_id=order_id, buyer_id=p["user_id"])).sellers
+    per_seller = await orders.placed_sellers(uow=uow, placed=p)
     users = await _seller_users(uow, list(per_seller))
     for seller_id, part in per_seller.items():
         if seller_id in users:
@@ -146,21 +146,23 @@ async def on_product_alert(uow: UnitOfWork, event: Event) -> None:
     await notify(uow=uow, user_id=p["user_id"], kind=p["kind"], event_id=event["event_id"], subject=subject, body=body)
 
 
-async def _seller_figures(uow: UnitOfWork, payload: dict[str, Any]) -> dict[str, tuple[int, int]]:
+def _figures(sellers: dict[str, orders.SellerMoney]) -> dict[str, tuple[int, int]]:
     """seller id -> (units, revenue) of an order's lines; revenue is price plus the seller's shipping charge."""
-    sellers = (await orders.order_money(uow=uow, order_id=payload["id"], buyer_id=payload["user_id"])).sellers
     return {seller_id: (part.units, part.gross) for seller_id, part in sellers.items()}
 
 
 async def stats_on_order_placed(uow: UnitOfWork, event: Event) -> None:
-    for seller_id, (units, revenue) in (await _seller_figures(uow, event["payload"])).items():
+    sellers = await orders.placed_sellers(uow=uow, placed=event["payload"])
+    for seller_id, (units, revenue) in _figures(sellers).items():
         await bump_seller_stats(uow=uow, seller_id=seller_id, orders=1, units_sold=units, revenue=revenue)
 
 
 async def stats_on_status_changed(uow: UnitOfWork, event: Event) -> None:
     if event["payload"]["status"] != "cancelled":
         return
-    for seller_id, (units, revenue) in (await _seller_figures(uow, event["payload"])).items():
+    p = event["payload"]
+    sellers = (await orders.order_money(uow=uow, order_id=p["id"], buyer_id=p["user_id"])).sellers
+    for seller_id, (units, revenue) in _figures(sellers).items():
         await bump_seller_stats(uow=uow, seller_id=seller_id, orders=-1, units_sold=-units, revenue=-revenue)
 
 

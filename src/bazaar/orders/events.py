@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from bazaar.kernel.events import Event
 
 
 @dataclass(frozen=True)
 class OrderPlaced(Event):
+    """An order was placed. `lines` ({seller_id, product_id, quantity, title, amount, tax} each, amount being
+    price x quantity plus the seller's shipping on their first line) spare consumers a read of the order; events of
+    earlier versions have none (see orders.queries.placed_sellers)."""
+
     topic: ClassVar[str] = "orders.order_placed.v1"
     id: str
     user_id: str
     seller_ids: tuple[str, ...]
     total_amount: int
     currency: str
+    lines: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
 
@@ -409,22 +411,50 @@ class OrderMoney:
     sellers: dict[str, SellerMoney]
 
 
+def money_line(li: OrderLine) -> dict[str, Any]:
+    """A line as `sellers_money` (and the order-placed event, which carries them) takes it."""
+    return {
+        "seller_id": li.seller_id,
+        "product_id": li.product_id,
+        "quantity": li.quantity,
+        "title": li.title,
+        "amount": li.unit_price_amount * li.quantity + li.shipping_amount,
+        "tax": li.tax_amount,
+    }
+
+
+def sellers_money(lines: Iterable[Mapping[str, Any]]) -> dict[str, SellerMoney]:
+    """Each seller's part of an order from its lines (as `money_line` gives them), in seller order."""
+    gross: dict[str, int] = defaultdict(int)
+    tax: dict[str, int] = defaultdict(int)
+    by_product: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    items: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for li in lines:
+        seller = li["seller_id"]
+        gross[seller] += int(li["amount"])
+        tax[seller] += int(li["tax"])
+        by_product[seller][li["product_id"]] += int(li["amount"])
+        items[seller].append((int(li["quantity"]), li["title"]))
+    return {
+        s: SellerMoney(gross[s], tax[s], dict(by_product[s]), sum(q for q, _ in items[s]), tuple(items[s]))
+        for s in sorted(gross)
+    }
+
+
+async def placed_sellers(*, uow: UnitOfWork, placed: Mapping[str, Any]) -> dict[str, SellerMoney]:
+    """Each seller's part of a just-placed order, from the order-placed event's payload: from the lines it
+    carries, or (an event of an earlier version, which carried none) read from the order."""
+    if placed.get("lines"):
+        return sellers_money(placed["lines"])
+    return (await order_money(uow=uow, order_id=placed["id"], buyer_id=placed["user_id"])).sellers
+
+
 async def order_money(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> OrderMoney:
     """What an order's money is made of, per seller (for the sellers' ledger). Give the buyer when it is known
     (an order event carries it); else the directory names it."""
     order = await _order(uow, order_id, buyer_id or await buyer_of(uow, order_id))
     if order is None:
         raise OrderNotFound()
-    gross: dict[str, int] = defaultdict(int)
-    tax: dict[str, int] = defaultdict(int)
-    by_product: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    items: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for li in await _lines(uow, order):
-        amount = li.unit_price_amount * li.quantity + li.shipping_amount
-        gross[li.seller_id] += amount
-        tax[li.seller_id] += li.tax_amount
-        by_product[li.seller_id][li.product_id] += amount
-        items[li.seller_id].append((li.quantity, li.title))
     return OrderMoney(
         order_id=order.id,
         buyer_id=order.user_id,
@@ -432,10 +462,7 @@ async def order_money(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = 
         status=order.status,
         total=order.total_amount,
         delivered_at=order.delivered_at,
-        sellers={
-            s: SellerMoney(gross[s], tax[s], dict(by_product[s]), sum(q for q, _ in items[s]), tuple(items[s]))
-            for s in sorted(gross)
-        },
+        sellers=sellers_money(money_line(li) for li in await _lines(uow, order)),
     )
 
 

@@ -17,7 +17,7 @@ from bazaar.orders.errors import NotCancellable
 from bazaar.orders.events import OrderPlaced, OrderStatusChanged
 from bazaar.orders.models import Order, OrderDirectory, OrderLine, OrderStatusHistory, SellerOrder
 from bazaar.orders.ports import OrderPayments
-from bazaar.orders.queries import OrderNotFound
+from bazaar.orders.queries import OrderNotFound, money_line
 from bazaar.orders.states import check_transition
 
 log = logging.getLogger("bazaar.orders")
@@ -74,12 +74,14 @@ async def place_order(
     )
     uow.session.add(order)
     charged: set[str] = set()
+    made: list[OrderLine] = []
     for line in lines:
         # A seller's shipment price is carried on that seller's first line.
         line_shipping = 0 if line.seller_id in charged else shipping_by_seller.get(line.seller_id, 0)
         charged.add(line.seller_id)
-        uow.session.add(
+        made.append(
             OrderLine(
+                id=new_id(),
                 order_id=order.id,
                 user_id=user_id,
                 offer_id=line.offer_id,
@@ -96,6 +98,7 @@ async def place_order(
                 currency=currency,
             )
         )
+    uow.session.add_all(made)
     uow.session.add(OrderStatusHistory(order_id=order.id, user_id=user_id, status="pending", note="order placed"))
     seller_ids = tuple(sorted({li.seller_id for li in lines}))
     uow.session.add(OrderDirectory(id=order.id, user_id=user_id, order_id=order.id))
@@ -109,6 +112,7 @@ async def place_order(
             seller_ids=seller_ids,
             total_amount=order.total_amount,
             currency=currency,
+            lines=tuple(money_line(li) for li in sorted(made, key=lambda li: li.id)),  # the order's reads' order
         )
     )
     return order.id
