@@ -142,22 +142,29 @@ async def give_back(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) -> N
             raise RuntimeError(f"stock bucket {offer_id}/{bucket} is missing; cannot return {qty} units")
 
 
-async def remove_sold(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) -> None:
-    """Sold units leave on-hand stock; `available` already excluded them while they were held."""
+async def remove_sold(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) -> dict[str, int]:
+    """Sold units leave on-hand stock; `available` already excluded them while they were held. Answers, per
+    offer, the fewest units free in a bucket it sold from: the offer has at least as many free in all."""
     units = sorted(units)
     await locks.claim(uow, [(offer_id, bucket) for offer_id, bucket, _ in units])
+    fewest: dict[str, int] = {}
     for offer_id, bucket, qty in units:
-        result = await uow.session.execute(
-            update(StockBucket)
-            .where(
-                StockBucket.offer_id == offer_id,
-                StockBucket.bucket == bucket,
-                StockBucket.on_hand - StockBucket.available >= qty,
+        left = (
+            await uow.session.execute(
+                update(StockBucket)
+                .where(
+                    StockBucket.offer_id == offer_id,
+                    StockBucket.bucket == bucket,
+                    StockBucket.on_hand - StockBucket.available >= qty,
+                )
+                .values(on_hand=StockBucket.on_hand - qty)
+                .returning(StockBucket.available)
             )
-            .values(on_hand=StockBucket.on_hand - qty)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        ).scalar_one_or_none()
+        if left is None:
             raise RuntimeError(f"stock bucket {offer_id}/{bucket} does not hold {qty} units")
+        fewest[offer_id] = min(int(left), fewest.get(offer_id, int(left)))
+    return fewest
 
 
 async def totals(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, tuple[int, int]]:

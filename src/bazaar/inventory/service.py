@@ -334,7 +334,7 @@ async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]
     done = await _transition(uow, held, to="committed", now=now, extra=(Reservation.expires_at > now,))
     if len(done) != len(held):  # only possible if the caller skipped the lock; refuse rather than guess
         raise ReservationExpired("a reservation changed while it was being committed; try again")
-    await allocation.remove_sold(uow, [(r.offer_id, r.bucket, r.quantity) for r in done])
+    free = await allocation.remove_sold(uow, [(r.offer_id, r.bucket, r.quantity) for r in done])
     await end_holds(uow=uow, holds=done)
     if done:
         info = {r.offer_id: (r.seller_id, r.product_id) for r in current.values()}
@@ -342,8 +342,10 @@ async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]
         holds = [ev.hold(r.id, r.offer_id, info[r.offer_id][0], r.quantity) for r in done]
         uow.emit(ev.ReservationsCommitted(done[0].offer_id, holds))
         # What buyers are shown moved when the hold was made; a sale changes only on-hand stock, which only
-        # the seller sees (read fresh), so readers are told only of offers whose count buyers see.
-        await _emit_stock_changed(uow, {r.offer_id for r in done}, _products(info), only_shown=True)
+        # the seller sees (read fresh), so readers are told only of offers whose count buyers see. An offer with
+        # more than that free in one bucket has more in all: only the others' levels are read.
+        maybe_low = {o for o, left in free.items() if shown_to_buyers(left)}
+        await _emit_stock_changed(uow, maybe_low, _products(info), only_shown=True)
         uow.after_commit(_counted("committed", done))
         uow.after_commit(_timed(now, [current[r.id].created_at for r in done]))
     return [_read(current[rid], "committed") for rid in sorted(current)]
