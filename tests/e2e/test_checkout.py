@@ -19,7 +19,7 @@ from bazaar.kernel.clock import utcnow
 from bazaar.orders.models import Order
 from bazaar.payments.models import Payment
 from tests.helpers import API, new_user
-from tests.inventory_factories import MadeOffer, levels, make_offer
+from tests.inventory_factories import MadeOffer, levels, make_offer, set_status
 
 ADDRESS = {
     "name": "Ada Buyer",
@@ -375,3 +375,22 @@ async def test_a_checkout_request_takes_at_most_four_database_transactions(
             event.remove(engine, "begin", began)
     assert r.status_code == 201, r.text
     assert len(transactions) <= 4, transactions
+
+
+async def test_a_line_whose_offer_is_no_longer_sold_is_left_out_and_a_cart_of_only_such_lines_is_empty(
+    client: httpx.AsyncClient, container
+) -> None:  # type: ignore[no-untyped-def]
+    kept, paused = await make_offer(container, quantity=5), await make_offer(container, quantity=5)
+    headers = await buyer_with_cart(client, (kept, 2), (paused, 1))
+    await set_status(container, paused.id, "inactive")
+    r = await checkout(client, headers)
+    assert r.status_code == 201, r.text
+    order = (await client.get(f"{API}/orders/{r.json()['order_id']}", headers=headers)).json()
+    assert [(li["offer_id"], li["quantity"]) for li in order["lines"]] == [(kept.id, 2)]
+    assert await levels(container, paused.id) == (5, 5)  # nothing of it was held or sold
+
+    other = await make_offer(container, quantity=5)  # a cart whose every line is of an offer no longer sold
+    headers = await buyer_with_cart(client, (other, 1))
+    await set_status(container, other.id, "inactive")
+    r = await checkout(client, headers, key="k2")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "cart_empty", r.text

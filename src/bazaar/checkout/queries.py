@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from bazaar.cart.models import Cart, CartItem
 from bazaar.catalog.models import Offer, Product
@@ -13,54 +13,64 @@ from bazaar.flash_sales import service as flash_sales
 
 async def user_cart_lines(*, uow: UnitOfWork, user_id: str) -> tuple[str | None, list[PricedLine], str]:
     """The user's cart id, its lines at today's prices (inactive offers left out) and their currency."""
-    cart_id = (
-        await uow.session.execute(select(Cart.id).where(Cart.user_id == user_id, Cart.status == "active"))
-    ).scalar_one_or_none()
-    if cart_id is None:
-        return None, [], "USD"
-    return cart_id, *await _lines(uow, cart_id)
+    return await _cart_lines(uow, Cart.user_id == user_id, Cart.status == "active")
 
 
 async def guest_cart_lines(*, uow: UnitOfWork, cart_id: str) -> tuple[str | None, list[PricedLine], str]:
     """`user_cart_lines` for a guest: an anonymous cart known by its id (a bearer secret); a user's cart,
     a merged one or an unknown id has no lines."""
-    found = (
+    return await _cart_lines(uow, Cart.id == cart_id, Cart.user_id.is_(None), Cart.status == "active")
+
+
+async def _cart_lines(uow: UnitOfWork, *cart: ColumnElement[bool]) -> tuple[str | None, list[PricedLine], str]:
+    """The cart and its lines in one query: a row per line whose offer is active, or one row of the cart alone."""
+    rows = (
         await uow.session.execute(
-            select(Cart.id).where(Cart.id == cart_id, Cart.user_id.is_(None), Cart.status == "active")
+            select(
+                Cart.id,
+                CartItem.quantity,
+                Offer.id,
+                Offer.sku_id,
+                Offer.product_id,
+                Offer.seller_id,
+                Offer.price_amount,
+                Offer.shipping_amount,
+                Offer.currency,
+                Product.title,
+                Product.weight_grams,
+                Product.tax_category,
+            )
+            .select_from(Cart)
+            .outerjoin(CartItem, CartItem.cart_id == Cart.id)
+            .outerjoin(Offer, (Offer.id == CartItem.offer_id) & (Offer.status == "active"))
+            .outerjoin(Product, Product.id == Offer.product_id)
+            .where(*cart)
+            .order_by(CartItem.created_at, CartItem.id)
         )
-    ).scalar_one_or_none()
-    if found is None:
+    ).all()
+    if not rows:
         return None, [], "USD"
-    return found, *await _lines(uow, found)
-
-
-async def _lines(uow: UnitOfWork, cart_id: str) -> tuple[list[PricedLine], str]:
-    rows = await uow.session.execute(
-        select(CartItem.quantity, Offer, Product.title, Product.weight_grams, Product.tax_category)
-        .join(Offer, Offer.id == CartItem.offer_id)
-        .join(Product, Product.id == Offer.product_id)
-        .where(CartItem.cart_id == cart_id, Offer.status == "active")
-        .order_by(CartItem.created_at, CartItem.id)
-    )
     lines, currencies = [], set()
-    for quantity, offer, title, weight, tax_category in rows:
-        currencies.add(offer.currency)
+    for _, quantity, offer_id, sku_id, product_id, seller_id, price, shipping, currency, title, weight, tax in rows:
+        if offer_id is None:  # an empty cart's one row, or a line whose offer is no longer sold
+            continue
+        currencies.add(currency)
         lines.append(
             PricedLine(
-                offer_id=offer.id,
-                sku_id=offer.sku_id,
-                product_id=offer.product_id,
-                seller_id=offer.seller_id,
+                offer_id=offer_id,
+                sku_id=sku_id,
+                product_id=product_id,
+                seller_id=seller_id,
                 title=title,
                 quantity=quantity,
-                unit_price=offer.price_amount,
-                listed_shipping=offer.shipping_amount,
+                unit_price=price,
+                listed_shipping=shipping,
                 weight_grams=weight,
-                tax_category=tax_category,
+                tax_category=tax,
             )
         )
     # One marketplace currency today; a cart never mixes them because offers are all listed in it.
-    return lines, min(currencies) if currencies else "USD"
+    return rows[0][0], lines, min(currencies) if currencies else "USD"
 
 
 async def held_lines(*, uow: UnitOfWork, held: dict[str, tuple[int, int]]) -> list[PricedLine]:
