@@ -1,0 +1,80 @@
+"""A buyer's hold counter made by two first holds at once (PostgreSQL, two connections): the second waits for the
+first's row, then counts against what it holds, so the cap holds even for a buyer's very first holds."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+
+from bazaar.accounts.models import Seller
+from bazaar.bootstrap import Container
+from bazaar.inventory.errors import HoldLimitExceeded
+from bazaar.inventory.limits import HoldLimits, claim_holds, end_holds
+from bazaar.inventory.models import BuyerHolds
+from tests.inventory_factories import make_offer, make_seller
+
+LIMITS = HoldLimits(per_buyer=4, per_offer=4, per_minute=100)
+
+
+@dataclass(frozen=True)
+class _Hold:  # a hold that ended, as end_holds reads it
+    user_id: str
+    offer_id: str
+    quantity: int
+
+
+async def _fresh_buyer(container: Container) -> str:
+    async with container.read_uow() as uow:
+        seller = await uow.session.get(Seller, await make_seller(container))
+        assert seller is not None
+        return seller.user_id
+
+
+async def _held(container: Container, user_id: str) -> tuple[int, dict[str, int]]:
+    async with container.read_uow() as uow:
+        row = await uow.session.get(BuyerHolds, user_id, populate_existing=True)
+        return (row.units, dict(row.offers)) if row else (0, {})
+
+
+@pytest.mark.usefixtures("pg_only")
+async def test_two_first_holds_at_once_count_against_each_other(container: Container) -> None:
+    offer = await make_offer(container, quantity=10)
+    buyer = await _fresh_buyer(container)
+    async with container.uow() as first:
+        await claim_holds(uow=first, user_id=buyer, wanted={offer.id: 2}, limits=LIMITS)  # makes the row, uncommitted
+
+        async def second() -> None:
+            async with container.uow() as uow:
+                await claim_holds(uow=uow, user_id=buyer, wanted={offer.id: 3}, limits=LIMITS)
+                await uow.commit()
+
+        racing = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert not racing.done()  # waiting on the first's new row, not taking it for its own
+        await first.commit()
+    with pytest.raises(HoldLimitExceeded):  # 2 held + 3 asked > 4: refused, not written over the first's count
+        await racing
+    assert await _held(container, buyer) == (2, {offer.id: 2})
+
+    # Had the first given up instead, the second's count would have made the row itself.
+    other = await _fresh_buyer(container)
+    async with container.uow() as first:
+        await claim_holds(uow=first, user_id=other, wanted={offer.id: 2}, limits=LIMITS)
+
+        async def again() -> None:
+            async with container.uow() as uow:
+                await claim_holds(uow=uow, user_id=other, wanted={offer.id: 3}, limits=LIMITS)
+                await uow.commit()
+
+        racing = asyncio.create_task(again())
+        await asyncio.sleep(0.3)
+        await first.rollback()
+    await racing
+    assert await _held(container, other) == (3, {offer.id: 3})
+
+    async with container.uow() as uow:  # and ending holds takes them off again
+        await end_holds(uow=uow, holds=[_Hold(other, offer.id, 3)])
+        await uow.commit()
+    assert await _held(container, other) == (0, {})
