@@ -212,15 +212,11 @@ async def reserve_lines(
     # Told whenever a hold empties a bucket, not only when this transaction sees the offer at zero: two
     # carts emptying the last two buckets at once each see the other's bucket still full (its hold is
     # not committed), so neither would see the sell-out. Readers re-read the stock when told.
-    emptied = await _emit_stock_changed(uow, {o for o, p in taken if p.left_in_bucket == 0}, _products(stocks))
+    products = {o: s.product_id for o, s in stocks.items()}
+    emptied = await _emit_stock_changed(uow, {o for o, p in taken if p.left_in_bucket == 0}, products)
     _on_commit(uow, _flags(sold_out, emptied, mark=True))
     uow.after_commit(_counted("made", made))
     return [_read(r) for r in made]
-
-
-def _products(offers: Mapping[str, Any]) -> dict[str, str]:
-    """offer id -> product id, from `offer_stock`'s or `_offer_info`'s answer."""
-    return {o: s.product_id if isinstance(s, allocation.OfferStock) else s[1] for o, s in offers.items()}
 
 
 async def _offer_info(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -300,7 +296,7 @@ async def _finish(
     for r in done:
         uow.emit(_FINAL_EVENTS[to](r.id, r.offer_id, info[r.offer_id][0], r.quantity))
     offers = {r.offer_id for r in done}
-    await _emit_stock_changed(uow, offers, _products(info))
+    await _emit_stock_changed(uow, offers, {o: p for o, (_, p) in info.items()})
     _on_commit(uow, _flags(sold_out, offers, mark=False))
     uow.after_commit(_counted(to, done))
     return done
@@ -345,7 +341,7 @@ async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]
         # the seller sees (read fresh), so readers are told only of offers whose count buyers see. An offer with
         # more than that free in one bucket has more in all: only the others' levels are read.
         maybe_low = {o for o, left in free.items() if shown_to_buyers(left)}
-        await _emit_stock_changed(uow, maybe_low, _products(info), only_shown=True)
+        await _emit_stock_changed(uow, maybe_low, {o: p for o, (_, p) in info.items()}, only_shown=True)
         uow.after_commit(_counted("committed", done))
         uow.after_commit(_timed(now, [current[r.id].created_at for r in done]))
     return [_read(current[rid], "committed") for rid in sorted(current)]
