@@ -16,7 +16,7 @@ CART_COOKIE = "bazaar_cart"
 CART_COOKIE_SECONDS = 30 * 24 * 3600
 
 
-def cart_owner(
+async def cart_owner(  # async: a plain `def` dependency runs in FastAPI's thread pool
     request: Request,
     principal: OptionalUser,
     x_cart_id: CartIdHeader = None,

@@ -17,7 +17,8 @@ from bazaar.kernel.errors import Forbidden, NotAuthenticated
 from bazaar.kernel.text import CleanStr
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on every request.
     container: Container = request.app.state.container
     return container
 
