@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from bazaar.cart.models import Cart, CartItem
 from bazaar.catalog.models import Offer, Product
 from bazaar.db.uow import UnitOfWork
-from bazaar.inventory.stock import stock_levels
+from bazaar.inventory.stock import available_units
 from bazaar.kernel.clock import aware
 from bazaar.kernel.ports import CartStore, StoredCart, StoredCartLine
 
@@ -36,25 +36,25 @@ async def offer_views(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, Of
     ids = sorted(set(offer_ids))
     if not ids:
         return {}
+    offers, products = Offer.__table__.c, Product.__table__.c
     rows = await uow.session.execute(
         select(
-            Offer.id,
-            Offer.product_id,
-            Offer.seller_id,
-            Product.title,
-            Offer.price_amount,
-            Offer.currency,
-            Offer.status,
-            Product.images,
+            offers.id,
+            offers.product_id,
+            offers.seller_id,
+            products.title,
+            offers.price_amount,
+            offers.currency,
+            offers.status,
+            products.images,
+            available_units(offers.id),
         )
-        .join(Product, Product.id == Offer.product_id)
-        .where(Offer.id.in_(ids))
+        .join_from(Offer.__table__, Product.__table__, products.id == offers.product_id)
+        .where(offers.id.in_(ids))
     )
-    found = list(rows)
-    levels = await stock_levels(uow=uow, offer_ids=[r[0] for r in found])
     return {
-        r[0]: OfferView(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6] == "active", levels[r[0]].available, _thumb(r[7]))
-        for r in found
+        r[0]: OfferView(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6] == "active", int(r[8]), _thumb(r[7]))
+        for r in rows
     }
 
 
@@ -62,26 +62,39 @@ def _thumb(images: list[dict[str, Any]] | None) -> str | None:
     return str(images[0]["urls"]["thumb"]) if images else None
 
 
-def version_of(cart: Cart) -> int:
+@dataclass
+class CartRow:
+    """A cart as a use case read (and, when writing, locked) it; `updated_at` is its version (service._touch)."""
+
+    id: str
+    user_id: str | None
+    status: str
+    updated_at: datetime
+
+
+CARTS = cast(Table, Cart.__table__)
+ITEMS = cast(Table, CartItem.__table__)
+CART_COLUMNS = (CARTS.c.id, CARTS.c.user_id, CARTS.c.status, CARTS.c.updated_at)
+_LINE_COLUMNS = (ITEMS.c.id, ITEMS.c.offer_id, ITEMS.c.quantity, ITEMS.c.price_at_add_amount, ITEMS.c.currency)
+
+
+def version_of(cart: CartRow) -> int:
     """Microseconds since the epoch of the cart's last change: grows with every write (see service._touch)."""
     return (aware(cart.updated_at) - _EPOCH) // timedelta(microseconds=1)
 
 
-def stored_lines(items: Iterable[CartItem]) -> tuple[StoredCartLine, ...]:
-    ordered = sorted(items, key=lambda i: i.id)  # ids sort by creation time: lines keep the order they were added
-    return tuple(StoredCartLine(i.id, i.offer_id, i.quantity, i.price_at_add_amount, i.currency) for i in ordered)
+def snapshot(cart: CartRow, lines: Iterable[StoredCartLine]) -> StoredCart:
+    ordered = sorted(lines, key=lambda line: line.item_id)  # ids sort by creation time: lines keep their order
+    return StoredCart(cart.id, version_of(cart), cart.user_id, cart.status, tuple(ordered))
 
 
-def snapshot(cart: Cart, items: Iterable[CartItem]) -> StoredCart:
-    return StoredCart(cart.id, version_of(cart), cart.user_id, cart.status, stored_lines(items))
+async def cart_items(uow: UnitOfWork, cart_id: str) -> list[StoredCartLine]:
+    """The cart's lines as the database has them now (plain rows: the cart's use cases write with statements)."""
+    rows = await uow.session.execute(select(*_LINE_COLUMNS).where(ITEMS.c.cart_id == cart_id))
+    return [StoredCartLine(*row) for row in rows]
 
 
-async def cart_items(uow: UnitOfWork, cart_id: str) -> list[CartItem]:
-    query = select(CartItem).where(CartItem.cart_id == cart_id).execution_options(populate_existing=True)
-    return list((await uow.session.execute(query)).scalars())
-
-
-async def cart_lines(uow: UnitOfWork, store: CartStore, cart: Cart) -> tuple[StoredCartLine, ...]:
+async def cart_lines(uow: UnitOfWork, store: CartStore, cart: CartRow) -> tuple[StoredCartLine, ...]:
     """The store's copy when it is this exact version of the cart, else the database's (and refill the store)."""
     held = await store.load(cart.id)
     if held is not None and held.version == version_of(cart):

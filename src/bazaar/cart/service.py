@@ -9,17 +9,18 @@ No stock is held at add-to-cart; the hard check is the reservation at checkout.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, select, update
+from sqlalchemy import insert as insert_row
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bazaar.cart import queries
 from bazaar.cart.errors import CartFull, CartItemNotFound
-from bazaar.cart.models import Cart, CartItem
 from bazaar.cart.presenter import present
+from bazaar.cart.queries import CART_COLUMNS, CARTS, ITEMS, CartRow
 from bazaar.cart.schemas import MAX_CART_LINES, MAX_LINE_QUANTITY, CartRead, CartWarning
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import InsufficientStock, OfferNotFound
@@ -54,41 +55,101 @@ async def _notices(cache: Cache, cart_id: str) -> list[CartWarning]:
     return [CartWarning(**n) for n in json.loads(raw)] if raw else []
 
 
-async def _find(uow: UnitOfWork, owner: CartOwner, *, lock: bool) -> Cart | None:
+def _where(owner: CartOwner) -> ColumnElement[bool] | None:
     if owner.user_id is not None:
-        query = select(Cart).where(Cart.user_id == owner.user_id)
-    elif owner.cart_id:
-        query = select(Cart).where(Cart.id == owner.cart_id, Cart.user_id.is_(None), Cart.status == "active")
-    else:
+        return CARTS.c.user_id == owner.user_id
+    if owner.cart_id:
+        return and_(CARTS.c.id == owner.cart_id, CARTS.c.user_id.is_(None), CARTS.c.status == "active")
+    return None
+
+
+async def _find(uow: UnitOfWork, owner: CartOwner) -> CartRow | None:
+    where = _where(owner)
+    if where is None:
         return None
-    if lock and uow.is_postgres:
-        query = query.with_for_update()
-    return (await uow.session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
+    row = (await uow.session.execute(select(*CART_COLUMNS).where(where))).first()
+    return CartRow(*row) if row is not None else None
 
 
-def _touch(cart: Cart) -> None:
-    """Move the version forward even if the clock did not (two writes within a microsecond)."""
-    cart.updated_at = max(utcnow(), aware(cart.updated_at) + timedelta(microseconds=1))
+def _touch(updated_at: datetime) -> datetime:
+    """The next version: now, or a microsecond on if the clock did not move (two writes within a microsecond)."""
+    return max(utcnow(), aware(updated_at) + timedelta(microseconds=1))
 
 
-async def _open_for_write(uow: UnitOfWork, owner: CartOwner) -> Cart:
-    cart = await _find(uow, owner, lock=True)
-    if cart is None and owner.user_id is not None:
-        # Two devices may create the user's cart at once; the unique user_id keeps one.
-        insert = pg_insert if uow.is_postgres else sqlite_insert
-        now = utcnow()
+async def _lock(uow: UnitOfWork, where: ColumnElement[bool]) -> CartRow | None:
+    """Lock the cart for this transaction's write and move its version forward, so concurrent writes to one
+    cart queue and the active-cart store never keeps an older copy than the database.
+
+    Usually one statement: the UPDATE that moves the version on to now also takes the row lock (and waits for
+    a concurrent writer). If the version is already at or past now (a write within the clock's tick, or a
+    clock behind another node's), the row is locked and read, and moved a microsecond on."""
+    now = utcnow()
+    bumped = (
         await uow.session.execute(
-            insert(Cart)
-            .values(id=new_secret(), user_id=owner.user_id, status="active", created_at=now, updated_at=now)
-            .on_conflict_do_nothing()
+            update(CARTS).where(where, CARTS.c.updated_at < now).values(updated_at=now).returning(*CART_COLUMNS)
         )
-        cart = await _find(uow, owner, lock=True)
-    if cart is None:
-        cart = Cart(id=new_secret(), user_id=None, status="active", created_at=utcnow(), updated_at=utcnow())
-        uow.session.add(cart)
-    assert cart is not None
-    _touch(cart)
+    ).first()
+    if bumped is not None:
+        return CartRow(*bumped)
+    query = select(*CART_COLUMNS).where(where)
+    row = (await uow.session.execute(query.with_for_update() if uow.is_postgres else query)).first()
+    if row is None:
+        return None
+    cart = CartRow(*row)
+    cart.updated_at = _touch(cart.updated_at)
+    await uow.session.execute(update(CARTS).where(CARTS.c.id == cart.id).values(updated_at=cart.updated_at))
     return cart
+
+
+async def _open_for_write(uow: UnitOfWork, owner: CartOwner) -> CartRow:
+    """The owner's cart, locked and at its next version; made first if the user (or anonymous buyer) has none."""
+    where = _where(owner)
+    cart = await _lock(uow, where) if where is not None else None
+    if cart is not None:
+        return cart
+    now = utcnow()
+    if owner.user_id is not None:
+        # Two devices may create the user's cart at once; the unique user_id keeps one, and the other waits for
+        # it here and then writes to it.
+        insert = pg_insert if uow.is_postgres else sqlite_insert
+        made = (
+            await uow.session.execute(
+                insert(CARTS)
+                .values(id=new_secret(), user_id=owner.user_id, status="active", created_at=now, updated_at=now)
+                .on_conflict_do_nothing()
+                .returning(*CART_COLUMNS)
+            )
+        ).first()
+        if made is not None:
+            return CartRow(*made)
+        cart = await _lock(uow, CARTS.c.user_id == owner.user_id)
+        assert cart is not None
+        return cart
+    cart = CartRow(id=new_secret(), user_id=None, status="active", updated_at=now)
+    await uow.session.execute(
+        insert_row(CARTS).values(id=cart.id, user_id=None, status="active", created_at=now, updated_at=now)
+    )
+    return cart
+
+
+async def _add_line(uow: UnitOfWork, cart_id: str, line: StoredCartLine) -> None:
+    now = utcnow()
+    await uow.session.execute(
+        insert_row(ITEMS).values(
+            id=line.item_id,
+            cart_id=cart_id,
+            offer_id=line.offer_id,
+            quantity=line.quantity,
+            price_at_add_amount=line.price_at_add_amount,
+            currency=line.currency,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+async def _set_line_quantity(uow: UnitOfWork, item_id: str, quantity: int) -> None:
+    await uow.session.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(quantity=quantity, updated_at=utcnow()))
 
 
 async def _save(
@@ -96,14 +157,14 @@ async def _save(
     *,
     store: CartStore,
     cache: Cache,
-    cart: Cart,
-    items: list[CartItem],
+    cart: CartRow,
+    lines: list[StoredCartLine],
     notes: list[CartWarning] | None = None,
     views: dict[str, queries.OfferView] | None = None,
 ) -> CartRead:
-    """Commit the cart's new version; then the store gets it and notices are replaced (or dropped)."""
-    await uow.flush()
-    copy = queries.snapshot(cart, items)
+    """Commit the cart's new version (its rows written already); then the store gets it and notices are
+    replaced (or dropped)."""
+    copy = queries.snapshot(cart, lines)
     answer = await present(uow, cart.id, copy.lines, notes or [], views)
     key = _notice_key(cart.id)
 
@@ -121,7 +182,7 @@ async def _save(
 
 async def get_cart(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner) -> CartRead:
     """The cart with today's prices and stock; an unknown or merged anonymous cart reads as empty."""
-    cart = await _find(uow, owner, lock=False)
+    cart = await _find(uow, owner)
     if cart is None:
         return await present(uow, None, (), [])
     lines = await queries.cart_lines(uow, store, cart)
@@ -133,14 +194,14 @@ async def add_item(
 ) -> CartRead:
     """Add units of an offer (to its line if already there), never beyond what is available now."""
     cart = await _open_for_write(uow, owner)
-    items = await queries.cart_items(uow, cart.id)
+    lines = await queries.cart_items(uow, cart.id)
     # The new line's offer and the others' in one read, which the answer reuses (not read again after the write).
-    views = await queries.offer_views(uow, [offer_id, *(i.offer_id for i in items)])
+    views = await queries.offer_views(uow, [offer_id, *(line.offer_id for line in lines)])
     view = views.get(offer_id)
     if view is None or not view.active:
         raise OfferNotFound(offer_id=offer_id)
-    line = next((i for i in items if i.offer_id == offer_id), None)
-    in_cart = line.quantity if line else 0
+    at = next((n for n, line in enumerate(lines) if line.offer_id == offer_id), None)
+    in_cart = lines[at].quantity if at is not None else 0
     if in_cart + quantity > min(view.available, MAX_LINE_QUANTITY):
         raise InsufficientStock(
             f"only {view.available} of this offer available; your cart already has {in_cart}",
@@ -149,26 +210,29 @@ async def add_item(
             available=view.available,
             in_cart=in_cart,
         )
-    if line is None and len(items) >= MAX_CART_LINES:
-        raise CartFull(f"a cart holds at most {MAX_CART_LINES} different offers", max_lines=MAX_CART_LINES)
-    if line is None:
-        line = CartItem(id=new_id(), cart_id=cart.id, offer_id=offer_id, quantity=0, currency=view.currency)
-        line.price_at_add_amount = view.price
-        uow.session.add(line)
-        items.append(line)
-    line.quantity = in_cart + quantity
-    return await _save(uow, store=store, cache=cache, cart=cart, items=items, views=views)
+    if at is None:
+        if len(lines) >= MAX_CART_LINES:
+            raise CartFull(f"a cart holds at most {MAX_CART_LINES} different offers", max_lines=MAX_CART_LINES)
+        line = StoredCartLine(new_id(), offer_id, quantity, view.price, view.currency)
+        await _add_line(uow, cart.id, line)
+        lines.append(line)
+    else:
+        lines[at] = replace(lines[at], quantity=in_cart + quantity)
+        await _set_line_quantity(uow, lines[at].item_id, in_cart + quantity)
+    return await _save(uow, store=store, cache=cache, cart=cart, lines=lines, views=views)
 
 
 async def set_item_quantity(
     *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, item_id: str, quantity: int
 ) -> CartRead:
     """Change a line's quantity (0 removes it); raising it beyond what is available is refused."""
-    cart = await _find(uow, owner, lock=True)
-    items = await queries.cart_items(uow, cart.id) if cart else []
-    line = next((i for i in items if i.id == item_id), None)
-    if cart is None or line is None:
+    where = _where(owner)
+    cart = await _lock(uow, where) if where is not None else None
+    lines = await queries.cart_items(uow, cart.id) if cart else []
+    at = next((n for n, line in enumerate(lines) if line.item_id == item_id), None)
+    if cart is None or at is None:
         raise CartItemNotFound(item_id=item_id)
+    line = lines[at]
     if quantity > line.quantity:
         view = (await queries.offer_views(uow, [line.offer_id]))[line.offer_id]
         available = view.available if view.active else 0
@@ -180,13 +244,13 @@ async def set_item_quantity(
                 available=available,
                 in_cart=line.quantity,
             )
-    _touch(cart)
     if quantity == 0:
-        await uow.session.delete(line)
-        items.remove(line)
+        await uow.session.execute(delete(ITEMS).where(ITEMS.c.id == item_id))
+        del lines[at]
     else:
-        line.quantity = quantity
-    return await _save(uow, store=store, cache=cache, cart=cart, items=items)
+        await _set_line_quantity(uow, item_id, quantity)
+        lines[at] = replace(line, quantity=quantity)
+    return await _save(uow, store=store, cache=cache, cart=cart, lines=lines)
 
 
 async def remove_item(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, item_id: str) -> CartRead:
@@ -195,14 +259,14 @@ async def remove_item(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner:
 
 async def _claim_anonymous(uow: UnitOfWork, store: CartStore, cart_id: str) -> list[StoredCartLine] | None:
     """Mark an anonymous cart merged (once, even if two logins race) and take its lines."""
-    anon = await _find(uow, CartOwner(cart_id=cart_id), lock=True)
+    where = _where(CartOwner(cart_id=cart_id))
+    anon = await _lock(uow, where) if where is not None else None
     if anon is None:
         return None
-    items = await queries.cart_items(uow, anon.id)
-    lines = list(queries.stored_lines(items))
+    lines = await queries.cart_items(uow, anon.id)
     anon.status = "merged"
-    _touch(anon)
-    await uow.session.execute(delete(CartItem).where(CartItem.cart_id == anon.id))
+    await uow.session.execute(update(CARTS).where(CARTS.c.id == anon.id).values(status="merged"))
+    await uow.session.execute(delete(ITEMS).where(ITEMS.c.cart_id == anon.id))
     emptied = queries.snapshot(anon, [])
 
     async def publish() -> None:
@@ -213,30 +277,31 @@ async def _claim_anonymous(uow: UnitOfWork, store: CartStore, cart_id: str) -> l
 
 
 async def _merge_lines(
-    uow: UnitOfWork, cart: Cart, items: list[CartItem], incoming: list[StoredCartLine]
+    uow: UnitOfWork, cart_id: str, lines: list[StoredCartLine], incoming: list[StoredCartLine]
 ) -> list[CartWarning]:
     """Add quantities offer by offer, capped by what is available now; say where we capped."""
     views = await queries.offer_views(uow, [line.offer_id for line in incoming])
-    mine = {i.offer_id: i for i in items}
+    mine = {line.offer_id: n for n, line in enumerate(lines)}
     notes: list[CartWarning] = []
     for line in incoming:
         view = views.get(line.offer_id)
         available = view.available if view is not None and view.active else 0
-        have = mine[line.offer_id].quantity if line.offer_id in mine else 0
+        at = mine.get(line.offer_id)
+        have = lines[at].quantity if at is not None else 0
         wanted = have + line.quantity
-        room = line.offer_id in mine or len(items) < MAX_CART_LINES  # a full cart takes no new offers
+        room = at is not None or len(lines) < MAX_CART_LINES  # a full cart takes no new offers
         quantity = max(have, min(wanted, available if room else 0, MAX_LINE_QUANTITY))
-        if quantity > have and line.offer_id not in mine:
-            item = CartItem(id=new_id(), cart_id=cart.id, offer_id=line.offer_id, quantity=quantity)
-            item.price_at_add_amount, item.currency = line.price_at_add_amount, line.currency
-            uow.session.add(item)
-            items.append(item)
-            mine[line.offer_id] = item
-        elif quantity > have:
-            mine[line.offer_id].quantity = quantity
+        if quantity > have and at is None:
+            added = StoredCartLine(new_id(), line.offer_id, quantity, line.price_at_add_amount, line.currency)
+            await _add_line(uow, cart_id, added)
+            at = mine[line.offer_id] = len(lines)
+            lines.append(added)
+        elif quantity > have and at is not None:
+            await _set_line_quantity(uow, lines[at].item_id, quantity)
+            lines[at] = replace(lines[at], quantity=quantity)
         if quantity < wanted:
             title = view.title if view is not None else "an item"
-            item_id = mine[line.offer_id].id if line.offer_id in mine else None
+            item_id = lines[at].item_id if at is not None else None
             notes.append(_merge_note(item_id, title, wanted, quantity))
     return notes
 
@@ -257,23 +322,21 @@ async def merge_carts(
     """At login: fold the anonymous cart into the user's cart; answers the user's cart id (None if they have none)."""
     incoming = await _claim_anonymous(uow, store, anonymous_cart_id) if anonymous_cart_id else None
     if incoming is None:
-        existing = await _find(uow, CartOwner(user_id=user_id), lock=False)
+        existing = await _find(uow, CartOwner(user_id=user_id))
         return existing.id if existing else None
     cart = await _open_for_write(uow, CartOwner(user_id=user_id))
-    items = await queries.cart_items(uow, cart.id)
-    notes = await _merge_lines(uow, cart, items, incoming)
-    await _save(uow, store=store, cache=cache, cart=cart, items=items, notes=notes)
+    lines = await queries.cart_items(uow, cart.id)
+    notes = await _merge_lines(uow, cart.id, lines, incoming)
+    await _save(uow, store=store, cache=cache, cart=cart, lines=lines, notes=notes)
     return cart.id
 
 
 async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, offer_ids: list[str]) -> None:
     """Take what was just ordered out of the cart, inside the caller's transaction (the order's)."""
-    query = select(Cart).where(Cart.id == cart_id)
-    cart = (await uow.session.execute(query.with_for_update() if uow.is_postgres else query)).scalar_one_or_none()
+    cart = await _lock(uow, CARTS.c.id == cart_id)
     if cart is None:
         return
-    await uow.session.execute(delete(CartItem).where(CartItem.cart_id == cart_id, CartItem.offer_id.in_(offer_ids)))
-    _touch(cart)  # written with the caller's next flush; the items left are read as the DELETE left them
+    await uow.session.execute(delete(ITEMS).where(ITEMS.c.cart_id == cart_id, ITEMS.c.offer_id.in_(offer_ids)))
     copy = queries.snapshot(cart, await queries.cart_items(uow, cart_id))
 
     async def publish() -> None:
@@ -284,7 +347,7 @@ async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, off
 
 async def apply_voucher(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, code: str) -> CartRead:
     """Apply a seller's voucher code to the cart (checked against what is in it now); answers the cart."""
-    cart = await _find(uow, owner, lock=False)
+    cart = await _find(uow, owner)
     if cart is None:
         raise promotion_errors.VoucherNotApplicable(
             "add that seller's items to your cart first", voucher_code=code.upper()
@@ -303,7 +366,7 @@ async def apply_voucher(*, uow: UnitOfWork, store: CartStore, cache: Cache, owne
 async def remove_voucher(
     *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, code: str | None
 ) -> CartRead:
-    cart = await _find(uow, owner, lock=False)
+    cart = await _find(uow, owner)
     if cart is not None:
         await promotions.remove_code(uow=uow, cart_id=cart.id, code=code)
     return await get_cart(uow=uow, store=store, cache=cache, owner=owner)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, Table, func, select, update
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import locks
@@ -124,14 +125,28 @@ async def set_bucket_count(*, uow: UnitOfWork, offer_id: str, product_id: str, b
     return StockLevel(on_hand=on_hand, available=free)
 
 
+_BUCKETS = cast(Table, StockBucket.__table__)
+
+
+def available_units(offer_id: ColumnElement[str]) -> ScalarSelect[int]:
+    """What buyers can take of the offer `offer_id` names now, as a column of another context's read (a cart
+    pricing its lines reads its offers and their stock in one statement)."""
+    return (
+        select(func.coalesce(func.sum(_BUCKETS.c.available), 0))
+        .where(_BUCKETS.c.offer_id == offer_id)
+        .scalar_subquery()
+    )
+
+
 async def stock_levels(*, uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, StockLevel]:
     ids = list(dict.fromkeys(offer_ids))
     if not ids:
         return {}
+    buckets = _BUCKETS.c
     rows = await uow.session.execute(
-        select(StockBucket.offer_id, func.sum(StockBucket.on_hand), func.sum(StockBucket.available))
-        .where(StockBucket.offer_id.in_(ids))
-        .group_by(StockBucket.offer_id)
+        select(buckets.offer_id, func.sum(buckets.on_hand), func.sum(buckets.available))
+        .where(buckets.offer_id.in_(ids))
+        .group_by(buckets.offer_id)
     )
     levels = {offer_id: StockLevel(int(on_hand or 0), int(available or 0)) for offer_id, on_hand, available in rows}
     return {i: levels.get(i, StockLevel(0, 0)) for i in ids}

@@ -4,10 +4,11 @@ gives the use back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +42,29 @@ class Discount:
         return {"voucher_id": self.voucher_id, "code": self.code, "seller_id": self.seller_id, "amount": self.amount}
 
 
+@dataclass(frozen=True)
+class VoucherTerms:
+    """A voucher's terms as a cart's code reads them (a plain row: every cart read and add reads its codes)."""
+
+    id: str
+    seller_id: str
+    code: str
+    kind: str
+    value: int
+    min_subtotal_amount: int
+    max_uses: int | None
+    max_uses_per_buyer: int | None
+    uses: int
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+
+
+_VOUCHERS = cast(Table, Voucher.__table__)
+_CART_VOUCHERS = cast(Table, CartVoucher.__table__)
+_TERMS = [_VOUCHERS.c[f.name] for f in fields(VoucherTerms)]
+
+
 def voucher_read(v: Voucher) -> VoucherRead:
     return VoucherRead(
         id=v.id,
@@ -59,7 +83,7 @@ def voucher_read(v: Voucher) -> VoucherRead:
     )
 
 
-def discount_for(voucher: Voucher, seller_subtotal: int) -> int:
+def discount_for(voucher: Voucher | VoucherTerms, seller_subtotal: int) -> int:
     """What the voucher takes off a seller's lines worth `seller_subtotal` (never more than they cost)."""
     if voucher.kind == "percent":
         return seller_subtotal * voucher.value // 100
@@ -82,7 +106,7 @@ def allocate(amount: int, line_totals: dict[str, int]) -> dict[str, int]:
     return shares
 
 
-def _usable(voucher: Voucher, now: datetime, seller_subtotal: int) -> None:
+def _usable(voucher: Voucher | VoucherTerms, now: datetime, seller_subtotal: int) -> None:
     if voucher.status != "active" or not aware(voucher.starts_at) <= now < aware(voucher.ends_at):
         raise VoucherNotActive(voucher_code=voucher.code, starts_at=voucher.starts_at.isoformat(),
                                ends_at=voucher.ends_at.isoformat())  # fmt: skip
@@ -179,14 +203,14 @@ async def remove_code(*, uow: UnitOfWork, cart_id: str, code: str | None) -> Non
     await uow.commit()
 
 
-async def _cart_vouchers(uow: UnitOfWork, cart_id: str) -> list[Voucher]:
+async def _cart_vouchers(uow: UnitOfWork, cart_id: str) -> list[VoucherTerms]:
     rows = await uow.session.execute(
-        select(Voucher)
-        .join(CartVoucher, CartVoucher.voucher_id == Voucher.id)
-        .where(CartVoucher.cart_id == cart_id)
-        .order_by(Voucher.seller_id)
+        select(*_TERMS)
+        .join_from(_VOUCHERS, _CART_VOUCHERS, _CART_VOUCHERS.c.voucher_id == _VOUCHERS.c.id)
+        .where(_CART_VOUCHERS.c.cart_id == cart_id)
+        .order_by(_VOUCHERS.c.seller_id)
     )
-    return list(rows.scalars())
+    return [VoucherTerms(*row) for row in rows]
 
 
 async def preview(
@@ -250,7 +274,7 @@ async def redeem(
     return discounts
 
 
-async def _take_buyer_use(uow: UnitOfWork, voucher: Voucher, buyer_id: str) -> bool:
+async def _take_buyer_use(uow: UnitOfWork, voucher: VoucherTerms, buyer_id: str) -> bool:
     insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
     table = VoucherBuyerUse.__table__
     statement = (
