@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select, update
 
 from bazaar.bootstrap import Container
+from bazaar.cart.models import Cart
+from bazaar.kernel.clock import aware
 from tests.e2e.test_accounts import assert_error
 from tests.helpers import API, register
 from tests.inventory_factories import make_offer, restock, set_price, set_status
@@ -211,3 +215,36 @@ async def test_the_storefront_cookie_cart_is_merged_at_login(client: httpx.Async
     cart = (await client.get(f"{API}/cart", headers=headers)).json()
     assert result["cart_id"] == cart["id"]
     assert [i["quantity"] for i in cart["items"]] == [2]
+
+
+async def test_a_cart_written_by_a_node_whose_clock_runs_ahead_still_moves_forward(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """A cart's version is the time of its last write. A node whose clock runs ahead leaves a version past this
+    node's now: the next write here must still move it on (a microsecond), or a reader would keep the copy that
+    lacks the new line."""
+    first, second = await make_offer(container, quantity=5), await make_offer(container, quantity=5)
+    cart_id = (await add(client, first.id, 1)).json()["id"]
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    async with container.uow() as uow:
+        await uow.session.execute(update(Cart).where(Cart.id == cart_id).values(updated_at=ahead))
+        await uow.commit()
+    await client.get(f"{API}/cart", headers=anon(cart_id))  # the active-cart store now holds that version
+
+    r = await add(client, second.id, 2, **anon(cart_id))
+    assert r.status_code == 200, r.text
+    assert sorted(i["quantity"] for i in r.json()["items"]) == [1, 2]
+    async with container.read_uow() as uow:
+        version = (await uow.session.execute(select(Cart.updated_at).where(Cart.id == cart_id))).scalar_one()
+    assert aware(version) == ahead + timedelta(microseconds=1)
+    seen = (await client.get(f"{API}/cart", headers=anon(cart_id))).json()
+    assert sorted(i["quantity"] for i in seen["items"]) == [1, 2]  # not the store's older copy
+
+    items = seen["items"]
+    changed = await client.patch(f"{API}/cart/items/{items[0]['id']}", json={"quantity": 3}, headers=anon(cart_id))
+    assert changed.status_code == 200, changed.text
+    async with container.read_uow() as uow:
+        version = (await uow.session.execute(select(Cart.updated_at).where(Cart.id == cart_id))).scalar_one()
+    assert aware(version) == ahead + timedelta(microseconds=2)
+    again = (await client.get(f"{API}/cart", headers=anon(cart_id))).json()
+    assert {i["id"]: i["quantity"] for i in again["items"]}[items[0]["id"]] == 3

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 
 from bazaar.cart.models import Cart, CartItem
 from bazaar.catalog.models import Offer, Product
@@ -32,26 +32,29 @@ class OfferView:
     image: str | None = None  # the product's main picture, thumbnail size
 
 
+_OFFERS, _PRODUCTS = Offer.__table__.c, Product.__table__.c
+_OFFER_VIEWS = (
+    select(
+        _OFFERS.id,
+        _OFFERS.product_id,
+        _OFFERS.seller_id,
+        _PRODUCTS.title,
+        _OFFERS.price_amount,
+        _OFFERS.currency,
+        _OFFERS.status,
+        _PRODUCTS.images,
+        available_units(_OFFERS.id),
+    )
+    .join_from(Offer.__table__, Product.__table__, _PRODUCTS.id == _OFFERS.product_id)
+    .where(_OFFERS.id.in_(bindparam("ids", expanding=True)))
+)  # built once: every cart read and add runs it
+
+
 async def offer_views(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, OfferView]:
     ids = sorted(set(offer_ids))
     if not ids:
         return {}
-    offers, products = Offer.__table__.c, Product.__table__.c
-    rows = await uow.session.execute(
-        select(
-            offers.id,
-            offers.product_id,
-            offers.seller_id,
-            products.title,
-            offers.price_amount,
-            offers.currency,
-            offers.status,
-            products.images,
-            available_units(offers.id),
-        )
-        .join_from(Offer.__table__, Product.__table__, products.id == offers.product_id)
-        .where(offers.id.in_(ids))
-    )
+    rows = await uow.session.execute(_OFFER_VIEWS, {"ids": ids})
     return {
         r[0]: OfferView(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6] == "active", int(r[8]), _thumb(r[7]))
         for r in rows
@@ -88,10 +91,12 @@ def snapshot(cart: CartRow, lines: Iterable[StoredCartLine]) -> StoredCart:
     return StoredCart(cart.id, version_of(cart), cart.user_id, cart.status, tuple(ordered))
 
 
+_LINES_OF = select(*_LINE_COLUMNS).where(ITEMS.c.cart_id == bindparam("cart_id"))
+
+
 async def cart_items(uow: UnitOfWork, cart_id: str) -> list[StoredCartLine]:
     """The cart's lines as the database has them now (plain rows: the cart's use cases write with statements)."""
-    rows = await uow.session.execute(select(*_LINE_COLUMNS).where(ITEMS.c.cart_id == cart_id))
-    return [StoredCartLine(*row) for row in rows]
+    return [StoredCartLine(*row) for row in await uow.session.execute(_LINES_OF, {"cart_id": cart_id})]
 
 
 async def cart_lines(uow: UnitOfWork, store: CartStore, cart: CartRow) -> tuple[StoredCartLine, ...]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, select, update
 from sqlalchemy import insert as insert_row
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from bazaar.cart import queries
 from bazaar.cart.errors import CartFull, CartItemNotFound
@@ -55,19 +57,55 @@ async def _notices(cache: Cache, cart_id: str) -> list[CartWarning]:
     return [CartWarning(**n) for n in json.loads(raw)] if raw else []
 
 
-def _where(owner: CartOwner) -> ColumnElement[bool] | None:
+@dataclass(frozen=True)
+class _Statements:
+    """How one kind of key finds a cart, built once (a statement built per call costs more CPU than it runs)."""
+
+    find: Select[Any]
+    locked: Select[Any]
+    bump: ReturningUpdate[Any]
+
+
+def _statements(where: ColumnElement[bool]) -> _Statements:
+    find = select(*CART_COLUMNS).where(where)
+    bump = (
+        update(CARTS)
+        .where(where, CARTS.c.updated_at < bindparam("since"))
+        .values(updated_at=bindparam("now"))
+        .returning(*CART_COLUMNS)
+    )
+    return _Statements(find=find, locked=find.with_for_update(), bump=bump)  # FOR UPDATE: PostgreSQL only
+
+
+_USERS_CART = _statements(CARTS.c.user_id == bindparam("for_user"))
+_ANONYMOUS_CART = _statements(
+    and_(CARTS.c.id == bindparam("the_cart"), CARTS.c.user_id.is_(None), CARTS.c.status == "active")
+)
+_CART_BY_ID = _statements(CARTS.c.id == bindparam("the_cart"))
+_SET_VERSION = update(CARTS).where(CARTS.c.id == bindparam("the_cart")).values(updated_at=bindparam("now"))
+_MAKE_CART = insert_row(CARTS)
+_ADD_LINE = insert_row(ITEMS)
+_SET_QUANTITY = (
+    update(ITEMS)
+    .where(ITEMS.c.id == bindparam("item_id"))
+    .values(quantity=bindparam("new_quantity"), updated_at=bindparam("now"))
+)
+_Key = tuple[_Statements, dict[str, str]]
+
+
+def _key(owner: CartOwner) -> _Key | None:
     if owner.user_id is not None:
-        return CARTS.c.user_id == owner.user_id
+        return _USERS_CART, {"for_user": owner.user_id}
     if owner.cart_id:
-        return and_(CARTS.c.id == owner.cart_id, CARTS.c.user_id.is_(None), CARTS.c.status == "active")
+        return _ANONYMOUS_CART, {"the_cart": owner.cart_id}
     return None
 
 
 async def _find(uow: UnitOfWork, owner: CartOwner) -> CartRow | None:
-    where = _where(owner)
-    if where is None:
+    key = _key(owner)
+    if key is None:
         return None
-    row = (await uow.session.execute(select(*CART_COLUMNS).where(where))).first()
+    row = (await uow.session.execute(key[0].find, key[1])).first()
     return CartRow(*row) if row is not None else None
 
 
@@ -76,35 +114,32 @@ def _touch(updated_at: datetime) -> datetime:
     return max(utcnow(), aware(updated_at) + timedelta(microseconds=1))
 
 
-async def _lock(uow: UnitOfWork, where: ColumnElement[bool]) -> CartRow | None:
+async def _lock(uow: UnitOfWork, key: _Key | None) -> CartRow | None:
     """Lock the cart for this transaction's write and move its version forward, so concurrent writes to one
     cart queue and the active-cart store never keeps an older copy than the database.
 
     Usually one statement: the UPDATE that moves the version on to now also takes the row lock (and waits for
     a concurrent writer). If the version is already at or past now (a write within the clock's tick, or a
     clock behind another node's), the row is locked and read, and moved a microsecond on."""
+    if key is None:
+        return None
+    statements, params = key
     now = utcnow()
-    bumped = (
-        await uow.session.execute(
-            update(CARTS).where(where, CARTS.c.updated_at < now).values(updated_at=now).returning(*CART_COLUMNS)
-        )
-    ).first()
+    bumped = (await uow.session.execute(statements.bump, {**params, "since": now, "now": now})).first()
     if bumped is not None:
         return CartRow(*bumped)
-    query = select(*CART_COLUMNS).where(where)
-    row = (await uow.session.execute(query.with_for_update() if uow.is_postgres else query)).first()
+    row = (await uow.session.execute(statements.locked, params)).first()
     if row is None:
         return None
     cart = CartRow(*row)
     cart.updated_at = _touch(cart.updated_at)
-    await uow.session.execute(update(CARTS).where(CARTS.c.id == cart.id).values(updated_at=cart.updated_at))
+    await uow.session.execute(_SET_VERSION, {"the_cart": cart.id, "now": cart.updated_at})
     return cart
 
 
 async def _open_for_write(uow: UnitOfWork, owner: CartOwner) -> CartRow:
     """The owner's cart, locked and at its next version; made first if the user (or anonymous buyer) has none."""
-    where = _where(owner)
-    cart = await _lock(uow, where) if where is not None else None
+    cart = await _lock(uow, _key(owner))
     if cart is not None:
         return cart
     now = utcnow()
@@ -122,12 +157,12 @@ async def _open_for_write(uow: UnitOfWork, owner: CartOwner) -> CartRow:
         ).first()
         if made is not None:
             return CartRow(*made)
-        cart = await _lock(uow, CARTS.c.user_id == owner.user_id)
+        cart = await _lock(uow, _key(owner))
         assert cart is not None
         return cart
     cart = CartRow(id=new_secret(), user_id=None, status="active", updated_at=now)
     await uow.session.execute(
-        insert_row(CARTS).values(id=cart.id, user_id=None, status="active", created_at=now, updated_at=now)
+        _MAKE_CART, {"id": cart.id, "user_id": None, "status": "active", "created_at": now, "updated_at": now}
     )
     return cart
 
@@ -135,21 +170,22 @@ async def _open_for_write(uow: UnitOfWork, owner: CartOwner) -> CartRow:
 async def _add_line(uow: UnitOfWork, cart_id: str, line: StoredCartLine) -> None:
     now = utcnow()
     await uow.session.execute(
-        insert_row(ITEMS).values(
-            id=line.item_id,
-            cart_id=cart_id,
-            offer_id=line.offer_id,
-            quantity=line.quantity,
-            price_at_add_amount=line.price_at_add_amount,
-            currency=line.currency,
-            created_at=now,
-            updated_at=now,
-        )
+        _ADD_LINE,
+        {
+            "id": line.item_id,
+            "cart_id": cart_id,
+            "offer_id": line.offer_id,
+            "quantity": line.quantity,
+            "price_at_add_amount": line.price_at_add_amount,
+            "currency": line.currency,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
 
 
 async def _set_line_quantity(uow: UnitOfWork, item_id: str, quantity: int) -> None:
-    await uow.session.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(quantity=quantity, updated_at=utcnow()))
+    await uow.session.execute(_SET_QUANTITY, {"item_id": item_id, "new_quantity": quantity, "now": utcnow()})
 
 
 async def _save(
@@ -226,8 +262,7 @@ async def set_item_quantity(
     *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, item_id: str, quantity: int
 ) -> CartRead:
     """Change a line's quantity (0 removes it); raising it beyond what is available is refused."""
-    where = _where(owner)
-    cart = await _lock(uow, where) if where is not None else None
+    cart = await _lock(uow, _key(owner))
     lines = await queries.cart_items(uow, cart.id) if cart else []
     at = next((n for n, line in enumerate(lines) if line.item_id == item_id), None)
     if cart is None or at is None:
@@ -259,8 +294,7 @@ async def remove_item(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner:
 
 async def _claim_anonymous(uow: UnitOfWork, store: CartStore, cart_id: str) -> list[StoredCartLine] | None:
     """Mark an anonymous cart merged (once, even if two logins race) and take its lines."""
-    where = _where(CartOwner(cart_id=cart_id))
-    anon = await _lock(uow, where) if where is not None else None
+    anon = await _lock(uow, _key(CartOwner(cart_id=cart_id)))
     if anon is None:
         return None
     lines = await queries.cart_items(uow, anon.id)
@@ -333,7 +367,7 @@ async def merge_carts(
 
 async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, offer_ids: list[str]) -> None:
     """Take what was just ordered out of the cart, inside the caller's transaction (the order's)."""
-    cart = await _lock(uow, CARTS.c.id == cart_id)
+    cart = await _lock(uow, (_CART_BY_ID, {"the_cart": cart_id}))
     if cart is None:
         return
     await uow.session.execute(delete(ITEMS).where(ITEMS.c.cart_id == cart_id, ITEMS.c.offer_id.in_(offer_ids)))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -203,14 +203,16 @@ async def remove_code(*, uow: UnitOfWork, cart_id: str, code: str | None) -> Non
     await uow.commit()
 
 
+_CART_CODES = (
+    select(*_TERMS)
+    .join_from(_VOUCHERS, _CART_VOUCHERS, _CART_VOUCHERS.c.voucher_id == _VOUCHERS.c.id)
+    .where(_CART_VOUCHERS.c.cart_id == bindparam("cart_id"))
+    .order_by(_VOUCHERS.c.seller_id)
+)  # built once: every cart read and add runs it
+
+
 async def _cart_vouchers(uow: UnitOfWork, cart_id: str) -> list[VoucherTerms]:
-    rows = await uow.session.execute(
-        select(*_TERMS)
-        .join_from(_VOUCHERS, _CART_VOUCHERS, _CART_VOUCHERS.c.voucher_id == _VOUCHERS.c.id)
-        .where(_CART_VOUCHERS.c.cart_id == cart_id)
-        .order_by(_VOUCHERS.c.seller_id)
-    )
-    return [VoucherTerms(*row) for row in rows]
+    return [VoucherTerms(*row) for row in await uow.session.execute(_CART_CODES, {"cart_id": cart_id})]
 
 
 async def preview(
