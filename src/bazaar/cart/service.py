@@ -13,11 +13,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, delete, select, update
 from sqlalchemy import insert as insert_row
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.sql.dml import ReturningUpdate
 
 from bazaar.cart import queries
 from bazaar.cart.errors import CartFull, CartItemNotFound
@@ -63,7 +62,7 @@ class _Statements:
 
     find: Select[Any]
     locked: Select[Any]
-    bump: ReturningUpdate[Any]
+    bump: Update
 
 
 def _statements(where: ColumnElement[bool]) -> _Statements:
