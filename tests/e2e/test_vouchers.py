@@ -107,6 +107,29 @@ async def test_a_voucher_in_cart_quote_checkout_order_and_refund(
     assert received.json()["refund"]["amount"] == 1000 - 100 + tax_per_unit
 
 
+async def test_adding_to_a_cart_with_a_code_answers_with_its_discount_anew(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """An add reads whether the cart has codes in the same statement as its lines; a cart with one must still
+    answer the discount as it now stands."""
+    seller, _, (a, b) = await seller_with_offers(client, container, 10, 10, price=1000)
+    assert (await create(client, seller, voucher("more10"))).status_code == 201
+    _, buyer = await new_user(client)
+    await fill_cart(client, buyer, (a, 1))
+    applied = await client.post(f"{API}/cart/voucher", json={"code": "MORE10"}, headers=buyer)
+    assert applied.status_code == 200 and applied.json()["discount"]["amount"] == 100, applied.text
+
+    added = await client.post(f"{API}/cart/items", json={"offer_id": b.id, "quantity": 2}, headers=buyer)
+    assert added.status_code == 200, added.text
+    cart = added.json()
+    assert cart["discounts"] == [
+        {"code": "MORE10", "seller_id": a.seller_id, "amount": {"amount": 300, "currency": "USD"}}
+    ]
+    assert (cart["subtotal"]["amount"], cart["total"]["amount"]) == (3000, 2700)
+    again = await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 1}, headers=buyer)
+    assert again.json()["discount"]["amount"] == 400  # a line already in the cart, the code still counted
+
+
 async def test_bad_codes_are_refused_and_change_nothing(client: httpx.AsyncClient, container: Container) -> None:
     seller, _, (a,) = await seller_with_offers(client, container, 10)
     now = utcnow()

@@ -41,8 +41,11 @@ async def present(
     lines: Sequence[StoredCartLine],
     notes: list[CartWarning],
     views: dict[str, queries.OfferView] | None = None,
+    *,
+    has_codes: bool = True,
 ) -> CartRead:
-    """The cart as buyers see it; `views`: the lines' offers as the caller read them in this transaction."""
+    """The cart as buyers see it; `views`: the lines' offers as the caller read them in this transaction;
+    `has_codes=False`: the caller read that the cart has no voucher codes on it."""
     if views is None or any(line.offer_id not in views for line in lines):
         views = await queries.offer_views(uow, [line.offer_id for line in lines])
     items: list[CartItemRead] = []
@@ -75,7 +78,7 @@ async def present(
             )
         )
         warnings.extend(line_warnings(line, view))
-    discounts, idle = await promotions.preview(uow=uow, cart_id=cart_id, seller_subtotals=sellers)
+    discounts, idle = await promotions.preview(uow=uow, cart_id=cart_id, seller_subtotals=sellers, has_codes=has_codes)
     warnings.extend(CartWarning(item_id=None, code="voucher_not_applicable", message=f"{c}: {why}") for c, why in idle)
     off = sum(d.amount for d in discounts)
     return CartRead(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import BindParameter, CompoundSelect, Table, and_, bindparam, select, union_all
 
 from bazaar.cart.models import Cart, CartItem
 from bazaar.catalog.models import Offer, Product
@@ -15,6 +15,7 @@ from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.stock import available_units
 from bazaar.kernel.clock import aware
 from bazaar.kernel.ports import CartStore, StoredCart, StoredCartLine
+from bazaar.promotions.service import codes_on
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -33,32 +34,32 @@ class OfferView:
 
 
 _OFFERS, _PRODUCTS = Offer.__table__.c, Product.__table__.c
+_OFFERS_WITH_PRODUCTS = Offer.__table__.join(Product.__table__, _PRODUCTS.id == _OFFERS.product_id)
+_VIEW_COLUMNS = (
+    _OFFERS.id,
+    _OFFERS.product_id,
+    _OFFERS.seller_id,
+    _PRODUCTS.title,
+    _OFFERS.price_amount,
+    _OFFERS.currency,
+    _OFFERS.status,
+    _PRODUCTS.images,
+    available_units(_OFFERS.id),
+)
 _OFFER_VIEWS = (
-    select(
-        _OFFERS.id,
-        _OFFERS.product_id,
-        _OFFERS.seller_id,
-        _PRODUCTS.title,
-        _OFFERS.price_amount,
-        _OFFERS.currency,
-        _OFFERS.status,
-        _PRODUCTS.images,
-        available_units(_OFFERS.id),
-    )
-    .join_from(Offer.__table__, Product.__table__, _PRODUCTS.id == _OFFERS.product_id)
-    .where(_OFFERS.id.in_(bindparam("ids", expanding=True)))
+    select(*_VIEW_COLUMNS).select_from(_OFFERS_WITH_PRODUCTS).where(_OFFERS.id.in_(bindparam("ids", expanding=True)))
 )  # built once: every cart read and add runs it
+
+
+def _view(r: Any) -> OfferView:
+    return OfferView(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6] == "active", int(r[8]), _thumb(r[7]))
 
 
 async def offer_views(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, OfferView]:
     ids = sorted(set(offer_ids))
     if not ids:
         return {}
-    rows = await uow.session.execute(_OFFER_VIEWS, {"ids": ids})
-    return {
-        r[0]: OfferView(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6] == "active", int(r[8]), _thumb(r[7]))
-        for r in rows
-    }
+    return {r[0]: _view(r) for r in await uow.session.execute(_OFFER_VIEWS, {"ids": ids})}
 
 
 def _thumb(images: list[dict[str, Any]] | None) -> str | None:
@@ -97,6 +98,47 @@ _LINES_OF = select(*_LINE_COLUMNS).where(ITEMS.c.cart_id == bindparam("cart_id")
 async def cart_items(uow: UnitOfWork, cart_id: str) -> list[StoredCartLine]:
     """The cart's lines as the database has them now (plain rows: the cart's use cases write with statements)."""
     return [StoredCartLine(*row) for row in await uow.session.execute(_LINES_OF, {"cart_id": cart_id})]
+
+
+@dataclass(frozen=True)
+class CartContents:
+    """A locked cart's lines, the offers of those lines and of one more (the one being added), and whether the
+    cart has voucher codes on it: what an add needs, in one statement."""
+
+    lines: list[StoredCartLine]
+    views: dict[str, OfferView]
+    has_codes: bool
+
+
+def _contents() -> CompoundSelect:
+    cart: BindParameter[str] = bindparam("the_cart")
+    offer: BindParameter[str] = bindparam("offer")
+    mine = and_(ITEMS.c.offer_id == _OFFERS.id, ITEMS.c.cart_id == cart)
+    extra = (*_LINE_COLUMNS, codes_on(cart))
+    # Two index lookups, not one OR over both (which the planner may answer by scanning every offer): the offer
+    # asked for, with its line if the cart has one; then the cart's other lines, with their offers.
+    asked = (
+        select(*_VIEW_COLUMNS, *extra)
+        .select_from(_OFFERS_WITH_PRODUCTS.outerjoin(ITEMS, mine))
+        .where(_OFFERS.id == offer)
+    )
+    others = (
+        select(*_VIEW_COLUMNS, *extra)
+        .select_from(ITEMS.join(_OFFERS_WITH_PRODUCTS, _OFFERS.id == ITEMS.c.offer_id))
+        .where(ITEMS.c.cart_id == cart, ITEMS.c.offer_id != offer)
+    )
+    return union_all(asked, others)
+
+
+_CONTENTS = _contents()
+
+
+async def contents(uow: UnitOfWork, cart_id: str, offer_id: str) -> CartContents:
+    """Read after the cart is locked (a statement of its own: it sees every write committed before the lock)."""
+    rows = (await uow.session.execute(_CONTENTS, {"the_cart": cart_id, "offer": offer_id})).all()
+    width = len(_VIEW_COLUMNS)
+    lines = [StoredCartLine(*r[width : width + 5]) for r in rows if r[width] is not None]
+    return CartContents(lines, {r[0]: _view(r) for r in rows}, any(bool(r[-1]) for r in rows))
 
 
 async def cart_lines(uow: UnitOfWork, store: CartStore, cart: CartRow) -> tuple[StoredCartLine, ...]:

@@ -196,11 +196,12 @@ async def _save(
     lines: list[StoredCartLine],
     notes: list[CartWarning] | None = None,
     views: dict[str, queries.OfferView] | None = None,
+    has_codes: bool = True,
 ) -> CartRead:
     """Commit the cart's new version (its rows written already); then the store gets it and notices are
     replaced (or dropped)."""
     copy = queries.snapshot(cart, lines)
-    answer = await present(uow, cart.id, copy.lines, notes or [], views)
+    answer = await present(uow, cart.id, copy.lines, notes or [], views, has_codes=has_codes)
     key = _notice_key(cart.id)
 
     async def publish() -> None:
@@ -229,9 +230,10 @@ async def add_item(
 ) -> CartRead:
     """Add units of an offer (to its line if already there), never beyond what is available now."""
     cart = await _open_for_write(uow, owner)
-    lines = await queries.cart_items(uow, cart.id)
-    # The new line's offer and the others' in one read, which the answer reuses (not read again after the write).
-    views = await queries.offer_views(uow, [offer_id, *(line.offer_id for line in lines)])
+    # The lines, their offers and the new line's, in one read, which the answer reuses (not read again after the
+    # write); and whether the cart has codes whose discounts the answer must show.
+    found = await queries.contents(uow, cart.id, offer_id)
+    lines, views = found.lines, found.views
     view = views.get(offer_id)
     if view is None or not view.active:
         raise OfferNotFound(offer_id=offer_id)
@@ -254,7 +256,7 @@ async def add_item(
     else:
         lines[at] = replace(lines[at], quantity=in_cart + quantity)
         await _set_line_quantity(uow, lines[at].item_id, in_cart + quantity)
-    return await _save(uow, store=store, cache=cache, cart=cart, lines=lines, views=views)
+    return await _save(uow, store=store, cache=cache, cart=cart, lines=lines, views=views, has_codes=found.has_codes)
 
 
 async def set_item_quantity(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Exists, Table, bindparam, delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -211,15 +211,22 @@ _CART_CODES = (
 )  # built once: every cart read and add runs it
 
 
+def codes_on(cart_id: ColumnElement[str]) -> Exists:
+    """Whether the cart `cart_id` names has codes on it, as a column of the cart's own read: a cart without codes
+    (most carts) then skips reading them (`preview(..., has_codes=False)`)."""
+    return exists().where(_CART_VOUCHERS.c.cart_id == cart_id)
+
+
 async def _cart_vouchers(uow: UnitOfWork, cart_id: str) -> list[VoucherTerms]:
     return [VoucherTerms(*row) for row in await uow.session.execute(_CART_CODES, {"cart_id": cart_id})]
 
 
 async def preview(
-    *, uow: UnitOfWork, cart_id: str | None, seller_subtotals: dict[str, int]
+    *, uow: UnitOfWork, cart_id: str | None, seller_subtotals: dict[str, int], has_codes: bool = True
 ) -> tuple[list[Discount], list[tuple[str, str]]]:
-    """The discounts a cart's codes give today, and (code, reason) for each code that gives nothing now."""
-    if cart_id is None:
+    """The discounts a cart's codes give today, and (code, reason) for each code that gives nothing now.
+    `has_codes=False`: the caller read (`codes_on`) that the cart has none."""
+    if cart_id is None or not has_codes:
         return [], []
     now, discounts, idle = utcnow(), [], []
     for voucher in await _cart_vouchers(uow, cart_id):
