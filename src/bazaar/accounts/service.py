@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bazaar.accounts.errors import AlreadySeller, EmailTaken, InvalidCredentials, InvalidToken
@@ -25,11 +26,11 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _roles(user: User, seller: Seller | None) -> list[str]:
+def _roles(*, is_admin: bool, is_seller: bool) -> list[str]:
     roles = ["buyer"]
-    if seller is not None:
+    if is_seller:
         roles.append("seller")
-    if user.is_admin:
+    if is_admin:
         roles.append("admin")
     return roles
 
@@ -39,7 +40,7 @@ def _user_read(user: User, seller: Seller | None) -> UserRead:
         id=user.id,
         email=user.email,
         name=user.name,
-        roles=_roles(user, seller),
+        roles=_roles(is_admin=user.is_admin, is_seller=seller is not None),
         seller_id=seller.id if seller else None,
         created_at=user.created_at,
         is_guest=user.is_guest,
@@ -151,30 +152,43 @@ def _forget_after_commit(uow: UnitOfWork, sessions: SessionCache | None, token_h
     uow.after_commit(forget)
 
 
+_TOKENS, _USERS, _SELLERS = (cast(Table, model.__table__) for model in (AuthToken, User, Seller))
+_BY_TOKEN = (
+    select(
+        _TOKENS.c.id,
+        _TOKENS.c.revoked_at,
+        _TOKENS.c.expires_at,
+        _USERS.c.id,
+        _USERS.c.email,
+        _USERS.c.name,
+        _USERS.c.is_admin,
+        _USERS.c.created_at,
+        _SELLERS.c.id,
+    )
+    .select_from(
+        _TOKENS.join(_USERS, _USERS.c.id == _TOKENS.c.user_id).outerjoin(_SELLERS, _SELLERS.c.user_id == _USERS.c.id)
+    )
+    .where(_TOKENS.c.token_hash == bindparam("hashed"))
+)  # built once: every request whose token is not in the session cache runs it
+
+
 async def _lookup(uow: UnitOfWork, token_hash: str) -> tuple[Principal, datetime]:
-    row = (
-        await uow.session.execute(
-            select(AuthToken, User, Seller)
-            .join(User, User.id == AuthToken.user_id)
-            .outerjoin(Seller, Seller.user_id == User.id)
-            .where(AuthToken.token_hash == token_hash)
-        )
-    ).first()
+    row = (await uow.session.execute(_BY_TOKEN, {"hashed": token_hash})).first()
     if row is None:
         raise InvalidToken()
-    auth, user, seller = row
-    if auth.revoked_at is not None or auth.expires_at <= utcnow():
+    token_id, revoked_at, expires_at, user_id, email, name, is_admin, created_at, seller_id = row
+    if revoked_at is not None or expires_at <= utcnow():
         raise InvalidToken()
     principal = Principal(
-        user_id=user.id,
-        email=user.email,
-        name=user.name,
-        roles=_roles(user, seller),
-        seller_id=seller.id if seller else None,
-        token_id=auth.id,
-        created_at=user.created_at,
+        user_id=user_id,
+        email=email,
+        name=name,
+        roles=_roles(is_admin=bool(is_admin), is_seller=seller_id is not None),
+        seller_id=seller_id,
+        token_id=token_id,
+        created_at=created_at,
     )
-    return principal, auth.expires_at
+    return principal, expires_at
 
 
 async def authenticate(*, uow: UnitOfWork, token: str) -> Principal:
