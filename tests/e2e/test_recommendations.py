@@ -125,3 +125,44 @@ async def test_two_batches_of_orders_count_their_pairs_without_deadlock(
             (r.product_id, r.other_id): r.orders for r in (await uow.session.execute(select(CoPurchase))).scalars()
         }
     assert counted[(a.product_id, b.product_id)] == counted[(d.product_id, c.product_id)] == 2 and len(counted) == 4
+
+
+async def test_a_batch_counts_placed_orders_up_and_cancelled_ones_down_in_one_pass(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """Pairs counted up go in one statement, split where a cancelled order's pair falls between them in the sorted
+    order: every pair still ends at its count, and a count never goes below zero."""
+    from bazaar.recommendations.models import CoPurchase
+    from bazaar.recommendations.service import count_orders
+
+    _, _, (a, b, c) = await seller_with_offers(client, container, 50, 50, 50)
+    keys = []
+    for n, basket in enumerate([(a, b, c), (a, c), (b, c)]):
+        _, buyer = await new_user(client)
+        order_id = await place(client, buyer, *[(offer, 1) for offer in basket], key=f"mixed-{n}")
+        keys.append((order_id, (await client.get(f"{API}/orders/{order_id}", headers=buyer)).json()["buyer_id"]))
+
+    async def counts() -> dict[tuple[str, str], int]:
+        async with container.read_uow() as uow:
+            rows = (await uow.session.execute(select(CoPurchase))).scalars()
+            return {(r.product_id, r.other_id): r.orders for r in rows}
+
+    async with container.uow() as uow:  # the first two orders placed, as their consumer would count them
+        await count_orders(uow=uow, placed=keys[:2], cancelled=[])
+        await uow.commit()
+    before = await counts()
+    async with container.uow() as uow:  # then a batch: the third placed, the second cancelled, the first twice
+        assert await count_orders(uow=uow, placed=[keys[2], keys[0]], cancelled=[keys[1], keys[1]]) == 8
+        await uow.commit()
+    after = await counts()
+
+    pa, pb, pc = a.product_id, b.product_id, c.product_id
+    want = {(x, y): 0 for x in (pa, pb, pc) for y in (pa, pb, pc) if x != y}
+    for basket in ((pa, pb, pc), (pa, pc), (pb, pc), (pa, pb, pc)):  # orders 1, 2, 3 and 1 again
+        for x in basket:
+            for y in basket:
+                if x != y:
+                    want[(x, y)] += 1
+    for x, y in ((pa, pc), (pc, pa)):
+        want[(x, y)] = max(0, want[(x, y)] - 2)  # order 2, cancelled twice in the batch
+    assert {k: after.get(k, 0) for k in want} == want, (before, after)

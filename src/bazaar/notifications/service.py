@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from collections.abc import Callable
+from typing import Any, cast
+
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -16,14 +19,25 @@ from bazaar.notifications.schemas import NotificationRead, SellerStatsRead
 
 async def notify(*, uow: UnitOfWork, user_id: str, kind: str, subject: str, body: str, event_id: str) -> None:
     """Add a notification unless this event already produced it (a redelivered event changes nothing)."""
-    insert = pg_insert if uow.is_postgres else sqlite_insert
-    await uow.session.execute(
-        insert(Notification)
-        .values(
-            id=new_id(), user_id=user_id, kind=kind, subject=subject, body=body, event_id=event_id, created_at=utcnow()
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "event_id", "kind"])
+    values = {
+        "id": new_id(),
+        "user_id": user_id,
+        "kind": kind,
+        "subject": subject,
+        "body": body,
+        "event_id": event_id,
+        "created_at": utcnow(),
+    }
+    await uow.session.execute(_NOTIFY[uow.is_postgres], values)
+
+
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_NOTIFY = {  # built once per dialect, by uow.is_postgres: every order tells its buyer and sellers
+    postgres: insert(_NOTIFICATIONS).on_conflict_do_nothing(
+        index_elements=[_NOTIFICATIONS.c.user_id, _NOTIFICATIONS.c.event_id, _NOTIFICATIONS.c.kind]
     )
+    for postgres, insert in ((True, pg_insert), (False, sqlite_insert))
+}
 
 
 async def list_notifications(*, uow: UnitOfWork, user_id: str, page: int, per_page: int) -> Page[NotificationRead]:
@@ -69,30 +83,38 @@ async def bump_seller_stats(
     units_reserved: int = 0,
 ) -> None:
     """Add to a seller's running figures (called by consumers, inside their inbox-protected transaction)."""
-    insert = pg_insert if uow.is_postgres else sqlite_insert
-    stmt = insert(SellerStats).values(
-        seller_id=seller_id,
-        orders=orders,
-        units_sold=units_sold,
-        revenue_amount=revenue,
-        currency="USD",
-        reservations=reservations,
-        units_reserved=units_reserved,
-        updated_at=utcnow(),
+    values = {
+        "seller_id": seller_id,
+        "orders": orders,
+        "units_sold": units_sold,
+        "revenue_amount": revenue,
+        "currency": "USD",
+        "reservations": reservations,
+        "units_reserved": units_reserved,
+        "updated_at": utcnow(),
+    }
+    await uow.session.execute(_BUMP_STATS[uow.is_postgres], values)
+
+
+def _bump_stats(insert: Callable[[Table], Any]) -> Any:
+    """The upsert that adds to a seller's figures, built once per dialect (every order and hold runs it)."""
+    statement = insert(_SELLER_STATS)
+    added = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[_SELLER_STATS.c.seller_id],
+        set_={
+            "orders": _SELLER_STATS.c.orders + added.orders,
+            "units_sold": _SELLER_STATS.c.units_sold + added.units_sold,
+            "revenue_amount": _SELLER_STATS.c.revenue_amount + added.revenue_amount,
+            "reservations": _SELLER_STATS.c.reservations + added.reservations,
+            "units_reserved": _SELLER_STATS.c.units_reserved + added.units_reserved,
+            "updated_at": added.updated_at,
+        },
     )
-    await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["seller_id"],
-            set_={
-                "orders": SellerStats.orders + orders,
-                "units_sold": SellerStats.units_sold + units_sold,
-                "revenue_amount": SellerStats.revenue_amount + revenue,
-                "reservations": SellerStats.reservations + reservations,
-                "units_reserved": SellerStats.units_reserved + units_reserved,
-                "updated_at": utcnow(),
-            },
-        )
-    )
+
+
+_SELLER_STATS = cast(Table, SellerStats.__table__)
+_BUMP_STATS = {True: _bump_stats(pg_insert), False: _bump_stats(sqlite_insert)}  # by uow.is_postgres
 
 
 async def seller_stats(*, uow: UnitOfWork, seller_id: str) -> SellerStatsRead:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from itertools import permutations
+from typing import cast
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Table, case, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -25,14 +26,36 @@ MAX_PRODUCTS_PER_ORDER = 20  # an order of 200 products would write 40,000 pairs
 SHELF = 8
 
 
+_CO_PURCHASES = cast(Table, CoPurchase.__table__)
+UPSERT_ROWS = 1_000  # pairs per statement: 5 parameters each, well under a statement's 32,767
+
+
+async def _count_up(uow: UnitOfWork, rows: list[dict[str, object]]) -> None:
+    """Add each row's orders to its pair's count (made at that count if new), in the rows' order."""
+    insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
+    for start in range(0, len(rows), UPSERT_ROWS):
+        statement = insert(_CO_PURCHASES).values(rows[start : start + UPSERT_ROWS])
+        await uow.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[_CO_PURCHASES.c.product_id, _CO_PURCHASES.c.other_id],
+                set_={
+                    "orders": _CO_PURCHASES.c.orders + statement.excluded.orders,
+                    "last_at": statement.excluded.last_at,
+                    "last_order_id": statement.excluded.last_order_id,
+                },
+            )
+        )
+
+
 async def count_orders(
     *, uow: UnitOfWork, placed: list[tuple[str, str | None]], cancelled: list[tuple[str, str | None]]
 ) -> int:
     """Count each pair of products of the placed orders (order id, buyer) one order up, and of the cancelled ones
     one down; answers how many pairs were counted up. The pairs of the whole batch are written in one sorted
     order, so two consumers' batches lock co-purchase rows in the same order and cannot deadlock (sorting each
-    order's pairs alone did not: a batch of two orders could take its rows in the opposite order to another's),
-    and a pair several orders share is one statement."""
+    order's pairs alone did not: a batch of two orders could take its rows in the opposite order to another's);
+    a pair several orders share is one row, and the pairs counted up are one statement (a cancelled order's pair
+    in their midst splits it, so the order holds)."""
     products = await orders.products_of_orders(uow=uow, keys=[*placed, *cancelled])
     up: dict[tuple[str, str], int] = defaultdict(int)
     down: dict[tuple[str, str], int] = defaultdict(int)
@@ -44,27 +67,33 @@ async def count_orders(
                 if counts is up:
                     last_order[pair] = order_id
     now = utcnow()
-    insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
-    table = CoPurchase.__table__
+    ups: list[dict[str, object]] = []  # consecutive pairs counted up: one statement, still in the sorted order
     for product_id, other_id in sorted(up.keys() | down.keys()):
         n = up.get((product_id, other_id), 0)
         if n:
-            order_id = last_order[(product_id, other_id)]
-            await uow.session.execute(
-                insert(CoPurchase)
-                .values(product_id=product_id, other_id=other_id, orders=n, last_at=now, last_order_id=order_id)
-                .on_conflict_do_update(
-                    index_elements=[table.c.product_id, table.c.other_id],
-                    set_={"orders": table.c.orders + n, "last_at": now, "last_order_id": order_id},
-                )
+            ups.append(
+                {
+                    "product_id": product_id,
+                    "other_id": other_id,
+                    "orders": n,
+                    "last_at": now,
+                    "last_order_id": last_order[(product_id, other_id)],
+                }
             )
         gone = down.get((product_id, other_id), 0)
         if gone:  # a cancelled order no longer counts; never below zero
+            await _count_up(uow, ups)
+            ups = []
             await uow.session.execute(
-                update(CoPurchase)
-                .where(CoPurchase.product_id == product_id, CoPurchase.other_id == other_id, CoPurchase.orders > 0)
-                .values(orders=case((CoPurchase.orders > gone, CoPurchase.orders - gone), else_=0))
+                update(_CO_PURCHASES)
+                .where(
+                    _CO_PURCHASES.c.product_id == product_id,
+                    _CO_PURCHASES.c.other_id == other_id,
+                    _CO_PURCHASES.c.orders > 0,
+                )
+                .values(orders=case((_CO_PURCHASES.c.orders > gone, _CO_PURCHASES.c.orders - gone), else_=0))
             )
+    await _count_up(uow, ups)
     return sum(up.values())
 
 
