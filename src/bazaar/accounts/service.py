@@ -209,15 +209,35 @@ async def authenticate_token(*, sessions: SessionCache, read_uow: Callable[[], U
     return principal
 
 
+_USER = (
+    select(
+        _USERS.c.id,
+        _USERS.c.email,
+        _USERS.c.name,
+        _USERS.c.is_admin,
+        _SELLERS.c.id,
+        _USERS.c.created_at,
+        _USERS.c.is_guest,
+    )
+    .select_from(_USERS.outerjoin(_SELLERS, _SELLERS.c.user_id == _USERS.c.id))
+    .where(_USERS.c.id == bindparam("user"))
+)  # built once: every order's email reads its buyer
+
+
 async def get_user(*, uow: UnitOfWork, user_id: str) -> UserRead:
-    row = (
-        await uow.session.execute(
-            select(User, Seller).outerjoin(Seller, Seller.user_id == User.id).where(User.id == user_id)
-        )
-    ).first()
+    row = (await uow.session.execute(_USER, {"user": user_id})).first()
     if row is None:
         raise NotFound("user not found")
-    return _user_read(row[0], row[1])
+    found_id, email, name, is_admin, seller_id, created_at, is_guest = row
+    return UserRead(
+        id=found_id,
+        email=email,
+        name=name,
+        roles=_roles(is_admin=bool(is_admin), is_seller=seller_id is not None),
+        seller_id=seller_id,
+        created_at=created_at,
+        is_guest=bool(is_guest),
+    )
 
 
 async def become_seller(

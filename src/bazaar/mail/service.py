@@ -4,8 +4,9 @@ unsubscribe through a signed link."""
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -40,30 +41,34 @@ async def enqueue_email(
 ) -> None:
     """Add an email to the outbox in the caller's transaction; the same event, kind and recipient add it once."""
     now = utcnow()
-    await uow.session.execute(
-        _insert(uow)(MailMessage)
-        .values(
-            id=new_id(),
-            dedupe_key=dedupe_key(event_id, kind, to),
-            kind=kind,
-            to_address=to,
-            subject=subject[:300],
-            text_body=text,
-            html_body=html,
-            unsubscribe_url=unsubscribe_url,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    )
+    values = {
+        "id": new_id(),
+        "dedupe_key": dedupe_key(event_id, kind, to),
+        "kind": kind,
+        "to_address": to,
+        "subject": subject[:300],
+        "text_body": text,
+        "html_body": html,
+        "unsubscribe_url": unsubscribe_url,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    await uow.session.execute(_ENQUEUE[uow.is_postgres], values)
+
+
+_MESSAGES = cast(Table, MailMessage.__table__)
+_ENQUEUE = {  # built once per dialect, by uow.is_postgres: every order queues its emails
+    postgres: insert(_MESSAGES).on_conflict_do_nothing(index_elements=[_MESSAGES.c.dedupe_key])
+    for postgres, insert in ((True, pg_insert), (False, sqlite_insert))
+}
+_PREFERENCES = cast(Table, MailPreference.__table__)
+_CHOICES = select(_PREFERENCES.c.kind, _PREFERENCES.c.enabled).where(_PREFERENCES.c.email == bindparam("address"))
 
 
 async def _choices(uow: UnitOfWork, email: str) -> dict[str, bool]:
-    rows = await uow.session.execute(
-        select(MailPreference.kind, MailPreference.enabled).where(MailPreference.email == email.strip().lower())
-    )
+    rows = await uow.session.execute(_CHOICES, {"address": email.strip().lower()})
     return {kind: bool(enabled) for kind, enabled in rows}
 
 
