@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from bazaar.db.outbox import InboxEntry, OutboxEvent
 from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DependencyUnavailable
 
 Handler = Callable[[UnitOfWork, dict[str, Any]], Awaitable[None]]
@@ -146,9 +147,16 @@ async def deliver(uow_factory: UowFactory, subscription: Subscription, event: di
     return True
 
 
+_INBOX = cast(Table, InboxEntry.__table__)
+# Built once: every batch of every consumer runs them.
+_HANDLED = select(_INBOX.c.event_id).where(
+    _INBOX.c.consumer == bindparam("consumer"), _INBOX.c.event_id.in_(bindparam("ids", expanding=True))
+)
+_RECORD_HANDLED = insert(_INBOX)
+
+
 async def _handled_already(uow: UnitOfWork, consumer: str, ids: list[str]) -> set[str]:
-    query = select(InboxEntry.event_id).where(InboxEntry.consumer == consumer, InboxEntry.event_id.in_(ids))
-    return set((await uow.session.execute(query)).scalars())
+    return set((await uow.session.execute(_HANDLED, {"consumer": consumer, "ids": ids})).scalars())
 
 
 async def _already_handled(uow: UnitOfWork, consumer: str, event_id: str) -> bool:
@@ -175,7 +183,10 @@ async def _deliver_all_at_once(
         else:
             for event in fresh:
                 await subscription.handler(uow, event)
-        uow.session.add_all([InboxEntry(consumer=consumer, event_id=event["event_id"]) for event in fresh])
+        if fresh:
+            now = utcnow()
+            rows = [{"consumer": consumer, "event_id": event["event_id"], "handled_at": now} for event in fresh]
+            await uow.session.execute(_RECORD_HANDLED, rows)
         await uow.commit()
     return {event_id: None for event_id in ids}
 

@@ -16,9 +16,9 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bazaar.db.uow import UnitOfWork
@@ -172,21 +172,22 @@ async def hold_sale_units(
     return held
 
 
+_SALE_HOLDS = cast(Table, FlashSaleHold.__table__)
+_SETTLE = (  # built once: every sale of every checkout runs it, sale holds or not
+    update(_SALE_HOLDS)
+    .where(_SALE_HOLDS.c.reservation_id.in_(bindparam("ids", expanding=True)), _SALE_HOLDS.c.status == "held")
+    .values(status=bindparam("settled"), updated_at=bindparam("now"))
+    .returning(_SALE_HOLDS.c.sale_id, _SALE_HOLDS.c.buyer_id, _SALE_HOLDS.c.quantity)
+)
+
+
 async def settle_hold(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """Reservations were committed, released or expired: those that were sale holds count as sold or go back."""
     status = SETTLED.get(event["topic"])
     if status is None:
         return
     ids = sorted({h["reservation_id"] for h in holds_of(event)})
-    moved = (
-        await uow.session.execute(
-            update(FlashSaleHold)
-            .where(FlashSaleHold.reservation_id.in_(ids), FlashSaleHold.status == "held")
-            .values(status=status, updated_at=utcnow())
-            .returning(FlashSaleHold.sale_id, FlashSaleHold.buyer_id, FlashSaleHold.quantity)
-            .execution_options(synchronize_session=False)
-        )
-    ).all()
+    moved = (await uow.session.execute(_SETTLE, {"ids": ids, "settled": status, "now": utcnow()})).all()
     # Not sale holds (an ordinary cart's), or settled already: nothing moved. A checkout's holds belong to one
     # sale (a sale's offer is bought only through its own checkout), so rows of one sale are updated once.
     by_sale: dict[tuple[str, str], int] = {}
