@@ -2,56 +2,86 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, select
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Select, Table, bindparam, select
 
 from bazaar.cart.models import Cart, CartItem
 from bazaar.catalog.models import Offer, Product
 from bazaar.checkout.pricing import PricedLine
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales import service as flash_sales
+from bazaar.promotions import service as promotions
 
 
-async def user_cart_lines(*, uow: UnitOfWork, user_id: str) -> tuple[str | None, list[PricedLine], str]:
-    """The user's cart id, its lines at today's prices (inactive offers left out) and their currency."""
-    return await _cart_lines(uow, Cart.user_id == user_id, Cart.status == "active")
+@dataclass(frozen=True)
+class CartToPrice:
+    """A cart's id, its lines at today's prices (inactive offers left out), their currency, and whether the cart
+    has voucher codes on it (a cart without them skips reading them)."""
+
+    cart_id: str | None
+    lines: list[PricedLine]
+    currency: str
+    has_codes: bool
 
 
-async def guest_cart_lines(*, uow: UnitOfWork, cart_id: str) -> tuple[str | None, list[PricedLine], str]:
+async def user_cart_lines(*, uow: UnitOfWork, user_id: str) -> CartToPrice:
+    """The user's cart to price."""
+    return await _cart_lines(uow, _USERS_CART, {"for_user": user_id})
+
+
+async def guest_cart_lines(*, uow: UnitOfWork, cart_id: str) -> CartToPrice:
     """`user_cart_lines` for a guest: an anonymous cart known by its id (a bearer secret); a user's cart,
     a merged one or an unknown id has no lines."""
-    return await _cart_lines(uow, Cart.id == cart_id, Cart.user_id.is_(None), Cart.status == "active")
+    return await _cart_lines(uow, _GUESTS_CART, {"the_cart": cart_id})
 
 
-async def _cart_lines(uow: UnitOfWork, *cart: ColumnElement[bool]) -> tuple[str | None, list[PricedLine], str]:
+_CARTS, _ITEMS = cast(Table, Cart.__table__), cast(Table, CartItem.__table__)
+_OFFERS, _PRODUCTS = cast(Table, Offer.__table__), cast(Table, Product.__table__)
+
+
+def _cart_statement(*cart: ColumnElement[bool]) -> Select[Any]:
     """The cart and its lines in one query: a row per line whose offer is active, or one row of the cart alone."""
-    rows = (
-        await uow.session.execute(
-            select(
-                Cart.id,
-                CartItem.quantity,
-                Offer.id,
-                Offer.sku_id,
-                Offer.product_id,
-                Offer.seller_id,
-                Offer.price_amount,
-                Offer.shipping_amount,
-                Offer.currency,
-                Product.title,
-                Product.weight_grams,
-                Product.tax_category,
-            )
-            .select_from(Cart)
-            .outerjoin(CartItem, CartItem.cart_id == Cart.id)
-            .outerjoin(Offer, (Offer.id == CartItem.offer_id) & (Offer.status == "active"))
-            .outerjoin(Product, Product.id == Offer.product_id)
-            .where(*cart)
-            .order_by(CartItem.created_at, CartItem.id)
+    return (
+        select(
+            _CARTS.c.id,
+            _ITEMS.c.quantity,
+            _OFFERS.c.id,
+            _OFFERS.c.sku_id,
+            _OFFERS.c.product_id,
+            _OFFERS.c.seller_id,
+            _OFFERS.c.price_amount,
+            _OFFERS.c.shipping_amount,
+            _OFFERS.c.currency,
+            _PRODUCTS.c.title,
+            _PRODUCTS.c.weight_grams,
+            _PRODUCTS.c.tax_category,
+            promotions.codes_on(_CARTS.c.id),
         )
-    ).all()
+        .select_from(
+            _CARTS.outerjoin(_ITEMS, _ITEMS.c.cart_id == _CARTS.c.id)
+            .outerjoin(_OFFERS, (_OFFERS.c.id == _ITEMS.c.offer_id) & (_OFFERS.c.status == "active"))
+            .outerjoin(_PRODUCTS, _PRODUCTS.c.id == _OFFERS.c.product_id)
+        )
+        .where(*cart)
+        .order_by(_ITEMS.c.created_at, _ITEMS.c.id)
+    )
+
+
+# Built once: every checkout and quote runs one of them.
+_USERS_CART = _cart_statement(_CARTS.c.user_id == bindparam("for_user"), _CARTS.c.status == "active")
+_GUESTS_CART = _cart_statement(
+    _CARTS.c.id == bindparam("the_cart"), _CARTS.c.user_id.is_(None), _CARTS.c.status == "active"
+)
+
+
+async def _cart_lines(uow: UnitOfWork, statement: Select[Any], params: dict[str, str]) -> CartToPrice:
+    rows = (await uow.session.execute(statement, params)).all()
     if not rows:
-        return None, [], "USD"
+        return CartToPrice(None, [], "USD", False)
     lines, currencies = [], set()
-    for _, quantity, offer_id, sku_id, product_id, seller_id, price, shipping, currency, title, weight, tax in rows:
+    for _, quantity, offer_id, sku_id, product_id, seller_id, price, shipping, currency, title, weight, tax, _ in rows:
         if offer_id is None:  # an empty cart's one row, or a line whose offer is no longer sold
             continue
         currencies.add(currency)
@@ -70,7 +100,7 @@ async def _cart_lines(uow: UnitOfWork, *cart: ColumnElement[bool]) -> tuple[str 
             )
         )
     # One marketplace currency today; a cart never mixes them because offers are all listed in it.
-    return rows[0][0], lines, min(currencies) if currencies else "USD"
+    return CartToPrice(rows[0][0], lines, min(currencies) if currencies else "USD", bool(rows[0][-1]))
 
 
 async def held_lines(*, uow: UnitOfWork, held: dict[str, tuple[int, int]]) -> list[PricedLine]:

@@ -157,17 +157,18 @@ async def _prepare(
         progress.vouchers = False  # a flash sale's checkout takes no codes
     else:
         if checkout.cart_id is not None:  # a guest's checkout names its (anonymous) cart from the start
-            cart_id, cart_lines, currency = await queries.guest_cart_lines(uow=uow, cart_id=checkout.cart_id)
+            cart = await queries.guest_cart_lines(uow=uow, cart_id=checkout.cart_id)
         else:
-            cart_id, cart_lines, currency = await queries.user_cart_lines(uow=uow, user_id=checkout.user_id)
+            cart = await queries.user_cart_lines(uow=uow, user_id=checkout.user_id)
+        cart_lines = cart.lines
         if not cart_lines:
             await _fail(uow, checkout, "cart_empty", "your cart is empty", progress)
             return "failed"
-        checkout.cart_id = cart_id
-        checkout.currency = currency
+        checkout.cart_id = cart.cart_id
+        checkout.currency = cart.currency
         lines = [line.__dict__ for line in cart_lines]
         try:  # the cart's vouchers: one use each, taken in this transaction under their limits, or no checkout
-            discounts = await _redeem_vouchers(uow, checkout, cart_lines)
+            discounts = await _redeem_vouchers(uow, checkout, cart_lines) if cart.has_codes else []
         except (VoucherExhausted, VoucherNotActive, VoucherNotApplicable) as exc:
             await uow.rollback()
             await _fail_alone(deps, progress, exc.code, exc.message, **exc.details)

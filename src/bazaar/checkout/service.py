@@ -22,7 +22,7 @@ from bazaar.checkout.errors import (
     IdempotencyKeyReused,
 )
 from bazaar.checkout.models import Checkout, CheckoutStep
-from bazaar.checkout.pricing import PricedLine, price_cart, seller_subtotals
+from bazaar.checkout.pricing import price_cart, seller_subtotals
 from bazaar.checkout.schemas import (
     AddressChoice,
     CheckoutRead,
@@ -48,9 +48,7 @@ REPLAY_WAIT_SECONDS = 5.0
 MAX_IDEMPOTENCY_KEY = 255
 
 
-async def _cart_lines(
-    uow: UnitOfWork, user_id: str | None, guest_cart_id: str | None
-) -> tuple[str | None, list[PricedLine], str]:
+async def _cart_lines(uow: UnitOfWork, user_id: str | None, guest_cart_id: str | None) -> queries.CartToPrice:
     if guest_cart_id is not None:
         return await queries.guest_cart_lines(uow=uow, cart_id=guest_cart_id)
     assert user_id is not None
@@ -69,11 +67,14 @@ async def quote_checkout(
     *, uow: UnitOfWork, user_id: str | None, request: QuoteRequest, guest_cart_id: str | None = None
 ) -> QuoteRead:
     """Price the cart (the user's, or a guest's by cart id) for an address; nothing is held or charged."""
-    cart_id, lines, currency = await _cart_lines(uow, user_id, guest_cart_id)
+    cart = await _cart_lines(uow, user_id, guest_cart_id)
+    lines, currency = cart.lines, cart.currency
     if not lines:
         raise CartEmpty()
     address = await _shipping_address(uow, user_id, request)
-    discounts, _ = await promotions.preview(uow=uow, cart_id=cart_id, seller_subtotals=seller_subtotals(lines))
+    discounts, _ = await promotions.preview(
+        uow=uow, cart_id=cart.cart_id, seller_subtotals=seller_subtotals(lines), has_codes=cart.has_codes
+    )
     quote = price_cart(
         lines=lines,
         country=address.country,
