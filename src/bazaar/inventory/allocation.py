@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 
 from bazaar.catalog.models import Offer
 from bazaar.db.uow import UnitOfWork
@@ -39,35 +40,50 @@ class Piece:
     left_in_bucket: int
 
 
-async def offer_stock(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, OfferStock]:
-    ids = sorted(set(offer_ids))
-    rows = await uow.session.execute(
-        select(
-            Offer.id,
-            Offer.seller_id,
-            Offer.product_id,
-            Offer.status,
-            func.count(StockBucket.bucket),
-            func.coalesce(func.sum(StockBucket.available), 0),
-            func.coalesce(func.max(StockBucket.available), 0),
-        )
-        .outerjoin(StockBucket, StockBucket.offer_id == Offer.id)
-        .where(Offer.id.in_(ids))
-        .group_by(Offer.id, Offer.seller_id, Offer.product_id, Offer.status)
+_BUCKETS, _OFFERS = cast(Table, StockBucket.__table__), cast(Table, Offer.__table__)
+_b, _o = _BUCKETS.c, _OFFERS.c
+# Built once: every hold and every sale runs them.
+_OFFER_STOCK = (
+    select(
+        _o.id,
+        _o.seller_id,
+        _o.product_id,
+        _o.status,
+        func.count(_b.bucket),
+        func.coalesce(func.sum(_b.available), 0),
+        func.coalesce(func.max(_b.available), 0),
     )
+    .select_from(_OFFERS.outerjoin(_BUCKETS, _b.offer_id == _o.id))
+    .where(_o.id.in_(bindparam("ids", expanding=True)))
+    .group_by(_o.id, _o.seller_id, _o.product_id, _o.status)
+)
+_TAKE = (
+    update(_BUCKETS)
+    .where(_b.offer_id == bindparam("offer"), _b.bucket == bindparam("the_bucket"), _b.available >= bindparam("qty"))
+    .values(available=_b.available - bindparam("qty"))
+    .returning(_b.available)
+)
+_SELL = (
+    update(_BUCKETS)
+    .where(
+        _b.offer_id == bindparam("offer"),
+        _b.bucket == bindparam("the_bucket"),
+        _b.on_hand - _b.available >= bindparam("qty"),
+    )
+    .values(on_hand=_b.on_hand - bindparam("qty"))
+    .returning(_b.available)
+)
+
+
+async def offer_stock(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, OfferStock]:
+    rows = await uow.session.execute(_OFFER_STOCK, {"ids": sorted(set(offer_ids))})
     return {r[0]: OfferStock(r[0], r[1], r[2], r[3] == "active", int(r[4]), int(r[5]), int(r[6])) for r in rows}
 
 
 async def _take_from(uow: UnitOfWork, offer_id: str, bucket: int, qty: int) -> Piece | None:
     await locks.claim(uow, [(offer_id, bucket)])
-    left = (
-        await uow.session.execute(
-            update(StockBucket)
-            .where(StockBucket.offer_id == offer_id, StockBucket.bucket == bucket, StockBucket.available >= qty)
-            .values(available=StockBucket.available - qty)
-            .returning(StockBucket.available)
-        )
-    ).scalar_one_or_none()
+    taken = {"offer": offer_id, "the_bucket": bucket, "qty": qty}
+    left = (await uow.session.execute(_TAKE, taken)).scalar_one_or_none()
     return None if left is None else Piece(bucket, qty, int(left))
 
 
@@ -149,18 +165,8 @@ async def remove_sold(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) ->
     await locks.claim(uow, [(offer_id, bucket) for offer_id, bucket, _ in units])
     fewest: dict[str, int] = {}
     for offer_id, bucket, qty in units:
-        left = (
-            await uow.session.execute(
-                update(StockBucket)
-                .where(
-                    StockBucket.offer_id == offer_id,
-                    StockBucket.bucket == bucket,
-                    StockBucket.on_hand - StockBucket.available >= qty,
-                )
-                .values(on_hand=StockBucket.on_hand - qty)
-                .returning(StockBucket.available)
-            )
-        ).scalar_one_or_none()
+        sold = {"offer": offer_id, "the_bucket": bucket, "qty": qty}
+        left = (await uow.session.execute(_SELL, sold)).scalar_one_or_none()
         if left is None:
             raise RuntimeError(f"stock bucket {offer_id}/{bucket} does not hold {qty} units")
         fewest[offer_id] = min(int(left), fewest.get(offer_id, int(left)))

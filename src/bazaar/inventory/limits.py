@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -74,36 +74,40 @@ def check_hold_cap(
             )
 
 
-def _locking(uow: UnitOfWork) -> Any:
-    query = select(BuyerHolds.units, BuyerHolds.offers)
-    return query.with_for_update() if uow.is_postgres else query
+_HOLDS = cast(Table, BuyerHolds.__table__)
+# Built once: every hold and every sale runs them.
+_LOCK_ROW = select(_HOLDS.c.units, _HOLDS.c.offers).where(_HOLDS.c.user_id == bindparam("buyer")).with_for_update()
+_STORE_ROW = (
+    update(_HOLDS)
+    .where(_HOLDS.c.user_id == bindparam("buyer"))
+    .values(
+        units=bindparam("new_units", type_=_HOLDS.c.units.type),
+        offers=bindparam("new_offers", type_=_HOLDS.c.offers.type),
+        updated_at=bindparam("now", type_=_HOLDS.c.updated_at.type),
+    )
+)
+_FIRST_ROW = {  # by uow.is_postgres
+    postgres: insert(_HOLDS).on_conflict_do_nothing(index_elements=[_HOLDS.c.user_id]).returning(_HOLDS.c.user_id)
+    for postgres, insert in ((True, pg_insert), (False, sqlite_insert))
+}
 
 
 async def _lock_row(uow: UnitOfWork, user_id: str) -> tuple[int, dict[str, int]] | None:
-    """The buyer's (units, offers), their row locked until the transaction ends; None if they have no row."""
-    row = (await uow.session.execute(_locking(uow).where(BuyerHolds.user_id == user_id))).first()
+    """The buyer's (units, offers), their row locked until the transaction ends (PostgreSQL; SQLite runs one
+    writing transaction at a time); None if they have no row."""
+    row = (await uow.session.execute(_LOCK_ROW, {"buyer": user_id})).first()
     return None if row is None else (int(row[0]), dict(row[1] or {}))
 
 
 async def _insert_row(uow: UnitOfWork, user_id: str, units: int, offers: dict[str, int]) -> bool:
     """The buyer's first row, with these counts; False if a racing first hold made it first (then lock that)."""
-    insert = pg_insert if uow.is_postgres else sqlite_insert
-    made = await uow.session.execute(
-        insert(BuyerHolds)
-        .values(user_id=user_id, units=units, offers=offers, updated_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["user_id"])
-        .returning(BuyerHolds.user_id)
-    )
-    return made.first() is not None
+    values = {"user_id": user_id, "units": units, "offers": offers, "updated_at": utcnow()}
+    return (await uow.session.execute(_FIRST_ROW[uow.is_postgres], values)).first() is not None
 
 
 async def _store_row(uow: UnitOfWork, user_id: str, units: int, offers: dict[str, int]) -> None:
-    await uow.session.execute(
-        update(BuyerHolds)
-        .where(BuyerHolds.user_id == user_id)
-        .values(units=units, offers=offers, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    values = {"buyer": user_id, "new_units": units, "new_offers": offers, "now": utcnow()}
+    await uow.session.execute(_STORE_ROW, values)
 
 
 async def claim_holds(
