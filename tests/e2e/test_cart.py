@@ -248,3 +248,25 @@ async def test_a_cart_written_by_a_node_whose_clock_runs_ahead_still_moves_forwa
     assert aware(version) == ahead + timedelta(microseconds=2)
     again = (await client.get(f"{API}/cart", headers=anon(cart_id))).json()
     assert {i["id"]: i["quantity"] for i in again["items"]}[items[0]["id"]] == 3
+
+
+async def test_a_merged_cart_keeps_the_version_its_lock_set(client: httpx.AsyncClient, container: Container) -> None:
+    """Merging an anonymous cart at login marks it merged at the version its lock moved it to, the version its
+    copy in the active-cart store carries: never now instead (for a cart written ahead of this node's clock,
+    that would be a version going backwards)."""
+    offer = await make_offer(container, quantity=5)
+    user = await register(client)
+    cart_id = (await add(client, offer.id, 1)).json()["id"]
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    async with container.uow() as uow:
+        await uow.session.execute(update(Cart).where(Cart.id == cart_id).values(updated_at=ahead))
+        await uow.commit()
+
+    headers, _ = await log_in(client, user["email"], cart_id)
+    async with container.read_uow() as uow:
+        status, version = (
+            await uow.session.execute(select(Cart.status, Cart.updated_at).where(Cart.id == cart_id))
+        ).one()
+    assert status == "merged" and aware(version) == ahead + timedelta(microseconds=1)
+    mine = (await client.get(f"{API}/cart", headers=headers)).json()
+    assert [i["quantity"] for i in mine["items"]] == [1]

@@ -300,7 +300,10 @@ async def _claim_anonymous(uow: UnitOfWork, store: CartStore, cart_id: str) -> l
         return None
     lines = await queries.cart_items(uow, anon.id)
     anon.status = "merged"
-    await uow.session.execute(update(CARTS).where(CARTS.c.id == anon.id).values(status="merged"))
+    # The version too: a statement that leaves out `updated_at` gets the column's on-update default (now), which
+    # would move the version the lock just set, perhaps backwards.
+    merged = update(CARTS).where(CARTS.c.id == anon.id).values(status="merged", updated_at=anon.updated_at)
+    await uow.session.execute(merged)
     await uow.session.execute(delete(ITEMS).where(ITEMS.c.cart_id == anon.id))
     emptied = queries.snapshot(anon, [])
 
