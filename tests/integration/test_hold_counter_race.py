@@ -38,6 +38,13 @@ async def _held(container: Container, user_id: str) -> tuple[int, dict[str, int]
         return (row.units, dict(row.offers)) if row else (0, {})
 
 
+async def _claim_and_commit(container: Container, buyer: str, wanted: dict[str, int]) -> None:
+    """Another request of the same buyer: its own transaction on its own connection."""
+    async with container.uow() as uow:
+        await claim_holds(uow=uow, user_id=buyer, wanted=wanted, limits=LIMITS)
+        await uow.commit()
+
+
 @pytest.mark.usefixtures("pg_only")
 async def test_two_first_holds_at_once_count_against_each_other(container: Container) -> None:
     offer = await make_offer(container, quantity=10)
@@ -45,12 +52,7 @@ async def test_two_first_holds_at_once_count_against_each_other(container: Conta
     async with container.uow() as first:
         await claim_holds(uow=first, user_id=buyer, wanted={offer.id: 2}, limits=LIMITS)  # makes the row, uncommitted
 
-        async def second() -> None:
-            async with container.uow() as uow:
-                await claim_holds(uow=uow, user_id=buyer, wanted={offer.id: 3}, limits=LIMITS)
-                await uow.commit()
-
-        racing = asyncio.create_task(second())
+        racing = asyncio.create_task(_claim_and_commit(container, buyer, {offer.id: 3}))
         await asyncio.sleep(0.3)
         assert not racing.done()  # waiting on the first's new row, not taking it for its own
         await first.commit()
@@ -63,12 +65,7 @@ async def test_two_first_holds_at_once_count_against_each_other(container: Conta
     async with container.uow() as first:
         await claim_holds(uow=first, user_id=other, wanted={offer.id: 2}, limits=LIMITS)
 
-        async def again() -> None:
-            async with container.uow() as uow:
-                await claim_holds(uow=uow, user_id=other, wanted={offer.id: 3}, limits=LIMITS)
-                await uow.commit()
-
-        racing = asyncio.create_task(again())
+        racing = asyncio.create_task(_claim_and_commit(container, other, {offer.id: 3}))
         await asyncio.sleep(0.3)
         await first.rollback()
     await racing

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bazaar.accounts.errors import AlreadySeller, EmailTaken, InvalidCredentials, InvalidToken
@@ -35,15 +35,16 @@ def _roles(*, is_admin: bool, is_seller: bool) -> list[str]:
     return roles
 
 
-def _user_read(user: User, seller: Seller | None) -> UserRead:
+def _user_read(user: User | Row[Any, Any, Any, Any, Any, Any, Any], seller_id: str | None) -> UserRead:
+    """`user`: the ORM object, or a row of the same columns (`get_user`)."""
     return UserRead(
         id=user.id,
         email=user.email,
         name=user.name,
-        roles=_roles(is_admin=user.is_admin, is_seller=seller is not None),
-        seller_id=seller.id if seller else None,
+        roles=_roles(is_admin=bool(user.is_admin), is_seller=seller_id is not None),
+        seller_id=seller_id,
         created_at=user.created_at,
-        is_guest=user.is_guest,
+        is_guest=bool(user.is_guest),
     )
 
 
@@ -128,7 +129,7 @@ async def login(
     uow.session.add(AuthToken(user_id=user.id, token_hash=_hash_token(token), expires_at=utcnow() + token_ttl))
     seller = (await uow.session.execute(select(Seller).where(Seller.user_id == user.id))).scalar_one_or_none()
     await uow.commit()
-    return LoginResult(token=token, user=_user_read(user, seller))
+    return LoginResult(token=token, user=_user_read(user, seller.id if seller else None))
 
 
 async def logout(*, uow: UnitOfWork, principal: Principal, sessions: SessionCache | None = None) -> None:
@@ -215,9 +216,9 @@ _USER = (
         _USERS.c.email,
         _USERS.c.name,
         _USERS.c.is_admin,
-        _SELLERS.c.id,
         _USERS.c.created_at,
         _USERS.c.is_guest,
+        _SELLERS.c.id.label("seller_id"),
     )
     .select_from(_USERS.outerjoin(_SELLERS, _SELLERS.c.user_id == _USERS.c.id))
     .where(_USERS.c.id == bindparam("user"))
@@ -228,16 +229,7 @@ async def get_user(*, uow: UnitOfWork, user_id: str) -> UserRead:
     row = (await uow.session.execute(_USER, {"user": user_id})).first()
     if row is None:
         raise NotFound("user not found")
-    found_id, email, name, is_admin, seller_id, created_at, is_guest = row
-    return UserRead(
-        id=found_id,
-        email=email,
-        name=name,
-        roles=_roles(is_admin=bool(is_admin), is_seller=seller_id is not None),
-        seller_id=seller_id,
-        created_at=created_at,
-        is_guest=bool(is_guest),
-    )
+    return _user_read(row, row.seller_id)
 
 
 async def become_seller(

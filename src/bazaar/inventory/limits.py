@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bazaar.db.dialects import PerDialect
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import HoldLimitExceeded
 from bazaar.inventory.models import BuyerHolds
@@ -86,10 +85,9 @@ _STORE_ROW = (
         updated_at=bindparam("now", type_=_HOLDS.c.updated_at.type),
     )
 )
-_FIRST_ROW = {  # by uow.is_postgres
-    postgres: insert(_HOLDS).on_conflict_do_nothing(index_elements=[_HOLDS.c.user_id]).returning(_HOLDS.c.user_id)
-    for postgres, insert in ((True, pg_insert), (False, sqlite_insert))
-}
+_FIRST_ROW = PerDialect(
+    lambda insert: insert(_HOLDS).on_conflict_do_nothing(index_elements=[_HOLDS.c.user_id]).returning(_HOLDS.c.user_id)
+)
 
 
 async def _lock_row(uow: UnitOfWork, user_id: str) -> tuple[int, dict[str, int]] | None:
@@ -102,7 +100,7 @@ async def _lock_row(uow: UnitOfWork, user_id: str) -> tuple[int, dict[str, int]]
 async def _insert_row(uow: UnitOfWork, user_id: str, units: int, offers: dict[str, int]) -> bool:
     """The buyer's first row, with these counts; False if a racing first hold made it first (then lock that)."""
     values = {"user_id": user_id, "units": units, "offers": offers, "updated_at": utcnow()}
-    return (await uow.session.execute(_FIRST_ROW[uow.is_postgres], values)).first() is not None
+    return (await uow.session.execute(_FIRST_ROW.of(uow), values)).first() is not None
 
 
 async def _store_row(uow: UnitOfWork, user_id: str, units: int, offers: dict[str, int]) -> None:

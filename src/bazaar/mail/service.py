@@ -10,6 +10,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bazaar.db.dialects import PerDialect
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ids import new_id
@@ -55,14 +56,13 @@ async def enqueue_email(
         "next_attempt_at": now,
         "created_at": now,
     }
-    await uow.session.execute(_ENQUEUE[uow.is_postgres], values)
+    await uow.session.execute(_ENQUEUE.of(uow), values)
 
 
 _MESSAGES = cast(Table, MailMessage.__table__)
-_ENQUEUE = {  # built once per dialect, by uow.is_postgres: every order queues its emails
-    postgres: insert(_MESSAGES).on_conflict_do_nothing(index_elements=[_MESSAGES.c.dedupe_key])
-    for postgres, insert in ((True, pg_insert), (False, sqlite_insert))
-}
+_ENQUEUE = PerDialect(  # every order queues its emails
+    lambda insert: insert(_MESSAGES).on_conflict_do_nothing(index_elements=[_MESSAGES.c.dedupe_key])
+)
 _PREFERENCES = cast(Table, MailPreference.__table__)
 _CHOICES = select(_PREFERENCES.c.kind, _PREFERENCES.c.enabled).where(_PREFERENCES.c.email == bindparam("address"))
 

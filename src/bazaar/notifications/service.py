@@ -6,9 +6,8 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bazaar.db.dialects import PerDialect
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ids import new_id
@@ -28,16 +27,15 @@ async def notify(*, uow: UnitOfWork, user_id: str, kind: str, subject: str, body
         "event_id": event_id,
         "created_at": utcnow(),
     }
-    await uow.session.execute(_NOTIFY[uow.is_postgres], values)
+    await uow.session.execute(_NOTIFY.of(uow), values)
 
 
 _NOTIFICATIONS = cast(Table, Notification.__table__)
-_NOTIFY = {  # built once per dialect, by uow.is_postgres: every order tells its buyer and sellers
-    postgres: insert(_NOTIFICATIONS).on_conflict_do_nothing(
+_NOTIFY = PerDialect(  # every order tells its buyer and sellers
+    lambda insert: insert(_NOTIFICATIONS).on_conflict_do_nothing(
         index_elements=[_NOTIFICATIONS.c.user_id, _NOTIFICATIONS.c.event_id, _NOTIFICATIONS.c.kind]
     )
-    for postgres, insert in ((True, pg_insert), (False, sqlite_insert))
-}
+)
 
 
 async def list_notifications(*, uow: UnitOfWork, user_id: str, page: int, per_page: int) -> Page[NotificationRead]:
@@ -93,11 +91,11 @@ async def bump_seller_stats(
         "units_reserved": units_reserved,
         "updated_at": utcnow(),
     }
-    await uow.session.execute(_BUMP_STATS[uow.is_postgres], values)
+    await uow.session.execute(_BUMP_STATS.of(uow), values)
 
 
 def _bump_stats(insert: Callable[[Table], Any]) -> Any:
-    """The upsert that adds to a seller's figures, built once per dialect (every order and hold runs it)."""
+    """The upsert that adds to a seller's figures (every order and hold runs it)."""
     statement = insert(_SELLER_STATS)
     added = statement.excluded
     return statement.on_conflict_do_update(
@@ -114,7 +112,7 @@ def _bump_stats(insert: Callable[[Table], Any]) -> Any:
 
 
 _SELLER_STATS = cast(Table, SellerStats.__table__)
-_BUMP_STATS = {True: _bump_stats(pg_insert), False: _bump_stats(sqlite_insert)}  # by uow.is_postgres
+_BUMP_STATS = PerDialect(_bump_stats)
 
 
 async def seller_stats(*, uow: UnitOfWork, seller_id: str) -> SellerStatsRead:

@@ -1,0 +1,24 @@
+"""Statements built once for each backend: an upsert's ON CONFLICT clause is PostgreSQL's or SQLite's own
+construct, so a hot path builds both at import and picks by the unit of work it runs in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bazaar.db.uow import UnitOfWork
+
+T = TypeVar("T")
+
+
+class PerDialect(Generic[T]):
+    """`build(insert)` with each dialect's `insert`, built once."""
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self._postgres, self._sqlite = build(pg_insert), build(sqlite_insert)
+
+    def of(self, uow: UnitOfWork) -> T:
+        return self._postgres if uow.is_postgres else self._sqlite
