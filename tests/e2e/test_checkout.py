@@ -228,7 +228,9 @@ async def test_lost_answer_after_authorizing_converges_to_an_order(client: httpx
     await assert_nothing_held(container)
 
 
-CRASH_POINTS = ["started", "cart_validated", "inventory_reserved", "priced", "provider_called", "payment_authorized"]
+# `completed`: the provider's answer and the order commit together; a process that dies right after has nothing
+# left for the reconciler (payment_authorized alone is the holds-gone path, tested below).
+CRASH_POINTS = ["started", "cart_validated", "inventory_reserved", "priced", "provider_called", "completed"]
 
 
 @pytest.mark.parametrize("crash_after", CRASH_POINTS)
@@ -245,7 +247,8 @@ async def test_crash_after_each_step_then_reconciler_converges(
     with pytest.raises(Exception, match="injected crash"):
         await service.start_checkout(deps=deps, user_id=user["id"], idempotency_key="crash", request=request)
     healthy = container.saga_deps()
-    assert await service.reconcile_once(deps=healthy, now=utcnow() + timedelta(minutes=5)) == 1
+    stuck = 0 if crash_after == "completed" else 1
+    assert await service.reconcile_once(deps=healthy, now=utcnow() + timedelta(minutes=5)) == stuck
     async with container.read_uow() as uow:
         status = (await uow.session.execute(select(Checkout.status))).scalar_one()
     assert status in {"completed", "failed"}
@@ -347,6 +350,51 @@ async def test_an_authorization_arriving_after_the_reconciler_undid_the_checkout
     assert checkout.status == "failed" and checkout.failure_code == "checkout_expired"
     assert steps.count("failed") == 1 and "payment_authorized" not in steps, steps
     assert payment.status == "voided"  # the late authorization does not keep the buyer's money
+    assert await levels(container, a.id) == (2, 2)
+    assert await count(container, Order) == 0
+    await assert_nothing_held(container)
+
+
+@pytest.mark.parametrize("crash_after", [None, "payment_authorized"])
+async def test_holds_gone_while_the_provider_answers_void_the_authorization_and_fail_the_checkout(
+    client: httpx.AsyncClient, container, crash_after: str | None
+) -> None:  # type: ignore[no-untyped-def]
+    """The answer and the order commit together; when the holds expired meanwhile, the answer is recorded alone
+    (`payment_authorized`), the authorization voided and the checkout failed, by the request or, had it died
+    right after recording the answer, by the reconciler."""
+    from bazaar.inventory import service as inventory
+
+    a = await make_offer(container, quantity=2)
+    user, headers = await new_user(client)
+    await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 1}, headers=headers)
+    deps = container.saga_deps(crash_after={crash_after} if crash_after else set())
+    held = HeldAtTheProvider(deps.payments)
+    deps.payments = held
+    request = CheckoutRequest.model_validate(body())
+    running = asyncio.create_task(
+        service.start_checkout(deps=deps, user_id=user["id"], idempotency_key="gone", request=request)
+    )
+    await asyncio.wait_for(held.reached.wait(), 10)
+    async with container.uow() as uow:  # the holds run out while the request waits on the provider
+        assert await inventory.expire_due(uow=uow, now=utcnow() + timedelta(hours=2)) == 1
+        await uow.commit()
+    held.go.set()
+    if crash_after is None:
+        with pytest.raises(CheckoutExpired):
+            await running
+    else:
+        with pytest.raises(Exception, match="injected crash"):
+            await running
+        assert await service.reconcile_once(deps=container.saga_deps(), now=utcnow() + timedelta(minutes=5)) == 1
+    async with container.read_uow() as uow:
+        checkout = (await uow.session.execute(select(Checkout))).scalar_one()
+        read = await service.get_checkout_read(uow=uow, checkout_id=checkout.id, user_id=None)
+        payment = (await uow.session.execute(select(Payment))).scalar_one()
+    steps = [s.status for s in read.steps]
+    assert checkout.status == "failed" and checkout.failure_code == "checkout_expired"
+    assert steps[-3:] == ["payment_authorized", "compensating", "failed"], steps
+    assert "order_created" not in steps and "completed" not in steps
+    assert payment.status == "voided"
     assert await levels(container, a.id) == (2, 2)
     assert await count(container, Order) == 0
     await assert_nothing_held(container)

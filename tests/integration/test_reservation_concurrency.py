@@ -68,6 +68,30 @@ async def test_200_buyers_race_for_20_units(container: Container, engines: list[
     assert held == 20
 
 
+async def test_two_line_carts_of_one_bucket_offers_race_in_one_statement_each(
+    container: Container, engines: list[Container]
+) -> None:
+    """Every cart holds both offers, each with one bucket: each hold takes both in one statement. Carts that
+    read enough stock before another took the last units find it gone under the lock and are told how many
+    are left; nothing is oversold and no cart holds one line without the other."""
+    a = await make_offer(container, quantity=20, buckets=1)
+    b = await make_offer(container, quantity=20, buckets=1)
+
+    async def cart(c: Container) -> list[str]:
+        async with c.uow() as uow:
+            held = await inventory.reserve_lines(uow=uow, lines=[(b.id, 1), (a.id, 1)], ttl=TTL)
+            await uow.commit()
+            return [h.id for h in held]
+
+    results = await _spread(engines, 120, cart)
+    won = [r for r in results if isinstance(r, list)]
+    lost = [r for r in results if isinstance(r, InsufficientStock)]
+    assert len(won) == 20 and all(len(r) == 2 for r in won)
+    assert len(lost) == 100, [repr(r)[:300] for r in results if not isinstance(r, list | InsufficientStock)][:3]
+    assert all(o["available"] == 0 for exc in lost for o in exc.details["offers"])
+    assert await levels(container, a.id) == (20, 0) and await levels(container, b.id) == (20, 0)
+
+
 async def test_multi_line_carts_never_deadlock_or_oversell(container: Container, engines: list[Container]) -> None:
     a = await make_offer(container, quantity=30, buckets=4)
     b = await make_offer(container, quantity=30, buckets=1)

@@ -1,14 +1,16 @@
 """The checkout saga: each step is persisted with the work it records, so any process can resume or undo it.
 
-started -> cart_validated -> inventory_reserved -> priced -> payment_authorized -> completed, in three
+started -> cart_validated -> inventory_reserved -> priced -> payment_authorized -> completed, in two
 transactions on the way to an order:
   1. `prepare` (with the checkout's insert): the cart read, the stock held, the cart priced and the payment's
      authorize call recorded, with the four steps, in one commit; then the provider is called, with no
      transaction open;
-  2. the provider's answer recorded with the step `payment_authorized`;
-  3. the order created with the holds committed, the capture scheduled and the cart emptied (`completed`).
+  2. the provider's answer recorded with the step `payment_authorized`, and with it the order created, the holds
+     committed, the capture scheduled and the cart emptied (`completed`). Should a hold be gone by then, the
+     answer is recorded alone and the checkout undone from `payment_authorized`.
 On failure, compensation in reverse order (void the authorization, release the reservations) -> failed.
-A checkout resumed by the reconciler in `priced` asks the provider what became of its authorization.
+A checkout resumed by the reconciler in `priced` asks the provider what became of its authorization; one left
+in `payment_authorized` (by the case above, or an earlier version) goes on to its order.
 """
 
 from __future__ import annotations
@@ -383,10 +385,12 @@ async def _record_authorization(
     outcome: AuthOutcome | None,
     answer: ProviderResult | None,
     pending: PendingAuthorization | None,
+    alone: bool = False,
 ) -> tuple[AuthOutcome, str | None]:
-    """The provider's answer recorded with the step it decides, in one transaction. Answers the outcome and the
-    status recorded: `payment_authorized`; "" when the checkout was taken over meanwhile (read it again); None for
-    a refusal (recorded; the caller compensates)."""
+    """The provider's answer recorded with the step it decides, and an authorization with the order it pays for,
+    in one transaction. Answers the outcome and the status recorded: `completed` (`payment_authorized` when the
+    order could not be placed, or `alone`); "" when the checkout was taken over meanwhile (read it again); None
+    for a refusal (recorded; the caller compensates)."""
     if progress is not None:
         del progress.steps[mark:]  # a retried attempt records its steps again
     # Under the row lock: while this process waited on the provider, the reconciler may have taken the
@@ -402,10 +406,20 @@ async def _record_authorization(
         return outcome, ""
     if outcome.status == "authorized":
         checkout.payment_id = outcome.payment_id
-        await _advance(uow, checkout, "payment_authorized", progress, payment_id=outcome.payment_id)
-        if progress is not None:
-            progress.checkout = checkout
-        return outcome, "payment_authorized"
+        new_step(uow, checkout, "payment_authorized", progress, payment_id=outcome.payment_id)
+        if alone:
+            await uow.commit()
+            if progress is not None:
+                progress.checkout = checkout
+            return outcome, "payment_authorized"
+        # The order goes in the same commit as the answer: one transaction, not two, from the provider's answer to
+        # the order. Should the holds be gone, all of it is rolled back and the answer recorded alone; the step
+        # `payment_authorized` then finds the holds gone again and compensates, as for a checkout resumed there.
+        with uow.session.no_autoflush:
+            placed = await _place(deps, uow, checkout, progress)
+        if placed is None:
+            return await _record_authorization(deps, uow, checkout_id, progress, mark, outcome, answer, pending, True)
+        return outcome, placed
     await uow.commit()
     return outcome, None
 
@@ -437,10 +451,16 @@ async def _create_order_in(
         return checkout.status
     # As in `prepare`: nothing read below needs the rows added here flushed first, so they go in the commit's flush.
     with uow.session.no_autoflush:
-        return await _place(deps, uow, checkout, progress)
+        placed = await _place(deps, uow, checkout, progress)
+    if placed is None:
+        await compensate(deps, checkout_id, "checkout_expired", "the stock hold expired before the order was placed")
+        return "failed"
+    return placed
 
 
-async def _place(deps: SagaDeps, uow: UnitOfWork, checkout: Checkout, progress: Progress | None) -> str:
+async def _place(deps: SagaDeps, uow: UnitOfWork, checkout: Checkout, progress: Progress | None) -> str | None:
+    """The order placed, the holds sold, the capture scheduled and the cart emptied, committed with the step
+    `completed`. None, rolled back, when a hold expired or was released meanwhile."""
     checkout_id = checkout.id
     try:
         # All lines in one call, which locks holds and stock rows in id order: committed one line at a time,
@@ -449,8 +469,7 @@ async def _place(deps: SagaDeps, uow: UnitOfWork, checkout: Checkout, progress: 
         await inventory.commit_reservations(uow=uow, reservation_ids=reservation_ids)
     except Conflict:
         await uow.rollback()
-        await compensate(deps, checkout_id, "checkout_expired", "the stock hold expired before the order was placed")
-        return "failed"
+        return None
     shipping_by_seller = progress.shipping_by_seller if progress is not None else None
     # The request that took the codes knows whether it took any; the reconciler asks (two statements).
     vouchers = progress is None or progress.vouchers is not False

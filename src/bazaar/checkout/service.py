@@ -170,19 +170,20 @@ async def start_checkout(
             attempts=0,
         )
         uow.session.add(checkout)
+        try:
+            await uow.flush()
+        except IntegrityError:  # this user already used the key: a replay (the unique index decides)
+            await uow.rollback()
+            return None
         progress = saga.Progress(checkout)
-        # The step log keeps the request's per-seller shipping choices and its flash sale.
+        # The step log keeps the request's per-seller shipping choices and its flash sale. Added after the
+        # checkout's insert, the step goes in the commit's one batch with the other steps.
         started: dict[str, Any] = (
             {"shipping_methods": dict(request.shipping_methods)} if request.shipping_methods else {}
         )
         if request.flash_sale_id is not None:
             started["flash_sale_id"] = request.flash_sale_id  # the saga orders the buyer's sale holds
         saga.new_step(uow, checkout, "started", progress, **started)
-        try:
-            await uow.flush()
-        except IntegrityError:  # this user already used the key: a replay (the unique index decides)
-            await uow.rollback()
-            return None
         per_seller = dict(request.shipping_methods or {}) or None
         await saga.prepare(deps, uow, progress, request.payment, per_seller, request.flash_sale_id)
         return progress

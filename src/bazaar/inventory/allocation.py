@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import Integer, String
 
 from bazaar.catalog.models import Offer
 from bazaar.db.uow import UnitOfWork
@@ -73,6 +75,53 @@ _SELL = (
     .values(on_hand=_b.on_hand - bindparam("qty"))
     .returning(_b.available)
 )
+
+
+def _on_rows(change: str, condition: str) -> Any:
+    """PostgreSQL: one statement for several bucket rows (offer, bucket, qty): it locks them in the lock order of
+    `locks` (the ORDER BY … FOR UPDATE runs before any row is changed), then changes each row whose `condition`
+    holds; answers (offer_id, bucket, available) of the rows it changed. One round trip for a cart's lines."""
+    # `change` and `condition` are the constants of _TAKE_ROWS and _SELL_ROWS below, never input.
+    return text(
+        f"""
+        WITH v AS (
+            SELECT * FROM unnest(:offers, :buckets, :qtys) AS v(offer_id, bucket, qty)
+        ), locked AS MATERIALIZED (
+            SELECT b.offer_id, b.bucket FROM stock_buckets b JOIN v ON b.offer_id = v.offer_id AND b.bucket = v.bucket
+            ORDER BY b.offer_id COLLATE "C", b.bucket FOR UPDATE OF b
+        )
+        UPDATE stock_buckets b SET {change}
+        FROM v, locked
+        WHERE b.offer_id = v.offer_id AND b.bucket = v.bucket
+          AND locked.offer_id = b.offer_id AND locked.bucket = b.bucket AND {condition}
+        RETURNING b.offer_id, b.bucket, b.available
+        """  # noqa: S608
+    ).bindparams(
+        bindparam("offers", type_=ARRAY(String)),
+        bindparam("buckets", type_=ARRAY(Integer)),
+        bindparam("qtys", type_=ARRAY(Integer)),
+    )
+
+
+_TAKE_ROWS = _on_rows("available = b.available - v.qty", "b.available >= v.qty")
+_SELL_ROWS = _on_rows("on_hand = b.on_hand - v.qty", "b.on_hand - b.available >= v.qty")
+
+
+async def _on_all(uow: UnitOfWork, statement: Any, units: list[tuple[str, int, int]]) -> dict[tuple[str, int], int]:
+    """`statement` on these (offer, bucket, qty) rows, claimed in lock order: units left free per row changed."""
+    await locks.claim(uow, [(offer_id, bucket) for offer_id, bucket, _ in units])
+    values = {"offers": [u[0] for u in units], "buckets": [u[1] for u in units], "qtys": [u[2] for u in units]}
+    return {(o, int(b)): int(a) for o, b, a in await uow.session.execute(statement, values)}
+
+
+async def take_each(uow: UnitOfWork, stocks: list[OfferStock], wanted: dict[str, int]) -> dict[str, Piece] | None:
+    """Several offers' units from their one bucket each, in one statement (PostgreSQL, every offer in one
+    bucket, more than one offer): the pieces taken, or None when that does not apply and `take` goes line by
+    line. An offer missing from the answer had too few units (its one bucket is locked now: no other path)."""
+    if not uow.is_postgres or len(stocks) < 2 or any(s.buckets != 1 for s in stocks):
+        return None
+    left = await _on_all(uow, _TAKE_ROWS, [(s.offer_id, 0, wanted[s.offer_id]) for s in stocks])
+    return {o: Piece(0, wanted[o], free) for (o, _), free in left.items()}
 
 
 async def offer_stock(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, OfferStock]:
@@ -162,14 +211,21 @@ async def remove_sold(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) ->
     """Sold units leave on-hand stock; `available` already excluded them while they were held. Answers, per
     offer, the fewest units free in a bucket it sold from: the offer has at least as many free in all."""
     units = sorted(units)
-    await locks.claim(uow, [(offer_id, bucket) for offer_id, bucket, _ in units])
     fewest: dict[str, int] = {}
+    if uow.is_postgres and len(units) > 1 and len({(o, b) for o, b, _ in units}) == len(units):
+        left = await _on_all(uow, _SELL_ROWS, units)  # one statement for all (PostgreSQL)
+        for offer_id, bucket, qty in units:
+            if (offer_id, bucket) not in left:
+                raise RuntimeError(f"stock bucket {offer_id}/{bucket} does not hold {qty} units")
+            fewest[offer_id] = min(left[offer_id, bucket], fewest.get(offer_id, left[offer_id, bucket]))
+        return fewest
+    await locks.claim(uow, [(offer_id, bucket) for offer_id, bucket, _ in units])
     for offer_id, bucket, qty in units:
         sold = {"offer": offer_id, "the_bucket": bucket, "qty": qty}
-        left = (await uow.session.execute(_SELL, sold)).scalar_one_or_none()
-        if left is None:
+        left_in_bucket = (await uow.session.execute(_SELL, sold)).scalar_one_or_none()
+        if left_in_bucket is None:
             raise RuntimeError(f"stock bucket {offer_id}/{bucket} does not hold {qty} units")
-        fewest[offer_id] = min(int(left), fewest.get(offer_id, int(left)))
+        fewest[offer_id] = min(int(left_in_bucket), fewest.get(offer_id, int(left_in_bucket)))
     return fewest
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, update
 
 from bazaar.accounts.standing import ensure_seller_active
 from bazaar.catalog.models import Offer
@@ -142,6 +142,14 @@ async def _take_all(
 ) -> list[tuple[str, allocation.Piece]]:
     taken: list[tuple[str, allocation.Piece]] = []
     short: list[dict[str, Any]] = []
+    if all(stocks[o].available >= q for o, q in wanted.items()):
+        pieces = await allocation.take_each(uow, [stocks[o] for o in wanted], wanted)
+        if pieces is not None:  # one statement took what it could: each offer's one bucket is locked now
+            taken = [(o, pieces[o]) for o in wanted if o in pieces]
+            missed = {o: q for o, q in wanted.items() if o not in pieces}
+            levels = await allocation.totals(uow, missed) if missed else {}
+            short = [{"offer_id": o, "requested": q, "available": levels[o][1]} for o, q in missed.items()]
+            wanted = {}
     for offer_id, qty in wanted.items():
         stock = stocks[offer_id]
         piece = None if stock.available < qty or short else await allocation.take(uow, stock, qty)
@@ -314,22 +322,48 @@ async def _load(uow: UnitOfWork, ids: Sequence[str], *, lock: bool, with_offer: 
     return {r.id: r for r in (await uow.session.execute(query)).all()}
 
 
+_RESERVATIONS, _OFFERS = cast(Table, Reservation.__table__), cast(Table, Offer.__table__)
+_now = bindparam("now", type_=_RESERVATIONS.c.updated_at.type)
+_of_offer = _OFFERS.c.id == _RESERVATIONS.c.offer_id
+# Built once: every checkout's order runs it. The holds still held and unexpired become sales, with their offers'
+# seller and product (one statement, instead of reading them locked and then updating them).
+_COMMIT_HELD = (
+    update(_RESERVATIONS)
+    .where(
+        _RESERVATIONS.c.id.in_(bindparam("ids", expanding=True)),
+        _RESERVATIONS.c.status == "held",
+        _RESERVATIONS.c.expires_at > _now,
+    )
+    .values(status="committed", updated_at=_now)
+    .returning(
+        *(_RESERVATIONS.c[c.key] for c in _COLUMNS),
+        select(_OFFERS.c.seller_id).where(_of_offer).correlate(_RESERVATIONS).scalar_subquery().label("seller_id"),
+        select(_OFFERS.c.product_id).where(_of_offer).correlate(_RESERVATIONS).scalar_subquery().label("product_id"),
+    )
+)
+
+
 async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]) -> list[ReservationRead]:
     """Turn holds into sales (idempotent); an expired or released hold raises and nothing changes."""
     now = utcnow()
-    current = await _load(uow, reservation_ids, lock=True, with_offer=True)
-    for rid in sorted(set(reservation_ids)):
-        r = current.get(rid)
-        if r is None:
-            raise ReservationNotFound(reservation_id=rid)
-        if r.status == "released":
-            raise ReservationReleased(reservation_id=rid)
-        if r.status == "expired" or (r.status == "held" and aware(r.expires_at) <= now):
-            raise ReservationExpired(reservation_id=rid)
-    held = [rid for rid, r in current.items() if r.status == "held"]
-    done = await _transition(uow, held, to="committed", now=now, extra=(Reservation.expires_at > now,))
-    if len(done) != len(held):  # only possible if the caller skipped the lock; refuse rather than guess
-        raise ReservationExpired("a reservation changed while it was being committed; try again")
+    ids = sorted(set(reservation_ids))
+    done = list(await uow.session.execute(_COMMIT_HELD, {"ids": ids, "now": now}))
+    current: dict[str, Any] = {r.id: r for r in done}
+    if len(done) != len(ids):  # not all of them were held and unexpired: committed already, or an error
+        others = await _load(uow, [rid for rid in ids if rid not in current], lock=True, with_offer=True)
+        for rid in ids:
+            r = others.get(rid)
+            if rid in current:
+                continue
+            if r is None:
+                raise ReservationNotFound(reservation_id=rid)
+            if r.status == "released":
+                raise ReservationReleased(reservation_id=rid)
+            if r.status == "expired" or (r.status == "held" and aware(r.expires_at) <= now):
+                raise ReservationExpired(reservation_id=rid)
+            if r.status == "held":  # not moved, yet held and unexpired: refuse rather than guess
+                raise ReservationExpired("a reservation changed while it was being committed; try again")
+        current.update(others)
     free = await allocation.remove_sold(uow, [(r.offer_id, r.bucket, r.quantity) for r in done])
     await end_holds(uow=uow, holds=done)
     if done:
