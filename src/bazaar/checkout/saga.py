@@ -19,9 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, inspect, select
 
 from bazaar.cart import service as cart_service
 from bazaar.checkout import queries
@@ -77,6 +77,23 @@ async def _load(uow: UnitOfWork, checkout_id: str, *, lock: bool = False) -> Che
     if lock and uow.is_postgres:
         query = query.with_for_update()
     return (await uow.session.execute(query)).scalar_one()
+
+
+_CHECKOUTS = cast(Table, Checkout.__table__)
+_LOCK_STATUS = select(_CHECKOUTS.c.status).where(_CHECKOUTS.c.id == bindparam("the_checkout")).with_for_update()
+
+
+async def _locked(uow: UnitOfWork, checkout_id: str, progress: Progress | None) -> Checkout:
+    """The checkout, its row locked. The request driving it holds it as it last committed it: then only the
+    status is read, under the lock, and while nobody moved it that copy joins this unit of work instead of the
+    whole row being read again (lines, address). A retried attempt (its copy expired by the rollback) reads it."""
+    if progress is not None and inspect(progress.checkout).detached:
+        known = progress.checkout
+        status = (await uow.session.execute(_LOCK_STATUS, {"the_checkout": checkout_id})).scalar_one()
+        if status == known.status:
+            uow.session.add(known)
+            return known
+    return await _load(uow, checkout_id, lock=True)
 
 
 @dataclass
@@ -396,7 +413,7 @@ async def _record_authorization(
     # Under the row lock: while this process waited on the provider, the reconciler may have taken the
     # checkout over (past its deadline) and undone it. Then the authorization must not be recorded as a step
     # of a checkout that is over; it is released instead, and the checkout stays as the reconciler left it.
-    checkout = await _load(uow, checkout_id, lock=True)
+    checkout = await _locked(uow, checkout_id, progress)
     if answer is not None:
         assert pending is not None
         outcome = await deps.payments.record_authorization(uow, pending, answer)
