@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bazaar.db.uow import UnitOfWork
@@ -252,16 +253,32 @@ async def record_outcome(
         return _detached(uow, payment, event)
 
 
+# Built once: every checkout runs them. They answer the rows they changed as the session's objects (refreshed),
+# so the session's other copies need no synchronising.
+_FRESH = {"populate_existing": True, "synchronize_session": False}
+_CLOSE_EVENT = (
+    update(PaymentEvent)
+    .where(PaymentEvent.id == bindparam("event"), PaymentEvent.outcome.in_(NOT_FINAL))
+    .values(outcome=bindparam("answer"), provider_reference=bindparam("reference"), error_code=bindparam("error"))
+    .returning(PaymentEvent)
+    .execution_options(**_FRESH)
+)
+_AUTHORIZABLE = update(Payment).where(Payment.id == bindparam("payment"), Payment.status.in_(("pending", "failed")))
+_AUTHORIZED = (
+    _AUTHORIZABLE.values(
+        status="authorized", authorized_amount=bindparam("authorized"), provider_payment_id=bindparam("provider_id")
+    )
+    .returning(Payment)
+    .execution_options(**_FRESH)
+)
+
+
 async def record_outcome_in(uow: UnitOfWork, event_id: str, result: ProviderResult) -> tuple[Payment, PaymentEvent]:
     """`record_outcome` in the caller's transaction (the saga records an authorization with its own step)."""
-    claimed = await uow.session.execute(
-        update(PaymentEvent)
-        .where(PaymentEvent.id == event_id, PaymentEvent.outcome.in_(NOT_FINAL))
-        .values(outcome=result.status.value, provider_reference=result.reference, error_code=result.error_code)
-        .returning(PaymentEvent)
-        .execution_options(populate_existing=True)
-    )
-    event = claimed.scalar_one_or_none()
+    answer = {
+        "event": event_id, "answer": result.status.value, "reference": result.reference, "error": result.error_code,
+    }  # fmt: skip
+    event = (await uow.session.execute(_CLOSE_EVENT, answer)).scalar_one_or_none()
     payment = None
     if event is not None:
         payment = await _apply(uow, event, result)
@@ -275,16 +292,14 @@ async def record_outcome_in(uow: UnitOfWork, event_id: str, result: ProviderResu
 async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -> Payment | None:
     """The payment moved as the provider's answer says; answers it as it now stands (None when it did not fit)."""
     where = update(Payment).where(Payment.id == event.payment_id)
-    if event.kind == "authorize":
-        # "failed" too: a definitive answer arriving after we had concluded "not performed" is the truth.
-        where = where.where(Payment.status.in_(("pending", "failed")))
-        if result.approved:
-            stmt = where.values(
-                status="authorized", authorized_amount=result.amount.amount,
-                provider_payment_id=result.provider_payment_id,
-            )  # fmt: skip
-        else:
-            stmt = where.values(status="failed")
+    params: dict[str, Any] = {"payment": event.payment_id}
+    # An authorization: "failed" too, since a definitive answer arriving after we had concluded "not performed" is
+    # the truth.
+    if event.kind == "authorize" and result.approved:
+        stmt: Any = _AUTHORIZED
+        params.update(authorized=result.amount.amount, provider_id=result.provider_payment_id)
+    elif event.kind == "authorize":
+        stmt = _AUTHORIZABLE.values(status="failed")
     elif not result.approved:
         return None
     elif event.kind == "capture":
@@ -300,8 +315,9 @@ async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -
             refunded_amount=refunded,
             status=case((refunded == Payment.captured_amount, "refunded"), else_="partially_refunded"),
         )
-    stmt = stmt.returning(Payment).execution_options(populate_existing=True)
-    payment = (await uow.session.execute(stmt)).scalar_one_or_none()
+    if stmt is not _AUTHORIZED:
+        stmt = stmt.returning(Payment).execution_options(**_FRESH)
+    payment = (await uow.session.execute(stmt, params)).scalar_one_or_none()
     if payment is None:
         log.error(
             "the provider's answer does not fit our record of the payment",

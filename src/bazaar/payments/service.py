@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.errors import ValidationFailed
@@ -189,14 +189,17 @@ def _check_positive(amount: Money) -> None:
         raise InvalidPaymentAmount(amount=amount.amount)
 
 
+_SCHEDULE = (  # built once: every order runs it
+    update(Payment)
+    .where(Payment.id == bindparam("payment"), Payment.status == "authorized")
+    .values(order_id=bindparam("order"), capture_after=bindparam("after"))
+)
+
+
 async def schedule_capture(*, uow: UnitOfWork, payment_id: str, order_id: str, capture_after: datetime) -> None:
     """Tie an authorized payment to its order and say when it may be captured; in the caller's transaction
     (the saga's order_created step), which commits it."""
-    done = await uow.session.execute(
-        update(Payment)
-        .where(Payment.id == payment_id, Payment.status == "authorized")
-        .values(order_id=order_id, capture_after=capture_after)
-    )
+    done = await uow.session.execute(_SCHEDULE, {"payment": payment_id, "order": order_id, "after": capture_after})
     if not done.rowcount:  # type: ignore[attr-defined]
         payment = await get_payment_row(uow, payment_id)
         raise PaymentStateConflict(f"cannot schedule the capture of a {payment.status} payment", status=payment.status)
