@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, inspect, select
@@ -101,7 +101,7 @@ class Progress:
     """What the request driving a checkout knows of it, so it never reads back what it just wrote."""
 
     checkout: Checkout  # as last committed (detached)
-    steps: list[CheckoutStep] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     pending: PendingAuthorization | None = None
     shipping_by_seller: dict[str, int] | None = None
     vouchers: bool | None = None  # whether the checkout took voucher uses (None: not known, ask)
@@ -119,11 +119,29 @@ class Progress:
         )
 
 
+@dataclass(frozen=True)
+class Step:
+    """A step as recorded in the step log."""
+
+    status: str
+    at: datetime
+    detail: dict[str, Any]
+
+
+_STEPS = cast(Table, CheckoutStep.__table__)
+
+
+def _record(uow: UnitOfWork, checkout_id: str, step: Step) -> None:
+    """A step's row, written with the commit (nothing reads the log back in the transaction that writes it)."""
+    row = {"id": new_id(), "checkout_id": checkout_id, "status": step.status, "detail": step.detail, "at": step.at}
+    uow.insert(_STEPS, row)
+
+
 def new_step(uow: UnitOfWork, checkout: Checkout, status: str, progress: Progress | None = None, **detail: Any) -> None:
     """Record a step in the caller's transaction (committed with the work it records)."""
     checkout.status = status
-    step = CheckoutStep(id=new_id(), checkout_id=checkout.id, status=status, detail=detail, at=utcnow())
-    uow.session.add(step)
+    step = Step(status, utcnow(), detail)
+    _record(uow, checkout.id, step)
     if progress is not None:
         progress.steps.append(step)
 
@@ -257,14 +275,11 @@ async def _fail_alone(deps: SagaDeps, progress: Progress, code: str, message: st
     old = progress.checkout
     checkout = Checkout(**{a.key: getattr(old, a.key) for a in Checkout.__mapper__.column_attrs})
     checkout.lines, checkout.cart_id = [], old.cart_id
-    steps = [
-        CheckoutStep(id=new_id(), checkout_id=checkout.id, status=s.status, detail=s.detail, at=s.at)
-        for s in progress.steps
-    ]
-    progress.checkout, progress.steps = checkout, steps
+    progress.checkout = checkout
     async with deps.uow_factory() as uow:
         uow.session.add(checkout)
-        uow.session.add_all(steps)
+        for step in progress.steps:
+            _record(uow, checkout.id, step)
         await _fail(uow, checkout, code, message, progress, **details)
 
 
@@ -597,8 +612,8 @@ def _order_line(line: dict[str, Any]) -> NewOrderLine:
     )
 
 
-Step = Callable[[SagaDeps, str, CardInput | None, Progress | None], Awaitable[str | None]]
-STEPS: dict[str, Step] = {
+StepRunner = Callable[[SagaDeps, str, CardInput | None, Progress | None], Awaitable[str | None]]
+STEPS: dict[str, StepRunner] = {
     "priced": _authorize,
     "payment_authorized": _create_order,
 }

@@ -8,8 +8,9 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +20,15 @@ from bazaar.kernel.events import Event
 from bazaar.kernel.ids import new_id
 
 AfterCommit = Callable[[], Awaitable[None]]
+_OUTBOX_INSERT = insert(cast(Table, OutboxEvent.__table__))
+_INSERTS: dict[Table, Any] = {}
+
+
+def _insert_into(table: Table) -> Any:
+    statement = _INSERTS.get(table)
+    if statement is None:
+        statement = _INSERTS[table] = insert(table)
+    return statement
 T = TypeVar("T")
 log = logging.getLogger("bazaar.db")
 
@@ -60,7 +70,8 @@ class UnitOfWork:
         self._route = route  # picks the sessionmaker when the unit of work starts (read replicas)
         self._on_events_committed = on_events_committed
         self._after_commit: list[AfterCommit] = []
-        self._emitted = 0
+        self._events: list[dict[str, Any]] = []  # the outbox rows `emit` recorded, written by `commit`
+        self._rows: list[tuple[Table, dict[str, Any]]] = []  # the rows `insert` recorded, written by `commit`
         self.dialect = dialect
         self.session: AsyncSession
 
@@ -68,6 +79,8 @@ class UnitOfWork:
         if self._route is not None:
             self._sessionmaker = await self._route()
         self.session = self._sessionmaker()
+        self._events.clear()
+        self._rows.clear()
         return self
 
     async def __aexit__(
@@ -78,11 +91,22 @@ class UnitOfWork:
         await self.session.close()
 
     def emit(self, event: Event) -> str:
-        """Record an event in the outbox; it is published only if this unit of work commits."""
+        """Record an event in the outbox; it is published only if this unit of work commits.
+
+        The rows are written by `commit`, just before the transaction commits, in one statement (the outbox
+        references no other table, so no other row has to go first): through the ORM each was an object to
+        track and flush, with its id read back."""
         event_id = new_id()
-        self.session.add(OutboxEvent(event_id=event_id, topic=event.topic, key=event.key(), payload=event.payload()))
-        self._emitted += 1
+        row = {"event_id": event_id, "topic": event.topic, "key": event.key(), "payload": event.payload()}
+        self._events.append(row)
         return event_id
+
+    def insert(self, table: Table, row: dict[str, Any]) -> None:
+        """Write a row with the commit, after the rows the session's objects make (so a row may reference them),
+        in one statement per table for all this unit of work's rows of it (tables in the order first named: a
+        row referencing another of these tables names that table after it). Not readable before the commit:
+        for rows nothing in their transaction reads back, which the ORM would otherwise track and flush."""
+        self._rows.append((table, row))
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run a side effect (cache flag, wake-up) only once the transaction is durable."""
@@ -92,15 +116,28 @@ class UnitOfWork:
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested transaction: if the block raises, its changes and the after-commit callbacks it
         registered are dropped, and the rest of the unit of work carries on."""
-        registered = len(self._after_commit)
+        registered, emitted, rows = len(self._after_commit), len(self._events), len(self._rows)
         try:
             async with self.session.begin_nested():
                 yield
         except BaseException:
             del self._after_commit[registered:]
+            del self._events[emitted:]
+            del self._rows[rows:]
             raise
 
     async def commit(self) -> None:
+        events, self._events = self._events, []
+        rows, self._rows = self._rows, []
+        if rows:
+            await self.session.flush()  # the session's objects first: these rows may reference them
+            by_table: dict[Table, list[dict[str, Any]]] = {}
+            for table, row in rows:
+                by_table.setdefault(table, []).append(row)
+            for table, table_rows in by_table.items():
+                await self.session.execute(_insert_into(table), table_rows)
+        if events:
+            await self.session.execute(_OUTBOX_INSERT, events)
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
@@ -110,9 +147,8 @@ class UnitOfWork:
                 await callback()
             except Exception:
                 log.warning("after-commit step %s failed; the commit stands", _name(callback), exc_info=True)
-        if self._emitted and self._on_events_committed is not None:
+        if events and self._on_events_committed is not None:
             self._on_events_committed()
-        self._emitted = 0
 
     async def run(self, work: Callable[[], Awaitable[T]], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
         """Run `work` (a use case that commits) in this unit of work; when PostgreSQL breaks its transaction up
@@ -137,7 +173,8 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
         self._after_commit.clear()
-        self._emitted = 0
+        self._events.clear()
+        self._rows.clear()
 
     async def flush(self) -> None:
         await self.session.flush()

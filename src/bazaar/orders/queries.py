@@ -411,16 +411,21 @@ class OrderMoney:
     sellers: dict[str, SellerMoney]
 
 
-def money_line(li: OrderLine) -> dict[str, Any]:
-    """A line as `sellers_money` (and the order-placed event, which carries them) takes it."""
+def money_line(li: OrderLine | Mapping[str, Any]) -> dict[str, Any]:
+    """A line (a row of `order_lines`, or its values by column) as `sellers_money` (and the order-placed event,
+    which carries them) takes it."""
+    v = li if isinstance(li, Mapping) else {k: getattr(li, k) for k in _MONEY_COLUMNS}
     return {
-        "seller_id": li.seller_id,
-        "product_id": li.product_id,
-        "quantity": li.quantity,
-        "title": li.title,
-        "amount": li.unit_price_amount * li.quantity + li.shipping_amount,
-        "tax": li.tax_amount,
+        "seller_id": v["seller_id"],
+        "product_id": v["product_id"],
+        "quantity": v["quantity"],
+        "title": v["title"],
+        "amount": v["unit_price_amount"] * v["quantity"] + v["shipping_amount"],
+        "tax": v["tax_amount"],
     }
+
+
+_MONEY_COLUMNS = ("seller_id", "product_id", "quantity", "title", "unit_price_amount", "shipping_amount", "tax_amount")
 
 
 def sellers_money(lines: Iterable[Mapping[str, Any]]) -> dict[str, SellerMoney]:

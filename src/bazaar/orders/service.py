@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import stock
@@ -21,6 +21,10 @@ from bazaar.orders.queries import OrderNotFound, money_line
 from bazaar.orders.states import check_transition
 
 log = logging.getLogger("bazaar.orders")
+
+
+_ORDERS, _LINES, _HISTORY = (cast(Table, m.__table__) for m in (Order, OrderLine, OrderStatusHistory))
+_DIRECTORY, _SELLER_ORDERS = cast(Table, OrderDirectory.__table__), cast(Table, SellerOrder.__table__)
 
 
 @dataclass(frozen=True)
@@ -56,66 +60,48 @@ async def place_order(
     sellers' vouchers ({code, seller_id, amount}); each line carries its share, and the total is net of them."""
     discount = sum(int(d["amount"]) for d in discounts or [])
     now = utcnow()
-    order = Order(
-        id=new_id(),  # known now: the order, its lines and its history go in the caller's next flush together
-        user_id=user_id,
-        created_at=now,
-        checkout_id=checkout_id,
-        status="pending",
-        currency=currency,
-        subtotal_amount=subtotal,
-        shipping_amount=shipping,
-        tax_amount=tax,
-        total_amount=subtotal - discount + shipping + tax,
-        discount_amount=discount,
-        discounts=discounts or None,
-        shipping_address=shipping_address,
-        shipping_method=shipping_method,
-    )
-    uow.session.add(order)
+    order_id = new_id()
+    total = subtotal - discount + shipping + tax
+    # Written with the commit in one statement per table (nothing reads them back in this transaction), in the
+    # order their references need: the order, then its lines, history, directory entry and sellers' index.
+    uow.insert(_ORDERS, {
+        "id": order_id, "user_id": user_id, "checkout_id": checkout_id, "status": "pending", "currency": currency,
+        "subtotal_amount": subtotal, "shipping_amount": shipping, "tax_amount": tax, "total_amount": total,
+        "discount_amount": discount, "discounts": discounts or None, "shipping_address": shipping_address,
+        "shipping_method": shipping_method, "created_at": now, "updated_at": now,
+    })  # fmt: skip
     charged: set[str] = set()
-    made: list[OrderLine] = []
+    made: list[dict[str, Any]] = []
     for line in lines:
         # A seller's shipment price is carried on that seller's first line.
         line_shipping = 0 if line.seller_id in charged else shipping_by_seller.get(line.seller_id, 0)
         charged.add(line.seller_id)
-        made.append(
-            OrderLine(
-                id=new_id(),
-                order_id=order.id,
-                user_id=user_id,
-                offer_id=line.offer_id,
-                sku_id=line.sku_id,
-                product_id=line.product_id,
-                seller_id=line.seller_id,
-                reservation_id=line.reservation_id,
-                title=line.title,
-                quantity=line.quantity,
-                unit_price_amount=line.unit_price,
-                shipping_amount=line_shipping,
-                tax_amount=line.tax,
-                discount_amount=line.discount,
-                currency=currency,
-            )
-        )
-    uow.session.add_all(made)
-    uow.session.add(OrderStatusHistory(order_id=order.id, user_id=user_id, status="pending", note="order placed"))
+        made.append({
+            "id": new_id(), "order_id": order_id, "user_id": user_id, "offer_id": line.offer_id,
+            "sku_id": line.sku_id, "product_id": line.product_id, "seller_id": line.seller_id,
+            "reservation_id": line.reservation_id, "title": line.title, "quantity": line.quantity,
+            "unit_price_amount": line.unit_price, "shipping_amount": line_shipping, "tax_amount": line.tax,
+            "discount_amount": line.discount, "currency": currency, "shipped_quantity": 0, "returned_quantity": 0,
+        })  # fmt: skip
+    for row in made:
+        uow.insert(_LINES, row)
+    history = {"id": new_id(), "order_id": order_id, "user_id": user_id, "status": "pending", "note": "order placed"}
+    uow.insert(_HISTORY, {**history, "at": now})
     seller_ids = tuple(sorted({li.seller_id for li in lines}))
-    uow.session.add(OrderDirectory(id=order.id, user_id=user_id, order_id=order.id))
-    uow.session.add_all(
-        SellerOrder(seller_id=s, order_id=order.id, user_id=user_id, created_at=now) for s in seller_ids
-    )
+    uow.insert(_DIRECTORY, {"id": order_id, "user_id": user_id, "order_id": order_id})
+    for s in seller_ids:
+        uow.insert(_SELLER_ORDERS, {"seller_id": s, "order_id": order_id, "user_id": user_id, "created_at": now})
     uow.emit(
         OrderPlaced(
-            id=order.id,
+            id=order_id,
             user_id=user_id,
             seller_ids=seller_ids,
-            total_amount=order.total_amount,
+            total_amount=total,
             currency=currency,
-            lines=tuple(money_line(li) for li in sorted(made, key=lambda li: li.id)),  # the order's reads' order
+            lines=tuple(money_line(li) for li in sorted(made, key=lambda li: li["id"])),  # the order's reads' order
         )
     )
-    return order.id
+    return order_id
 
 
 async def change_status(
