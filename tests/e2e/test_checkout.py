@@ -400,6 +400,43 @@ async def test_holds_gone_while_the_provider_answers_void_the_authorization_and_
     await assert_nothing_held(container)
 
 
+async def test_an_order_that_fails_to_be_placed_keeps_the_providers_answer_and_the_reconciler_places_it(
+    client: httpx.AsyncClient, container, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The answer and the order commit together; when placing the order fails (here a bug, once), the answer is
+    recorded alone, so the authorization is not left for the provider to tell again, and the reconciler
+    places the order."""
+    from bazaar.checkout import saga
+
+    a = await make_offer(container, quantity=3)
+    user, headers = await new_user(client)
+    await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 1}, headers=headers)
+    real, calls = saga.place_order, []
+
+    async def fails_once(**kw: Any) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("order placement broke")
+        return await real(**kw)
+
+    monkeypatch.setattr(saga, "place_order", fails_once)
+    request = CheckoutRequest.model_validate(body())
+    deps = container.saga_deps()
+    with pytest.raises(RuntimeError, match="order placement broke"):
+        await service.start_checkout(deps=deps, user_id=user["id"], idempotency_key="k", request=request)
+    async with container.read_uow() as uow:
+        checkout = (await uow.session.execute(select(Checkout))).scalar_one()
+        payment = (await uow.session.execute(select(Payment))).scalar_one()
+    assert checkout.status == "payment_authorized" and payment.status == "authorized"
+    assert await count(container, Order) == 0
+    assert await service.reconcile_once(deps=container.saga_deps(), now=utcnow() + timedelta(minutes=5)) == 1
+    async with container.read_uow() as uow:
+        checkout = (await uow.session.execute(select(Checkout))).scalar_one()
+    assert checkout.status == "completed" and await count(container, Order) == 1
+    assert await levels(container, a.id) == (2, 2)
+    await assert_nothing_held(container)
+
+
 async def test_a_checkout_request_takes_at_most_four_database_transactions(
     client: httpx.AsyncClient, container, backend: str
 ) -> None:  # type: ignore[no-untyped-def]

@@ -258,3 +258,39 @@ async def test_holds_and_sales_told_one_by_one_by_an_earlier_version_still_count
     async with container.read_uow() as uow:
         stats = await seller_stats(uow=uow, seller_id=offer.seller_id)
     assert len(made) == 1 and stats.reservations == 3
+
+
+async def test_a_cart_held_in_one_statement_runs_again_when_an_offer_was_split_meanwhile(
+    container: Container, pg_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two offers read as one bucket each are held in one statement. One of them was split into four buckets
+    between that read and the statement (its bucket 0 now has too few units): the hold is not refused for want
+    of stock; the transaction runs again, reads the four buckets and gathers the units."""
+    from dataclasses import replace
+
+    from bazaar.inventory import allocation
+
+    one = await make_offer(container, quantity=5, buckets=1)
+    split = await make_offer(container, quantity=8, buckets=4)  # 2 units in each bucket
+    real, reads = allocation.offer_stock, []
+
+    async def read_before_the_split(uow, offer_ids):  # type: ignore[no-untyped-def]
+        stocks = await real(uow, offer_ids)
+        reads.append(len(reads))
+        if len(reads) == 1:  # as read just before the seller split the offer
+            stocks[split.id] = replace(stocks[split.id], buckets=1, largest=8)
+        return stocks
+
+    monkeypatch.setattr(allocation, "offer_stock", read_before_the_split)
+    async with container.uow() as uow:
+        held = await uow.run(lambda: _reserve_in(uow, [(one.id, 1), (split.id, 3)]))
+    assert len(reads) == 2  # read again after the first statement found bucket 0 short
+    assert sorted(r.quantity for r in held) == [1, 3]
+    assert await levels(container, split.id) == (8, 5)
+    assert await levels(container, one.id) == (5, 4)
+
+
+async def _reserve_in(uow, lines):  # type: ignore[no-untyped-def]
+    held = await inventory.reserve_lines(uow=uow, lines=lines, ttl=TTL)
+    await uow.commit()
+    return held

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, inspect, select
+from sqlalchemy.exc import DBAPIError
 
 from bazaar.cart import service as cart_service
 from bazaar.checkout import queries
@@ -30,14 +31,14 @@ from bazaar.checkout.models import Checkout, CheckoutStep
 from bazaar.checkout.ports import AuthOutcome, CheckoutPayments, PendingAuthorization
 from bazaar.checkout.pricing import PricedLine, Quote, price_cart, seller_subtotals
 from bazaar.checkout.schemas import CardInput, CheckoutRead, StepRead
-from bazaar.db.uow import UnitOfWork
+from bazaar.db.uow import UnitOfWork, is_transient_conflict
 from bazaar.flash_sales import holds as flash_holds
 from bazaar.flash_sales.errors import AdmissionRequired
 from bazaar.inventory import service as inventory
 from bazaar.inventory.errors import HoldLimitExceeded, InsufficientStock
 from bazaar.inventory.limits import HoldLimits
 from bazaar.kernel.clock import utcnow
-from bazaar.kernel.errors import Conflict, DependencyUnavailable
+from bazaar.kernel.errors import Conflict, DatabaseBusy, DependencyUnavailable
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.money import MAX_AMOUNT, AmountTooLarge
 from bazaar.kernel.payments import CardDetails, ProviderResult
@@ -392,10 +393,19 @@ async def _authorize(deps: SagaDeps, checkout_id: str, card: CardInput | None, p
     if outcome is not None and outcome.status == "unknown":
         return None
     mark = len(progress.steps) if progress is not None else 0
-    async with deps.uow_factory() as uow:
-        known, recorded = await uow.run(
-            lambda: _record_authorization(deps, uow, checkout_id, progress, mark, outcome, answer, pending)
-        )
+    try:
+        async with deps.uow_factory() as uow:
+            known, recorded = await uow.run(
+                lambda: _record_authorization(deps, uow, checkout_id, progress, mark, outcome, answer, pending)
+            )
+    except DatabaseBusy:
+        # The answer and the order were given up on together: the answer is kept, alone (its own transaction
+        # locks no stock), and the reconciler places the order from `payment_authorized`.
+        async with deps.uow_factory() as uow:
+            await uow.run(
+                lambda: _record_authorization(deps, uow, checkout_id, progress, mark, outcome, answer, pending, True)
+            )
+        raise
     if recorded is not None:
         if recorded == "" and known.status == "authorized":
             await _release_orphan_authorization(deps, checkout_id)
@@ -447,8 +457,17 @@ async def _record_authorization(
         # The order goes in the same commit as the answer: one transaction, not two, from the provider's answer to
         # the order. Should the holds be gone, all of it is rolled back and the answer recorded alone; the step
         # `payment_authorized` then finds the holds gone again and compensates, as for a checkout resumed there.
-        with uow.session.no_autoflush:
-            placed = await _place(deps, uow, checkout, progress)
+        try:
+            with uow.session.no_autoflush:
+                placed = await _place(deps, uow, checkout, progress)
+        except Exception as exc:
+            if isinstance(exc, DBAPIError) and is_transient_conflict(exc):
+                raise  # `UnitOfWork.run` runs all of it again
+            # Whatever went wrong with the order, the provider's answer is recorded (a later step or the
+            # reconciler goes on from `payment_authorized`), then the error goes on up.
+            await uow.rollback()
+            await _record_authorization(deps, uow, checkout_id, progress, mark, outcome, answer, pending, True)
+            raise
         if placed is None:
             return await _record_authorization(deps, uow, checkout_id, progress, mark, outcome, answer, pending, True)
         return outcome, placed

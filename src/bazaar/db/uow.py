@@ -29,6 +29,8 @@ def _insert_into(table: Table) -> Any:
     if statement is None:
         statement = _INSERTS[table] = insert(table)
     return statement
+
+
 T = TypeVar("T")
 log = logging.getLogger("bazaar.db")
 
@@ -37,6 +39,12 @@ RETRIED_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serializ
 CONFLICT_ATTEMPTS = 4
 conflicts_retried = 0  # process-wide counts, exported at /metrics
 conflicts_given_up = 0
+
+
+class StaleRead(Exception):
+    """What the transaction read without a lock moved before it took the lock, so what it decided on that read
+    no longer holds: `UnitOfWork.run` runs it again (it reads afresh), as it does a transaction PostgreSQL broke
+    up. Raised only inside work given to `run`."""
 
 
 def is_transient_conflict(exc: BaseException) -> bool:
@@ -120,6 +128,11 @@ class UnitOfWork:
         try:
             async with self.session.begin_nested():
                 yield
+                # What the block recorded is written inside it (as the ORM flushes its objects when a savepoint
+                # is released): a row that fails fails this block alone, not the transaction's commit.
+                block_rows, block_events = self._rows[rows:], self._events[emitted:]
+                del self._rows[rows:], self._events[emitted:]
+                await self._write(block_rows, block_events)
         except BaseException:
             del self._after_commit[registered:]
             del self._events[emitted:]
@@ -129,15 +142,7 @@ class UnitOfWork:
     async def commit(self) -> None:
         events, self._events = self._events, []
         rows, self._rows = self._rows, []
-        if rows:
-            await self.session.flush()  # the session's objects first: these rows may reference them
-            by_table: dict[Table, list[dict[str, Any]]] = {}
-            for table, row in rows:
-                by_table.setdefault(table, []).append(row)
-            for table, table_rows in by_table.items():
-                await self.session.execute(_insert_into(table), table_rows)
-        if events:
-            await self.session.execute(_OUTBOX_INSERT, events)
+        await self._write(rows, events)
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
@@ -150,23 +155,36 @@ class UnitOfWork:
         if events and self._on_events_committed is not None:
             self._on_events_committed()
 
+    async def _write(self, rows: list[tuple[Table, dict[str, Any]]], events: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.flush()  # the session's objects first: these rows may reference them
+            by_table: dict[Table, list[dict[str, Any]]] = {}
+            for table, row in rows:
+                by_table.setdefault(table, []).append(row)
+            for table, table_rows in by_table.items():
+                await self.session.execute(_insert_into(table), table_rows)
+        if events:
+            await self.session.execute(_OUTBOX_INSERT, events)
+
     async def run(self, work: Callable[[], Awaitable[T]], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
         """Run `work` (a use case that commits) in this unit of work; when PostgreSQL breaks its transaction up
-        (deadlock, serialization failure), roll back and run it again, up to `attempts` times in all, then
-        raise DatabaseBusy (503 with Retry-After). `work` must be safe to run again after a rollback."""
+        (deadlock, serialization failure), or `work` raises StaleRead, roll back and run it again, up to `attempts`
+        times in all, then raise DatabaseBusy (503 with Retry-After). `work` must be safe to run again after a
+        rollback."""
         global conflicts_retried, conflicts_given_up
         for attempt in range(1, attempts + 1):
             try:
                 return await work()
-            except DBAPIError as exc:
-                if not is_transient_conflict(exc):
+            except (DBAPIError, StaleRead) as exc:
+                if isinstance(exc, DBAPIError) and not is_transient_conflict(exc):
                     raise
                 await self.rollback()
                 if attempt == attempts:
                     conflicts_given_up += 1
                     raise DatabaseBusy("the database is busy; try again in a moment") from exc
                 conflicts_retried += 1
-                log.info("transaction broken up by the database (%s); attempt %d again", type(exc.orig), attempt + 1)
+                cause = type(exc.orig) if isinstance(exc, DBAPIError) else type(exc)
+                log.info("transaction broken up (%s); attempt %d again", cause, attempt + 1)
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
 

@@ -116,8 +116,10 @@ async def _on_all(uow: UnitOfWork, statement: Any, units: list[tuple[str, int, i
 
 async def take_each(uow: UnitOfWork, stocks: list[OfferStock], wanted: dict[str, int]) -> dict[str, Piece] | None:
     """Several offers' units from their one bucket each, in one statement (PostgreSQL, every offer in one
-    bucket, more than one offer): the pieces taken, or None when that does not apply and `take` goes line by
-    line. An offer missing from the answer had too few units (its one bucket is locked now: no other path)."""
+    bucket as last read, more than one offer): the pieces taken, or None when that does not apply and `take`
+    goes line by line. An offer missing from the answer had too few units in bucket 0, which is locked now;
+    should the offer have more buckets by now, the caller must start over (another path would lock out of
+    order)."""
     if not uow.is_postgres or len(stocks) < 2 or any(s.buckets != 1 for s in stocks):
         return None
     left = await _on_all(uow, _TAKE_ROWS, [(s.offer_id, 0, wanted[s.offer_id]) for s in stocks])

@@ -18,7 +18,7 @@ from sqlalchemy import Row, Table, bindparam, func, select, update
 
 from bazaar.accounts.standing import ensure_seller_active
 from bazaar.catalog.models import Offer
-from bazaar.db.uow import UnitOfWork
+from bazaar.db.uow import StaleRead, UnitOfWork
 from bazaar.inventory import allocation, metrics
 from bazaar.inventory import events as ev
 from bazaar.inventory.errors import (
@@ -148,6 +148,10 @@ async def _take_all(
             taken = [(o, pieces[o]) for o in wanted if o in pieces]
             missed = {o: q for o, q in wanted.items() if o not in pieces}
             levels = await allocation.totals(uow, missed) if missed else {}
+            if any(levels[o][1] >= q for o, q in missed.items()):
+                # Its units were spread over more buckets since they were counted (a seller's re-split): the
+                # transaction runs again and takes them line by line, gathering units into one bucket.
+                raise StaleRead("an offer's stock moved between buckets while it was being held")
             short = [{"offer_id": o, "requested": q, "available": levels[o][1]} for o, q in missed.items()]
             wanted = {}
     for offer_id, qty in wanted.items():
@@ -344,7 +348,8 @@ _COMMIT_HELD = (
 
 
 async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]) -> list[ReservationRead]:
-    """Turn holds into sales (idempotent); an expired or released hold raises and nothing changes."""
+    """Turn holds into sales (idempotent). An expired or released hold raises; the caller's transaction must then
+    be rolled back, which undoes the holds this call marked sold before it found that one."""
     now = utcnow()
     ids = sorted(set(reservation_ids))
     done = list(await uow.session.execute(_COMMIT_HELD, {"ids": ids, "now": now}))

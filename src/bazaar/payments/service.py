@@ -193,6 +193,8 @@ _SCHEDULE = (  # built once: every order runs it
     update(Payment)
     .where(Payment.id == bindparam("payment"), Payment.status == "authorized")
     .values(order_id=bindparam("order"), capture_after=bindparam("after"))
+    .returning(Payment)  # the session's copy of the payment, refreshed (the values are bound, not evaluable)
+    .execution_options(populate_existing=True, synchronize_session=False)
 )
 
 
@@ -200,6 +202,6 @@ async def schedule_capture(*, uow: UnitOfWork, payment_id: str, order_id: str, c
     """Tie an authorized payment to its order and say when it may be captured; in the caller's transaction
     (the saga's order_created step), which commits it."""
     done = await uow.session.execute(_SCHEDULE, {"payment": payment_id, "order": order_id, "after": capture_after})
-    if not done.rowcount:  # type: ignore[attr-defined]
+    if done.scalar_one_or_none() is None:
         payment = await get_payment_row(uow, payment_id)
         raise PaymentStateConflict(f"cannot schedule the capture of a {payment.status} payment", status=payment.status)
