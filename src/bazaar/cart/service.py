@@ -369,12 +369,17 @@ async def merge_carts(
     return cart.id
 
 
+_REMOVE_ORDERED = delete(ITEMS).where(  # built once: every order runs it
+    ITEMS.c.cart_id == bindparam("the_cart"), ITEMS.c.offer_id.in_(bindparam("ordered", expanding=True))
+)
+
+
 async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, offer_ids: list[str]) -> None:
     """Take what was just ordered out of the cart, inside the caller's transaction (the order's)."""
     cart = await _lock(uow, (_CART_BY_ID, {"the_cart": cart_id}))
     if cart is None:
         return
-    await uow.session.execute(delete(ITEMS).where(ITEMS.c.cart_id == cart_id, ITEMS.c.offer_id.in_(offer_ids)))
+    await uow.session.execute(_REMOVE_ORDERED, {"the_cart": cart_id, "ordered": offer_ids})
     copy = queries.snapshot(cart, await queries.cart_items(uow, cart_id))
 
     async def publish() -> None:

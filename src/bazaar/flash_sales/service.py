@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, text, true, update
+from sqlalchemy import and_, bindparam, func, select, text, true, update
 
 from bazaar.catalog import queries as catalog
 from bazaar.db.uow import UnitOfWork
@@ -259,18 +259,21 @@ async def live_sales_of(
 ) -> list[tuple[str, str]]:
     """(offer id, sale id) of the sales whose window is open now on any of these offers (cancelled ones
     excluded), in offer-id order: a whole cart in one query."""
-    now = now or utcnow()
-    rows = await uow.session.execute(
-        select(FlashSale.offer_id, FlashSale.id)
-        .where(
-            FlashSale.offer_id.in_(sorted(set(offer_ids))),
-            FlashSale.status != "cancelled",
-            FlashSale.starts_at <= now,
-            FlashSale.ends_at > now,
-        )
-        .order_by(FlashSale.offer_id)
-    )
+    rows = await uow.session.execute(_LIVE_SALES, {"ids": sorted(set(offer_ids)), "now": now or utcnow()})
     return [(offer_id, sale_id) for offer_id, sale_id in rows]
+
+
+_now = bindparam("now", type_=FlashSale.starts_at.type)
+_LIVE_SALES = (  # built once: every cart checkout runs it
+    select(FlashSale.offer_id, FlashSale.id)
+    .where(
+        FlashSale.offer_id.in_(bindparam("ids", expanding=True)),
+        FlashSale.status != "cancelled",
+        FlashSale.starts_at <= _now,
+        FlashSale.ends_at > _now,
+    )
+    .order_by(FlashSale.offer_id)
+)
 
 
 async def sales_in_view(*, uow: UnitOfWork, now: datetime | None = None, ahead: timedelta) -> list[FlashSale]:

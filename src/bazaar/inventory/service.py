@@ -59,6 +59,9 @@ _COLUMNS = (
 )
 
 
+_RESERVATIONS, _OFFERS = cast(Table, Reservation.__table__), cast(Table, Offer.__table__)
+
+
 def _read(r: Reservation | Row[Any], status: str | None = None) -> ReservationRead:
     return ReservationRead(
         id=r.id,
@@ -204,21 +207,18 @@ async def reserve_lines(
         except HoldLimitExceeded:
             await allocation.give_back(uow, [(o, p.bucket, p.quantity) for o, p in taken])
             raise
-    expires_at = utcnow() + ttl
+    now = utcnow()
+    expires_at = now + ttl
     made = [
-        Reservation(
-            id=new_id(),
-            offer_id=o,
-            bucket=p.bucket,
-            quantity=p.quantity,
-            status="held",
-            checkout_id=checkout_id,
-            user_id=user_id,
-            expires_at=expires_at,
+        ReservationRead(
+            id=new_id(), offer_id=o, quantity=p.quantity, status="held", expires_at=expires_at,
+            checkout_id=checkout_id, user_id=user_id,
         )
         for o, p in taken
-    ]
-    uow.session.add_all(made)
+    ]  # fmt: skip
+    for r, (_, piece) in zip(made, taken, strict=True):  # written with the commit: nothing reads them back before
+        row = {**r.model_dump(), "bucket": piece.bucket, "created_at": now, "updated_at": now}
+        uow.insert(_RESERVATIONS, row)
     holds = [ev.hold(r.id, r.offer_id, stocks[r.offer_id].seller_id, r.quantity) for r in made]
     uow.emit(ev.ReservationsMade(made[0].offer_id, iso(expires_at) or "", holds))
     # Told whenever a hold empties a bucket, not only when this transaction sees the offer at zero: two
@@ -228,7 +228,7 @@ async def reserve_lines(
     emptied = await _emit_stock_changed(uow, {o for o, p in taken if p.left_in_bucket == 0}, products)
     _on_commit(uow, _flags(sold_out, emptied, mark=True))
     uow.after_commit(_counted("made", made))
-    return [_read(r) for r in made]
+    return made
 
 
 async def _offer_info(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -326,7 +326,6 @@ async def _load(uow: UnitOfWork, ids: Sequence[str], *, lock: bool, with_offer: 
     return {r.id: r for r in (await uow.session.execute(query)).all()}
 
 
-_RESERVATIONS, _OFFERS = cast(Table, Reservation.__table__), cast(Table, Offer.__table__)
 _now = bindparam("now", type_=_RESERVATIONS.c.updated_at.type)
 _of_offer = _OFFERS.c.id == _RESERVATIONS.c.offer_id
 # Built once: every checkout's order runs it. The holds still held and unexpired become sales, with their offers'

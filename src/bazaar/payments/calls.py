@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bazaar.db.uow import UnitOfWork
@@ -45,6 +45,9 @@ OPEN = ("pending", "unknown")  # in flight, or the answer was lost: the provider
 NOT_PERFORMED = ("unavailable", "not_performed")  # the provider surely did not act on this key
 NOT_FINAL = OPEN + NOT_PERFORMED
 MAX_KEY_LENGTH = 120
+
+
+_PAYMENTS, _EVENTS = cast(Table, Payment.__table__), cast(Table, PaymentEvent.__table__)
 
 
 def authorization_key(payment_key: str) -> str:
@@ -105,15 +108,20 @@ def open_new_authorization(uow: UnitOfWork, checkout_id: str, amount: Money, las
     """Record a new checkout's payment and its authorize call in the caller's transaction, which commits them
     before the call is made (with the step that priced the checkout). Only for a checkout created in that same
     transaction: nothing can exist under its key yet (a second attempt uses open_authorization)."""
-    payment = Payment(
-        id=new_id(), checkout_id=checkout_id, idempotency_key=key, status="pending",
-        currency=amount.currency, amount=amount.amount, card_last4=last4,
-    )  # fmt: skip
+    payment_id = new_id()
+    # Written with the commit, the payment before its call (nothing reads them back before).
+    uow.insert(_PAYMENTS, {
+        "id": payment_id, "checkout_id": checkout_id, "idempotency_key": key, "status": "pending",
+        "currency": amount.currency, "amount": amount.amount, "card_last4": last4,
+    })  # fmt: skip
     event = PaymentEvent(
-        id=new_id(), payment_id=payment.id, kind="authorize", amount=amount.amount,
+        id=new_id(), payment_id=payment_id, kind="authorize", amount=amount.amount,
         idempotency_key=authorization_key(key), outcome="pending",
     )  # fmt: skip
-    uow.session.add_all([payment, event])
+    uow.insert(_EVENTS, {
+        "id": event.id, "payment_id": payment_id, "kind": "authorize", "amount": amount.amount,
+        "idempotency_key": event.idempotency_key, "outcome": "pending",
+    })  # fmt: skip
     return event
 
 
