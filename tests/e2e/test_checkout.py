@@ -355,6 +355,45 @@ async def test_an_authorization_arriving_after_the_reconciler_undid_the_checkout
     await assert_nothing_held(container)
 
 
+class AnsweredLate(HeldAtTheProvider):
+    """The provider authorizes at once, but its answer reaches the request only when `go` is set."""
+
+    async def send_authorization(self, *args: Any, **kw: Any) -> Any:
+        answer = await self.inner.send_authorization(*args, **kw)
+        self.reached.set()
+        await self.go.wait()
+        return answer
+
+
+async def test_an_authorization_the_reconciler_went_on_with_is_kept_when_the_late_answer_arrives(
+    client: httpx.AsyncClient, container
+) -> None:  # type: ignore[no-untyped-def]
+    """Past the deadline the reconciler asks the provider, finds the authorization and places the order; the
+    request's answer arriving after that must not take the authorization for an orphan and void it."""
+    a = await make_offer(container, quantity=2)
+    user, headers = await new_user(client)
+    await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 1}, headers=headers)
+    deps = container.saga_deps()
+    late = AnsweredLate(deps.payments)
+    deps.payments = late
+    request = CheckoutRequest.model_validate(body())
+    running = asyncio.create_task(
+        service.start_checkout(deps=deps, user_id=user["id"], idempotency_key="late-kept", request=request)
+    )
+    await asyncio.wait_for(late.reached.wait(), 10)
+    assert await service.reconcile_once(deps=container.saga_deps(), now=utcnow() + timedelta(minutes=5)) == 1
+    late.go.set()
+    answer = await running
+    assert answer.status == "completed" and answer.order_id
+    async with container.read_uow() as uow:
+        checkout = (await uow.session.execute(select(Checkout))).scalar_one()
+        payment = (await uow.session.execute(select(Payment))).scalar_one()
+    assert checkout.status == "completed" and checkout.order_id == answer.order_id
+    assert payment.status == "authorized" and payment.order_id == answer.order_id  # not voided
+    assert await count(container, Order) == 1
+    await assert_nothing_held(container)
+
+
 @pytest.mark.parametrize("crash_after", [None, "payment_authorized"])
 async def test_holds_gone_while_the_provider_answers_void_the_authorization_and_fail_the_checkout(
     client: httpx.AsyncClient, container, crash_after: str | None

@@ -55,6 +55,9 @@ TERMINAL = frozenset({"completed", "failed"})
 BEFORE_PAYMENT = frozenset({"started", "cart_validated", "inventory_reserved"})
 
 
+_TAKEN_ON = "taken on"  # _record_authorization: the reconciler went on with this authorization meanwhile
+
+
 class InjectedCrash(RuntimeError):
     """Raised by the test hook to simulate a process dying right after a step was persisted."""
 
@@ -409,7 +412,7 @@ async def _authorize(deps: SagaDeps, checkout_id: str, card: CardInput | None, p
     if recorded is not None:
         if recorded == "" and known.status == "authorized":
             await _release_orphan_authorization(deps, checkout_id)
-        return recorded
+        return "" if recorded == _TAKEN_ON else recorded  # "": the caller reads where the checkout is now
     outcome = known
     code = "payment_provider_unavailable" if outcome.status == "unavailable" else outcome.status
     if card is None and outcome.status == "not_found":
@@ -431,8 +434,9 @@ async def _record_authorization(
 ) -> tuple[AuthOutcome, str | None]:
     """The provider's answer recorded with the step it decides, and an authorization with the order it pays for,
     in one transaction. Answers the outcome and the status recorded: `completed` (`payment_authorized` when the
-    order could not be placed, or `alone`); "" when the checkout was taken over meanwhile (read it again); None
-    for a refusal (recorded; the caller compensates)."""
+    order could not be placed, or `alone`); "" when the checkout was taken over and undone meanwhile (the
+    authorization is an orphan), _TAKEN_ON when the reconciler went on with this authorization (read the
+    checkout again, in both cases); None for a refusal (recorded; the caller compensates)."""
     if progress is not None:
         del progress.steps[mark:]  # a retried attempt records its steps again
     # Under the row lock: while this process waited on the provider, the reconciler may have taken the
@@ -445,7 +449,9 @@ async def _record_authorization(
     assert outcome is not None
     if checkout.status != "priced":
         await uow.commit()  # the provider's answer is the truth whatever became of the checkout
-        return outcome, ""
+        # Taken over meanwhile. Undone ("" : the authorization is an orphan, the caller voids it), or gone on
+        # (the reconciler asked the provider, found this same authorization and placed the order it pays for).
+        return outcome, "" if checkout.status in ("compensating", "failed") else _TAKEN_ON
     if outcome.status == "authorized":
         checkout.payment_id = outcome.payment_id
         new_step(uow, checkout, "payment_authorized", progress, payment_id=outcome.payment_id)

@@ -193,7 +193,8 @@ async def start_checkout(
         progress = await uow.run(lambda: begin(uow))
     if progress is None:
         return await _replay(deps, user_id=user_id, key=key, fingerprint=fingerprint)
-    if await saga.run(deps, progress.checkout.id, request.payment, progress) == "completed":
+    status = await saga.run(deps, progress.checkout.id, request.payment, progress)
+    if status == "completed" and progress.checkout.status == "completed":  # this request completed it
         return progress.read()
     return await _answer(deps, progress.checkout.id)
 
