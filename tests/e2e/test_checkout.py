@@ -323,20 +323,32 @@ class HeldAtTheProvider:
         return getattr(self.inner, name)
 
 
-async def test_an_authorization_arriving_after_the_reconciler_undid_the_checkout_is_voided_not_recorded(
-    client: httpx.AsyncClient, container
-) -> None:  # type: ignore[no-untyped-def]
+async def checkout_waiting_on_the_provider(
+    client: httpx.AsyncClient,
+    container: Any,
+    provider: type[HeldAtTheProvider],
+    key: str,
+    crash_after: frozenset[str] = frozenset(),
+) -> tuple[MadeOffer, asyncio.Task[Any], HeldAtTheProvider]:
+    """A one-line checkout started with `provider` wrapped around the payments, once its request has reached it."""
     a = await make_offer(container, quantity=2)
     user, headers = await new_user(client)
     await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 1}, headers=headers)
-    deps = container.saga_deps()
-    held = HeldAtTheProvider(deps.payments)
+    deps = container.saga_deps(crash_after=set(crash_after))
+    held = provider(deps.payments)
     deps.payments = held
     request = CheckoutRequest.model_validate(body())
     running = asyncio.create_task(
-        service.start_checkout(deps=deps, user_id=user["id"], idempotency_key="late", request=request)
+        service.start_checkout(deps=deps, user_id=user["id"], idempotency_key=key, request=request)
     )
     await asyncio.wait_for(held.reached.wait(), 10)
+    return a, running, held
+
+
+async def test_an_authorization_arriving_after_the_reconciler_undid_the_checkout_is_voided_not_recorded(
+    client: httpx.AsyncClient, container
+) -> None:  # type: ignore[no-untyped-def]
+    a, running, held = await checkout_waiting_on_the_provider(client, container, HeldAtTheProvider, "late")
     # The request is waiting on the provider; past the deadline the reconciler takes the checkout over and undoes it.
     assert await service.reconcile_once(deps=container.saga_deps(), now=utcnow() + timedelta(minutes=5)) == 1
     held.go.set()  # now the provider authorizes
@@ -370,17 +382,7 @@ async def test_an_authorization_the_reconciler_went_on_with_is_kept_when_the_lat
 ) -> None:  # type: ignore[no-untyped-def]
     """Past the deadline the reconciler asks the provider, finds the authorization and places the order; the
     request's answer arriving after that must not take the authorization for an orphan and void it."""
-    a = await make_offer(container, quantity=2)
-    user, headers = await new_user(client)
-    await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 1}, headers=headers)
-    deps = container.saga_deps()
-    late = AnsweredLate(deps.payments)
-    deps.payments = late
-    request = CheckoutRequest.model_validate(body())
-    running = asyncio.create_task(
-        service.start_checkout(deps=deps, user_id=user["id"], idempotency_key="late-kept", request=request)
-    )
-    await asyncio.wait_for(late.reached.wait(), 10)
+    _, running, late = await checkout_waiting_on_the_provider(client, container, AnsweredLate, "late-kept")
     assert await service.reconcile_once(deps=container.saga_deps(), now=utcnow() + timedelta(minutes=5)) == 1
     late.go.set()
     answer = await running
@@ -403,17 +405,8 @@ async def test_holds_gone_while_the_provider_answers_void_the_authorization_and_
     right after recording the answer, by the reconciler."""
     from bazaar.inventory import service as inventory
 
-    a = await make_offer(container, quantity=2)
-    user, headers = await new_user(client)
-    await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 1}, headers=headers)
-    deps = container.saga_deps(crash_after={crash_after} if crash_after else set())
-    held = HeldAtTheProvider(deps.payments)
-    deps.payments = held
-    request = CheckoutRequest.model_validate(body())
-    running = asyncio.create_task(
-        service.start_checkout(deps=deps, user_id=user["id"], idempotency_key="gone", request=request)
-    )
-    await asyncio.wait_for(held.reached.wait(), 10)
+    crash = frozenset({crash_after} if crash_after else ())
+    a, running, held = await checkout_waiting_on_the_provider(client, container, HeldAtTheProvider, "gone", crash)
     async with container.uow() as uow:  # the holds run out while the request waits on the provider
         assert await inventory.expire_due(uow=uow, now=utcnow() + timedelta(hours=2)) == 1
         await uow.commit()

@@ -92,6 +92,36 @@ async def test_two_line_carts_of_one_bucket_offers_race_in_one_statement_each(
     assert await levels(container, a.id) == (20, 0) and await levels(container, b.id) == (20, 0)
 
 
+async def test_two_line_sales_of_one_bucket_offers_in_parallel_sell_each_unit_once(
+    container: Container, engines: list[Container]
+) -> None:
+    """Forty two-line holds over the same two one-bucket offers, sold at once from two pools, each sale naming its
+    holds in either order: each sale takes both rows in one statement, locked in the lock order, so none waits on
+    another in a cycle and on-hand stock drops by exactly what was sold."""
+    a = await make_offer(container, quantity=50, buckets=1)
+    b = await make_offer(container, quantity=50, buckets=1)
+    carts = []
+    for _ in range(40):
+        async with container.uow() as uow:
+            held = await inventory.reserve_lines(uow=uow, lines=[(a.id, 1), (b.id, 1)], ttl=TTL)
+            await uow.commit()
+        carts.append([h.id for h in held])
+
+    async def sell(c: Container, ids: list[str]) -> None:
+        random.shuffle(ids)
+        async with c.uow() as uow:
+
+            async def work() -> None:
+                await inventory.commit_reservations(uow=uow, reservation_ids=ids)
+                await uow.commit()
+
+            await uow.run(work)
+
+    results = await asyncio.gather(*(sell(engines[i % 2], ids) for i, ids in enumerate(carts)), return_exceptions=True)
+    assert [r for r in results if r is not None] == []
+    assert await levels(container, a.id) == (10, 10) and await levels(container, b.id) == (10, 10)
+
+
 async def test_multi_line_carts_never_deadlock_or_oversell(container: Container, engines: list[Container]) -> None:
     a = await make_offer(container, quantity=30, buckets=4)
     b = await make_offer(container, quantity=30, buckets=1)
