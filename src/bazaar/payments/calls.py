@@ -271,13 +271,17 @@ _CLOSE_EVENT = (
     .returning(PaymentEvent)
     .execution_options(**_FRESH)
 )
+# An authorization's answer: "failed" too, since a definitive answer arriving after we had concluded "not
+# performed" is the truth.
 _AUTHORIZABLE = update(Payment).where(Payment.id == bindparam("payment"), Payment.status.in_(("pending", "failed")))
-_AUTHORIZED = (
-    _AUTHORIZABLE.values(
-        status="authorized", authorized_amount=bindparam("authorized"), provider_payment_id=bindparam("provider_id")
+_AUTHORIZED, _REFUSED = (
+    s.returning(Payment).execution_options(**_FRESH)
+    for s in (
+        _AUTHORIZABLE.values(
+            status="authorized", authorized_amount=bindparam("authorized"), provider_payment_id=bindparam("provider_id")
+        ),
+        _AUTHORIZABLE.values(status="failed"),
     )
-    .returning(Payment)
-    .execution_options(**_FRESH)
 )
 
 
@@ -301,13 +305,10 @@ async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -
     """The payment moved as the provider's answer says; answers it as it now stands (None when it did not fit)."""
     where = update(Payment).where(Payment.id == event.payment_id)
     params: dict[str, Any] = {"payment": event.payment_id}
-    # An authorization: "failed" too, since a definitive answer arriving after we had concluded "not performed" is
-    # the truth.
-    if event.kind == "authorize" and result.approved:
-        stmt: Any = _AUTHORIZED
-        params.update(authorized=result.amount.amount, provider_id=result.provider_payment_id)
-    elif event.kind == "authorize":
-        stmt = _AUTHORIZABLE.values(status="failed")
+    if event.kind == "authorize":  # statements built once: every checkout runs one
+        stmt: Any = _AUTHORIZED if result.approved else _REFUSED
+        if result.approved:
+            params.update(authorized=result.amount.amount, provider_id=result.provider_payment_id)
     elif not result.approved:
         return None
     elif event.kind == "capture":
@@ -323,7 +324,7 @@ async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -
             refunded_amount=refunded,
             status=case((refunded == Payment.captured_amount, "refunded"), else_="partially_refunded"),
         )
-    if stmt is not _AUTHORIZED:
+    if event.kind != "authorize":
         stmt = stmt.returning(Payment).execution_options(**_FRESH)
     payment = (await uow.session.execute(stmt, params)).scalar_one_or_none()
     if payment is None:
