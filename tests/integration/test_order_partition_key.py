@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import event, text
 
+from bazaar.db import driver
 from bazaar.db.migrate import downgrade, upgrade
 from bazaar.workers import payments as payment_workers
 from tests.e2e.test_admin import new_admin
@@ -64,9 +65,12 @@ def caught(container: Any) -> Iterator[dict[str, list[str]]]:
     seen: dict[str, list[str]] = {"keyed": [], "cross": [], "unkeyed": []}
 
     def look(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        seen_by(statement, context.execution_options if context is not None else {})
+
+    def seen_by(statement: str, options: Any) -> None:
         if not any(t in ORDER_TABLES for t in _NAMED.findall(statement)):
             return
-        if context is not None and context.execution_options.get("cross_partition"):
+        if options.get("cross_partition"):
             seen["cross"].append(statement)
         elif without_buyer(statement):
             seen["unkeyed"].append(f"{without_buyer(statement)}: {statement}")
@@ -76,9 +80,11 @@ def caught(container: Any) -> Iterator[dict[str, list[str]]]:
     engines = {id(e): e.sync_engine for e in (container.db.engine, container.db.read_engine)}.values()
     for engine in engines:
         event.listen(engine, "before_cursor_execute", look)
+    driver.taps.append(seen_by)  # the statements PostgreSQL runs on the driver directly (db/driver.py)
     try:
         yield seen
     finally:
+        driver.taps.remove(seen_by)
         for engine in engines:
             event.remove(engine, "before_cursor_execute", look)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from redis.exceptions import ResponseError
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, bindparam, func, select, text, update
 
 from bazaar.adapters.redis_client import is_cluster, redis_client
 from bazaar.adapters.redis_stream_recovery import BrokerLossRecovery
@@ -43,6 +43,7 @@ from bazaar.db.consumers import (
     partition_of,
     topic_group,
 )
+from bazaar.db.driver import Prepared
 from bazaar.db.outbox import EventFailure, OutboxEvent
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ports import ConsumerLag, DeadLetter, EventStreamStats
@@ -52,6 +53,20 @@ log = logging.getLogger("bazaar.events")
 # One relay publishes at a time on PostgreSQL, so each partition receives its keys' events in outbox order.
 _RELAY_LOCK = 0x62617A6172
 _DEAD_LETTER_MAXLEN = 100_000
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+_o = _OUTBOX.c
+# Built once: every relay round runs them. The oldest unpublished events (rows another relay holds skipped, on
+# PostgreSQL), and those marked published in one statement.
+_unpublished = (
+    select(_o.id, _o.event_id, _o.topic, _o.key, _o.payload, _o.created_at)
+    .where(_o.published_at.is_(None))
+    .order_by(_o.id)
+    .limit(bindparam("batch"))
+)
+_UNPUBLISHED = Prepared(_unpublished, postgresql=_unpublished.with_for_update(skip_locked=True))
+_PUBLISHED = Prepared.listing(
+    lambda one_of: update(_OUTBOX).where(one_of(_o.id, "ids")).values(published_at=bindparam("at"))
+)
 _TRIM_EVERY_SECONDS = 30.0
 _SETTLE_EVERY_SECONDS = 1.0
 _PARALLEL_PARTITIONS = 4  # partitions worked at once by one process: overlaps database round trips
@@ -144,11 +159,7 @@ class RedisEventStream:
                 locked = await uow.session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK})
                 if not locked.scalar():
                     return 0
-            query = select(OutboxEvent).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id)
-            query = query.limit(self.batch_size)
-            if uow.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            rows = list((await uow.session.execute(query)).scalars())
+            rows = (await uow.fetch(_UNPUBLISHED, {"batch": self.batch_size})).all()
             if rows:
                 await self._ensure_groups({self.stream_for(r.topic, r.key) for r in rows})
                 async with self.client.pipeline(transaction=False) as pipe:
@@ -161,9 +172,7 @@ class RedisEventStream:
                         )
                     await pipe.execute()
                 # A crash before this commit publishes the rows again; consumers dedupe through the inbox.
-                published_at = utcnow()
-                for row in rows:
-                    row.published_at = published_at
+                await uow.fetch(_PUBLISHED, {"ids": [row.id for row in rows], "at": utcnow()})
                 await uow.commit()
         await self._trim_now_and_then()
         return len(rows) + await self._settle_now_and_then()

@@ -11,6 +11,7 @@ from sqlalchemy import BindParameter, CompoundSelect, Table, and_, bindparam, se
 
 from bazaar.cart.models import Cart, CartItem
 from bazaar.catalog.models import Offer, Product
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.stock import available_units
 from bazaar.kernel.clock import aware
@@ -46,8 +47,8 @@ _VIEW_COLUMNS = (
     _PRODUCTS.images,
     available_units(_OFFERS.id),
 )
-_OFFER_VIEWS = (
-    select(*_VIEW_COLUMNS).select_from(_OFFERS_WITH_PRODUCTS).where(_OFFERS.id.in_(bindparam("ids", expanding=True)))
+_OFFER_VIEWS = Prepared.listing(
+    lambda one_of: select(*_VIEW_COLUMNS).select_from(_OFFERS_WITH_PRODUCTS).where(one_of(_OFFERS.id, "ids"))
 )  # built once: every cart read and add runs it
 
 
@@ -59,7 +60,7 @@ async def offer_views(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, Of
     ids = sorted(set(offer_ids))
     if not ids:
         return {}
-    return {r[0]: _view(r) for r in await uow.session.execute(_OFFER_VIEWS, {"ids": ids})}
+    return {r[0]: _view(r) for r in await uow.fetch(_OFFER_VIEWS, {"ids": ids})}
 
 
 def _thumb(images: list[dict[str, Any]] | None) -> str | None:
@@ -92,12 +93,12 @@ def snapshot(cart: CartRow, lines: Iterable[StoredCartLine]) -> StoredCart:
     return StoredCart(cart.id, version_of(cart), cart.user_id, cart.status, tuple(ordered))
 
 
-_LINES_OF = select(*_LINE_COLUMNS).where(ITEMS.c.cart_id == bindparam("cart_id"))
+_LINES_OF = Prepared(select(*_LINE_COLUMNS).where(ITEMS.c.cart_id == bindparam("cart_id")))
 
 
 async def cart_items(uow: UnitOfWork, cart_id: str) -> list[StoredCartLine]:
     """The cart's lines as the database has them now (plain rows: the cart's use cases write with statements)."""
-    return [StoredCartLine(*row) for row in await uow.session.execute(_LINES_OF, {"cart_id": cart_id})]
+    return [StoredCartLine(*row) for row in await uow.fetch(_LINES_OF, {"cart_id": cart_id})]
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,12 @@ def _contents() -> CompoundSelect:
     return union_all(asked, others)
 
 
-_CONTENTS = _contents()
+_CONTENTS = Prepared(_contents())
 
 
 async def contents(uow: UnitOfWork, cart_id: str, offer_id: str) -> CartContents:
     """Read after the cart is locked (a statement of its own: it sees every write committed before the lock)."""
-    rows = (await uow.session.execute(_CONTENTS, {"the_cart": cart_id, "offer": offer_id})).all()
+    rows = (await uow.fetch(_CONTENTS, {"the_cart": cart_id, "offer": offer_id})).all()
     width = len(_VIEW_COLUMNS)
     lines = [StoredCartLine(*r[width : width + 5]) for r in rows if r[width] is not None]
     return CartContents(lines, {r[0]: _view(r) for r in rows}, any(bool(r[-1]) for r in rows))

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, select, update
 from sqlalchemy import insert as insert_row
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -23,6 +22,7 @@ from bazaar.cart.errors import CartFull, CartItemNotFound
 from bazaar.cart.presenter import present
 from bazaar.cart.queries import CART_COLUMNS, CARTS, ITEMS, CartRow
 from bazaar.cart.schemas import MAX_CART_LINES, MAX_LINE_QUANTITY, CartRead, CartWarning
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import InsufficientStock, OfferNotFound
 from bazaar.kernel.clock import aware, utcnow
@@ -60,9 +60,9 @@ async def _notices(cache: Cache, cart_id: str) -> list[CartWarning]:
 class _Statements:
     """How one kind of key finds a cart, built once (a statement built per call costs more CPU than it runs)."""
 
-    find: Select[Any]
-    locked: Select[Any]
-    bump: Update
+    find: Prepared
+    locked: Prepared
+    bump: Prepared
 
 
 def _statements(where: ColumnElement[bool]) -> _Statements:
@@ -73,7 +73,8 @@ def _statements(where: ColumnElement[bool]) -> _Statements:
         .values(updated_at=bindparam("now"))
         .returning(*CART_COLUMNS)
     )
-    return _Statements(find=find, locked=find.with_for_update(), bump=bump)  # FOR UPDATE: PostgreSQL only
+    # FOR UPDATE: PostgreSQL only
+    return _Statements(find=Prepared(find), locked=Prepared(find.with_for_update()), bump=Prepared(bump))
 
 
 _USERS_CART = _statements(CARTS.c.user_id == bindparam("for_user"))
@@ -81,10 +82,21 @@ _ANONYMOUS_CART = _statements(
     and_(CARTS.c.id == bindparam("the_cart"), CARTS.c.user_id.is_(None), CARTS.c.status == "active")
 )
 _CART_BY_ID = _statements(CARTS.c.id == bindparam("the_cart"))
-_SET_VERSION = update(CARTS).where(CARTS.c.id == bindparam("the_cart")).values(updated_at=bindparam("now"))
+_SET_VERSION = Prepared(update(CARTS).where(CARTS.c.id == bindparam("the_cart")).values(updated_at=bindparam("now")))
 _MAKE_CART = insert_row(CARTS)
-_ADD_LINE = insert_row(ITEMS)
-_SET_QUANTITY = (
+_ADD_LINE = Prepared(
+    insert_row(ITEMS).values(
+        id=bindparam("item"),
+        cart_id=bindparam("cart"),
+        offer_id=bindparam("offer"),
+        quantity=bindparam("qty"),
+        price_at_add_amount=bindparam("price"),
+        currency=bindparam("in_currency"),
+        created_at=bindparam("at", type_=ITEMS.c.created_at.type),
+        updated_at=bindparam("at", type_=ITEMS.c.updated_at.type),
+    )
+)
+_SET_QUANTITY = Prepared(
     update(ITEMS)
     .where(ITEMS.c.id == bindparam("item_id"))
     .values(quantity=bindparam("new_quantity"), updated_at=bindparam("now"))
@@ -104,7 +116,7 @@ async def _find(uow: UnitOfWork, owner: CartOwner) -> CartRow | None:
     key = _key(owner)
     if key is None:
         return None
-    row = (await uow.session.execute(key[0].find, key[1])).first()
+    row = (await uow.fetch(key[0].find, key[1])).first()
     return CartRow(*row) if row is not None else None
 
 
@@ -124,15 +136,15 @@ async def _lock(uow: UnitOfWork, key: _Key | None) -> CartRow | None:
         return None
     statements, params = key
     now = utcnow()
-    bumped = (await uow.session.execute(statements.bump, {**params, "since": now, "now": now})).first()
+    bumped = (await uow.fetch(statements.bump, {**params, "since": now, "now": now})).first()
     if bumped is not None:
         return CartRow(*bumped)
-    row = (await uow.session.execute(statements.locked, params)).first()
+    row = (await uow.fetch(statements.locked, params)).first()
     if row is None:
         return None
     cart = CartRow(*row)
     cart.updated_at = _touch(cart.updated_at)
-    await uow.session.execute(_SET_VERSION, {"the_cart": cart.id, "now": cart.updated_at})
+    await uow.fetch(_SET_VERSION, {"the_cart": cart.id, "now": cart.updated_at})
     return cart
 
 
@@ -168,23 +180,22 @@ async def _open_for_write(uow: UnitOfWork, owner: CartOwner) -> CartRow:
 
 async def _add_line(uow: UnitOfWork, cart_id: str, line: StoredCartLine) -> None:
     now = utcnow()
-    await uow.session.execute(
+    await uow.fetch(
         _ADD_LINE,
         {
-            "id": line.item_id,
-            "cart_id": cart_id,
-            "offer_id": line.offer_id,
-            "quantity": line.quantity,
-            "price_at_add_amount": line.price_at_add_amount,
-            "currency": line.currency,
-            "created_at": now,
-            "updated_at": now,
+            "item": line.item_id,
+            "cart": cart_id,
+            "offer": line.offer_id,
+            "qty": line.quantity,
+            "price": line.price_at_add_amount,
+            "in_currency": line.currency,
+            "at": now,
         },
     )
 
 
 async def _set_line_quantity(uow: UnitOfWork, item_id: str, quantity: int) -> None:
-    await uow.session.execute(_SET_QUANTITY, {"item_id": item_id, "new_quantity": quantity, "now": utcnow()})
+    await uow.fetch(_SET_QUANTITY, {"item_id": item_id, "new_quantity": quantity, "now": utcnow()})
 
 
 async def _save(
@@ -369,8 +380,8 @@ async def merge_carts(
     return cart.id
 
 
-_REMOVE_ORDERED = delete(ITEMS).where(  # built once: every order runs it
-    ITEMS.c.cart_id == bindparam("the_cart"), ITEMS.c.offer_id.in_(bindparam("ordered", expanding=True))
+_REMOVE_ORDERED = Prepared.listing(  # built once: every order runs it
+    lambda one_of: delete(ITEMS).where(ITEMS.c.cart_id == bindparam("the_cart"), one_of(ITEMS.c.offer_id, "ordered"))
 )
 
 
@@ -379,7 +390,7 @@ async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, off
     cart = await _lock(uow, (_CART_BY_ID, {"the_cart": cart_id}))
     if cart is None:
         return
-    await uow.session.execute(_REMOVE_ORDERED, {"the_cart": cart_id, "ordered": offer_ids})
+    await uow.fetch(_REMOVE_ORDERED, {"the_cart": cart_id, "ordered": offer_ids})
     copy = queries.snapshot(cart, await queries.cart_items(uow, cart_id))
 
     async def publish() -> None:

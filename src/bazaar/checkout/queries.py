@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Select, Table, bindparam, select
 from bazaar.cart.models import Cart, CartItem
 from bazaar.catalog.models import Offer, Product
 from bazaar.checkout.pricing import PricedLine
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales import service as flash_sales
 from bazaar.promotions import service as promotions
@@ -70,14 +71,14 @@ def _cart_statement(*cart: ColumnElement[bool]) -> Select[Any]:
 
 
 # Built once: every checkout and quote runs one of them.
-_USERS_CART = _cart_statement(_CARTS.c.user_id == bindparam("for_user"), _CARTS.c.status == "active")
-_GUESTS_CART = _cart_statement(
-    _CARTS.c.id == bindparam("the_cart"), _CARTS.c.user_id.is_(None), _CARTS.c.status == "active"
+_USERS_CART = Prepared(_cart_statement(_CARTS.c.user_id == bindparam("for_user"), _CARTS.c.status == "active"))
+_GUESTS_CART = Prepared(
+    _cart_statement(_CARTS.c.id == bindparam("the_cart"), _CARTS.c.user_id.is_(None), _CARTS.c.status == "active")
 )
 
 
-async def _cart_lines(uow: UnitOfWork, statement: Select[Any], params: dict[str, str]) -> CartToPrice:
-    rows = (await uow.session.execute(statement, params)).all()
+async def _cart_lines(uow: UnitOfWork, statement: Prepared, params: dict[str, Any]) -> CartToPrice:
+    rows = (await uow.fetch(statement, params)).all()
     if not rows:
         return CartToPrice(None, [], "USD", False)
     lines, currencies = [], set()

@@ -31,6 +31,7 @@ from bazaar.checkout.models import Checkout, CheckoutStep
 from bazaar.checkout.ports import AuthOutcome, CheckoutPayments, PendingAuthorization
 from bazaar.checkout.pricing import PricedLine, Quote, price_cart, seller_subtotals
 from bazaar.checkout.schemas import CardInput, CheckoutRead, StepRead
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork, is_transient_conflict
 from bazaar.flash_sales import holds as flash_holds
 from bazaar.flash_sales.errors import AdmissionRequired
@@ -84,7 +85,9 @@ async def _load(uow: UnitOfWork, checkout_id: str, *, lock: bool = False) -> Che
 
 
 _CHECKOUTS = cast(Table, Checkout.__table__)
-_LOCK_STATUS = select(_CHECKOUTS.c.status).where(_CHECKOUTS.c.id == bindparam("the_checkout")).with_for_update()
+_LOCK_STATUS = Prepared(
+    select(_CHECKOUTS.c.status).where(_CHECKOUTS.c.id == bindparam("the_checkout")).with_for_update()
+)
 
 
 async def _locked(uow: UnitOfWork, checkout_id: str, progress: Progress | None) -> Checkout:
@@ -93,7 +96,7 @@ async def _locked(uow: UnitOfWork, checkout_id: str, progress: Progress | None) 
     whole row being read again (lines, address). A retried attempt (its copy expired by the rollback) reads it."""
     if progress is not None and inspect(progress.checkout).detached:
         known = progress.checkout
-        status = (await uow.session.execute(_LOCK_STATUS, {"the_checkout": checkout_id})).scalar_one()
+        status = (await uow.fetch(_LOCK_STATUS, {"the_checkout": checkout_id})).scalar_one()
         if status == known.status:
             uow.session.add(known)
             return known

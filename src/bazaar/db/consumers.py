@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, bindparam, insert, select, text
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from bazaar.db.outbox import InboxEntry, OutboxEvent
@@ -152,7 +152,6 @@ _INBOX = cast(Table, InboxEntry.__table__)
 _HANDLED = select(_INBOX.c.event_id).where(
     _INBOX.c.consumer == bindparam("consumer"), _INBOX.c.event_id.in_(bindparam("ids", expanding=True))
 )
-_RECORD_HANDLED = insert(_INBOX)
 
 
 async def _handled_already(uow: UnitOfWork, consumer: str, ids: list[str]) -> set[str]:
@@ -183,10 +182,9 @@ async def _deliver_all_at_once(
         else:
             for event in fresh:
                 await subscription.handler(uow, event)
-        if fresh:
-            now = utcnow()
-            rows = [{"consumer": consumer, "event_id": event["event_id"], "handled_at": now} for event in fresh]
-            await uow.session.execute(_RECORD_HANDLED, rows)
+        now = utcnow()
+        for event in fresh:  # written by the commit, in one statement with the handlers' own rows of their tables
+            uow.insert(_INBOX, {"consumer": consumer, "event_id": event["event_id"], "handled_at": now})
         await uow.commit()
     return {event_id: None for event_id in ids}
 

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 
 T = TypeVar("T")
@@ -22,3 +23,7 @@ class PerDialect(Generic[T]):
 
     def of(self, uow: UnitOfWork) -> T:
         return self._postgres if uow.is_postgres else self._sqlite
+
+    def prepared(self) -> Prepared:
+        """Both forms as one statement for `UnitOfWork.fetch`."""
+        return Prepared(self._sqlite, postgresql=self._postgres)

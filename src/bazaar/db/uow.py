@@ -10,17 +10,21 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+import asyncpg
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bazaar.db import driver
 from bazaar.db.outbox import OutboxEvent
 from bazaar.kernel.errors import DatabaseBusy
 from bazaar.kernel.events import Event
 from bazaar.kernel.ids import new_id
 
 AfterCommit = Callable[[], Awaitable[None]]
-_OUTBOX_INSERT = insert(cast(Table, OutboxEvent.__table__))
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+_OUTBOX_INSERT = insert(_OUTBOX)
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 _INSERTS: dict[Table, Any] = {}
 
 
@@ -82,11 +86,13 @@ class UnitOfWork:
         self._rows: list[tuple[Table, dict[str, Any]]] = []  # the rows `insert` recorded, written by `commit`
         self.dialect = dialect
         self.session: AsyncSession
+        self._connection: Any = None  # the asyncpg connection of this transaction, once `fetch` found it
 
     async def __aenter__(self) -> UnitOfWork:
         if self._route is not None:
             self._sessionmaker = await self._route()
         self.session = self._sessionmaker()
+        self._connection = None
         self._events.clear()
         self._rows.clear()
         return self
@@ -96,6 +102,7 @@ class UnitOfWork:
     ) -> None:
         # close() rolls back whatever was not committed and detaches objects without expiring them,
         # so what a use case read stays readable after its unit of work ends.
+        self._connection = None
         await self.session.close()
 
     def emit(self, event: Event) -> str:
@@ -143,6 +150,7 @@ class UnitOfWork:
         events, self._events = self._events, []
         rows, self._rows = self._rows, []
         await self._write(rows, events)
+        self._connection = None  # the commit hands the connection back to the pool
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
@@ -162,9 +170,65 @@ class UnitOfWork:
             for table, row in rows:
                 by_table.setdefault(table, []).append(row)
             for table, table_rows in by_table.items():
-                await self.session.execute(_insert_into(table), table_rows)
+                await self._insert_rows(table, table_rows)
         if events:
-            await self.session.execute(_OUTBOX_INSERT, events)
+            await self._insert_rows(_OUTBOX, events)
+
+    async def _insert_rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        connection = await self._driver()
+        compiled = driver.insert_for(table, tuple(rows[0])) if connection is not None else None
+        if compiled is None or any(row.keys() != rows[0].keys() for row in rows):
+            statement = _OUTBOX_INSERT if table is _OUTBOX else _insert_into(table)
+            await self.session.execute(statement, rows)
+            return
+        try:
+            await driver.insert_rows(connection, table, compiled, rows)
+        except _DRIVER_ERRORS as exc:
+            raise await self._driver_failed(exc, compiled.sql, rows) from exc
+
+    async def fetch(self, statement: driver.Prepared, params: dict[str, Any] | None = None) -> Any:
+        """Run a statement built once: on PostgreSQL on the transaction's driver connection (db/driver.py), else
+        through the session; either way its result has SQLAlchemy's `first`, `scalar`, `all`, … and rows with
+        attribute access."""
+        connection = await self._driver()
+        if connection is None:
+            return await self.session.execute(
+                statement.statement if self.dialect != "postgresql" else statement.postgresql, params
+            )
+        compiled = statement.compiled
+        try:
+            return await driver.run(connection, compiled, params or {})
+        except _DRIVER_ERRORS as exc:
+            raise await self._driver_failed(exc, compiled.sql, params) from exc
+
+    async def _driver(self) -> Any:
+        """The asyncpg connection of this unit of work's transaction, or None where the session must run the
+        statement: SQLite; no transaction begun yet (the session's first statement begins it); ORM changes not yet
+        flushed (the session's autoflush writes them first)."""
+        if self.dialect != "postgresql":
+            return None
+        session = self.session
+        if session.new or session.dirty or session.deleted:
+            return None
+        if self._connection is None:
+            if not session.in_transaction():
+                return None
+            connection = (await (await session.connection()).get_raw_connection()).driver_connection
+            if connection is None or not connection.is_in_transaction():
+                return None
+            self._connection = connection
+        return self._connection
+
+    async def _driver_failed(self, exc: BaseException, sql: str, params: Any) -> DBAPIError:
+        translated = driver.translated(exc, sql, params)
+        if translated.connection_invalidated:
+            # As SQLAlchemy does with a connection that broke: the pool replaces it.
+            self._connection = None
+            try:
+                await (await self.session.connection()).invalidate(exc if isinstance(exc, Exception) else None)
+            except Exception:  # the unit of work's end rolls the session back and closes it anyway
+                log.debug("invalidating a broken connection failed", exc_info=True)
+        return translated
 
     async def run(self, work: Callable[[], Awaitable[T]], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
         """Run `work` (a use case that commits) in this unit of work; when PostgreSQL breaks its transaction up
@@ -189,6 +253,7 @@ class UnitOfWork:
         raise AssertionError("unreachable")
 
     async def rollback(self) -> None:
+        self._connection = None
         await self.session.rollback()
         self._after_commit.clear()
         self._events.clear()

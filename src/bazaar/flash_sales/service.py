@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, func, select, text, true, update
 
 from bazaar.catalog import queries as catalog
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales import events as ev
 from bazaar.flash_sales.errors import (
@@ -259,20 +260,22 @@ async def live_sales_of(
 ) -> list[tuple[str, str]]:
     """(offer id, sale id) of the sales whose window is open now on any of these offers (cancelled ones
     excluded), in offer-id order: a whole cart in one query."""
-    rows = await uow.session.execute(_LIVE_SALES, {"ids": sorted(set(offer_ids)), "now": now or utcnow()})
+    rows = await uow.fetch(_LIVE_SALES, {"ids": sorted(set(offer_ids)), "now": now or utcnow()})
     return [(offer_id, sale_id) for offer_id, sale_id in rows]
 
 
 _now = bindparam("now", type_=FlashSale.starts_at.type)
-_LIVE_SALES = (  # built once: every cart checkout runs it
-    select(FlashSale.offer_id, FlashSale.id)
-    .where(
-        FlashSale.offer_id.in_(bindparam("ids", expanding=True)),
-        FlashSale.status != "cancelled",
-        FlashSale.starts_at <= _now,
-        FlashSale.ends_at > _now,
+_LIVE_SALES = Prepared.listing(  # built once: every cart checkout runs it
+    lambda one_of: (
+        select(FlashSale.offer_id, FlashSale.id)
+        .where(
+            one_of(FlashSale.__table__.c.offer_id, "ids"),
+            FlashSale.status != "cancelled",
+            FlashSale.starts_at <= _now,
+            FlashSale.ends_at > _now,
+        )
+        .order_by(FlashSale.offer_id)
     )
-    .order_by(FlashSale.offer_id)
 )
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Integer, String
 
 from bazaar.catalog.models import Offer
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory import locks
 from bazaar.inventory.models import StockBucket
@@ -45,27 +46,29 @@ class Piece:
 _BUCKETS, _OFFERS = cast(Table, StockBucket.__table__), cast(Table, Offer.__table__)
 _b, _o = _BUCKETS.c, _OFFERS.c
 # Built once: every hold and every sale runs them.
-_OFFER_STOCK = (
-    select(
-        _o.id,
-        _o.seller_id,
-        _o.product_id,
-        _o.status,
-        func.count(_b.bucket),
-        func.coalesce(func.sum(_b.available), 0),
-        func.coalesce(func.max(_b.available), 0),
+_OFFER_STOCK = Prepared.listing(
+    lambda one_of: (
+        select(
+            _o.id,
+            _o.seller_id,
+            _o.product_id,
+            _o.status,
+            func.count(_b.bucket),
+            func.coalesce(func.sum(_b.available), 0),
+            func.coalesce(func.max(_b.available), 0),
+        )
+        .select_from(_OFFERS.outerjoin(_BUCKETS, _b.offer_id == _o.id))
+        .where(one_of(_o.id, "ids"))
+        .group_by(_o.id, _o.seller_id, _o.product_id, _o.status)
     )
-    .select_from(_OFFERS.outerjoin(_BUCKETS, _b.offer_id == _o.id))
-    .where(_o.id.in_(bindparam("ids", expanding=True)))
-    .group_by(_o.id, _o.seller_id, _o.product_id, _o.status)
 )
-_TAKE = (
+_TAKE = Prepared(
     update(_BUCKETS)
     .where(_b.offer_id == bindparam("offer"), _b.bucket == bindparam("the_bucket"), _b.available >= bindparam("qty"))
     .values(available=_b.available - bindparam("qty"))
     .returning(_b.available)
 )
-_SELL = (
+_SELL = Prepared(
     update(_BUCKETS)
     .where(
         _b.offer_id == bindparam("offer"),
@@ -77,13 +80,14 @@ _SELL = (
 )
 
 
-def _on_rows(change: str, condition: str) -> Any:
+def _on_rows(change: str, condition: str) -> Prepared:
     """PostgreSQL: one statement for several bucket rows (offer, bucket, qty): it locks them in the lock order of
     `locks` (the ORDER BY … FOR UPDATE runs before any row is changed), then changes each row whose `condition`
     holds; answers (offer_id, bucket, available) of the rows it changed. One round trip for a cart's lines."""
     # `change` and `condition` are the constants of _TAKE_ROWS and _SELL_ROWS below, never input.
-    return text(
-        f"""
+    return Prepared(
+        text(
+            f"""
         WITH v AS (
             SELECT * FROM unnest(:offers, :buckets, :qtys) AS v(offer_id, bucket, qty)
         ), locked AS MATERIALIZED (
@@ -96,10 +100,11 @@ def _on_rows(change: str, condition: str) -> Any:
           AND locked.offer_id = b.offer_id AND locked.bucket = b.bucket AND {condition}
         RETURNING b.offer_id, b.bucket, b.available
         """  # noqa: S608
-    ).bindparams(
-        bindparam("offers", type_=ARRAY(String)),
-        bindparam("buckets", type_=ARRAY(Integer)),
-        bindparam("qtys", type_=ARRAY(Integer)),
+        ).bindparams(
+            bindparam("offers", type_=ARRAY(String)),
+            bindparam("buckets", type_=ARRAY(Integer)),
+            bindparam("qtys", type_=ARRAY(Integer)),
+        )
     )
 
 
@@ -107,11 +112,13 @@ _TAKE_ROWS = _on_rows("available = b.available - v.qty", "b.available >= v.qty")
 _SELL_ROWS = _on_rows("on_hand = b.on_hand - v.qty", "b.on_hand - b.available >= v.qty")
 
 
-async def _on_all(uow: UnitOfWork, statement: Any, units: list[tuple[str, int, int]]) -> dict[tuple[str, int], int]:
+async def _on_all(
+    uow: UnitOfWork, statement: Prepared, units: list[tuple[str, int, int]]
+) -> dict[tuple[str, int], int]:
     """`statement` on these (offer, bucket, qty) rows, claimed in lock order: units left free per row changed."""
     await locks.claim(uow, [(offer_id, bucket) for offer_id, bucket, _ in units])
     values = {"offers": [u[0] for u in units], "buckets": [u[1] for u in units], "qtys": [u[2] for u in units]}
-    return {(o, int(b)): int(a) for o, b, a in await uow.session.execute(statement, values)}
+    return {(o, int(b)): int(a) for o, b, a in await uow.fetch(statement, values)}
 
 
 async def take_each(uow: UnitOfWork, stocks: list[OfferStock], wanted: dict[str, int]) -> dict[str, Piece] | None:
@@ -127,14 +134,14 @@ async def take_each(uow: UnitOfWork, stocks: list[OfferStock], wanted: dict[str,
 
 
 async def offer_stock(uow: UnitOfWork, offer_ids: Iterable[str]) -> dict[str, OfferStock]:
-    rows = await uow.session.execute(_OFFER_STOCK, {"ids": sorted(set(offer_ids))})
+    rows = await uow.fetch(_OFFER_STOCK, {"ids": sorted(set(offer_ids))})
     return {r[0]: OfferStock(r[0], r[1], r[2], r[3] == "active", int(r[4]), int(r[5]), int(r[6])) for r in rows}
 
 
 async def _take_from(uow: UnitOfWork, offer_id: str, bucket: int, qty: int) -> Piece | None:
     await locks.claim(uow, [(offer_id, bucket)])
     taken = {"offer": offer_id, "the_bucket": bucket, "qty": qty}
-    left = (await uow.session.execute(_TAKE, taken)).scalar_one_or_none()
+    left = (await uow.fetch(_TAKE, taken)).scalar_one_or_none()
     return None if left is None else Piece(bucket, qty, int(left))
 
 
@@ -224,7 +231,7 @@ async def remove_sold(uow: UnitOfWork, units: Iterable[tuple[str, int, int]]) ->
     await locks.claim(uow, [(offer_id, bucket) for offer_id, bucket, _ in units])
     for offer_id, bucket, qty in units:
         sold = {"offer": offer_id, "the_bucket": bucket, "qty": qty}
-        left_in_bucket = (await uow.session.execute(_SELL, sold)).scalar_one_or_none()
+        left_in_bucket = (await uow.fetch(_SELL, sold)).scalar_one_or_none()
         if left_in_bucket is None:
             raise RuntimeError(f"stock bucket {offer_id}/{bucket} does not hold {qty} units")
         fewest[offer_id] = min(int(left_in_bucket), fewest.get(offer_id, int(left_in_bucket)))

@@ -19,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 
 from bazaar.db.dialects import PerDialect
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import HoldLimitExceeded
 from bazaar.inventory.models import BuyerHolds
@@ -75,8 +76,10 @@ def check_hold_cap(
 
 _HOLDS = cast(Table, BuyerHolds.__table__)
 # Built once: every hold and every sale runs them.
-_LOCK_ROW = select(_HOLDS.c.units, _HOLDS.c.offers).where(_HOLDS.c.user_id == bindparam("buyer")).with_for_update()
-_STORE_ROW = (
+_LOCK_ROW = Prepared(
+    select(_HOLDS.c.units, _HOLDS.c.offers).where(_HOLDS.c.user_id == bindparam("buyer")).with_for_update()
+)
+_STORE_ROW = Prepared(
     update(_HOLDS)
     .where(_HOLDS.c.user_id == bindparam("buyer"))
     .values(
@@ -87,25 +90,25 @@ _STORE_ROW = (
 )
 _FIRST_ROW = PerDialect(
     lambda insert: insert(_HOLDS).on_conflict_do_nothing(index_elements=[_HOLDS.c.user_id]).returning(_HOLDS.c.user_id)
-)
+).prepared()
 
 
 async def _lock_row(uow: UnitOfWork, user_id: str) -> tuple[int, dict[str, int]] | None:
     """The buyer's (units, offers), their row locked until the transaction ends (PostgreSQL; SQLite runs one
     writing transaction at a time); None if they have no row."""
-    row = (await uow.session.execute(_LOCK_ROW, {"buyer": user_id})).first()
+    row = (await uow.fetch(_LOCK_ROW, {"buyer": user_id})).first()
     return None if row is None else (int(row[0]), dict(row[1] or {}))
 
 
 async def _insert_row(uow: UnitOfWork, user_id: str, units: int, offers: dict[str, int]) -> bool:
     """The buyer's first row, with these counts; False if a racing first hold made it first (then lock that)."""
     values = {"user_id": user_id, "units": units, "offers": offers, "updated_at": utcnow()}
-    return (await uow.session.execute(_FIRST_ROW.of(uow), values)).first() is not None
+    return (await uow.fetch(_FIRST_ROW, values)).first() is not None
 
 
 async def _store_row(uow: UnitOfWork, user_id: str, units: int, offers: dict[str, int]) -> None:
     values = {"buyer": user_id, "new_units": units, "new_offers": offers, "now": utcnow()}
-    await uow.session.execute(_STORE_ROW, values)
+    await uow.fetch(_STORE_ROW, values)
 
 
 async def claim_holds(

@@ -18,6 +18,7 @@ from sqlalchemy import Row, Table, bindparam, func, select, update
 
 from bazaar.accounts.standing import ensure_seller_active
 from bazaar.catalog.models import Offer
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import StaleRead, UnitOfWork
 from bazaar.inventory import allocation, metrics
 from bazaar.inventory import events as ev
@@ -330,18 +331,24 @@ _now = bindparam("now", type_=_RESERVATIONS.c.updated_at.type)
 _of_offer = _OFFERS.c.id == _RESERVATIONS.c.offer_id
 # Built once: every checkout's order runs it. The holds still held and unexpired become sales, with their offers'
 # seller and product (one statement, instead of reading them locked and then updating them).
-_COMMIT_HELD = (
-    update(_RESERVATIONS)
-    .where(
-        _RESERVATIONS.c.id.in_(bindparam("ids", expanding=True)),
-        _RESERVATIONS.c.status == "held",
-        _RESERVATIONS.c.expires_at > _now,
-    )
-    .values(status="committed", updated_at=_now)
-    .returning(
-        *(_RESERVATIONS.c[c.key] for c in _COLUMNS),
-        select(_OFFERS.c.seller_id).where(_of_offer).correlate(_RESERVATIONS).scalar_subquery().label("seller_id"),
-        select(_OFFERS.c.product_id).where(_of_offer).correlate(_RESERVATIONS).scalar_subquery().label("product_id"),
+_COMMIT_HELD = Prepared.listing(
+    lambda one_of: (
+        update(_RESERVATIONS)
+        .where(
+            one_of(_RESERVATIONS.c.id, "ids"),
+            _RESERVATIONS.c.status == "held",
+            _RESERVATIONS.c.expires_at > _now,
+        )
+        .values(status="committed", updated_at=_now)
+        .returning(
+            *(_RESERVATIONS.c[c.key] for c in _COLUMNS),
+            select(_OFFERS.c.seller_id).where(_of_offer).correlate(_RESERVATIONS).scalar_subquery().label("seller_id"),
+            select(_OFFERS.c.product_id)
+            .where(_of_offer)
+            .correlate(_RESERVATIONS)
+            .scalar_subquery()
+            .label("product_id"),
+        )
     )
 )
 
@@ -351,7 +358,7 @@ async def commit_reservations(*, uow: UnitOfWork, reservation_ids: Sequence[str]
     be rolled back, which undoes the holds this call marked sold before it found that one."""
     now = utcnow()
     ids = sorted(set(reservation_ids))
-    done = list(await uow.session.execute(_COMMIT_HELD, {"ids": ids, "now": now}))
+    done = list(await uow.fetch(_COMMIT_HELD, {"ids": ids, "now": now}))
     current: dict[str, Any] = {r.id: r for r in done}
     if len(done) != len(ids):  # not all of them were held and unexpired: committed already, or an error
         others = await _load(uow, [rid for rid in ids if rid not in current], lock=True, with_offer=True)

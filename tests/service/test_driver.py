@@ -1,0 +1,93 @@
+"""Statements run on the driver (db/driver.py): the same answers, errors and transaction as through the session, on
+both backends (PostgreSQL runs them on asyncpg's connection, SQLite through the session)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import asyncpg
+import pytest
+from sqlalchemy import Numeric, Table, bindparam, select, text, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
+
+from bazaar.bootstrap import Container
+from bazaar.db import driver
+from bazaar.db.driver import Prepared
+from bazaar.db.uow import is_transient_conflict
+from bazaar.orders.models import OrderDirectory
+
+DIRECTORY = cast(Table, OrderDirectory.__table__)
+_d = DIRECTORY.c
+BY_USER = Prepared(select(_d.id, _d.order_id).where(_d.user_id == bindparam("buyer")).order_by(_d.id))
+AMONG = Prepared.listing(lambda one_of: select(_d.id).where(one_of(_d.id, "ids")).order_by(_d.id))
+MOVE = Prepared(update(DIRECTORY).where(_d.user_id == bindparam("buyer")).values(user_id=bindparam("to")))
+
+
+async def add(container: Container, *names: str, user: str = "u") -> None:
+    async with container.uow() as uow:
+        for name in names:
+            uow.insert(DIRECTORY, {"id": name, "user_id": user, "order_id": f"o-{name}"})
+        await uow.commit()
+
+
+async def test_answers_read_as_the_sessions_do(container: Container) -> None:
+    await add(container, "a", "b", "c")
+    async with container.uow() as uow:
+        await uow.session.execute(text("SELECT 1"))  # the transaction begun: PostgreSQL now runs them on the driver
+        rows = (await uow.fetch(BY_USER, {"buyer": "u"})).all()
+        assert [(r.id, r.order_id) for r in rows] == [("a", "o-a"), ("b", "o-b"), ("c", "o-c")]
+        assert [tuple(r) for r in rows][0] == ("a", "o-a")
+        assert (await uow.fetch(BY_USER, {"buyer": "u"})).scalar() == "a"
+        assert (await uow.fetch(BY_USER, {"buyer": "nobody"})).first() is None
+        assert (await uow.fetch(AMONG, {"ids": ["c", "a", "zz"]})).scalars().all() == ["a", "c"]
+        assert (await uow.fetch(MOVE, {"buyer": "u", "to": "v"})).rowcount == 3
+        # The same transaction: the session sees the driver's change before the commit, and a rollback undoes it.
+        assert (await uow.session.execute(select(_d.user_id).where(_d.id == "a"))).scalar() == "v"
+        await uow.rollback()
+    async with container.read_uow() as uow:
+        assert (await uow.fetch(BY_USER, {"buyer": "u"})).scalars().all() == ["a", "b", "c"]
+
+
+async def test_a_constraint_broken_on_the_driver_is_sqlalchemys_integrity_error_and_the_rest_rolls_back(
+    container: Container,
+) -> None:
+    await add(container, "a")
+    with pytest.raises(IntegrityError):
+        async with container.uow() as uow:
+            await uow.fetch(MOVE, {"buyer": "u", "to": "w"})
+            uow.insert(DIRECTORY, {"id": "a", "user_id": "u", "order_id": "again"})  # the same key
+            await uow.commit()
+    async with container.read_uow() as uow:
+        assert [(r.id, r.order_id) for r in (await uow.fetch(BY_USER, {"buyer": "u"})).all()] == [("a", "o-a")]
+
+
+async def test_a_lost_connection_is_an_outage_and_the_next_unit_of_work_gets_a_live_one(
+    container: Container, backend: str
+) -> None:
+    if backend != "postgres":
+        pytest.skip("a connection killed by the server: PostgreSQL")
+    await add(container, "a")
+    with pytest.raises(InterfaceError) as raised:
+        async with container.uow() as uow:
+            pid = (await uow.session.execute(text("SELECT pg_backend_pid()"))).scalar()
+            async with container.read_uow() as other:
+                await other.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await uow.fetch(BY_USER, {"buyer": "u"})
+    assert raised.value.connection_invalidated
+    async with container.uow() as uow:
+        await uow.session.execute(text("SELECT 1"))
+        assert (await uow.fetch(BY_USER, {"buyer": "u"})).scalars().all() == ["a"]
+
+
+def test_a_deadlock_on_the_driver_is_retried_like_one_through_the_session() -> None:
+    error = driver.translated(asyncpg.DeadlockDetectedError("deadlock detected"), "UPDATE …", {})
+    assert type(error) is DBAPIError and is_transient_conflict(error)
+    lost = driver.translated(ConnectionResetError("reset by peer"), "SELECT …", {})
+    assert isinstance(lost, InterfaceError) and lost.connection_invalidated
+
+
+def test_a_statement_whose_results_sqlalchemy_would_convert_is_refused() -> None:
+    decimal = Prepared(select(sql_cast(_d.id, Numeric(10, 2))))
+    with pytest.raises(TypeError, match="conversion"):
+        decimal.compiled  # noqa: B018
