@@ -81,10 +81,13 @@ async def test_a_lost_connection_is_an_outage_and_the_next_unit_of_work_gets_a_l
 
 
 def test_a_deadlock_on_the_driver_is_retried_like_one_through_the_session() -> None:
-    error = driver.translated(asyncpg.DeadlockDetectedError("deadlock detected"), "UPDATE …", {})
+    error = driver.translated(asyncpg.DeadlockDetectedError("deadlock detected"), "UPDATE …", {}, connection_lost=False)
     assert type(error) is DBAPIError and is_transient_conflict(error)
-    lost = driver.translated(ConnectionResetError("reset by peer"), "SELECT …", {})
+    lost = driver.translated(ConnectionResetError("reset by peer"), "SELECT …", {}, connection_lost=True)
     assert isinstance(lost, InterfaceError) and lost.connection_invalidated
+    # The driver refusing a value: the connection is fine, and it is no outage.
+    refused = driver.translated(asyncpg.InterfaceError("invalid input for $1"), "SELECT …", {}, connection_lost=False)
+    assert isinstance(refused, InterfaceError) and not refused.connection_invalidated
 
 
 def test_a_statement_whose_results_sqlalchemy_would_convert_is_refused() -> None:

@@ -16,13 +16,16 @@ changes, the statement goes through the session as before: one behaviour, two wa
 Only statements whose results need no conversion by SQLAlchemy are accepted (strings, numbers, booleans, UTC
 datetimes, which asyncpg hands back aware, and JSON, which the dialect's codec on the connection decodes): a
 statement that would need one raises when first compiled, so a wrong value can never come back silently. Errors
-are SQLAlchemy's classes (`IntegrityError` for a constraint, `OperationalError` for a deadlock or serialization
-failure, with the driver's error as `orig`), so callers and `UnitOfWork.run` treat both ways alike; a lost
-connection invalidates the session's connection, as SQLAlchemy would.
+are SQLAlchemy's classes as its asyncpg dialect picks them (`IntegrityError` for a constraint, `DBAPIError` for a
+deadlock or serialization failure, with the driver's error and its SQLSTATE as `orig`), so callers and
+`UnitOfWork.run` treat both ways alike; a lost connection is invalidated, as SQLAlchemy does. (SQLAlchemy also
+marks the rest of the pool stale then; here the transaction's first statement, which always goes through the
+session, finds a dead connection first, and `db/engine.py` pings connections that sat idle.)
 """
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -43,6 +46,7 @@ _PLAIN_RESULTS = (String, Text, Integer, BigInteger, SmallInteger, Boolean, Floa
 # Every statement sent this way, as (SQL, execution options): what `before_cursor_execute` listeners see of the
 # statements SQLAlchemy sends (tests/integration/test_order_partition_key.py looks at both).
 taps: list[Callable[[str, Mapping[str, Any]], None]] = []
+re_rows = re.compile(r"^\s*(SELECT|WITH)\b|\bRETURNING\b", re.IGNORECASE)
 
 
 class _Compiled:
@@ -55,28 +59,44 @@ class _Compiled:
             raise TypeError("a statement with expanding parameters is not run on the driver directly")
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         binds = compiled.binds
+        # Columns whose value SQLAlchemy computes per execution (a Python-side default, an `onupdate`): not given,
+        # they would be bound as None here; the caller must give them (`insert_rows` fills an insert's defaults).
+        computed = {c.key for c in (*compiled.insert_prefetch, *compiled.update_prefetch)}
         # Values the statement carries itself (a literal in a WHERE, `.values(status="x")`).
         self.fixed: dict[str, Any] = {
-            name: binds[name].effective_value for name in self.names if name in binds and not binds[name].required
+            name: binds[name].effective_value
+            for name in self.names
+            if name in binds and not binds[name].required and name not in computed
         }
+        # Each parameter's processing as SQLAlchemy's dialect does it (JSON serialised, an ARRAY's items).
         self.processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
-            binds[name].type.bind_processor(_DIALECT) if name in binds else None for name in self.names
-        )
-        self.returns_rows: bool = bool(getattr(statement, "is_select", False)) or bool(
-            getattr(statement, "_returning", ()) or isinstance(statement, TextClause)
+            binds[name].type.dialect_impl(_DIALECT).bind_processor(_DIALECT) if name in binds else None
+            for name in self.names
         )
         self.options: Mapping[str, Any] = statement.get_execution_options()
-        if not isinstance(statement, TextClause):
-            select_ = getattr(statement, "is_select", False)
-            for column in statement.selected_columns if select_ else statement.exported_columns:
-                if not isinstance(column.type, _PLAIN_RESULTS):
-                    raise TypeError(f"a result column of type {column.type!r} would need SQLAlchemy's conversion")
+        if isinstance(statement, TextClause):
+            # Run with fetch, whose answer has no row count: a text statement must answer rows.
+            if not re_rows.search(self.sql):
+                raise TypeError("a text() statement run on the driver must be a SELECT or have RETURNING")
+            self.returns_rows = True
+            return
+        select_ = bool(getattr(statement, "is_select", False))
+        columns = statement.selected_columns if select_ else statement.exported_columns
+        self.returns_rows = select_ or len(columns) > 0
+        for column in columns:
+            if not isinstance(column.type, _PLAIN_RESULTS):
+                raise TypeError(f"a result column of type {column.type!r} would need SQLAlchemy's conversion")
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
         for name, processor in zip(self.names, self.processors, strict=True):
-            value = params[name] if name in params else self.fixed[name]
-            values.append(value if processor is None or value is None else processor(value))
+            if name in params:
+                value = params[name]
+            elif name in self.fixed:
+                value = self.fixed[name]
+            else:
+                raise sa_exc.ArgumentError(f"a value is required for the parameter {name!r} of: {self.sql}")
+            values.append(value if processor is None else processor(value))
         return values
 
 
@@ -194,23 +214,37 @@ def _rows(records: list[asyncpg.Record]) -> list[Any]:
     return [cls._make(record) for record in records]
 
 
-def translated(error: BaseException, sql: str, params: Any) -> sa_exc.DBAPIError:
-    """The SQLAlchemy exception SQLAlchemy's asyncpg dialect raises for this driver error (its classes by the
-    driver's, the driver's error as `orig`); a connection that broke or went away is reported invalidated, as an
-    `InterfaceError`, which is what the rest of Bazaar takes for an outage."""
-    if isinstance(error, asyncpg.PostgresError) and not isinstance(error, _CONNECTION_LOST):
-        kind: type[sa_exc.DBAPIError] = sa_exc.DBAPIError
-        if isinstance(error, asyncpg.IntegrityConstraintViolationError):
-            kind = sa_exc.IntegrityError
-        elif isinstance(error, asyncpg.SyntaxOrAccessError):
-            kind = sa_exc.ProgrammingError
-        elif isinstance(error, asyncpg.InternalServerError):
-            kind = sa_exc.InternalError
-        return kind(sql, params, error)
-    return sa_exc.InterfaceError(sql, params, error, connection_invalidated=True)
+def translated(error: BaseException, sql: str, params: Any, *, connection_lost: bool) -> sa_exc.DBAPIError:
+    """The SQLAlchemy exception SQLAlchemy's asyncpg dialect raises for this driver error (its classes chosen by the
+    driver's, the driver's error as `orig`). A connection that broke or went away (`connection_lost`) is reported
+    invalidated, as an `InterfaceError`, which the rest of Bazaar takes for an outage; an error of the driver's
+    own about the statement or its values (asyncpg's `InterfaceError`, `DataError`) is an `InterfaceError` too, but
+    the connection stays."""
+    kind: type[sa_exc.DBAPIError] = sa_exc.DBAPIError
+    if connection_lost:
+        return sa_exc.InterfaceError(sql, params, error, connection_invalidated=True)
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        kind = sa_exc.IntegrityError
+    elif isinstance(error, asyncpg.SyntaxOrAccessError):
+        kind = sa_exc.ProgrammingError
+    elif isinstance(error, asyncpg.InternalServerError):
+        kind = sa_exc.InternalError
+    elif isinstance(error, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        kind = sa_exc.InterfaceError
+    return kind(sql, params, error)
 
 
-_CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError)
+def lost(error: BaseException, connection: Any) -> bool:
+    """Whether the error means the connection is gone (closed, reset, or the server shut it)."""
+    return connection.is_closed() or isinstance(error, (OSError, *_CONNECTION_LOST))
+
+
+_CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+)
 
 
 async def run(connection: Any, compiled: _Compiled, params: Mapping[str, Any]) -> Rows:

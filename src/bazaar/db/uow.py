@@ -184,7 +184,7 @@ class UnitOfWork:
         try:
             await driver.insert_rows(connection, table, compiled, rows)
         except _DRIVER_ERRORS as exc:
-            raise await self._driver_failed(exc, compiled.sql, rows) from exc
+            raise await self._driver_failed(exc, connection, compiled.sql, rows) from exc
 
     async def fetch(self, statement: driver.Prepared, params: dict[str, Any] | None = None) -> Any:
         """Run a statement built once: on PostgreSQL on the transaction's driver connection (db/driver.py), else
@@ -199,31 +199,37 @@ class UnitOfWork:
         try:
             return await driver.run(connection, compiled, params or {})
         except _DRIVER_ERRORS as exc:
-            raise await self._driver_failed(exc, compiled.sql, params) from exc
+            raise await self._driver_failed(exc, connection, compiled.sql, params) from exc
 
     async def _driver(self) -> Any:
         """The asyncpg connection of this unit of work's transaction, or None where the session must run the
-        statement: SQLite; no transaction begun yet (the session's first statement begins it); ORM changes not yet
-        flushed (the session's autoflush writes them first)."""
+        statement: SQLite; no transaction begun yet (the session's first statement begins it), or none active
+        (a failed flush rolled it back: the session then says so); ORM changes not yet flushed (the session's
+        autoflush writes them first)."""
         if self.dialect != "postgresql":
             return None
         session = self.session
         if session.new or session.dirty or session.deleted:
             return None
-        if self._connection is None:
-            if not session.in_transaction():
-                return None
-            connection = (await (await session.connection()).get_raw_connection()).driver_connection
-            if connection is None or not connection.is_in_transaction():
-                return None
-            self._connection = connection
-        return self._connection
-
-    async def _driver_failed(self, exc: BaseException, sql: str, params: Any) -> DBAPIError:
-        translated = driver.translated(exc, sql, params)
-        if translated.connection_invalidated:
-            # As SQLAlchemy does with a connection that broke: the pool replaces it.
+        transaction = session.get_transaction()
+        if transaction is None or not transaction.is_active:
             self._connection = None
+            return None
+        connection = self._connection
+        if connection is None:
+            connection = (await (await session.connection()).get_raw_connection()).driver_connection
+        if connection is None or not connection.is_in_transaction():
+            self._connection = None
+            return None
+        self._connection = connection
+        return connection
+
+    async def _driver_failed(self, exc: BaseException, connection: Any, sql: str, params: Any) -> DBAPIError:
+        gone = driver.lost(exc, connection)
+        translated = driver.translated(exc, sql, params, connection_lost=gone)
+        self._connection = None
+        if gone:
+            # As SQLAlchemy does with a connection that broke: the pool replaces it.
             try:
                 await (await self.session.connection()).invalidate(exc if isinstance(exc, Exception) else None)
             except Exception:  # the unit of work's end rolls the session back and closes it anyway
