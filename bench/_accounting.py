@@ -104,6 +104,11 @@ async def snapshot(conn: asyncpg.Connection, groups: list[int]) -> Snapshot:
     return Snapshot(time.monotonic(), process_cpu(groups), await db_counters(conn), machine_ticks())
 
 
+def cpu_snapshot(groups: list[int]) -> Snapshot:
+    """CPU alone, now: the end of an operation's CPU window, which need not wait for PostgreSQL's stats flush."""
+    return Snapshot(time.monotonic(), process_cpu(groups), {}, machine_ticks())
+
+
 @dataclass
 class Idle:
     """What the started processes and the database do per second with no load (workers poll, pools ping)."""
@@ -139,19 +144,33 @@ async def measure_idle(conn: asyncpg.Connection, groups: list[int], seconds: flo
     )
 
 
-def cost(before: Snapshot, after: Snapshot, idle: Idle, operations: int, *, kinds: set[str] | None = None) -> dict:
+def cost(
+    before: Snapshot,
+    after: Snapshot,
+    idle: Idle,
+    operations: int,
+    *,
+    kinds: set[str] | None = None,
+    cpu_until: Snapshot | None = None,
+) -> dict:
     """Per operation: CPU ms by process kind and in total (idle subtracted), transactions and rows written
-    (idle subtracted), the tables written most, and how busy the whole machine was meanwhile."""
+    (idle subtracted), the tables written most, and how busy the whole machine was meanwhile.
+
+    `cpu_until`: where the CPU window ends (`cpu_snapshot` once the work is done), when `after` was taken later
+    for PostgreSQL's counters: every second of window past the work adds the idle cost's own spread to the
+    figure (the worker's idle polling varies by tens of ms a second)."""
     span = after.at - before.at
+    end = cpu_until or after
+    cpu_span = end.at - before.at
     cpu = {}
-    for kind in sorted(after.cpu):
+    for kind in sorted(end.cpu):
         if kind == "other" or (kinds is not None and kind not in kinds):
             continue
-        used = after.cpu[kind] - before.cpu.get(kind, 0.0) - idle.cpu_per_s.get(kind, 0.0) * span
+        used = end.cpu[kind] - before.cpu.get(kind, 0.0) - idle.cpu_per_s.get(kind, 0.0) * cpu_span
         cpu[kind] = round(max(0.0, used) * 1000 / operations, 2)
     bazaar = sum(v for k, v in cpu.items() if k in ("web", "worker", "supervisor"))
     # Without the idle subtraction: a busy worker skips its idle polls, so subtracting them all undercounts it.
-    raw = sum(after.cpu[k] - before.cpu.get(k, 0.0) for k in cpu) * 1000 / operations
+    raw = sum(end.cpu[k] - before.cpu.get(k, 0.0) for k in cpu) * 1000 / operations
     transactions_raw = after.db["transactions"] - before.db["transactions"]
     transactions = transactions_raw - idle.transactions_per_s * span
     rows = after.db["rows_written"] - before.db["rows_written"] - idle.rows_per_s * span
@@ -160,7 +179,7 @@ def cost(before: Snapshot, after: Snapshot, idle: Idle, operations: int, *, kind
         written = n - before.db["tables"].get(table, 0) - idle.tables_per_s.get(table, 0.0) * span
         if written / operations >= 0.05:
             tables[table] = round(written / operations, 2)
-    busy, total = (a - b for a, b in zip(after.ticks, before.ticks, strict=True))
+    busy, total = (a - b for a, b in zip(end.ticks, before.ticks, strict=True))
     return {
         "cpu_ms": {**cpu, "bazaar_total": round(bazaar, 2), "bazaar_total_idle_included": round(raw, 2)},
         "transactions": round(transactions / operations, 2),
@@ -170,6 +189,7 @@ def cost(before: Snapshot, after: Snapshot, idle: Idle, operations: int, *, kind
         "rows_by_table": dict(sorted(tables.items(), key=lambda kv: -kv[1])),
         "machine_cpu_busy_percent": round(100 * busy / max(total, 1), 1),
         "seconds": round(span, 2),
+        "cpu_seconds": round(cpu_span, 2),
     }
 
 

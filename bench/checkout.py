@@ -417,20 +417,27 @@ async def phase(
             add_latencies: list[float] = []
             for buyers in [*runs_buyers, solo]:
                 add_latencies += await fill_carts(base_url, buyers, offers, rng, hot=args.hot_offer)
+            added = acc.cpu_snapshot(groups)
             await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
             cart_add = {
                 "adds": len(add_latencies),
                 "p50_ms": round(_percentile(add_latencies, 50) * 1000, 1),
                 "p99_ms": round(_percentile(add_latencies, 99) * 1000, 1),
-                "per_add": acc.cost(before, await acc.snapshot(conn, groups), idle, len(add_latencies)),
+                "per_add": acc.cost(
+                    before, await acc.snapshot(conn, groups), idle, len(add_latencies), cpu_until=added
+                ),
             }
 
             runs = []
             for concurrency, buyers in zip(args.concurrency, runs_buyers, strict=True):
                 before = await acc.snapshot(conn, groups)
                 run = await fire(base_url, buyers, concurrency)
+                await _drained(conn)  # the worker done with what they set off: the CPU window ends here
+                done = acc.cpu_snapshot(groups)
                 await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
-                run["per_checkout"] = acc.cost(before, await acc.snapshot(conn, groups), idle, len(buyers))
+                run["per_checkout"] = acc.cost(
+                    before, await acc.snapshot(conn, groups), idle, len(buyers), cpu_until=done
+                )
                 run["load_average_1m_after"] = round(os.getloadavg()[0], 2)
                 runs.append(run)
 
@@ -449,12 +456,14 @@ async def phase(
                     stop_sampling.set()
                     if sampler is not None:
                         accounting_queries = await sampler
+                    answered = acc.cpu_snapshot(groups)
                     await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
                     middle = await acc.snapshot(conn, groups)
                 finally:
                     for pid in workers:
                         os.kill(pid, signal.SIGCONT)
                 drain_s = await _drained(conn)
+                drained = acc.cpu_snapshot(groups)
                 await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
                 after = await acc.snapshot(conn, groups)
                 accounting = {
@@ -462,8 +471,8 @@ async def phase(
                     "statuses": solo_run["statuses"],
                     "p50_ms_alone": solo_run["p50_ms"],
                     "transactions_begun_by_the_web_process": solo_run["transactions_begun_per_checkout"],
-                    "request_path": acc.cost(before, middle, web_idle, len(solo), kinds={"web"}),
-                    "after_the_request": acc.cost(middle, after, idle, len(solo), kinds={"worker"}),
+                    "request_path": acc.cost(before, middle, web_idle, len(solo), kinds={"web"}, cpu_until=answered),
+                    "after_the_request": acc.cost(middle, after, idle, len(solo), kinds={"worker"}, cpu_until=drained),
                     "drain_seconds": round(drain_s, 1),
                 }
                 if args.sample:
@@ -631,7 +640,7 @@ def main() -> None:
     parser.add_argument("--checkouts", type=int, default=300, help="checkouts per concurrency level")
     parser.add_argument("--warmup", type=int, default=48)
     parser.add_argument("--accounting", type=int, default=20, help="checkouts one at a time with the worker paused")
-    parser.add_argument("--idle-seconds", type=float, default=4.0, help="idle window whose cost is subtracted")
+    parser.add_argument("--idle-seconds", type=float, default=8.0, help="idle window whose cost is subtracted")
     parser.add_argument("--floor-seconds", type=int, default=10, help="pgbench floor per concurrency; 0: none")
     parser.add_argument("--baseline-src", default=None, help="a src/ directory of another version to compare with")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every phase (alternating versions)")
