@@ -10,6 +10,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
+from bazaar.db.driver import Prepared
 from bazaar.db.outbox import InboxEntry, OutboxEvent
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
@@ -149,13 +150,15 @@ async def deliver(uow_factory: UowFactory, subscription: Subscription, event: di
 
 _INBOX = cast(Table, InboxEntry.__table__)
 # Built once: every batch of every consumer runs them.
-_HANDLED = select(_INBOX.c.event_id).where(
-    _INBOX.c.consumer == bindparam("consumer"), _INBOX.c.event_id.in_(bindparam("ids", expanding=True))
+_HANDLED = Prepared.listing(
+    lambda one_of: select(_INBOX.c.event_id).where(
+        _INBOX.c.consumer == bindparam("consumer"), one_of(_INBOX.c.event_id, "ids")
+    )
 )
 
 
 async def _handled_already(uow: UnitOfWork, consumer: str, ids: list[str]) -> set[str]:
-    return set((await uow.session.execute(_HANDLED, {"consumer": consumer, "ids": ids})).scalars())
+    return set((await uow.fetch(_HANDLED, {"consumer": consumer, "ids": ids})).scalars())
 
 
 async def _already_handled(uow: UnitOfWork, consumer: str, event_id: str) -> bool:

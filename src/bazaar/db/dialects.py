@@ -3,7 +3,7 @@ construct, so a hot path builds both at import and picks by the unit of work it 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,6 +24,6 @@ class PerDialect(Generic[T]):
     def of(self, uow: UnitOfWork) -> T:
         return self._postgres if uow.is_postgres else self._sqlite
 
-    def prepared(self) -> Prepared:
-        """Both forms as one statement for `UnitOfWork.fetch`."""
-        return Prepared(self._sqlite, postgresql=self._postgres)
+    def prepared(self, columns: Sequence[str] | None = None) -> Prepared:
+        """Both forms as one statement for `UnitOfWork.fetch` (an INSERT's `columns` given, the others defaulted)."""
+        return Prepared(self._sqlite, postgresql=self._postgres, columns=columns)

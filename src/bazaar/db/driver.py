@@ -103,13 +103,15 @@ class _Compiled:
 class Prepared:
     """A Core (or `text()`) statement built once, which `UnitOfWork.fetch` runs on the driver on PostgreSQL.
 
-    `postgresql`: the form PostgreSQL runs, when it differs (see `listing`)."""
+    `postgresql`: the form PostgreSQL runs, when it differs (see `listing`). `columns`: an INSERT's columns given
+    (the others take their defaults), as SQLAlchemy takes them from the parameters' keys."""
 
-    __slots__ = ("statement", "postgresql", "_compiled")
+    __slots__ = ("statement", "postgresql", "columns", "_compiled")
 
-    def __init__(self, statement: Any, *, postgresql: Any = None) -> None:
+    def __init__(self, statement: Any, *, postgresql: Any = None, columns: Sequence[str] | None = None) -> None:
         self.statement = statement
         self.postgresql = statement if postgresql is None else postgresql
+        self.columns = columns
         self._compiled: _Compiled | None = None
 
     @classmethod
@@ -122,7 +124,7 @@ class Prepared:
     @property
     def compiled(self) -> _Compiled:
         if self._compiled is None:
-            self._compiled = _Compiled(self.postgresql)
+            self._compiled = _Compiled(self.postgresql, column_keys=self.columns)
         return self._compiled
 
 

@@ -204,13 +204,13 @@ class UnitOfWork:
     async def _driver(self) -> Any:
         """The asyncpg connection of this unit of work's transaction, or None where the session must run the
         statement: SQLite; no transaction begun yet (the session's first statement begins it), or none active
-        (a failed flush rolled it back: the session then says so); ORM changes not yet flushed (the session's
-        autoflush writes them first)."""
+        (a failed flush rolled it back: the session then says so). ORM changes not yet written are flushed first,
+        as the session's autoflush would before running the statement."""
         if self.dialect != "postgresql":
             return None
         session = self.session
-        if session.new or session.dirty or session.deleted:
-            return None
+        if session.autoflush and (session.new or session.dirty or session.deleted):
+            await session.flush()
         transaction = session.get_transaction()
         if transaction is None or not transaction.is_active:
             self._connection = None

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bazaar.db.dialects import PerDialect
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ids import new_id
@@ -56,19 +57,26 @@ async def enqueue_email(
         "next_attempt_at": now,
         "created_at": now,
     }
-    await uow.session.execute(_ENQUEUE.of(uow), values)
+    await uow.fetch(_ENQUEUE, values)
 
 
 _MESSAGES = cast(Table, MailMessage.__table__)
 _ENQUEUE = PerDialect(  # every order queues its emails
     lambda insert: insert(_MESSAGES).on_conflict_do_nothing(index_elements=[_MESSAGES.c.dedupe_key])
-)
+).prepared(
+    columns=(
+        "id", "dedupe_key", "kind", "to_address", "subject", "text_body", "html_body", "unsubscribe_url", "status",
+        "attempts", "next_attempt_at", "created_at",
+    )
+)  # fmt: skip
 _PREFERENCES = cast(Table, MailPreference.__table__)
-_CHOICES = select(_PREFERENCES.c.kind, _PREFERENCES.c.enabled).where(_PREFERENCES.c.email == bindparam("address"))
+_CHOICES = Prepared(
+    select(_PREFERENCES.c.kind, _PREFERENCES.c.enabled).where(_PREFERENCES.c.email == bindparam("address"))
+)
 
 
 async def _choices(uow: UnitOfWork, email: str) -> dict[str, bool]:
-    rows = await uow.session.execute(_CHOICES, {"address": email.strip().lower()})
+    rows = await uow.fetch(_CHOICES, {"address": email.strip().lower()})
     return {kind: bool(enabled) for kind, enabled in rows}
 
 

@@ -6,11 +6,12 @@ skipped as a whole; `notify` is also keyed by event id, belt and braces.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from bazaar.accounts.models import Seller
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.events import holds_of
 from bazaar.notifications import marketplace
@@ -24,8 +25,14 @@ def _amount(cents: int) -> str:
     return f"${cents / 100:,.2f}"
 
 
+_SELLERS = cast(Table, Seller.__table__)
+_SELLER_USERS = Prepared.listing(  # built once: every order's notifications run it
+    lambda one_of: select(_SELLERS.c.id, _SELLERS.c.user_id).where(one_of(_SELLERS.c.id, "ids"))
+)
+
+
 async def _seller_users(uow: UnitOfWork, seller_ids: list[str]) -> dict[str, str]:
-    rows = await uow.session.execute(select(Seller.id, Seller.user_id).where(Seller.id.in_(seller_ids)))
+    rows = await uow.fetch(_SELLER_USERS, {"ids": list(seller_ids)})
     return {seller_id: user_id for seller_id, user_id in rows}
 
 

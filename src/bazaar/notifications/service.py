@@ -27,7 +27,7 @@ async def notify(*, uow: UnitOfWork, user_id: str, kind: str, subject: str, body
         "event_id": event_id,
         "created_at": utcnow(),
     }
-    await uow.session.execute(_NOTIFY.of(uow), values)
+    await uow.fetch(_NOTIFY, values)
 
 
 _NOTIFICATIONS = cast(Table, Notification.__table__)
@@ -35,7 +35,7 @@ _NOTIFY = PerDialect(  # every order tells its buyer and sellers
     lambda insert: insert(_NOTIFICATIONS).on_conflict_do_nothing(
         index_elements=[_NOTIFICATIONS.c.user_id, _NOTIFICATIONS.c.event_id, _NOTIFICATIONS.c.kind]
     )
-)
+).prepared(columns=("id", "user_id", "kind", "subject", "body", "event_id", "created_at"))
 
 
 async def list_notifications(*, uow: UnitOfWork, user_id: str, page: int, per_page: int) -> Page[NotificationRead]:
@@ -91,7 +91,7 @@ async def bump_seller_stats(
         "units_reserved": units_reserved,
         "updated_at": utcnow(),
     }
-    await uow.session.execute(_BUMP_STATS.of(uow), values)
+    await uow.fetch(_BUMP_STATS, values)
 
 
 def _bump_stats(insert: Callable[[Table], Any]) -> Any:
@@ -112,7 +112,18 @@ def _bump_stats(insert: Callable[[Table], Any]) -> Any:
 
 
 _SELLER_STATS = cast(Table, SellerStats.__table__)
-_BUMP_STATS = PerDialect(_bump_stats)
+_BUMP_STATS = PerDialect(_bump_stats).prepared(
+    columns=(
+        "seller_id",
+        "orders",
+        "units_sold",
+        "revenue_amount",
+        "currency",
+        "reservations",
+        "units_reserved",
+        "updated_at",
+    )
+)
 
 
 async def seller_stats(*, uow: UnitOfWork, seller_id: str) -> SellerStatsRead:
