@@ -294,4 +294,7 @@ async def insert_rows(connection: Any, table: Table, compiled: _Compiled, rows: 
         arguments.append(compiled.arguments(row))
     for tap in taps:
         tap(compiled.sql, compiled.options)
-    await connection.executemany(compiled.sql, arguments)
+    if len(arguments) == 1:  # one row: a plain execute costs the driver less than its batch machinery
+        await connection.execute(compiled.sql, *arguments[0])
+    else:
+        await connection.executemany(compiled.sql, arguments)
