@@ -120,14 +120,16 @@ class Container:
 
     def read_uow(self) -> UnitOfWork:
         """A unit of work for queries; on SQLite its transactions never take the write lock."""
-        return UnitOfWork(self.db.read_sessionmaker, dialect=self.db.dialect)
+        return UnitOfWork(self.db.read_sessionmaker, dialect=self.db.dialect, reads_only=True)
 
     def replica_uow(self) -> UnitOfWork:
         """A unit of work for reads that tolerate lag (cache fills, order history, seller lists, search
         rebuilds): on a fresh read replica when there is one, else as read_uow (see bazaar.db.replicas)."""
         if self.db.replicas is None:
             return self.read_uow()
-        return UnitOfWork(self.db.read_sessionmaker, dialect=self.db.dialect, route=self.db.replicas.sessionmaker)
+        return UnitOfWork(
+            self.db.read_sessionmaker, dialect=self.db.dialect, route=self.db.replicas.sessionmaker, reads_only=True
+        )
 
     def payments_facade(self) -> PaymentsFacade:
         """Payments as checkout and orders use them (they also implement the saga's and orders' ports)."""

@@ -94,3 +94,26 @@ def test_a_statement_whose_results_sqlalchemy_would_convert_is_refused() -> None
     decimal = Prepared(select(sql_cast(_d.id, Numeric(10, 2))))
     with pytest.raises(TypeError, match="conversion"):
         decimal.compiled  # noqa: B018
+
+
+async def test_a_lone_read_needs_no_transaction_and_a_write_unit_of_work_reads_inside_its_own(
+    container: Container, backend: str
+) -> None:
+    if backend != "postgres":
+        pytest.skip("transactions begun on PostgreSQL's connection")
+    await add(container, "a")
+    async with container.read_uow() as uow:
+        assert (await uow.fetch(BY_USER, {"buyer": "u"})).scalars().all() == ["a"]
+        raw = (await (await uow.session.connection()).get_raw_connection()).driver_connection
+        assert not raw.is_in_transaction()  # no BEGIN (nor ROLLBACK) for a read of one statement
+        await uow.session.execute(text("SELECT 1"))  # the session's own statement begins one, as before
+        assert raw.is_in_transaction()
+        assert (await uow.fetch(BY_USER, {"buyer": "u"})).scalar() == "a"
+    async with container.uow() as uow:
+        await uow.fetch(MOVE, {"buyer": "u", "to": "w"})  # a write unit of work begins its transaction first
+        raw = (await (await uow.session.connection()).get_raw_connection()).driver_connection
+        assert raw.is_in_transaction()
+        assert (await uow.fetch(BY_USER, {"buyer": "w"})).scalar() == "a"
+        await uow.rollback()
+    async with container.read_uow() as uow:
+        assert (await uow.fetch(BY_USER, {"buyer": "u"})).scalar() == "a"

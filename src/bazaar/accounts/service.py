@@ -16,6 +16,7 @@ from bazaar.accounts.models import AuthToken, Seller, User
 from bazaar.accounts.passwords import Passwords
 from bazaar.accounts.schemas import LoginResult, Principal, SellerRead, UserRead
 from bazaar.accounts.sessions import SessionCache
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import NotFound
@@ -154,7 +155,7 @@ def _forget_after_commit(uow: UnitOfWork, sessions: SessionCache | None, token_h
 
 
 _TOKENS, _USERS, _SELLERS = (cast(Table, model.__table__) for model in (AuthToken, User, Seller))
-_BY_TOKEN = (
+_BY_TOKEN = Prepared(
     select(
         _TOKENS.c.id,
         _TOKENS.c.revoked_at,
@@ -174,7 +175,7 @@ _BY_TOKEN = (
 
 
 async def _lookup(uow: UnitOfWork, token_hash: str) -> tuple[Principal, datetime]:
-    row = (await uow.session.execute(_BY_TOKEN, {"hashed": token_hash})).first()
+    row = (await uow.fetch(_BY_TOKEN, {"hashed": token_hash})).first()
     if row is None:
         raise InvalidToken()
     token_id, revoked_at, expires_at, user_id, email, name, is_admin, created_at, seller_id = row

@@ -46,11 +46,12 @@ _PLAIN_RESULTS = (String, Text, Integer, BigInteger, SmallInteger, Boolean, Floa
 # Every statement sent this way, as (SQL, execution options): what `before_cursor_execute` listeners see of the
 # statements SQLAlchemy sends (tests/integration/test_order_partition_key.py looks at both).
 taps: list[Callable[[str, Mapping[str, Any]], None]] = []
+_LOCKING = re.compile(r"\bFOR (UPDATE|SHARE|NO KEY UPDATE|KEY SHARE)\b")
 re_rows = re.compile(r"^\s*(SELECT|WITH)\b|\bRETURNING\b", re.IGNORECASE)
 
 
 class _Compiled:
-    __slots__ = ("sql", "names", "fixed", "processors", "returns_rows", "options")
+    __slots__ = ("sql", "names", "fixed", "processors", "returns_rows", "reads", "options")
 
     def __init__(self, statement: Any, *, column_keys: Sequence[str] | None = None) -> None:
         compiled = statement.compile(dialect=_DIALECT, column_keys=column_keys)
@@ -79,8 +80,10 @@ class _Compiled:
             if not re_rows.search(self.sql):
                 raise TypeError("a text() statement run on the driver must be a SELECT or have RETURNING")
             self.returns_rows = True
+            self.reads: bool = False
             return
         select_ = bool(getattr(statement, "is_select", False))
+        self.reads = select_ and not _LOCKING.search(self.sql)  # a SELECT that takes no row lock
         columns = statement.selected_columns if select_ else statement.exported_columns
         self.returns_rows = select_ or len(columns) > 0
         for column in columns:

@@ -77,10 +77,12 @@ class UnitOfWork:
         on_events_committed: Callable[[], None] | None = None,
         dialect: str = "sqlite",
         route: Callable[[], Awaitable[async_sessionmaker[AsyncSession]]] | None = None,
+        reads_only: bool = False,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._route = route  # picks the sessionmaker when the unit of work starts (read replicas)
         self._on_events_committed = on_events_committed
+        self._reads_only = reads_only  # its SELECTs need no transaction (see `_driver`)
         self._after_commit: list[AfterCommit] = []
         self._events: list[dict[str, Any]] = []  # the outbox rows `emit` recorded, written by `commit`
         self._rows: list[tuple[Table, dict[str, Any]]] = []  # the rows `insert` recorded, written by `commit`
@@ -190,35 +192,42 @@ class UnitOfWork:
         """Run a statement built once: on PostgreSQL on the transaction's driver connection (db/driver.py), else
         through the session; either way its result has SQLAlchemy's `first`, `scalar`, `all`, … and rows with
         attribute access."""
-        connection = await self._driver()
-        if connection is None:
+        compiled = statement.compiled if self.dialect == "postgresql" else None
+        connection = await self._driver(reading=self._reads_only and compiled is not None and compiled.reads)
+        if connection is None or compiled is None:
             return await self.session.execute(
                 statement.statement if self.dialect != "postgresql" else statement.postgresql, params
             )
-        compiled = statement.compiled
         try:
             return await driver.run(connection, compiled, params or {})
         except _DRIVER_ERRORS as exc:
             raise await self._driver_failed(exc, connection, compiled.sql, params) from exc
 
-    async def _driver(self) -> Any:
+    async def _driver(self, *, reading: bool = False) -> Any:
         """The asyncpg connection of this unit of work's transaction, or None where the session must run the
         statement: SQLite; no transaction begun yet (the session's first statement begins it), or none active
         (a failed flush rolled it back: the session then says so). ORM changes not yet written are flushed first,
-        as the session's autoflush would before running the statement."""
+        as the session's autoflush would before running the statement.
+
+        `reading`: a SELECT in a unit of work for reads only, which needs no transaction begun: it runs on its
+        own (autocommit) until something begins one. Under PostgreSQL's READ COMMITTED every statement reads its
+        own snapshot even inside a transaction, so it reads the same; what it saves is the BEGIN and the ROLLBACK,
+        two of a lone read's three round trips (a bearer token not in the session cache, a cache fill)."""
         if self.dialect != "postgresql":
             return None
         session = self.session
         if session.autoflush and (session.new or session.dirty or session.deleted):
             await session.flush()
         transaction = session.get_transaction()
-        if transaction is None or not transaction.is_active:
+        if transaction is not None and not transaction.is_active:
             self._connection = None
+            return None
+        if transaction is None and not reading:
             return None
         connection = self._connection
         if connection is None:
             connection = (await (await session.connection()).get_raw_connection()).driver_connection
-        if connection is None or not connection.is_in_transaction():
+        if connection is None or not (reading or connection.is_in_transaction()):
             self._connection = None
             return None
         self._connection = connection
