@@ -139,27 +139,6 @@ def _any_of(column: Any, name: str) -> Any:
     return column == any_(bindparam(name, type_=ARRAY(column.type)))
 
 
-class _Scalars:
-    __slots__ = ("_values",)
-
-    def __init__(self, values: list[Any]) -> None:
-        self._values = values
-
-    def all(self) -> list[Any]:
-        return self._values
-
-    def first(self) -> Any:
-        return self._values[0] if self._values else None
-
-    def one(self) -> Any:
-        if len(self._values) != 1:
-            raise sa_exc.NoResultFound("no row") if not self._values else sa_exc.MultipleResultsFound("rows")
-        return self._values[0]
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._values)
-
-
 _ROW_CLASSES: dict[tuple[str, ...], Any] = {}
 
 
@@ -205,8 +184,9 @@ class Rows:
         row = self.one_or_none()
         return None if row is None else row[0]
 
-    def scalars(self) -> _Scalars:
-        return _Scalars([row[0] for row in self._rows])
+    def scalars(self) -> Rows:
+        """The first column's values, with the same methods (`all`, `first`, `one`, iteration)."""
+        return Rows([row[0] for row in self._rows], self.rowcount)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._rows)
