@@ -117,3 +117,31 @@ async def test_a_lone_read_needs_no_transaction_and_a_write_unit_of_work_reads_i
         await uow.rollback()
     async with container.read_uow() as uow:
         assert (await uow.fetch(BY_USER, {"buyer": "u"})).scalar() == "a"
+
+
+async def test_after_the_database_dropped_every_connection_a_read_fails_once_and_the_next_is_served(
+    container: Container, backend: str
+) -> None:
+    if backend != "postgres":
+        pytest.skip("connections killed by the server: PostgreSQL")
+    await add(container, "a")
+    # Two connections in the read pool, both handed back (as after a burst of reads).
+    async with container.read_uow() as first, container.read_uow() as second:
+        for uow in (first, second):
+            assert (await uow.fetch(BY_USER, {"buyer": "u"})).scalar() == "a"
+    # The database drops every connection but ours (a restart, as far as the pool can tell).
+    url = container.settings.resolved_database_url.replace("postgresql+asyncpg", "postgresql")
+    killer = await asyncpg.connect(url)
+    try:
+        await killer.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await killer.close()
+    with pytest.raises(InterfaceError):
+        async with container.read_uow() as uow:
+            await uow.fetch(BY_USER, {"buyer": "u"})
+    # The next read is served (a live connection, not the pool's other dead one).
+    async with container.read_uow() as uow:
+        assert (await uow.fetch(BY_USER, {"buyer": "u"})).scalar() == "a"

@@ -10,17 +10,19 @@ asyncpg's dialect, on the asyncpg connection of the unit of work's transaction (
 connection), with SQLAlchemy's own bind processing of each parameter, and gives back `Rows` (the same `first`,
 `scalar`, `all`, … as SQLAlchemy's result, rows with attribute access). Everything else stays SQLAlchemy's: the
 transaction (begun by the unit of work's first statement through the session, committed or rolled back by it),
-the pool, the connection's liveness. On SQLite, outside a transaction, or with the session holding unflushed ORM
-changes, the statement goes through the session as before: one behaviour, two ways to run it.
+the pool, the connection's liveness; pending ORM changes are flushed first where the session autoflushes. A unit
+of work for reads runs a plain SELECT without beginning a transaction (`UnitOfWork._driver`). On SQLite, or before
+a writing unit of work's transaction has begun, the statement goes through the session: one behaviour, two ways
+to run it.
 
 Only statements whose results need no conversion by SQLAlchemy are accepted (strings, numbers, booleans, UTC
 datetimes, which asyncpg hands back aware, and JSON, which the dialect's codec on the connection decodes): a
 statement that would need one raises when first compiled, so a wrong value can never come back silently. Errors
 are SQLAlchemy's classes as its asyncpg dialect picks them (`IntegrityError` for a constraint, `DBAPIError` for a
 deadlock or serialization failure, with the driver's error and its SQLSTATE as `orig`), so callers and
-`UnitOfWork.run` treat both ways alike; a lost connection is invalidated, as SQLAlchemy does. (SQLAlchemy also
-marks the rest of the pool stale then; here the transaction's first statement, which always goes through the
-session, finds a dead connection first, and `db/engine.py` pings connections that sat idle.)
+`UnitOfWork.run` treat both ways alike. A connection lost under a statement on the driver is handed to SQLAlchemy
+to find dead (a statement through the session), so that it invalidates the connection and marks the rest of the
+pool stale, as it does when it finds one itself.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ _PLAIN_RESULTS = (String, Text, Integer, BigInteger, SmallInteger, Boolean, Floa
 # statements SQLAlchemy sends (tests/integration/test_order_partition_key.py looks at both).
 taps: list[Callable[[str, Mapping[str, Any]], None]] = []
 _LOCKING = re.compile(r"\bFOR (UPDATE|SHARE|NO KEY UPDATE|KEY SHARE)\b")
+_WRITING = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|nextval|setval|set_config|pg_advisory\w*)\b", re.IGNORECASE)
 re_rows = re.compile(r"^\s*(SELECT|WITH)\b|\bRETURNING\b", re.IGNORECASE)
 
 
@@ -83,7 +86,9 @@ class _Compiled:
             self.reads: bool = False
             return
         select_ = bool(getattr(statement, "is_select", False))
-        self.reads = select_ and not _LOCKING.search(self.sql)  # a SELECT that takes no row lock
+        # A SELECT that takes no row lock and writes nothing (no data-modifying WITH, no function with an effect
+        # that lasts to the transaction's end): what a unit of work for reads may run without beginning one.
+        self.reads = select_ and not _LOCKING.search(self.sql) and not _WRITING.search(self.sql)
         columns = statement.selected_columns if select_ else statement.exported_columns
         self.returns_rows = select_ or len(columns) > 0
         for column in columns:
@@ -139,6 +144,21 @@ def _any_of(column: Any, name: str) -> Any:
     return column == any_(bindparam(name, type_=ARRAY(column.type)))
 
 
+class _Values(list[Any]):
+    """The first column's values: `all`, `first`, `one` and iteration, as SQLAlchemy's `ScalarResult`."""
+
+    def all(self) -> list[Any]:
+        return list(self)
+
+    def first(self) -> Any:
+        return self[0] if self else None
+
+    def one(self) -> Any:
+        if len(self) != 1:
+            raise sa_exc.NoResultFound("no row") if not self else sa_exc.MultipleResultsFound("rows")
+        return self[0]
+
+
 _ROW_CLASSES: dict[tuple[str, ...], Any] = {}
 
 
@@ -184,9 +204,8 @@ class Rows:
         row = self.one_or_none()
         return None if row is None else row[0]
 
-    def scalars(self) -> Rows:
-        """The first column's values, with the same methods (`all`, `first`, `one`, iteration)."""
-        return Rows([row[0] for row in self._rows], self.rowcount)
+    def scalars(self) -> _Values:
+        return _Values(row[0] for row in self._rows)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._rows)
@@ -214,17 +233,19 @@ def translated(error: BaseException, sql: str, params: Any, *, connection_lost: 
         kind = sa_exc.ProgrammingError
     elif isinstance(error, asyncpg.InternalServerError):
         kind = sa_exc.InternalError
-    elif isinstance(error, asyncpg.InterfaceError | asyncpg.InternalClientError):
+    elif isinstance(error, asyncpg.InterfaceError):
         kind = sa_exc.InterfaceError
     return kind(sql, params, error)
 
 
 def lost(error: BaseException, connection: Any) -> bool:
-    """Whether the error means the connection is gone (closed, reset, or the server shut it)."""
+    """Whether the error means the connection is gone (closed, reset, or the server shut it), or its protocol
+    state is no longer to be trusted (the driver's internal error: a server's farewell arriving mid-statement)."""
     return connection.is_closed() or isinstance(error, (OSError, *_CONNECTION_LOST))
 
 
 _CONNECTION_LOST = (
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,

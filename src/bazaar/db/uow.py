@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import asyncpg
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,7 +24,8 @@ from bazaar.kernel.ids import new_id
 AfterCommit = Callable[[], Awaitable[None]]
 _OUTBOX = cast(Table, OutboxEvent.__table__)
 _OUTBOX_INSERT = insert(_OUTBOX)
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
+_ALIVE = text("SELECT 1")
 _INSERTS: dict[Table, Any] = {}
 
 
@@ -194,6 +195,8 @@ class UnitOfWork:
         attribute access."""
         compiled = statement.compiled if self.dialect == "postgresql" else None
         connection = await self._driver(reading=self._reads_only and compiled is not None and compiled.reads)
+        if compiled is None:  # SQLite: flushed first as on PostgreSQL, whatever kind of statement it is
+            await self._flush_pending()
         if connection is None or compiled is None:
             return await self.session.execute(
                 statement.statement if self.dialect != "postgresql" else statement.postgresql, params
@@ -216,14 +219,15 @@ class UnitOfWork:
         if self.dialect != "postgresql":
             return None
         session = self.session
-        if session.autoflush and (session.new or session.dirty or session.deleted):
-            await session.flush()
+        await self._flush_pending()
         transaction = session.get_transaction()
         if transaction is not None and not transaction.is_active:
             self._connection = None
             return None
-        if transaction is None and not reading:
-            return None
+        if transaction is None:
+            self._connection = None  # whatever was cached went back to the pool with its transaction
+            if not reading:
+                return None
         connection = self._connection
         if connection is None:
             connection = (await (await session.connection()).get_raw_connection()).driver_connection
@@ -233,16 +237,26 @@ class UnitOfWork:
         self._connection = connection
         return connection
 
+    async def _flush_pending(self) -> None:
+        """Pending ORM changes written first where the session autoflushes, for any statement `fetch` runs (the
+        session's own autoflush covers ORM statements only)."""
+        session = self.session
+        if session.autoflush and (session.new or session.dirty or session.deleted):
+            await session.flush()
+
     async def _driver_failed(self, exc: BaseException, connection: Any, sql: str, params: Any) -> DBAPIError:
         gone = driver.lost(exc, connection)
         translated = driver.translated(exc, sql, params, connection_lost=gone)
         self._connection = None
         if gone:
-            # As SQLAlchemy does with a connection that broke: the pool replaces it.
+            # SQLAlchemy finds the connection dead itself, through a statement of its own: it then invalidates it
+            # and marks the rest of the pool stale (a database that restarted dropped them all), as it does when a
+            # statement of its own finds it so. Should that statement get through, the connection is dropped here.
             try:
+                await self.session.execute(_ALIVE)
                 await (await self.session.connection()).invalidate(exc if isinstance(exc, Exception) else None)
-            except Exception:  # the unit of work's end rolls the session back and closes it anyway
-                log.debug("invalidating a broken connection failed", exc_info=True)
+            except Exception:  # found dead (and handled) or the session gave up: the unit of work's end cleans up
+                log.debug("a lost connection handed to SQLAlchemy", exc_info=True)
         return translated
 
     async def run(self, work: Callable[[], Awaitable[T]], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
