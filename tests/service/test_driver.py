@@ -63,10 +63,8 @@ async def test_a_constraint_broken_on_the_driver_is_sqlalchemys_integrity_error_
 
 
 async def test_a_lost_connection_is_an_outage_and_the_next_unit_of_work_gets_a_live_one(
-    container: Container, backend: str
+    container: Container, pg_only: None
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("a connection killed by the server: PostgreSQL")
     await add(container, "a")
     with pytest.raises(InterfaceError) as raised:
         async with container.uow() as uow:
@@ -97,10 +95,8 @@ def test_a_statement_whose_results_sqlalchemy_would_convert_is_refused() -> None
 
 
 async def test_a_lone_read_needs_no_transaction_and_a_write_unit_of_work_reads_inside_its_own(
-    container: Container, backend: str
+    container: Container, pg_only: None
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("transactions begun on PostgreSQL's connection")
     await add(container, "a")
     async with container.read_uow() as uow:
         assert (await uow.fetch(BY_USER, {"buyer": "u"})).scalars().all() == ["a"]
@@ -120,10 +116,8 @@ async def test_a_lone_read_needs_no_transaction_and_a_write_unit_of_work_reads_i
 
 
 async def test_after_the_database_dropped_every_connection_a_read_fails_once_and_the_next_is_served(
-    container: Container, backend: str
+    container: Container, pg_only: None
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("connections killed by the server: PostgreSQL")
     await add(container, "a")
     # Two connections in the read pool, both handed back (as after a burst of reads).
     async with container.read_uow() as first, container.read_uow() as second:
