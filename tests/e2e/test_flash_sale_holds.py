@@ -11,6 +11,7 @@ import pytest
 
 from bazaar.bootstrap import Container
 from bazaar.flash_sales import tokens
+from bazaar.flash_sales.calendar import SaleCalendar
 from bazaar.kernel.clock import utcnow
 from tests.e2e.test_accounts import assert_error
 from tests.e2e.test_checkout import body
@@ -108,6 +109,23 @@ async def test_holds_need_an_admission_and_respect_the_limit(client: httpx.Async
     assert (
         await client.post(f"{API}/reservations", json={**plain, "admission_token": token}, headers=buyer)
     ).status_code == 201
+
+
+async def test_the_product_page_counts_a_hold_at_once(client: httpx.AsyncClient, container: Container) -> None:
+    """Pages read sales from a calendar each process re-reads about once a second; a hold the process makes moves
+    its count at once, so the buyer's next page shows their units gone, not the count from before their hold."""
+    container.flash_calendar = SaleCalendar(container.read_uow, refresh_seconds=3600)  # no re-read in this test
+    offer, sale = await live_sale(client, container, units=3, per_buyer_limit=2)
+    assert "3 left" in (await client.get(f"/p/{offer.product_id}")).text
+    _, buyer = await new_user(client)
+    token = admit(container, sale["id"], await me(client, buyer))
+    hold = {"offer_id": offer.id, "quantity": 2, "admission_token": token}
+    assert (await client.post(f"{API}/reservations", json=hold, headers=buyer)).status_code == 201
+    assert "1 left" in (await client.get(f"/p/{offer.product_id}")).text
+    # A refused hold (over the buyer's limit) moves nothing.
+    refused = await client.post(f"{API}/reservations", json={**hold, "quantity": 1}, headers=buyer)
+    assert_error(refused, 409, "per_buyer_limit_reached")
+    assert "1 left" in (await client.get(f"/p/{offer.product_id}")).text
 
 
 async def test_an_admitted_buyer_checks_out_at_the_sale_price(client: httpx.AsyncClient, container: Container) -> None:

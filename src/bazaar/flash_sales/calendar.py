@@ -3,7 +3,8 @@
 Pages, search results and the hold fast path ask it "is this offer in a sale right now?" without a
 query of their own. Windows are known ahead of time, so a sale switches live and ends on the
 clock's second in every process; only a sale created or cancelled in the last second may be seen
-late. Counters in it (units left) are as of the last read: pages show them, holds never trust them.
+late. Counters in it (units left) are as of the last read, moved at once by the holds this process makes
+(`took`), so a buyer who just held sees their units gone: pages show them, holds never trust them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bazaar.catalog import queries as catalog
@@ -89,18 +90,30 @@ class SaleCalendar:
                 offers = await catalog.offer_facts(uow=uow, offer_ids=[s.offer_id for s in sales])
             self._set([SaleEntry.of(s, offers[s.offer_id].title if s.offer_id in offers else "") for s in sales])
 
-    def _set(self, entries: list[SaleEntry]) -> None:
+    def _set(self, entries: list[SaleEntry], *, loaded_at: float | None = None) -> None:
         by_offer: dict[str, list[SaleEntry]] = {}
         by_product: dict[str, list[SaleEntry]] = {}
         for entry in sorted(entries, key=lambda e: e.starts_at):
             by_offer.setdefault(entry.offer_id, []).append(entry)
             by_product.setdefault(entry.product_id, []).append(entry)
         self._entries, self._by_offer, self._by_product = entries, by_offer, by_product
-        self._loaded_at = time.monotonic()
+        self._loaded_at = time.monotonic() if loaded_at is None else loaded_at
 
     def forget(self) -> None:
         """Read the database again at the next question (after this process changed a sale)."""
         self._loaded_at = 0.0
+
+    def took(self, sale_id: str, quantity: int) -> None:
+        """This process held `quantity` units of a sale: its count moves now, not at the next read (re-reading
+        after each hold would read once a hold in a rush, where one read a second serves every page). A read
+        already under way when the hold committed may not have seen it: its answer stands until the next."""
+        if self._entries is None:
+            return
+        moved = [
+            replace(e, units_taken=min(e.units, e.units_taken + quantity)) if e.id == sale_id else e
+            for e in self._entries
+        ]
+        self._set(moved, loaded_at=self._loaded_at)
 
     async def entry(self, sale_id: str) -> SaleEntry | None:
         """The sale if it is open now or opens soon (None for one long ended, cancelled or unknown)."""

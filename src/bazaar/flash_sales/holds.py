@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.flash_sales import tokens
+from bazaar.flash_sales.calendar import SaleCalendar
 from bazaar.flash_sales.errors import (
     AdmissionRequired,
     FlashSaleNotLive,
@@ -120,11 +121,21 @@ class SaleHoldLine:
 
 
 async def hold_in_line(
-    *, line: SaleHoldLine, uow_factory: Callable[[], UnitOfWork], admission_token: str, **hold: Any
+    *,
+    line: SaleHoldLine,
+    uow_factory: Callable[[], UnitOfWork],
+    admission_token: str,
+    calendar: SaleCalendar | None = None,
+    **hold: Any,
 ) -> ReservationRead:
-    """`hold_sale_units` in its own unit of work, once the sale's line in this process lets it through."""
-    async with line.turn(tokens.sale_of(admission_token)), uow_factory() as uow:
-        return await hold_sale_units(uow=uow, admission_token=admission_token, **hold)
+    """`hold_sale_units` in its own unit of work, once the sale's line in this process lets it through; the
+    process's calendar counts the units as taken at once (the buyer's next page shows them gone)."""
+    sale_id = tokens.sale_of(admission_token)
+    async with line.turn(sale_id), uow_factory() as uow:
+        held = await hold_sale_units(uow=uow, admission_token=admission_token, **hold)
+    if calendar is not None:
+        calendar.took(sale_id, held.quantity)
+    return held
 
 
 async def hold_sale_units(

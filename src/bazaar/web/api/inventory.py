@@ -52,6 +52,7 @@ async def reserve(body: ReservationCreate, principal: CurrentUser, container: Co
             sold_out=container.sold_out,
             room=container.waiting_room,
             limits=container.hold_limits,
+            calendar=container.flash_calendar,
         )
     await flash_guard.refuse_plain_hold(calendar=container.flash_calendar, offer_id=body.offer_id)
     return await hold_units(

@@ -107,7 +107,7 @@ async def hold(sale_id: str, page: PageDep, form: Form) -> Response:
             quantity=min(max(whole_number(quantity, digits=3) or 1, 1), 100),
             ttl=c.hold_durations.ttl([sale.offer_id], cap=c.settings.flash_hold_ttl_seconds),
             sold_out=c.sold_out, room=c.waiting_room,
-            limits=c.hold_limits,
+            limits=c.hold_limits, calendar=c.flash_calendar,
         )  # fmt: skip
     except DomainError as exc:
         target = _queue_url(sale_id, ticket) if ticket else f"/p/{quote(sale.product_id)}"
