@@ -23,7 +23,9 @@ async def request(
     body: bytes = b"",
     headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
-    """One request on a kept-alive connection: answers the status and the body."""
+    """One request on a kept-alive connection: answers the status and the body. When the server answers with
+    `Connection: close` (a web process over its share of connections sheds one), the connection is closed here
+    once the answer is read: callers open a new one when `writer.is_closing()`."""
     head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"
     if token is not None:
         head += f"Authorization: Bearer {token}\r\n"
@@ -34,21 +36,27 @@ async def request(
     writer.write(head.encode() + b"\r\n" + body)
     answer = await reader.readuntil(b"\r\n\r\n")
     status = int(answer.split(b" ", 2)[1])
-    length, chunked = 0, False
+    length, chunked, closing = 0, False, False
     for line in answer.split(b"\r\n"):
         lowered = line.lower()
         if lowered.startswith(b"content-length:"):
             length = int(line.split(b":", 1)[1])
         elif lowered.startswith(b"transfer-encoding:") and b"chunked" in lowered:
             chunked = True
+        elif lowered.startswith(b"connection:") and b"close" in lowered:
+            closing = True
     if not chunked:
-        return status, await reader.readexactly(length)
-    parts = []
-    while size := int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16):
-        parts.append(await reader.readexactly(size))
-        await reader.readexactly(2)
-    await reader.readuntil(b"\r\n")  # the empty trailer
-    return status, b"".join(parts)
+        content = await reader.readexactly(length)
+    else:
+        parts = []
+        while size := int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16):
+            parts.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+        await reader.readuntil(b"\r\n")  # the empty trailer
+        content = b"".join(parts)
+    if closing:
+        writer.close()
+    return status, content
 
 
 async def run_pool(
@@ -64,7 +72,9 @@ async def run_pool(
         try:
             while pending:
                 job = pending.pop()
-                started = time.perf_counter()
+                started = time.perf_counter()  # a new connection's set-up counts in its first request's time
+                if writer.is_closing():  # the server asked for a new connection
+                    reader, writer = await asyncio.open_connection(host, int(port))
                 try:
                     status, body = await one(reader, writer, host, job)
                 except (OSError, asyncio.IncompleteReadError):  # the server closed this connection: reopen

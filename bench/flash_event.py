@@ -127,6 +127,8 @@ class Pool:
     ) -> tuple[int, Any, float]:
         reader, writer = await self.free.get()
         started = time.perf_counter()
+        if writer.is_closing():  # the server asked for a new connection (Connection: close)
+            reader, writer = await asyncio.open_connection(self.host, self.port)
         raw = json.dumps(body).encode() if body is not None else b""
         status, answer = 0, b""
         try:

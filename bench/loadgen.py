@@ -142,14 +142,21 @@ async def _client(port: int, queue: asyncio.Queue[str], latencies: list[float], 
             except asyncio.QueueEmpty:
                 return
             started = time.perf_counter()
+            if writer.is_closing():  # the server asked for a new connection (Connection: close)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
-            length = 0
+            length, closing = 0, False
             for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
+                lowered = line.lower()
+                if lowered.startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
+                elif lowered.startswith(b"connection:") and b"close" in lowered:
+                    closing = True
             await reader.readexactly(length)
+            if closing:
+                writer.close()
             latencies.append((time.perf_counter() - started) * 1000)
             if status != 200:
                 errors.append(status)

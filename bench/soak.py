@@ -264,6 +264,9 @@ class Shopper:
         payload = json.dumps(body).encode() if body is not None else b""
         for _ in range(SHED_RETRIES):
             started = time.perf_counter()
+            if writer.is_closing():  # the server asked for a new connection (Connection: close)
+                reader, writer = await asyncio.open_connection(*writer.get_extra_info("peername")[:2])
+                conn[:] = [reader, writer]
             status, answer = await request(reader, writer, "127.0.0.1", method, path, token=self.token,
                                            body=payload, headers=headers)  # fmt: skip
             shed = status == 503 and b'"overloaded"' in answer
@@ -330,7 +333,7 @@ async def shop(args: argparse.Namespace, base_url: str, tokens: list[str], catal
 
     async def shopper(n: int) -> None:
         s = Shopper(tokens[n], catalog, random.Random(args.seed * 1000 + n), record)
-        conn = await asyncio.open_connection(host, int(port))
+        conn = list(await asyncio.open_connection(host, int(port)))  # a new one replaces it in place
         try:
             while time.monotonic() < until:
                 try:
@@ -338,7 +341,7 @@ async def shop(args: argparse.Namespace, base_url: str, tokens: list[str], catal
                 except (OSError, asyncio.IncompleteReadError):  # the server dropped the connection
                     record("connection", 0, 0.0)
                     conn[1].close()
-                    conn = await asyncio.open_connection(host, int(port))
+                    conn = list(await asyncio.open_connection(host, int(port)))
                 if args.think_ms:
                     await asyncio.sleep(s.rng.uniform(0, 2 * args.think_ms) / 1000)
         finally:

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     ready_max_event_age_seconds: float = Field(default=120.0, gt=0)  # an unpublished event this old: "stuck"
     supervisor_startup_grace_seconds: float = Field(default=180.0, gt=0)  # before a child's first heartbeat
     supervisor_hang_seconds: float = Field(default=30.0, gt=0)  # a child silent this long is killed and restarted
+    # The node's load board and this web process's slot on it (set by `serve --workers N`): a process serving more
+    # than its share of the node's connections asks clients to reconnect (web/balance.py).
+    web_board_file: Path | None = None
+    web_board_slot: int = Field(default=0, ge=0)
+    balance_connections: bool = True
 
     # Payments: unset provider URL = the built-in sandbox provider, reached in-process.
     payment_provider_url: str | None = None

@@ -4,6 +4,7 @@ down (findings 2 and 6)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -199,3 +201,76 @@ def test_serve_restarts_its_worker_and_web_processes_and_readyz_tells_the_truth(
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(timeout=30) == 0
     assert not _children(supervisor.pid)
+
+
+def _serving_process(server_port: int, web: set[int]) -> dict[int, int]:
+    """Client port -> the web process holding that connection's server end (from /proc/net/tcp and each process's
+    open sockets)."""
+    inode_to_pid = {}
+    for pid in web:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inode_to_pid[target[8:-1]] = pid
+    owners = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+        if state == "01" and int(local.split(":")[1], 16) == server_port and inode in inode_to_pid:
+            owners[int(remote.split(":")[1], 16)] = inode_to_pid[inode]
+    return owners
+
+
+async def _keep_asking(port: int, web: set[int], connections: int, seconds: float) -> tuple[list[int], list[int], int]:
+    """`connections` kept-alive connections asking GET /readyz (a database round trip: requests overlap) in turn
+    for `seconds`, each opening a new one when an answer says `Connection: close`; answers how many of the open
+    connections each web process serves at the end, the statuses and the reconnects."""
+    statuses: list[int] = []
+    writers: list[Any] = [None] * connections
+    reconnects = 0
+
+    async def one(n: int) -> None:
+        nonlocal reconnects
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writers[n] = writer
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            writer.write(b"GET /readyz HTTP/1.1\r\nHost: test\r\n\r\n")
+            head = (await reader.readuntil(b"\r\n\r\n")).lower()
+            statuses.append(int(head.split(b" ", 2)[1]))
+            length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+            await reader.readexactly(length)
+            if b"connection: close" in head:
+                writer.close()
+                reconnects += 1
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writers[n] = writer
+
+    try:
+        await asyncio.gather(*(one(n) for n in range(connections)))
+        owners = _serving_process(port, web)
+        held = [owners.get(w.get_extra_info("sockname")[1]) for w in writers]
+    finally:
+        for writer in writers:
+            if writer is not None:
+                writer.close()
+    return sorted(held.count(pid) for pid in web), statuses, reconnects
+
+
+@pytest.mark.slow
+def test_kept_alive_connections_end_up_evenly_spread_over_the_web_processes(
+    served: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    """The kernel deals connections to web processes by a hash of their addresses: 16 kept-alive connections came
+    out 13/3 and 11/5. The process with more asks clients to reconnect until each serves 8."""
+    supervisor, base = served
+    port = int(base.rsplit(":", 1)[1])
+    web = {p for p, cmd in _children(supervisor.pid).items() if "spawn_main" in cmd}
+    assert len(web) == 2
+    for _ in range(3):  # three rounds of fresh connections, each dealt by the kernel afresh
+        split, statuses, reconnects = asyncio.run(_keep_asking(port, web, 16, 4.0))
+        assert set(statuses) == {200}  # every request answered, reconnects or not
+        assert split == [8, 8], (split, reconnects)

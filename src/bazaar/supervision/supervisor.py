@@ -36,7 +36,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Protocol
 
-from bazaar.supervision import heartbeat
+from bazaar.supervision import board, heartbeat
 
 log = logging.getLogger("bazaar.supervision")
 BACKLOG = 2048
@@ -266,11 +266,16 @@ def _free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
-def run_web(options: dict[str, Any], sock: socket.socket, heartbeat_file: str) -> None:
+def run_web(
+    options: dict[str, Any], sock: socket.socket, heartbeat_file: str, board_file: str = "", board_slot: int = 0
+) -> None:
     """A web process: uvicorn's public Server on the socket the supervisor handed it."""
     import uvicorn
 
     os.environ["BAZAAR_HEARTBEAT_FILE"] = heartbeat_file  # read by the app's settings: it beats from its loop
+    if board_file:  # where it publishes how many connections it serves (web/balance.py)
+        os.environ["BAZAAR_WEB_BOARD_FILE"] = board_file
+        os.environ["BAZAAR_WEB_BOARD_SLOT"] = str(board_slot)
     config = uvicorn.Config("bazaar.web.app:create_app", **options)
     server = uvicorn.Server(config)
     try:
@@ -300,12 +305,17 @@ def serve(
         os.environ["BAZAAR_WORKER_HEARTBEAT_FILE"] = str(worker_beat)  # web processes check it in /readyz
     context = multiprocessing.get_context("spawn")
     children: list[Child] = []
+    load_board = run_dir / "web.board"
+    board.create(load_board, web_processes)
     for index in range(web_processes):
         beat = run_dir / f"web-{index}.heartbeat"
 
-        def start_web(beat: Path = beat) -> Runner:
+        def start_web(beat: Path = beat, index: int = index) -> Runner:
             sock = shared or bound_socket(host, port)
-            process = context.Process(target=run_web, args=(uvicorn_options, sock, str(beat)), name="bazaar-web")
+            board.clear(load_board, index)  # what the slot's last process served died with it
+            process = context.Process(
+                target=run_web, args=(uvicorn_options, sock, str(beat), str(load_board), index), name="bazaar-web"
+            )
             runner = SpawnedRunner(process)
             if sock is not shared:
                 sock.close()  # the child has its own copy: the socket lives and dies with the child

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bazaar.bootstrap import Container, build_container
 from bazaar.search.service import SearchService
 from bazaar.settings import Settings
+from bazaar.supervision.board import LoadBoard
 from bazaar.supervision.heartbeat import keep_beating
 from bazaar.web import ops
 from bazaar.web.admission import Lanes, WriteAdmission
@@ -43,6 +44,7 @@ from bazaar.web.api import (
     search,
 )
 from bazaar.web.arrival import ArrivalStamp
+from bazaar.web.balance import ConnectionBalance
 from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
@@ -202,5 +204,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     if settings.replica_urls:
         app.add_middleware(ReadYourWrites, sticky_seconds=settings.replica_sticky_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
+    if settings.balance_connections and settings.web_board_file is not None:  # one of several web processes
+        app.add_middleware(ConnectionBalance, board=LoadBoard(settings.web_board_file, settings.web_board_slot))
     app.add_middleware(ArrivalStamp)  # outermost: when the request reached this process
     return app

@@ -1,0 +1,72 @@
+"""The load board of a node's web processes: how many client connections each is serving, in a small file that
+the supervisor creates and every web process maps into memory (`mmap`), each writing only its own slot.
+
+A slot holds two 64-bit integers: the count and when it was written (CLOCK_MONOTONIC milliseconds, one clock for
+every process of the machine). A count not written for `STALE_MS` is read as 0: a process that has had no request
+for that long is serving nobody, whatever it last wrote, and one that died wrote nothing since. Aligned 8-byte
+stores and loads are whole on every platform CPython runs on here, so readers need no lock: at worst they read
+a count a moment old.
+"""
+
+from __future__ import annotations
+
+import mmap
+import time
+from pathlib import Path
+
+STALE_MS = 1000
+_FIELDS = 2  # count, written at (ms)
+_WIDTH = 8 * _FIELDS
+
+
+def create(path: Path, slots: int) -> None:
+    """A board of `slots` empty slots (the supervisor, before it starts the web processes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(_WIDTH * slots))
+
+
+def clear(path: Path, slot: int) -> None:
+    """Empty one slot (the supervisor, before it starts that slot's process again: the one before may have died
+    serving connections, which are gone with it)."""
+    with path.open("r+b") as file:
+        file.seek(slot * _WIDTH)
+        file.write(bytes(_WIDTH))
+
+
+def _now_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+class LoadBoard:
+    """One process's view of the board; `slot` is the one it writes."""
+
+    def __init__(self, path: Path, slot: int) -> None:
+        with path.open("r+b") as file:
+            self._map = mmap.mmap(file.fileno(), 0)  # the mapping outlives the file object
+        self._cells = memoryview(self._map).cast("q")
+        self.slots = len(self._cells) // _FIELDS
+        if not 0 <= slot < self.slots:
+            raise ValueError(f"slot {slot} is not on a board of {self.slots}")
+        self.slot = slot
+        self.publish(0)
+
+    def publish(self, count: int) -> None:
+        """This process now serves `count` connections."""
+        at = self.slot * _FIELDS
+        self._cells[at] = count
+        self._cells[at + 1] = _now_ms()
+
+    def counts(self) -> list[int]:
+        """Every process's count, stale ones as 0; this process's own as it last published it."""
+        now = _now_ms()
+        cells = self._cells
+        counts = []
+        for slot in range(self.slots):
+            at = slot * _FIELDS
+            fresh = slot == self.slot or now - cells[at + 1] < STALE_MS
+            counts.append(cells[at] if fresh else 0)
+        return counts
+
+    def close(self) -> None:
+        self._cells.release()
+        self._map.close()
