@@ -14,14 +14,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, select, update
 from sqlalchemy import insert as insert_row
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bazaar.cart import queries
 from bazaar.cart.errors import CartFull, CartItemNotFound
 from bazaar.cart.presenter import present
 from bazaar.cart.queries import CART_COLUMNS, CARTS, ITEMS, CartRow
 from bazaar.cart.schemas import MAX_CART_LINES, MAX_LINE_QUANTITY, CartRead, CartWarning
+from bazaar.db.dialects import PerDialect
 from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.errors import InsufficientStock, OfferNotFound
@@ -83,7 +82,18 @@ _ANONYMOUS_CART = _statements(
 )
 _CART_BY_ID = _statements(CARTS.c.id == bindparam("the_cart"))
 _SET_VERSION = Prepared(update(CARTS).where(CARTS.c.id == bindparam("the_cart")).values(updated_at=bindparam("now")))
-_MAKE_CART = insert_row(CARTS)
+_NOW = bindparam("now", type_=CARTS.c.updated_at.type)
+_MAKE_CART = Prepared(
+    insert_row(CARTS).values(id=bindparam("id"), user_id=None, status="active", created_at=_NOW, updated_at=_NOW)
+)
+_MAKE_USERS_CART = PerDialect(
+    lambda insert: (
+        insert(CARTS)
+        .values(id=bindparam("id"), user_id=bindparam("for_user"), status="active", created_at=_NOW, updated_at=_NOW)
+        .on_conflict_do_nothing()
+        .returning(*CART_COLUMNS)
+    )
+).prepared()
 _ADD_LINE = Prepared(
     insert_row(ITEMS).values(
         id=bindparam("item"),
@@ -134,11 +144,20 @@ async def _lock(uow: UnitOfWork, key: _Key | None) -> CartRow | None:
     clock behind another node's), the row is locked and read, and moved a microsecond on."""
     if key is None:
         return None
+    return await _bump(uow, key) or await _lock_read(uow, key)
+
+
+async def _bump(uow: UnitOfWork, key: _Key) -> CartRow | None:
+    """The cart locked and moved on to now by one UPDATE; None if there is none, or its version is not behind now."""
     statements, params = key
     now = utcnow()
     bumped = (await uow.fetch(statements.bump, {**params, "since": now, "now": now})).first()
-    if bumped is not None:
-        return CartRow(*bumped)
+    return CartRow(*bumped) if bumped is not None else None
+
+
+async def _lock_read(uow: UnitOfWork, key: _Key) -> CartRow | None:
+    """The cart locked, read, and moved a microsecond past its version; None if there is none."""
+    statements, params = key
     row = (await uow.fetch(statements.locked, params)).first()
     if row is None:
         return None
@@ -150,31 +169,29 @@ async def _lock(uow: UnitOfWork, key: _Key | None) -> CartRow | None:
 
 async def _open_for_write(uow: UnitOfWork, owner: CartOwner) -> CartRow:
     """The owner's cart, locked and at its next version; made first if the user (or anonymous buyer) has none."""
+    if owner.user_id is not None:
+        key = _key(owner)
+        assert key is not None
+        cart = await _bump(uow, key)
+        if cart is not None:
+            return cart
+        # Nothing bumped: usually a buyer's first add, whose cart is made here without a read for it first.
+        # Two devices may make the user's cart at once; the unique user_id keeps one, the other's insert waits
+        # for it and does nothing, and that one is then locked and read (so is a cart whose version was not
+        # behind now).
+        now = utcnow()
+        made = (await uow.fetch(_MAKE_USERS_CART, {"id": new_secret(), "for_user": owner.user_id, "now": now})).first()
+        if made is not None:
+            return CartRow(*made)
+        cart = await _lock_read(uow, key)
+        assert cart is not None
+        return cart
     cart = await _lock(uow, _key(owner))
     if cart is not None:
         return cart
     now = utcnow()
-    if owner.user_id is not None:
-        # Two devices may create the user's cart at once; the unique user_id keeps one, and the other waits for
-        # it here and then writes to it.
-        insert = pg_insert if uow.is_postgres else sqlite_insert
-        made = (
-            await uow.session.execute(
-                insert(CARTS)
-                .values(id=new_secret(), user_id=owner.user_id, status="active", created_at=now, updated_at=now)
-                .on_conflict_do_nothing()
-                .returning(*CART_COLUMNS)
-            )
-        ).first()
-        if made is not None:
-            return CartRow(*made)
-        cart = await _lock(uow, _key(owner))
-        assert cart is not None
-        return cart
     cart = CartRow(id=new_secret(), user_id=None, status="active", updated_at=now)
-    await uow.session.execute(
-        _MAKE_CART, {"id": cart.id, "user_id": None, "status": "active", "created_at": now, "updated_at": now}
-    )
+    await uow.fetch(_MAKE_CART, {"id": cart.id, "now": now})
     return cart
 
 
