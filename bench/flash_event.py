@@ -127,11 +127,11 @@ class Pool:
     ) -> tuple[int, Any, float]:
         reader, writer = await self.free.get()
         started = time.perf_counter()
-        if writer.is_closing():  # the server asked for a new connection (Connection: close)
-            reader, writer = await asyncio.open_connection(self.host, self.port)
         raw = json.dumps(body).encode() if body is not None else b""
         status, answer = 0, b""
         try:
+            if writer.is_closing():  # the server asked for a new connection (Connection: close)
+                reader, writer = await asyncio.open_connection(self.host, self.port)
             # A kept-alive connection the server closed while it sat idle (uvicorn's keep-alive timeout) fails at
             # once with no answer: ask again on a new connection, as HTTP clients do; a second failure counts as 0.
             for attempt in range(2):

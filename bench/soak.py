@@ -256,6 +256,7 @@ class Catalog:
 class Shopper:
     def __init__(self, token: str, catalog: Catalog, rng: random.Random, record: Any) -> None:
         self.token, self.catalog, self.rng, self.record = token, catalog, rng, record
+        self.address: tuple[str, int] = ("127.0.0.1", 0)  # the server's, set by whoever opens the connections
         self.cart: set[str] = set()
 
     async def _call(self, conn: Any, endpoint: str, method: str, path: str, body: Any = None,
@@ -265,7 +266,7 @@ class Shopper:
         for _ in range(SHED_RETRIES):
             started = time.perf_counter()
             if writer.is_closing():  # the server asked for a new connection (Connection: close)
-                reader, writer = await asyncio.open_connection(*writer.get_extra_info("peername")[:2])
+                reader, writer = await asyncio.open_connection(*self.address)
                 conn[:] = [reader, writer]
             status, answer = await request(reader, writer, "127.0.0.1", method, path, token=self.token,
                                            body=payload, headers=headers)  # fmt: skip
@@ -333,6 +334,7 @@ async def shop(args: argparse.Namespace, base_url: str, tokens: list[str], catal
 
     async def shopper(n: int) -> None:
         s = Shopper(tokens[n], catalog, random.Random(args.seed * 1000 + n), record)
+        s.address = (host, int(port))
         conn = list(await asyncio.open_connection(host, int(port)))  # a new one replaces it in place
         try:
             while time.monotonic() < until:

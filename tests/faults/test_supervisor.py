@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bazaar.supervision.board import LoadBoard
 from bazaar.supervision.supervisor import Child, CommandRunner, Policy, Runner, Supervisor
 from tests.private_servers import free_port
 
@@ -224,18 +225,40 @@ def _serving_process(server_port: int, web: set[int]) -> dict[int, int]:
     return owners
 
 
+async def _all_on_one_process(port: int, web: set[int], connections: int) -> tuple[list[Any], int]:
+    """`connections` connections all held by one web process: connect, keep those the kernel dealt to the first
+    process seen, close the others (the worst a hash can deal)."""
+    kept: list[Any] = []
+    target = None
+    while len(kept) < connections:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        local = writer.get_extra_info("sockname")[1]
+        for _ in range(500):  # accepted by a process: its socket has an inode then
+            if (owner := _serving_process(port, web).get(local)) is not None:
+                break
+            await asyncio.sleep(0.01)
+        target = target or owner
+        if owner == target:
+            kept.append((reader, writer))
+        else:
+            writer.close()
+    assert target is not None
+    return kept, target
+
+
 async def _keep_asking(port: int, web: set[int], connections: int, seconds: float) -> tuple[list[int], list[int], int]:
-    """`connections` kept-alive connections asking GET /readyz (a database round trip: requests overlap) in turn
-    for `seconds`, each opening a new one when an answer says `Connection: close`; answers how many of the open
-    connections each web process serves at the end, the statuses and the reconnects."""
+    """`connections` kept-alive connections, all dealt to one web process, asking GET /readyz (a database round
+    trip: requests overlap) in turn for `seconds`, each opening a new one when an answer says `Connection: close`;
+    answers how many of the open connections each web process serves at the end, the statuses and the
+    reconnects."""
     statuses: list[int] = []
-    writers: list[Any] = [None] * connections
+    opened, _ = await _all_on_one_process(port, web, connections)
+    writers: list[Any] = [w for _, w in opened]
     reconnects = 0
 
     async def one(n: int) -> None:
         nonlocal reconnects
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writers[n] = writer
+        reader, writer = opened[n]
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             writer.write(b"GET /readyz HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -251,26 +274,34 @@ async def _keep_asking(port: int, web: set[int], connections: int, seconds: floa
 
     try:
         await asyncio.gather(*(one(n) for n in range(connections)))
-        owners = _serving_process(port, web)
-        held = [owners.get(w.get_extra_info("sockname")[1]) for w in writers]
+        deadline = time.monotonic() + 5
+        while True:  # every connection accepted by a process (a new one may still wait in the listen queue)
+            owners = _serving_process(port, web)
+            held = [owners.get(w.get_extra_info("sockname")[1]) for w in writers]
+            if None not in held or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
     finally:
         for writer in writers:
-            if writer is not None:
-                writer.close()
+            writer.close()
     return sorted(held.count(pid) for pid in web), statuses, reconnects
 
 
 @pytest.mark.slow
 def test_kept_alive_connections_end_up_evenly_spread_over_the_web_processes(
-    served: tuple[subprocess.Popen[bytes], str],
+    served: tuple[subprocess.Popen[bytes], str], tmp_path: Path
 ) -> None:
-    """The kernel deals connections to web processes by a hash of their addresses: 16 kept-alive connections came
-    out 13/3 and 11/5. The process with more asks clients to reconnect until each serves 8."""
+    """The kernel deals connections to web processes by a hash of their addresses (16 kept-alive connections came
+    out 13/3 and 11/5) and never moves them. From the worst deal, all 16 on one process, the busy process asks
+    clients to reconnect until the two serve 8 each, give or take the last reconnect's deal."""
     supervisor, base = served
     port = int(base.rsplit(":", 1)[1])
     web = {p for p, cmd in _children(supervisor.pid).items() if "spawn_main" in cmd}
     assert len(web) == 2
-    for _ in range(3):  # three rounds of fresh connections, each dealt by the kernel afresh
+    load = LoadBoard(tmp_path / "data" / "run" / f"web-{supervisor.pid}.board", 0)
+    _wait(lambda: None not in load.counts(), 30, "both web processes serving")
+    for _ in range(2):
         split, statuses, reconnects = asyncio.run(_keep_asking(port, web, 16, 4.0))
         assert set(statuses) == {200}  # every request answered, reconnects or not
-        assert split == [8, 8], (split, reconnects)
+        assert split in ([8, 8], [7, 9]), (split, reconnects)
+        assert reconnects >= 7

@@ -1,5 +1,6 @@
-"""A web process serving more than its share of the node's connections asks the next clients it answers to
-reconnect (Connection: close); within its share it never does; the load board's counts go stale and are
+"""A busy web process serving more than its share of the node's connections asks the next clients it answers to
+reconnect (Connection: close); within its share, alone on the board, or answering one request at a time it never
+does; connections that end anyway are left alone; the load board's slots go absent when not written and are
 cleared (web/balance.py, supervision/board.py). The real processes: tests/faults/test_supervisor.py."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import pytest
 
 from bazaar.supervision import board
 from bazaar.supervision.board import LoadBoard
-from bazaar.web.balance import ConnectionBalance
+from bazaar.web.balance import ConnectionBalance, ConnectionShare
+from bazaar.web.http_protocol import CONNECTION
 
 
 async def _ok(scope: Any, receive: Any, send: Any) -> None:
@@ -20,8 +22,8 @@ async def _ok(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def _ask(balance: ConnectionBalance, port: int) -> bool:
-    """One request from the client connection at `port`; answers whether the response closes it."""
+async def _ask(balance: ConnectionBalance, connection: int, *, headers: Any = (), version: str = "1.1") -> bool:
+    """One request on `connection`; answers whether the response closes it."""
     sent: list[dict[str, Any]] = []
 
     async def send(message: Any) -> None:
@@ -30,10 +32,15 @@ async def _ask(balance: ConnectionBalance, port: int) -> bool:
     async def receive() -> Any:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    scope = {"type": "http", "method": "GET", "path": "/healthz", "client": ("10.0.0.1", port), "headers": []}
+    scope = {
+        "type": "http", "http_version": version, "method": "GET", "path": "/healthz",
+        "client": ("203.0.113.9", 0), "headers": list(headers), CONNECTION: connection,
+    }  # fmt: skip
     await balance(scope, receive, send)
     assert sent[1]["body"] == b"ok"  # answered as usual either way
-    return (b"connection", b"close") in sent[0]["headers"]
+    return sum(1 for name, _ in sent[0]["headers"] if name == b"connection") == 1 and (
+        (b"connection", b"close") in sent[0]["headers"]
+    )
 
 
 @pytest.fixture
@@ -43,42 +50,46 @@ def boards(tmp_path: Path) -> tuple[LoadBoard, LoadBoard]:
     return LoadBoard(path, 0), LoadBoard(path, 1)
 
 
+def _busy_share(mine: LoadBoard, **options: Any) -> ConnectionShare:
+    """As if every request found another in flight, and without the pause between sheds."""
+    return ConnectionShare(mine, busy_from=1, shed_interval=0, **options)
+
+
 async def test_a_process_over_its_share_sheds_connections_until_it_is_within_it(
     boards: tuple[LoadBoard, LoadBoard],
 ) -> None:
     mine, other = boards
-    balance = ConnectionBalance(_ok, board=mine, busy_from=1)  # as if every request found others in flight
+    balance = ConnectionBalance(_ok, share=_busy_share(mine))
     other.publish(3)
     # 4 here and 3 there: within half a connection of an even share (3.5), nobody is asked to leave.
-    assert [await _ask(balance, port) for port in (1, 2, 3, 4)] == [False] * 4
+    assert [await _ask(balance, c) for c in (1, 2, 3, 4)] == [False] * 4
     assert mine.counts() == [4, 3]
     # A fifth makes 5 of 8: over the share of 4 by more than half a connection, so it is asked to reconnect,
     # and so is the next new one; the connections kept are served as before.
     assert await _ask(balance, 5)
     assert mine.counts() == [4, 3]
     assert await _ask(balance, 6)
-    assert [await _ask(balance, port) for port in (1, 2, 3, 4)] == [False] * 4
+    assert [await _ask(balance, c) for c in (1, 2, 3, 4)] == [False] * 4
     # The other process took on more: this one is within its share again and keeps a new connection.
     other.publish(5)
     assert not await _ask(balance, 7)
 
 
-async def test_one_process_alone_or_a_single_connection_is_never_shed(tmp_path: Path) -> None:
-    path = tmp_path / "web.board"
-    board.create(path, 1)
-    alone = ConnectionBalance(_ok, board=LoadBoard(path, 0), busy_from=1)
-    assert [await _ask(alone, port) for port in range(1, 20)] == [False] * 19
-
-    board.create(path, 2)
-    first = ConnectionBalance(_ok, board=LoadBoard(path, 0), busy_from=1)
-    assert not await _ask(first, 1)  # 1 of 1: over an even share, but one connection is no imbalance
+async def test_a_process_alone_on_the_board_sheds_nothing(boards: tuple[LoadBoard, LoadBoard]) -> None:
+    """Its sibling is starting, restarting or hung (not publishing): no share of it is counted, and no client is
+    sent towards it."""
+    mine, _ = boards
+    balance = ConnectionBalance(_ok, share=_busy_share(mine))
+    assert [await _ask(balance, c) for c in range(1, 20)] == [False] * 19
+    assert mine.counts() == [19, None]
 
 
 async def test_a_process_answering_one_request_at_a_time_sheds_nothing(boards: tuple[LoadBoard, LoadBoard]) -> None:
-    """Light traffic: all connections on this process, none elsewhere, but no request ever waits on another."""
-    mine, _ = boards
-    balance = ConnectionBalance(_ok, board=mine)
-    assert [await _ask(balance, port) for port in range(1, 10)] == [False] * 9
+    """Light traffic: many connections here and none on the other process, but no request waits on another."""
+    mine, other = boards
+    other.publish(0)
+    balance = ConnectionBalance(_ok, share=ConnectionShare(mine, shed_interval=0))
+    assert [await _ask(balance, c) for c in range(1, 10)] == [False] * 9
     assert mine.counts() == [9, 0]
 
     # Two requests at once: the one answered while the other is in flight is asked to reconnect.
@@ -88,32 +99,89 @@ async def test_a_process_answering_one_request_at_a_time_sheds_nothing(boards: t
         await release.wait()
         await _ok(scope, receive, send)
 
-    busy = ConnectionBalance(slow, board=mine)
+    busy = ConnectionBalance(slow, share=balance.share)
     waiting = asyncio.create_task(_ask(busy, 1))
     await asyncio.sleep(0)
     busy.app = _ok
     assert await _ask(busy, 2)
     release.set()
-    assert not await waiting  # answered alone: 1 connection left here
+    assert not await waiting  # answered alone
 
 
-async def test_a_quiet_connection_stops_counting_and_a_stale_slot_reads_as_empty(
+async def test_sheds_are_spaced(boards: tuple[LoadBoard, LoadBoard]) -> None:
+    mine, other = boards
+    other.publish(0)
+    balance = ConnectionBalance(_ok, share=ConnectionShare(mine, busy_from=1, shed_interval=60))
+    assert [await _ask(balance, c) for c in range(1, 6)] == [False, True, False, False, False]
+
+
+async def test_connections_that_end_anyway_are_not_counted_or_shed(boards: tuple[LoadBoard, LoadBoard]) -> None:
+    mine, other = boards
+    other.publish(0)
+    balance = ConnectionBalance(_ok, share=_busy_share(mine))
+    assert not await _ask(balance, 1)
+    assert not await _ask(balance, 2, headers=[(b"connection", b"close")])
+    assert not await _ask(balance, 3, version="1.0")
+    assert mine.counts() == [1, 0]
+
+    async def keeps(scope: Any, receive: Any, send: Any) -> None:  # the response says already
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"connection", b"keep-alive")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    assert not await _ask(ConnectionBalance(keeps, share=balance.share), 4)
+
+
+async def test_a_request_without_the_protocols_connection_name_is_not_balanced(
+    boards: tuple[LoadBoard, LoadBoard],
+) -> None:
+    """Behind a trusted proxy `client` is the forwarded address, one for every connection of a user: only the
+    protocol's name for the connection tells them apart, and without it nothing is counted."""
+    mine, other = boards
+    other.publish(0)
+    balance = ConnectionBalance(_ok, share=_busy_share(mine))
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    for _ in range(5):
+        await balance({"type": "http", "client": ("10.0.0.1", 5), "headers": []}, receive, send)
+    assert all(b"connection" not in dict(m.get("headers", ())) for m in sent)
+    assert mine.counts() == [None, 0]  # never published
+
+
+async def test_a_quiet_connection_stops_counting_and_an_unwritten_slot_is_absent(
     boards: tuple[LoadBoard, LoadBoard], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mine, other = boards
-    balance = ConnectionBalance(_ok, board=mine, active_seconds=0.05)  # one request at a time: never sheds
-    for port in (1, 2, 3):
-        await _ask(balance, port)
+    share = ConnectionShare(mine, active_seconds=0.5)
+    balance = ConnectionBalance(_ok, share=share)
+    for c in (1, 2, 3):
+        await _ask(balance, c)
     assert mine.counts()[0] == 3
-    await asyncio.sleep(0.06)
-    await _ask(balance, 4)  # the three before were quiet for longer than active_seconds
-    assert mine.counts()[0] == 1
+    await asyncio.sleep(0.55)
+    share.refresh()  # as the publishing task does several times a second
+    assert mine.counts()[0] == 0
 
     other.publish(9)
-    assert mine.counts() == [1, 9]
-    monkeypatch.setattr(board, "STALE_MS", 0)  # a slot not written since: its process serves nobody now
+    assert mine.counts() == [0, 9]
+    monkeypatch.setattr(board, "STALE_MS", 0)  # a slot not written since: its process is not serving
     await asyncio.sleep(0.002)
-    assert mine.counts() == [1, 0]
+    assert mine.counts() == [None, None]
+
+
+async def test_the_count_is_published_while_no_request_comes(boards: tuple[LoadBoard, LoadBoard]) -> None:
+    mine, _ = boards
+    share = ConnectionShare(mine)
+    stop = asyncio.Event()
+    publishing = asyncio.create_task(share.keep_publishing(stop, interval=0.01))
+    await asyncio.sleep(0.05)
+    assert mine.counts()[0] == 0  # present: idle, not gone
+    stop.set()
+    await publishing
 
 
 def test_the_supervisor_clears_a_slot_before_starting_its_process_again(tmp_path: Path) -> None:
@@ -121,8 +189,8 @@ def test_the_supervisor_clears_a_slot_before_starting_its_process_again(tmp_path
     board.create(path, 3)
     first, second = LoadBoard(path, 0), LoadBoard(path, 2)
     second.publish(7)
-    assert first.counts() == [0, 0, 7]
+    assert first.counts() == [None, None, 7]
     board.clear(path, 2)  # its process died; the new one starts from nothing
-    assert first.counts() == [0, 0, 0]
+    assert first.counts() == [None, None, None]
     with pytest.raises(ValueError):
         LoadBoard(path, 3)

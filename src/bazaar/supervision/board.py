@@ -2,15 +2,16 @@
 the supervisor creates and every web process maps into memory (`mmap`), each writing only its own slot.
 
 A slot holds two 64-bit integers: the count and when it was written (CLOCK_MONOTONIC milliseconds, one clock for
-every process of the machine). A count not written for `STALE_MS` is read as 0: a process that has had no request
-for that long is serving nobody, whatever it last wrote, and one that died wrote nothing since. Aligned 8-byte
-stores and loads are whole on every platform CPython runs on here, so readers need no lock: at worst they read
-a count a moment old.
+every process of the machine). A serving process writes its slot several times a second, busy or idle; a slot
+not written for `STALE_MS` is absent: its process is starting, stopped, hung or dead, and is no share of the
+node's connections. Aligned 8-byte stores and loads are whole on every platform CPython runs on here, so
+readers need no lock: at worst they read a count a moment old.
 """
 
 from __future__ import annotations
 
 import mmap
+import os
 import time
 from pathlib import Path
 
@@ -20,9 +21,12 @@ _WIDTH = 8 * _FIELDS
 
 
 def create(path: Path, slots: int) -> None:
-    """A board of `slots` empty slots (the supervisor, before it starts the web processes)."""
+    """A board of `slots` empty slots (the supervisor, before it starts the web processes). Written aside and
+    moved into place: a process still mapping an earlier board at this path keeps its own file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(bytes(_WIDTH * slots))
+    aside = path.with_name(f".{path.name}.{os.getpid()}")
+    aside.write_bytes(bytes(_WIDTH * slots))
+    os.replace(aside, path)
 
 
 def clear(path: Path, slot: int) -> None:
@@ -38,7 +42,7 @@ def _now_ms() -> int:
 
 
 class LoadBoard:
-    """One process's view of the board; `slot` is the one it writes."""
+    """One process's view of the board; `slot` is the one it writes. Its slot stays absent until it publishes."""
 
     def __init__(self, path: Path, slot: int) -> None:
         with path.open("r+b") as file:
@@ -48,7 +52,6 @@ class LoadBoard:
         if not 0 <= slot < self.slots:
             raise ValueError(f"slot {slot} is not on a board of {self.slots}")
         self.slot = slot
-        self.publish(0)
 
     def publish(self, count: int) -> None:
         """This process now serves `count` connections."""
@@ -56,15 +59,14 @@ class LoadBoard:
         self._cells[at] = count
         self._cells[at + 1] = _now_ms()
 
-    def counts(self) -> list[int]:
-        """Every process's count, stale ones as 0; this process's own as it last published it."""
+    def counts(self) -> list[int | None]:
+        """Every process's count, None for an absent one (not written for STALE_MS)."""
         now = _now_ms()
         cells = self._cells
-        counts = []
+        counts: list[int | None] = []
         for slot in range(self.slots):
             at = slot * _FIELDS
-            fresh = slot == self.slot or now - cells[at + 1] < STALE_MS
-            counts.append(cells[at] if fresh else 0)
+            counts.append(cells[at] if now - cells[at + 1] < STALE_MS else None)
         return counts
 
     def close(self) -> None:

@@ -44,7 +44,7 @@ from bazaar.web.api import (
     search,
 )
 from bazaar.web.arrival import ArrivalStamp
-from bazaar.web.balance import ConnectionBalance
+from bazaar.web.balance import ConnectionBalance, ConnectionShare
 from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
@@ -115,6 +115,9 @@ async def _still_running(task: asyncio.Task[None]) -> bool:
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     settings = settings or (container.settings if container else Settings())
     configure_logging(settings.log_level, settings.log_json)
+    share = None
+    if settings.balance_connections and settings.web_board_file is not None:  # one of several web processes
+        share = ConnectionShare(LoadBoard(settings.web_board_file, settings.web_board_slot))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -134,6 +137,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         if settings.heartbeat_file is not None:  # supervised: prove the event loop is alive
             beating = asyncio.create_task(keep_beating(settings.heartbeat_file, stop))
         await _settle(c)
+        # On the load board from now on (the server listens as soon as this start-up ends), never before.
+        publishing = asyncio.create_task(share.keep_publishing(stop)) if share is not None else None
         try:
             yield
         finally:
@@ -143,6 +148,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 await asyncio.wait_for(task, timeout=10)
             if beating is not None:
                 await beating
+            if publishing is not None:
+                await publishing
             if owned:
                 await c.close()
 
@@ -204,7 +211,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     if settings.replica_urls:
         app.add_middleware(ReadYourWrites, sticky_seconds=settings.replica_sticky_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
-    if settings.balance_connections and settings.web_board_file is not None:  # one of several web processes
-        app.add_middleware(ConnectionBalance, board=LoadBoard(settings.web_board_file, settings.web_board_slot))
+    if share is not None:
+        app.add_middleware(ConnectionBalance, share=share)
     app.add_middleware(ArrivalStamp)  # outermost: when the request reached this process
     return app

@@ -54,8 +54,14 @@ class _HeadWithBody:
         return getattr(self._transport, name)
 
 
+CONNECTION = "bazaar.connection"  # scope key: which connection carried the request (web/balance.py)
+
+
 class OneWriteHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
+        # The connection, named before uvicorn's proxy-headers middleware replaces `client` with the address a
+        # trusted proxy forwarded (one for all of a user's requests, whichever connection carried them).
+        self.scope[CONNECTION] = id(self)  # type: ignore[literal-required]
         super().on_headers_complete()
         cycle = self.cycle
         # The cycle's task has been created but has not run yet: nothing has been written.
