@@ -14,10 +14,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, select, update
+from sqlalchemy import Table, bindparam, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DomainError
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.money import Money
@@ -166,9 +169,11 @@ async def open_call(
 
 
 def _detached(uow: UnitOfWork, payment: Payment, event: PaymentEvent) -> tuple[Payment, PaymentEvent]:
-    """Keep the rows readable after their unit of work ends (its closing rollback would expire them)."""
-    uow.session.expunge(payment)
-    uow.session.expunge(event)
+    """Keep the rows readable after their unit of work ends (its closing rollback would expire the session's
+    objects; rows an UPDATE answered are plain values already)."""
+    for record in (payment, event):
+        if isinstance(record, (Payment, PaymentEvent)):
+            uow.session.expunge(record)
     return payment, event
 
 
@@ -261,38 +266,59 @@ async def record_outcome(
         return _detached(uow, payment, event)
 
 
-# Built once: every checkout runs them. They answer the rows they changed as the session's objects (refreshed),
-# so the session's other copies need no synchronising.
-_FRESH = {"populate_existing": True, "synchronize_session": False}
-_CLOSE_EVENT = (
-    update(PaymentEvent)
-    .where(PaymentEvent.id == bindparam("event"), PaymentEvent.outcome.in_(NOT_FINAL))
+# Built once, run on the driver (db/driver.py): every checkout runs them. They answer the rows they changed as
+# plain rows (attributes named as the columns); a copy of them the session holds is brought up to date (`synced`).
+# A fixed IN list is written as ORs: an expanding parameter is not run on the driver.
+def _one_of(column: Any, values: tuple[str, ...]) -> Any:
+    return or_(*(column == value for value in values))
+
+
+_CLOSE_EVENT = Prepared(
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event"), _one_of(_EVENTS.c.outcome, NOT_FINAL))
     .values(outcome=bindparam("answer"), provider_reference=bindparam("reference"), error_code=bindparam("error"))
-    .returning(PaymentEvent)
-    .execution_options(**_FRESH)
+    .returning(*_EVENTS.c)
 )
 # An authorization's answer: "failed" too, since a definitive answer arriving after we had concluded "not
 # performed" is the truth.
-_AUTHORIZABLE = update(Payment).where(Payment.id == bindparam("payment"), Payment.status.in_(("pending", "failed")))
+_AUTHORIZABLE = update(_PAYMENTS).where(
+    _PAYMENTS.c.id == bindparam("payment"), _one_of(_PAYMENTS.c.status, ("pending", "failed"))
+)
 _AUTHORIZED, _REFUSED = (
-    s.returning(Payment).execution_options(**_FRESH)
+    Prepared(s.returning(*_PAYMENTS.c))
     for s in (
         _AUTHORIZABLE.values(
-            status="authorized", authorized_amount=bindparam("authorized"), provider_payment_id=bindparam("provider_id")
+            status="authorized",
+            authorized_amount=bindparam("authorized"),
+            provider_payment_id=bindparam("provider_id"),
+            updated_at=bindparam("now"),
         ),
-        _AUTHORIZABLE.values(status="failed"),
+        _AUTHORIZABLE.values(status="failed", updated_at=bindparam("now")),
     )
 )
 
 
+def synced(uow: UnitOfWork, model: type[Any], row: Any) -> Any:
+    """`row` (a payment's or an event's, as an UPDATE answered it), with the session's copy of the same row, if
+    it holds one, set to it: what the session reads next agrees with what was written."""
+    held = uow.session.identity_map.get(uow.session.identity_key(model, row.id))
+    if held is not None:
+        for key, value in row._mapping.items():
+            set_committed_value(held, key, value)
+    return row
+
+
 async def record_outcome_in(uow: UnitOfWork, event_id: str, result: ProviderResult) -> tuple[Payment, PaymentEvent]:
-    """`record_outcome` in the caller's transaction (the saga records an authorization with its own step)."""
+    """`record_outcome` in the caller's transaction (the saga records an authorization with its own step). The
+    payment and the event are answered as rows with their columns' attributes, or as the session's objects when
+    the event was closed already."""
     answer = {
         "event": event_id, "answer": result.status.value, "reference": result.reference, "error": result.error_code,
     }  # fmt: skip
-    event = (await uow.session.execute(_CLOSE_EVENT, answer)).scalar_one_or_none()
+    closed = (await uow.fetch(_CLOSE_EVENT, answer)).one_or_none()
     payment = None
-    if event is not None:
+    if closed is not None:
+        event = synced(uow, PaymentEvent, closed)
         payment = await _apply(uow, event, result)
     else:  # closed already (a concurrent caller, the reconciler): its answer stands
         event = await uow.session.get_one(PaymentEvent, event_id, populate_existing=True)
@@ -303,39 +329,43 @@ async def record_outcome_in(uow: UnitOfWork, event_id: str, result: ProviderResu
 
 async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -> Payment | None:
     """The payment moved as the provider's answer says; answers it as it now stands (None when it did not fit)."""
-    where = update(Payment).where(Payment.id == event.payment_id)
-    params: dict[str, Any] = {"payment": event.payment_id}
-    if event.kind == "authorize":  # statements built once: every checkout runs one
-        stmt: Any = _AUTHORIZED if result.approved else _REFUSED
+    if event.kind == "authorize":
+        params: dict[str, Any] = {"payment": event.payment_id, "now": utcnow()}
         if result.approved:
             params.update(authorized=result.amount.amount, provider_id=result.provider_payment_id)
+        moved = await uow.fetch(_AUTHORIZED if result.approved else _REFUSED, params)
     elif not result.approved:
         return None
-    elif event.kind == "capture":
-        stmt = where.where(Payment.status == "authorized", Payment.authorized_amount >= event.amount).values(
-            status="captured", captured_amount=event.amount
-        )
-    elif event.kind == "void":
-        stmt = where.where(Payment.status == "authorized").values(status="voided")
     else:
-        refunded = Payment.refunded_amount + event.amount
-        stmt = where.where(Payment.status.in_(("captured", "partially_refunded")), refunded <= Payment.captured_amount)
-        stmt = stmt.values(
-            refunded_amount=refunded,
-            status=case((refunded == Payment.captured_amount, "refunded"), else_="partially_refunded"),
-        )
-    if event.kind != "authorize":
-        stmt = stmt.returning(Payment).execution_options(**_FRESH)
-    payment = (await uow.session.execute(stmt, params)).scalar_one_or_none()
-    if payment is None:
+        where = update(_PAYMENTS).where(_PAYMENTS.c.id == event.payment_id)
+        payments = _PAYMENTS.c
+        if event.kind == "capture":
+            stmt = where.where(payments.status == "authorized", payments.authorized_amount >= event.amount).values(
+                status="captured", captured_amount=event.amount
+            )
+        elif event.kind == "void":
+            stmt = where.where(payments.status == "authorized").values(status="voided")
+        else:
+            refunded = payments.refunded_amount + event.amount
+            stmt = where.where(
+                payments.status.in_(("captured", "partially_refunded")), refunded <= payments.captured_amount
+            )
+            stmt = stmt.values(
+                refunded_amount=refunded,
+                status=case((refunded == payments.captured_amount, "refunded"), else_="partially_refunded"),
+            )
+        moved = await uow.session.execute(stmt.returning(*_PAYMENTS.c))
+    row = moved.one_or_none()
+    if row is None:
         log.error(
             "the provider's answer does not fit our record of the payment",
             extra={"payment_id": event.payment_id, "kind": event.kind, "idempotency_key": event.idempotency_key},
         )
         return None
+    payment = synced(uow, Payment, row)
     if event.kind in ("capture", "refund"):
         _announce(uow, event, payment)
-    return payment
+    return cast(Payment, payment)
 
 
 def _announce(uow: UnitOfWork, event: PaymentEvent, payment: Payment) -> None:

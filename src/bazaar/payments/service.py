@@ -8,10 +8,13 @@ refunds up to the captured amount; keys derive from the payment's key, so retrie
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
+from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import ValidationFailed
 from bazaar.kernel.money import Money
 from bazaar.kernel.payments import CardDetails
@@ -30,6 +33,7 @@ from bazaar.payments.calls import (
     record_outcome,
     refund_key,
     settled,
+    synced,
     void_key,
 )
 from bazaar.payments.errors import InvalidPaymentAmount, PaymentStateConflict, RefundExceedsCapture
@@ -189,19 +193,21 @@ def _check_positive(amount: Money) -> None:
         raise InvalidPaymentAmount(amount=amount.amount)
 
 
-_SCHEDULE = (  # built once: every order runs it
-    update(Payment)
-    .where(Payment.id == bindparam("payment"), Payment.status == "authorized")
-    .values(order_id=bindparam("order"), capture_after=bindparam("after"))
-    .returning(Payment)  # the session's copy of the payment, refreshed (the values are bound, not evaluable)
-    .execution_options(populate_existing=True, synchronize_session=False)
+_PAYMENTS = cast(Table, Payment.__table__)
+_SCHEDULE = Prepared(  # built once, run on the driver: every order runs it
+    update(_PAYMENTS)
+    .where(_PAYMENTS.c.id == bindparam("payment"), _PAYMENTS.c.status == "authorized")
+    .values(order_id=bindparam("order"), capture_after=bindparam("after"), updated_at=bindparam("now"))
+    .returning(*_PAYMENTS.c)
 )
 
 
 async def schedule_capture(*, uow: UnitOfWork, payment_id: str, order_id: str, capture_after: datetime) -> None:
     """Tie an authorized payment to its order and say when it may be captured; in the caller's transaction
     (the saga's order_created step), which commits it."""
-    done = await uow.session.execute(_SCHEDULE, {"payment": payment_id, "order": order_id, "after": capture_after})
-    if done.scalar_one_or_none() is None:
+    params = {"payment": payment_id, "order": order_id, "after": capture_after, "now": utcnow()}
+    done = (await uow.fetch(_SCHEDULE, params)).one_or_none()
+    if done is None:
         payment = await get_payment_row(uow, payment_id)
         raise PaymentStateConflict(f"cannot schedule the capture of a {payment.status} payment", status=payment.status)
+    synced(uow, Payment, done)  # the session's copy of the payment, if it holds one, as written
