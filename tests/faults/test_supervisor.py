@@ -301,7 +301,8 @@ def test_kept_alive_connections_end_up_evenly_spread_over_the_web_processes(
     load = LoadBoard(tmp_path / "data" / "run" / f"web-{supervisor.pid}.board", 0)
     _wait(lambda: None not in load.counts(), 30, "both web processes serving")
     for _ in range(2):
-        split, statuses, reconnects = asyncio.run(_keep_asking(port, web, 16, 4.0))
+        # Bounded: a server that stops answering fails the test instead of hanging it.
+        split, statuses, reconnects = asyncio.run(asyncio.wait_for(_keep_asking(port, web, 16, 4.0), 90))
         assert set(statuses) == {200}  # every request answered, reconnects or not
         assert split in ([8, 8], [7, 9]), (split, reconnects)
         assert reconnects >= 7

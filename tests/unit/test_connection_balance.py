@@ -61,11 +61,11 @@ async def test_a_process_over_its_share_sheds_connections_until_it_is_within_it(
     mine, other = boards
     balance = ConnectionBalance(_ok, share=_busy_share(mine))
     other.publish(3)
-    # 4 here and 3 there: within half a connection of an even share (3.5), nobody is asked to leave.
+    # 4 here and 3 there: as even as 7 can be split, nobody is asked to leave.
     assert [await _ask(balance, c) for c in (1, 2, 3, 4)] == [False] * 4
     assert mine.counts() == [4, 3]
-    # A fifth makes 5 of 8: over the share of 4 by more than half a connection, so it is asked to reconnect,
-    # and so is the next new one; the connections kept are served as before.
+    # A fifth makes 5 of 8: more than the 4 an even split gives, so it is asked to reconnect, and so is the next
+    # new one; the connections kept are served as before.
     assert await _ask(balance, 5)
     assert mine.counts() == [4, 3]
     assert await _ask(balance, 6)
@@ -75,9 +75,23 @@ async def test_a_process_over_its_share_sheds_connections_until_it_is_within_it(
     assert not await _ask(balance, 7)
 
 
-async def test_a_process_alone_on_the_board_sheds_nothing(boards: tuple[LoadBoard, LoadBoard]) -> None:
-    """Its sibling is starting, restarting or hung (not publishing): no share of it is counted, and no client is
-    sent towards it."""
+async def test_the_most_even_split_of_three_is_stable(tmp_path: Path) -> None:
+    """16 over three processes: 6/5/5 is as even as it gets, and the process with 6 keeps them; 7/5/4 is not."""
+    path = tmp_path / "web.board"
+    board.create(path, 3)
+    mine, second, third = LoadBoard(path, 0), LoadBoard(path, 1), LoadBoard(path, 2)
+    balance = ConnectionBalance(_ok, share=_busy_share(mine))
+    second.publish(5)
+    third.publish(5)
+    assert [await _ask(balance, c) for c in range(1, 7)] == [False] * 6
+    third.publish(4)
+    assert await _ask(balance, 7)
+    assert mine.counts() == [6, 5, 4]
+
+
+async def test_a_process_sheds_nothing_while_a_sibling_is_absent(boards: tuple[LoadBoard, LoadBoard]) -> None:
+    """Its sibling is starting, restarting or hung (not publishing): a client sent to reconnect could be dealt to
+    it and wait there, so nobody is."""
     mine, _ = boards
     balance = ConnectionBalance(_ok, share=_busy_share(mine))
     assert [await _ask(balance, c) for c in range(1, 20)] == [False] * 19

@@ -305,7 +305,7 @@ def serve(
         os.environ["BAZAAR_WORKER_HEARTBEAT_FILE"] = str(worker_beat)  # web processes check it in /readyz
     context = multiprocessing.get_context("spawn")
     children: list[Child] = []
-    load_board = run_dir / f"web-{os.getpid()}.board"  # this supervisor's own, even beside another on one data dir
+    load_board = run_dir / f"web-{os.getpid()}.board"  # this supervisor's own (a node has a data dir of its own)
     board.create(load_board, web_processes)
     for index in range(web_processes):
         beat = run_dir / f"web-{index}.heartbeat"

@@ -10,16 +10,16 @@ the other had cores to spare (2026-12-06, `serve --workers 2`, 240 checkouts at 
 So each web process counts the connections it is serving (those with a request in flight or one within the
 last second) and publishes the count on the node's load board (supervision/board.py), several times a second.
 When a response starts, this process is busy (another request in flight: requests are waiting on each other
-here) and it serves more than an even share of the connections of the node's live processes by more than half
-of one, the response carries `Connection: close`: the client finishes reading it and opens a new connection,
+here) and it serves more connections than the most an even split of the node's gives one process, the response
+carries `Connection: close`: the client finishes reading it and opens a new connection,
 which the kernel deals afresh. A process sheds at most one connection per `SHED_INTERVAL_SECONDS`, until it is
 within its share. HTTP/1.1 clients reconnect on their own (RFC 9112, 9.6), and the request itself is answered
 as usual; requests a client pipelined behind it go unanswered, which a client must expect of any kept-alive
 connection (and may pipeline only requests safe to repeat).
 
-Left alone: a process answering one request at a time (light traffic is never made to reconnect); a process
-whose siblings are absent from the board (starting, restarting, hung: their share is not counted, and no
-connection is sent towards them); connections that end with this request anyway (HTTP/1.0, `Connection: close`)
+Left alone: a process answering one request at a time (light traffic is never made to reconnect); every process
+while a sibling is absent from the board (starting, restarting, hung: a reconnect could be dealt to it, where it
+would wait); connections that end with this request anyway (HTTP/1.0, `Connection: close`)
 or whose response already says what becomes of the connection. A connection is known by the protocol's own
 name for it (web/http_protocol.py), since `client` may be an address a trusted proxy forwarded, the same for
 every connection of one user; without that name (another server), nothing is balanced.
@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import OrderedDict
+from typing import cast
 
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +41,7 @@ from bazaar.kernel.metrics import DOMAIN_REGISTRY
 from bazaar.supervision.board import LoadBoard
 from bazaar.web.http_protocol import CONNECTION
 
+log = logging.getLogger("bazaar.web")
 ACTIVE_SECONDS = 1.0  # a connection with a request within this long counts as served
 PUBLISH_SECONDS = 0.25  # the count is written this often, busy or idle (the board's slots go stale after 1 s)
 SHED_INTERVAL_SECONDS = 0.1
@@ -113,19 +116,24 @@ class ConnectionShare:
         return True
 
     def over_share(self) -> bool:
-        """More connections here than an even share of the live processes' connections, by more than half of one."""
+        """More connections here than the most an even split of the node's connections gives one process (16 over
+        two: 8; over three: 6, so 6/5/5 is even and stable); never while a sibling is absent from the board (one
+        that is starting or hung would be sent connections it cannot serve)."""
         mine = len(self._seen)
         counts = self.board.counts()
         counts[self.board.slot] = mine
-        live = [c for c in counts if c is not None]
-        if mine < 2 or len(live) < 2:
+        if mine < 2 or len(counts) < 2 or None in counts:
             return False
-        return 2 * len(live) * mine > 2 * sum(live) + len(live)
+        live = cast(list[int], counts)
+        return (mine - 1) * len(live) >= sum(live)  # mine > ceil(total / processes)
 
     async def keep_publishing(self, stop: asyncio.Event, *, interval: float = PUBLISH_SECONDS) -> None:
         """Publish the count every `interval` until `stop`: a process that stops publishing is absent."""
         while not stop.is_set():
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception:  # never let it end the process's shutdown early; the next round tries again
+                log.warning("could not publish this process's connection count", exc_info=True)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 

@@ -15,6 +15,7 @@ completes, and one whose app failed after starting it, when the connection is cl
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -55,13 +56,18 @@ class _HeadWithBody:
 
 
 CONNECTION = "bazaar.connection"  # scope key: which connection carried the request (web/balance.py)
+_connections = itertools.count(1)  # names never reused in the process (an object's id may be, once it is freed)
 
 
 class OneWriteHttpToolsProtocol(HttpToolsProtocol):
+    _name: int | None = None  # this connection's, given at its first request
+
     def on_headers_complete(self) -> None:
         # The connection, named before uvicorn's proxy-headers middleware replaces `client` with the address a
         # trusted proxy forwarded (one for all of a user's requests, whichever connection carried them).
-        self.scope[CONNECTION] = id(self)  # type: ignore[literal-required]
+        if self._name is None:
+            self._name = next(_connections)
+        self.scope[CONNECTION] = self._name  # type: ignore[literal-required]
         super().on_headers_complete()
         cycle = self.cycle
         # The cycle's task has been created but has not run yet: nothing has been written.
