@@ -18,7 +18,7 @@ from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import PaymentDeclined
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.payments import CardDetails, InvalidCard, PaymentOutcomeUnknown, ProviderResult, ProviderUnavailable
-from bazaar.payments import queries
+from bazaar.payments import calls, queries
 from bazaar.payments import service as payments
 from bazaar.payments.errors import (
     InvalidPaymentAmount,
@@ -269,6 +269,34 @@ async def test_capture_is_scheduled_with_the_order_and_becomes_due(container: Co
     async with container.read_uow() as uow:
         assert await queries.payments_due_for_capture(uow=uow, now=utcnow()) == []
         assert (await queries.get_payment(uow=uow, payment_id=payment.id)).order_id == "order-1"
+
+
+async def test_a_copy_of_the_payment_held_in_the_transaction_reads_what_the_statements_wrote(
+    container: Container,
+) -> None:
+    """The authorization's answer and the capture schedule are plain statements (on PostgreSQL, run on the driver
+    in the open transaction): a copy of the payment and of its event the session holds is set to what they wrote."""
+    checkout_id = await new_checkout(container)
+    opened, recorded, _ = await calls.open_authorization(
+        container.uow, checkout_id, usd(5000), "4242", f"checkout:{checkout_id}"
+    )
+    payment_id, event_id = opened.id, recorded.id
+    approved = await container.payments.authorize(
+        idempotency_key=recorded.idempotency_key, amount=usd(5000), card=card(), deadline=None
+    )
+    async with container.uow() as uow:
+        held = await queries.get_payment_row(uow, payment_id)  # begins the transaction: what follows is on the driver
+        event = await uow.session.get_one(PaymentEvent, event_id)
+        assert (held.status, event.outcome) == ("pending", "pending")
+        payment, closed = await calls.record_outcome_in(uow, event_id, approved)
+        assert (payment.status, closed.outcome) == ("authorized", "approved")
+        assert (held.status, held.authorized_amount, event.outcome) == ("authorized", 5000, "approved")
+        await payments.schedule_capture(uow=uow, payment_id=payment_id, order_id="order-9", capture_after=utcnow())
+        assert held.order_id == "order-9" and held.capture_after is not None
+        assert not uow.session.dirty  # set as read, not as changes to write
+        await uow.commit()
+    async with container.read_uow() as uow:
+        assert (await queries.get_payment(uow=uow, payment_id=payment_id)).order_id == "order-9"
 
 
 class FailsOnce:

@@ -165,7 +165,9 @@ _ROW_CLASSES: dict[tuple[str, ...], Any] = {}
 def _row_class(keys: tuple[str, ...]) -> Any:
     cls = _ROW_CLASSES.get(keys)
     if cls is None:
-        cls = _ROW_CLASSES[keys] = namedtuple("Row", keys, rename=True)
+        values = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
+        # `_mapping` as SQLAlchemy's Row has it: the row as {column: value}.
+        cls = _ROW_CLASSES[keys] = type("Row", (values,), {"__slots__": (), "_mapping": property(values._asdict)})
     return cls
 
 
