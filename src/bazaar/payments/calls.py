@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,13 +34,15 @@ from bazaar.kernel.payments import (
 from bazaar.kernel.ports import PaymentGateway
 from bazaar.payments.errors import InvalidPaymentAmount, PaymentKeyReused, PaymentStateConflict, RefundExceedsCapture
 from bazaar.payments.events import PaymentCaptured, PaymentRefunded
-from bazaar.payments.models import Payment, PaymentEvent
+from bazaar.payments.models import EventRecord, Payment, PaymentEvent, PaymentRecord
 from bazaar.payments.queries import get_payment_row, to_read
 from bazaar.payments.schemas import PaymentRead
 
 log = logging.getLogger("bazaar.payments")
 
 UowFactory = Callable[[], UnitOfWork]
+P = TypeVar("P", bound=PaymentRecord)
+E = TypeVar("E", bound=EventRecord)
 
 # Event outcomes. Not final: the call may still be made (again) under the same key, and a definitive
 # answer from the provider always closes the event, whenever it arrives.
@@ -168,7 +170,7 @@ async def open_call(
     raise AssertionError("unreachable")
 
 
-def _detached(uow: UnitOfWork, payment: Payment, event: PaymentEvent) -> tuple[Payment, PaymentEvent]:
+def _detached(uow: UnitOfWork, payment: P, event: E) -> tuple[P, E]:
     """Keep the rows readable after their unit of work ends (its closing rollback would expire the session's
     objects; rows an UPDATE answered are plain values already)."""
     for record in (payment, event):
@@ -192,8 +194,8 @@ async def _event_by_key(uow: UnitOfWork, key: str, *, missing_ok: bool = False) 
 async def perform(
     uow_factory: UowFactory,
     gateway: PaymentGateway,
-    payment: Payment,
-    event: PaymentEvent,
+    payment: PaymentRecord,
+    event: EventRecord,
     deadline: float | None,
     *,
     ours: bool,
@@ -216,7 +218,7 @@ async def perform(
 
 
 async def guarded(
-    uow_factory: UowFactory, event: PaymentEvent, call: Awaitable[ProviderResult], *, sent_before: bool
+    uow_factory: UowFactory, event: EventRecord, call: Awaitable[ProviderResult], *, sent_before: bool
 ) -> ProviderResult:
     """Await the provider; when it gives no answer, write down what that means before raising.
 
@@ -237,7 +239,7 @@ async def guarded(
         raise
 
 
-async def mark(uow_factory: UowFactory, event: PaymentEvent, outcome: str) -> bool:
+async def mark(uow_factory: UowFactory, event: EventRecord, outcome: str) -> bool:
     """Record that a call got no answer ("unavailable", "unknown") or that lookup found the provider never carried
     it out ("not_performed"). "unavailable" never replaces "unknown": once the provider may have acted, only its
     answer or its lookup settles the call. An authorization surely not made fails the payment."""
@@ -258,7 +260,7 @@ async def mark(uow_factory: UowFactory, event: PaymentEvent, outcome: str) -> bo
 
 async def record_outcome(
     uow_factory: UowFactory, event_id: str, result: ProviderResult
-) -> tuple[Payment, PaymentEvent]:
+) -> tuple[PaymentRecord, EventRecord]:
     """Close the event with the provider's answer and, if this closes it, apply the effect exactly once."""
     async with uow_factory() as uow:
         payment, event = await record_outcome_in(uow, event_id, result)
@@ -308,7 +310,9 @@ def synced(uow: UnitOfWork, model: type[Any], row: Any) -> Any:
     return row
 
 
-async def record_outcome_in(uow: UnitOfWork, event_id: str, result: ProviderResult) -> tuple[Payment, PaymentEvent]:
+async def record_outcome_in(
+    uow: UnitOfWork, event_id: str, result: ProviderResult
+) -> tuple[PaymentRecord, EventRecord]:
     """`record_outcome` in the caller's transaction (the saga records an authorization with its own step). The
     payment and the event are answered as rows with their columns' attributes, or as the session's objects when
     the event was closed already."""
@@ -327,7 +331,7 @@ async def record_outcome_in(uow: UnitOfWork, event_id: str, result: ProviderResu
     return payment, event
 
 
-async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -> Payment | None:
+async def _apply(uow: UnitOfWork, event: EventRecord, result: ProviderResult) -> PaymentRecord | None:
     """The payment moved as the provider's answer says; answers it as it now stands (None when it did not fit)."""
     if event.kind == "authorize":
         params: dict[str, Any] = {"payment": event.payment_id, "now": utcnow()}
@@ -365,10 +369,10 @@ async def _apply(uow: UnitOfWork, event: PaymentEvent, result: ProviderResult) -
     payment = synced(uow, Payment, row)
     if event.kind in ("capture", "refund"):
         _announce(uow, event, payment)
-    return cast(Payment, payment)
+    return cast(PaymentRecord, payment)
 
 
-def _announce(uow: UnitOfWork, event: PaymentEvent, payment: Payment) -> None:
+def _announce(uow: UnitOfWork, event: EventRecord, payment: PaymentRecord) -> None:
     """Money that moved, in the same transaction as our record of it (the ledger posts from these)."""
     if payment.order_id is None:
         return
@@ -379,7 +383,7 @@ def _announce(uow: UnitOfWork, event: PaymentEvent, payment: Payment) -> None:
     uow.emit(PaymentRefunded(payment.id, payment.order_id, event.amount, payment.currency, refund_id))
 
 
-def settled(payment: Payment, event: PaymentEvent) -> PaymentRead:
+def settled(payment: PaymentRecord, event: EventRecord) -> PaymentRead:
     """Answer the payment once its call has a final outcome, or raise the refusal that outcome stands for."""
     if event.outcome == ProviderStatus.APPROVED.value:
         return to_read(payment)
@@ -388,7 +392,7 @@ def settled(payment: Payment, event: PaymentEvent) -> PaymentRead:
     raise _refusal(event)
 
 
-def _refusal(event: PaymentEvent) -> DomainError:
+def _refusal(event: EventRecord) -> DomainError:
     if event.kind == "authorize":
         return declined_error(ProviderStatus(event.outcome), event.error_code)
     if event.error_code == "refund_exceeds_captured":

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.payments.errors import PaymentNotFound
-from bazaar.payments.models import Payment, PaymentEvent
+from bazaar.payments.models import Payment, PaymentEvent, PaymentRecord
 from bazaar.payments.schemas import MoneyRead, PaymentRead
 
 # Why an authorization failed, in the error codes of the API.
@@ -22,7 +22,7 @@ _FAILURE_CODES = {
 }
 
 
-def to_read(payment: Payment, *, failure_code: str | None = None) -> PaymentRead:
+def to_read(payment: PaymentRecord, *, failure_code: str | None = None) -> PaymentRead:
     def money(amount: int) -> MoneyRead:
         return MoneyRead(amount=amount, currency=payment.currency)
 

@@ -37,7 +37,7 @@ from bazaar.payments.calls import (
     void_key,
 )
 from bazaar.payments.errors import InvalidPaymentAmount, PaymentStateConflict, RefundExceedsCapture
-from bazaar.payments.models import Payment, PaymentEvent
+from bazaar.payments.models import EventRecord, Payment, PaymentEvent, PaymentRecord
 from bazaar.payments.queries import get_payment_row, payment_read
 from bazaar.payments.schemas import PaymentRead
 
@@ -76,6 +76,8 @@ async def authorize_payment(
     key = idempotency_key or f"checkout:{checkout_id}"
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationFailed(f"the idempotency key is longer than {MAX_KEY_LENGTH} characters")
+    payment: PaymentRecord
+    event: EventRecord
     payment, event, ours = await open_authorization(uow_factory, checkout_id, amount, card.last4, key)
     if event.outcome in OPEN:
         call = gateway.authorize(idempotency_key=event.idempotency_key, amount=amount, card=card, deadline=deadline)

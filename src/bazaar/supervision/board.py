@@ -68,7 +68,3 @@ class LoadBoard:
             at = slot * _FIELDS
             counts.append(cells[at] if now - cells[at + 1] < STALE_MS else None)
         return counts
-
-    def close(self) -> None:
-        self._cells.release()
-        self._map.close()
