@@ -16,7 +16,8 @@ Prints a summary, the throughput ratio 100 ms / 0 ms per mode and concurrency, a
 `--hot-offer --latencies 0 500`: every cart holds the same offer, so every checkout updates one stock row; were that
 row (or anything shared) locked across the provider call, checkouts/s could not pass 1 / latency (2/s at 500 ms).
 The capture worker's fraud-check delay is set past the run (--capture-delay), so captures of one phase do not load
-the next; the checkout path makes one provider call (the authorization).
+the next; the checkout path makes one provider call (the authorization). At the end of each phase its payments are
+made due at once and what capturing them costs is measured on its own (`captures`; --no-captures skips it).
 """
 
 from __future__ import annotations
@@ -370,6 +371,38 @@ async def _drained(conn: asyncpg.Connection, *, within: float = 90.0) -> float:
     return time.monotonic() - started
 
 
+async def capture_all(conn: asyncpg.Connection, groups: list[int], idle: acc.Idle) -> dict[str, Any]:
+    """What capturing costs: every payment this phase authorized is made due at once (the fraud-check delay is set
+    past the run), and the window runs until none is left authorized and the worker has drained what the captures
+    set off (the order moved to `processing`, the ledger's postings, notifications, seller figures)."""
+    due = await conn.fetchval("SELECT count(*) FROM payments WHERE status = 'authorized'")
+    if not due:
+        return {}
+    await _drained(conn)
+    await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
+    before = await acc.snapshot(conn, groups)
+    await conn.execute("UPDATE payments SET capture_after = now() WHERE status = 'authorized'")
+    deadline = time.monotonic() + 600
+    while await conn.fetchval("SELECT count(*) FROM payments WHERE status = 'authorized'"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the captures did not finish within 10 minutes")
+        await asyncio.sleep(0.2)
+    captured_in = time.monotonic() - before.at
+    await _drained(conn)
+    done = acc.cpu_snapshot(groups)
+    await asyncio.sleep(acc.STATS_FLUSH_SECONDS)
+    still_pending = await conn.fetchval(
+        "SELECT count(*) FROM orders o JOIN payments p ON p.order_id = o.id"
+        " WHERE p.status = 'captured' AND o.status = 'pending'"
+    )
+    return {
+        "payments": int(due),
+        "captured_per_s": round(due / captured_in, 1),
+        "orders_left_pending": int(still_pending),
+        "per_capture": acc.cost(before, await acc.snapshot(conn, groups), idle, int(due), cpu_until=done),
+    }
+
+
 async def phase(
     args: argparse.Namespace,
     dsn: str,
@@ -477,6 +510,7 @@ async def phase(
                 }
                 if args.sample:
                     accounting["queries_seen"] = accounting_queries
+            captures = await capture_all(conn, groups, idle) if args.captures else {}
             await asyncio.sleep(1)  # let in-flight bookkeeping land before the audit
             all_buyers = [u for u, _ in warm] + [u for b in [*runs_buyers, solo] for u, _ in b]
             created = sum(r["statuses"].get("201", 0) for r in runs)
@@ -499,6 +533,7 @@ async def phase(
         "cart_add": cart_add,
         "runs": runs,
         "request_path_alone": accounting,
+        "captures": captures,
         "audit": checked,
     }
 
@@ -612,6 +647,13 @@ def _phase_line(p: dict[str, Any]) -> str:
             f"\n         request path: {_cost_line(a['request_path'])}"
             f"\n         afterwards (worker, {a['drain_seconds']} s): {_cost_line(a['after_the_request'])}"
         )
+    c = p.get("captures")
+    if c:
+        lines.append(
+            f"  captures x{c['payments']} ({c['captured_per_s']}/s, orders left pending {c['orders_left_pending']}):"
+            f"\n         per capture: {_cost_line(c['per_capture'])}"
+            f"\n         rows by table {c['per_capture']['rows_by_table']}"
+        )
     au = p["audit"]
     bad = {k: v for k, v in au["violations"].items() if v}
     lines.append(
@@ -649,6 +691,10 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=1_000_000, help="stock per offer")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--capture-delay", type=int, default=3600, help="BAZAAR_CAPTURE_DELAY_SECONDS for the run")
+    parser.add_argument(
+        "--captures", action=argparse.BooleanOptionalAction, default=True,
+        help="at the end of each phase, capture what it authorized and measure what that costs",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument(
         "--hot-offer",

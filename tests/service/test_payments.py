@@ -264,7 +264,7 @@ async def test_capture_is_scheduled_with_the_order_and_becomes_due(container: Co
         await uow.commit()
     async with container.read_uow() as uow:
         due = await queries.payments_due_for_capture(uow=uow, now=utcnow())
-    assert due == [payment.id]
+    assert due == [(payment.id, "order-1")]
     await payments.capture_payment(uow_factory=container.uow, gateway=container.payments, payment_id=payment.id)
     async with container.read_uow() as uow:
         assert await queries.payments_due_for_capture(uow=uow, now=utcnow()) == []

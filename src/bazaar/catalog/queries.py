@@ -28,6 +28,7 @@ from bazaar.catalog.schemas import (
     SellerRef,
     SkuRead,
 )
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.models import StockBucket
 from bazaar.inventory.stock import StockLevel, availability_label, stock_levels
@@ -358,15 +359,21 @@ async def product_category_id(*, uow: UnitOfWork, product_id: str) -> str:
     return str(category)
 
 
+# Built once: the ledger reads the categories of a captured order's products (commission rates are per category).
+_CATEGORY_CHAINS = Prepared.listing(
+    lambda one_of: (
+        select(Product.id, Category.id.label("category_id"), Category.path)
+        .join(Category, Category.id == Product.category_id)
+        .where(one_of(Product.id, "products"))
+    )
+)
+
+
 async def category_chains(*, uow: UnitOfWork, product_ids: list[str]) -> dict[str, list[str]]:
     """Per product, its category and that category's ancestors, nearest first (for rates set per category)."""
     if not product_ids:
         return {}
-    rows = await uow.session.execute(
-        select(Product.id, Category.id, Category.path)
-        .join(Category, Category.id == Product.category_id)
-        .where(Product.id.in_(sorted(set(product_ids))))
-    )
+    rows = await uow.fetch(_CATEGORY_CHAINS, {"products": sorted(set(product_ids))})
     chains: dict[str, list[str]] = {}
     for product_id, category_id, path in rows:
         ancestors = [part for part in (path or "").split("/") if part]

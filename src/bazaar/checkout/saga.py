@@ -144,6 +144,12 @@ def _record(uow: UnitOfWork, checkout_id: str, step: Step) -> None:
     uow.insert(_STEPS, row)
 
 
+def log_step(uow: UnitOfWork, checkout_id: str, status: str, **detail: Any) -> None:
+    """Log what happened to a finished checkout's order (its payment captured) in the caller's transaction; the
+    checkout's own status stays as it is."""
+    _record(uow, checkout_id, Step(status, utcnow(), detail))
+
+
 def new_step(uow: UnitOfWork, checkout: Checkout, status: str, progress: Progress | None = None, **detail: Any) -> None:
     """Record a step in the caller's transaction (committed with the work it records)."""
     checkout.status = status

@@ -12,8 +12,10 @@ from typing import Any, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import Table, insert, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bazaar.db import driver
 from bazaar.db.outbox import OutboxEvent
@@ -125,6 +127,25 @@ class UnitOfWork:
         row referencing another of these tables names that table after it). Not readable before the commit:
         for rows nothing in their transaction reads back, which the ORM would otherwise track and flush."""
         self._rows.append((table, row))
+
+    async def insert_now(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Write these rows now, in one statement (after the session's pending objects, which they may reference):
+        for rows something later in the transaction reads, which `insert` would write only at the commit."""
+        if rows:
+            await self._flush_pending()
+            await self._insert_rows(table, rows)
+
+    def synced(self, model: type[Any], row: Any) -> Any:
+        """`row` (as a statement run with `fetch` answered it, the model's primary key among its columns), with
+        the session's copy of that row, if it holds one, set to its values: what the session reads next agrees
+        with what the statement wrote."""
+        values = row._mapping
+        identity = tuple(values[column.key] for column in sa_inspect(model).primary_key)
+        held = self.session.identity_map.get(self.session.identity_key(model, identity))
+        if held is not None:
+            for key, value in values.items():
+                set_committed_value(held, key, value)
+        return row
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run a side effect (cache flag, wake-up) only once the transaction is durable."""

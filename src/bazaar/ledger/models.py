@@ -49,6 +49,9 @@ class LedgerEntry(Base):
     available_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+DEFAULT_DESTINATION = "000123456789"  # a sandbox bank account, until the seller sets theirs
+
+
 class SellerAccount(Base):
     """Per seller: the balance (always the sum of its entries; a cache, checked by the tests), where payouts go,
     and the row a payout locks so two payout runs cannot pay the same money twice."""
@@ -58,7 +61,7 @@ class SellerAccount(Base):
     seller_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     balance: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
-    payout_destination: Mapped[str] = mapped_column(String(64), default="000123456789", nullable=False)
+    payout_destination: Mapped[str] = mapped_column(String(64), default=DEFAULT_DESTINATION, nullable=False)
     updated_at: Mapped[datetime] = updated_column()
 
 

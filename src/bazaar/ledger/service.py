@@ -11,20 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bazaar.catalog import queries as catalog
+from bazaar.db.dialects import PerDialect
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import aware, utcnow
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.schemas import money
 from bazaar.ledger.allocation import commission, split
 from bazaar.ledger.errors import InvalidCommission
-from bazaar.ledger.models import CommissionRate, LedgerEntry, SellerAccount
+from bazaar.ledger.models import DEFAULT_DESTINATION, CommissionRate, LedgerEntry, SellerAccount
 from bazaar.ledger.schemas import BalanceRead, CommissionRead
 from bazaar.orders import queries as orders
 from bazaar.orders.queries import OrderMoney
@@ -52,36 +54,69 @@ async def post(uow: UnitOfWork, postings: list[Posting], *, currency: str, avail
     postings = [p for p in postings if p.amount != 0]
     if not postings:
         return 0
-    seen = set(
-        (
-            await uow.session.execute(
-                select(LedgerEntry.source).where(LedgerEntry.source.in_([p.source for p in postings]))
-            )
-        ).scalars()
-    )
+    seen = set((await uow.fetch(_SOURCES_WRITTEN, {"sources": [p.source for p in postings]})).scalars())
     fresh = [p for p in postings if p.source not in seen]
     now = utcnow()
-    for p in fresh:
-        uow.session.add(
-            LedgerEntry(
-                id=new_id(), account=p.account, seller_id=p.seller_id, kind=p.kind, amount=p.amount,
-                currency=currency, order_id=p.order_id, refund_ref=p.refund_ref, dispute_id=p.dispute_id,
-                payout_id=p.payout_id, source=p.source, created_at=now, available_at=available_at,
-            )
-        )  # fmt: skip
+    # Written now, not with the commit: a release later in the same transaction (a consumer's batch) reads them.
+    await uow.insert_now(
+        _ENTRIES,
+        [
+            {
+                "id": new_id(),
+                "account": p.account,
+                "seller_id": p.seller_id,
+                "kind": p.kind,
+                "amount": p.amount,
+                "currency": currency,
+                "order_id": p.order_id,
+                "refund_ref": p.refund_ref,
+                "dispute_id": p.dispute_id,
+                "payout_id": p.payout_id,
+                "source": p.source,
+                "created_at": now,
+                "available_at": available_at,
+            }
+            for p in fresh
+        ],
+    )
     deltas: dict[str, int] = {}
     for p in fresh:
         if p.account == "seller" and p.seller_id is not None:
             deltas[p.seller_id] = deltas.get(p.seller_id, 0) + p.amount
     for seller_id in sorted(deltas):  # a fixed order: two transactions never wait on each other's rows crosswise
-        await ensure_account(uow, seller_id, currency)
-        await uow.session.execute(
-            update(SellerAccount)
-            .where(SellerAccount.seller_id == seller_id)
-            .values(balance=SellerAccount.balance + deltas[seller_id], updated_at=now)
+        credited = await uow.fetch(
+            _CREDIT,
+            {
+                "seller_id": seller_id,
+                "balance": deltas[seller_id],
+                "currency": currency,
+                "payout_destination": DEFAULT_DESTINATION,
+                "updated_at": now,
+            },
         )
-    await uow.flush()
+        uow.synced(SellerAccount, credited.one())  # an account the session holds (a payout's) reads the new balance
     return len(fresh)
+
+
+def _credit(insert: Any) -> Any:
+    """A seller's balance moved by `balance`, its account opened with it if it had none."""
+    statement = insert(_ACCOUNTS)
+    moved = statement.on_conflict_do_update(
+        index_elements=[_ACCOUNTS.c.seller_id],
+        set_={"balance": _ACCOUNTS.c.balance + statement.excluded.balance, "updated_at": statement.excluded.updated_at},
+    )
+    return moved.returning(_ACCOUNTS.c.seller_id, _ACCOUNTS.c.balance, _ACCOUNTS.c.updated_at)
+
+
+# Built once: every capture posts its entries and credits its sellers.
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+_ACCOUNTS = cast(Table, SellerAccount.__table__)
+_RATES = cast(Table, CommissionRate.__table__)
+_SOURCES_WRITTEN = Prepared.listing(
+    lambda one_of: select(_ENTRIES.c.source).where(one_of(_ENTRIES.c.source, "sources"))
+)
+_CREDIT = PerDialect(_credit).prepared(columns=("seller_id", "balance", "currency", "payout_destination", "updated_at"))
+_ALL_RATES = Prepared(select(_RATES.c.scope, _RATES.c.bps))
 
 
 async def ensure_account(uow: UnitOfWork, seller_id: str, currency: str = "USD") -> None:
@@ -89,7 +124,11 @@ async def ensure_account(uow: UnitOfWork, seller_id: str, currency: str = "USD")
     await uow.session.execute(
         insert(SellerAccount)
         .values(
-            seller_id=seller_id, balance=0, currency=currency, payout_destination="000123456789", updated_at=utcnow()
+            seller_id=seller_id,
+            balance=0,
+            currency=currency,
+            payout_destination=DEFAULT_DESTINATION,
+            updated_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["seller_id"])
     )
@@ -106,7 +145,7 @@ def release_time(order: OrderMoney, hold: timedelta, now: datetime) -> datetime 
 
 
 async def _rates(uow: UnitOfWork) -> dict[str, int]:
-    return {r.scope: r.bps for r in (await uow.session.execute(select(CommissionRate))).scalars()}
+    return {r.scope: r.bps for r in await uow.fetch(_ALL_RATES)}
 
 
 async def record_capture(

@@ -6,12 +6,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, Table, bindparam, func, select, tuple_
 
 from bazaar.catalog.queries import product_summaries
 from bazaar.db.base import CROSS_PARTITION
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.errors import NotFound
 from bazaar.kernel.schemas import Page, money
@@ -40,12 +41,36 @@ class OrderNotFound(NotFound):
     code = "not_found"
 
 
+_DIRECTORY = cast(Table, OrderDirectory.__table__)
+_ORDERS = cast(Table, Order.__table__)
+_LINES = cast(Table, OrderLine.__table__)
+# Built once: every capture, and the consumers of every order's events, read an order's buyer and its money.
+_BUYER_OF = Prepared(select(_DIRECTORY.c.user_id).where(_DIRECTORY.c.id == bindparam("any_id")))
+_THE_ORDER = (_ORDERS.c.id == bindparam("order")) & (_ORDERS.c.user_id == bindparam("buyer"))
+_ORDER_STATE = Prepared(select(*(_ORDERS.c[k] for k in ("id", "user_id", "status", "checkout_id"))).where(_THE_ORDER))
+
+
 async def buyer_of(uow: UnitOfWork, any_id: str) -> str | None:
     """The buyer of the order, shipment or return with this id (from the directory), for the paths given an id
     alone: the key every later query of that order carries."""
-    return (
-        await uow.session.execute(select(OrderDirectory.user_id).where(OrderDirectory.id == any_id))
-    ).scalar_one_or_none()
+    return cast(str | None, (await uow.fetch(_BUYER_OF, {"any_id": any_id})).scalar_one_or_none())
+
+
+@dataclass(frozen=True)
+class OrderState:
+    id: str
+    user_id: str
+    status: str
+    checkout_id: str
+
+
+async def order_state(uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> OrderState | None:
+    """Where an order stands (its buyer, status and checkout), read as it is now; None if there is no such order."""
+    buyer = buyer_id or await buyer_of(uow, order_id)
+    if buyer is None:
+        return None
+    row = (await uow.fetch(_ORDER_STATE, {"order": order_id, "buyer": buyer})).one_or_none()
+    return None if row is None else OrderState(row.id, row.user_id, row.status, row.checkout_id)
 
 
 async def buyer_for_seller(uow: UnitOfWork, *, seller_id: str, order_id: str) -> str | None:
@@ -457,9 +482,11 @@ async def placed_sellers(*, uow: UnitOfWork, placed: Mapping[str, Any]) -> dict[
 async def order_money(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = None) -> OrderMoney:
     """What an order's money is made of, per seller (for the sellers' ledger). Give the buyer when it is known
     (an order event carries it); else the directory names it."""
-    order = await _order(uow, order_id, buyer_id or await buyer_of(uow, order_id))
+    buyer = buyer_id or await buyer_of(uow, order_id)
+    order = None if buyer is None else (await uow.fetch(_MONEY, {"order": order_id, "buyer": buyer})).one_or_none()
     if order is None:
         raise OrderNotFound()
+    lines = await uow.fetch(_MONEY_LINES, {"order": order_id, "buyer": buyer})
     return OrderMoney(
         order_id=order.id,
         buyer_id=order.user_id,
@@ -467,8 +494,21 @@ async def order_money(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = 
         status=order.status,
         total=order.total_amount,
         delivered_at=order.delivered_at,
-        sellers=sellers_money(money_line(li) for li in await _lines(uow, order)),
+        sellers=sellers_money(money_line(li._mapping) for li in lines),
     )
+
+
+# Built once: the ledger, the notifications and the sellers' figures read an order's money for each of its events.
+_MONEY = Prepared(
+    select(*(_ORDERS.c[k] for k in ("id", "user_id", "currency", "status", "total_amount", "delivered_at"))).where(
+        _THE_ORDER
+    )
+)
+_MONEY_LINES = Prepared(
+    select(*(_LINES.c[k] for k in _MONEY_COLUMNS))
+    .where(_LINES.c.order_id == bindparam("order"), _LINES.c.user_id == bindparam("buyer"))
+    .order_by(_LINES.c.id)
+)
 
 
 async def return_seller(*, uow: UnitOfWork, return_id: str) -> str | None:

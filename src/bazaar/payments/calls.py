@@ -16,8 +16,8 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 
+from bazaar.db.dialects import PerDialect
 from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
@@ -32,7 +32,13 @@ from bazaar.kernel.payments import (
     declined_error,
 )
 from bazaar.kernel.ports import PaymentGateway
-from bazaar.payments.errors import InvalidPaymentAmount, PaymentKeyReused, PaymentStateConflict, RefundExceedsCapture
+from bazaar.payments.errors import (
+    InvalidPaymentAmount,
+    PaymentKeyReused,
+    PaymentNotFound,
+    PaymentStateConflict,
+    RefundExceedsCapture,
+)
 from bazaar.payments.events import PaymentCaptured, PaymentRefunded
 from bazaar.payments.models import EventRecord, Payment, PaymentEvent, PaymentRecord
 from bazaar.payments.queries import get_payment_row, to_read
@@ -137,37 +143,54 @@ async def open_call(
     kind: str,
     key_of: Callable[[str], str],
     amount: Money | None,
-    check: Callable[[Payment, int], None],
-) -> tuple[Payment, PaymentEvent, bool]:
+    check: Callable[[PaymentRecord, int], None],
+) -> tuple[PaymentRecord, EventRecord, bool]:
     """The payment and the recorded call of this kind under its key — an existing one, or a new one if allowed —
-    and whether this call just recorded it."""
+    and whether this call just recorded it. Every capture runs it: its statements are built once and answer rows."""
     for attempt in range(2):
         async with uow_factory() as uow:
-            payment = await get_payment_row(uow, payment_id)
+            payment = await _payment_now(uow, payment_id)
             if amount is not None and amount.currency != payment.currency:
                 raise InvalidPaymentAmount(f"the payment is in {payment.currency}")
             amount_minor = amount.amount if amount is not None else payment.authorized_amount
             key = key_of(payment.idempotency_key)
-            event = await _event_by_key(uow, key, missing_ok=True)
+            event = (await uow.fetch(_EVENT_BY_KEY, {"key": key})).one_or_none()
             if event is not None:
                 if event.amount != amount_minor:
                     raise PaymentKeyReused(f"this {kind} was already asked for another amount", amount=event.amount)
                 # Read again after the event: a concurrent call may have closed it since the first read.
-                return (*_detached(uow, await get_payment_row(uow, payment_id), event), False)
+                return await _payment_now(uow, payment_id), event, False
             check(payment, amount_minor)
-            event = PaymentEvent(
-                payment_id=payment.id, kind=kind, amount=amount_minor, idempotency_key=key, outcome="pending"
-            )
-            uow.session.add(event)
-            try:
-                await uow.flush()
-            except IntegrityError:
+            opened = {
+                "id": new_id(), "payment_id": payment.id, "kind": kind, "amount": amount_minor,
+                "idempotency_key": key, "outcome": "pending", "created_at": utcnow(),
+            }  # fmt: skip
+            event = (await uow.fetch(_OPEN_EVENT, opened)).one_or_none()
+            if event is None:  # a concurrent caller recorded the same call first: join it
                 if attempt:
-                    raise
-                continue  # a concurrent caller recorded the same call first: join it
+                    raise PaymentStateConflict("the call was recorded and then vanished", idempotency_key=key)
+                continue
             await uow.commit()
-            return (*_detached(uow, payment, event), True)
+            return payment, event, True
     raise AssertionError("unreachable")
+
+
+async def _payment_now(uow: UnitOfWork, payment_id: str) -> PaymentRecord:
+    payment = (await uow.fetch(_PAYMENT, {"payment": payment_id})).one_or_none()
+    if payment is None:
+        raise PaymentNotFound(payment_id=payment_id)
+    return cast(PaymentRecord, payment)
+
+
+# Built once (every capture runs them): the payment as it is now, a call by its key, a call recorded unless one is
+# under its key already (then nothing is answered).
+_PAYMENT = Prepared(select(*_PAYMENTS.c).where(_PAYMENTS.c.id == bindparam("payment")))
+_EVENT_BY_KEY = Prepared(select(*_EVENTS.c).where(_EVENTS.c.idempotency_key == bindparam("key")))
+_OPEN_EVENT = PerDialect(
+    lambda insert: (
+        insert(_EVENTS).on_conflict_do_nothing(index_elements=[_EVENTS.c.idempotency_key]).returning(*_EVENTS.c)
+    )
+).prepared(columns=("id", "payment_id", "kind", "amount", "idempotency_key", "outcome", "created_at"))
 
 
 def _detached(uow: UnitOfWork, payment: P, event: E) -> tuple[P, E]:
@@ -269,7 +292,8 @@ async def record_outcome(
 
 
 # Built once, run on the driver (db/driver.py): every checkout runs them. They answer the rows they changed as
-# plain rows (attributes named as the columns); a copy of them the session holds is brought up to date (`synced`).
+# plain rows (attributes named as the columns); a copy of them the session holds is brought up to date
+# (`UnitOfWork.synced`).
 # A fixed IN list is written as ORs: an expanding parameter is not run on the driver.
 def _one_of(column: Any, values: tuple[str, ...]) -> Any:
     return or_(*(column == value for value in values))
@@ -300,16 +324,6 @@ _AUTHORIZED, _REFUSED = (
 )
 
 
-def synced(uow: UnitOfWork, model: type[Any], row: Any) -> Any:
-    """`row` (a payment's or an event's, as an UPDATE answered it), with the session's copy of the same row, if
-    it holds one, set to it: what the session reads next agrees with what was written."""
-    held = uow.session.identity_map.get(uow.session.identity_key(model, row.id))
-    if held is not None:
-        for key, value in row._mapping.items():
-            set_committed_value(held, key, value)
-    return row
-
-
 async def record_outcome_in(
     uow: UnitOfWork, event_id: str, result: ProviderResult
 ) -> tuple[PaymentRecord, EventRecord]:
@@ -322,7 +336,7 @@ async def record_outcome_in(
     closed = (await uow.fetch(_CLOSE_EVENT, answer)).one_or_none()
     payment = None
     if closed is not None:
-        event = synced(uow, PaymentEvent, closed)
+        event = uow.synced(PaymentEvent, closed)
         payment = await _apply(uow, event, result)
     else:  # closed already (a concurrent caller, the reconciler): its answer stands
         event = await uow.session.get_one(PaymentEvent, event_id, populate_existing=True)
@@ -340,25 +354,10 @@ async def _apply(uow: UnitOfWork, event: EventRecord, result: ProviderResult) ->
         moved = await uow.fetch(_AUTHORIZED if result.approved else _REFUSED, params)
     elif not result.approved:
         return None
+    elif event.kind == "capture":
+        moved = await uow.fetch(_CAPTURED, {"payment": event.payment_id, "capture": event.amount, "now": utcnow()})
     else:
-        where = update(_PAYMENTS).where(_PAYMENTS.c.id == event.payment_id)
-        payments = _PAYMENTS.c
-        if event.kind == "capture":
-            stmt = where.where(payments.status == "authorized", payments.authorized_amount >= event.amount).values(
-                status="captured", captured_amount=event.amount
-            )
-        elif event.kind == "void":
-            stmt = where.where(payments.status == "authorized").values(status="voided")
-        else:
-            refunded = payments.refunded_amount + event.amount
-            stmt = where.where(
-                payments.status.in_(("captured", "partially_refunded")), refunded <= payments.captured_amount
-            )
-            stmt = stmt.values(
-                refunded_amount=refunded,
-                status=case((refunded == payments.captured_amount, "refunded"), else_="partially_refunded"),
-            )
-        moved = await uow.session.execute(stmt.returning(*_PAYMENTS.c))
+        moved = await uow.session.execute(_voided_or_refunded(event).returning(*_PAYMENTS.c))
     row = moved.one_or_none()
     if row is None:
         log.error(
@@ -366,10 +365,36 @@ async def _apply(uow: UnitOfWork, event: EventRecord, result: ProviderResult) ->
             extra={"payment_id": event.payment_id, "kind": event.kind, "idempotency_key": event.idempotency_key},
         )
         return None
-    payment = synced(uow, Payment, row)
+    payment = uow.synced(Payment, row)
     if event.kind in ("capture", "refund"):
         _announce(uow, event, payment)
     return cast(PaymentRecord, payment)
+
+
+def _voided_or_refunded(event: EventRecord) -> Any:
+    where = update(_PAYMENTS).where(_PAYMENTS.c.id == event.payment_id)
+    payments = _PAYMENTS.c
+    if event.kind == "void":
+        return where.where(payments.status == "authorized").values(status="voided")
+    refunded = payments.refunded_amount + event.amount
+    return where.where(
+        payments.status.in_(("captured", "partially_refunded")), refunded <= payments.captured_amount
+    ).values(
+        refunded_amount=refunded,
+        status=case((refunded == payments.captured_amount, "refunded"), else_="partially_refunded"),
+    )
+
+
+_CAPTURED = Prepared(  # built once: every order's payment is captured
+    update(_PAYMENTS)
+    .where(
+        _PAYMENTS.c.id == bindparam("payment"),
+        _PAYMENTS.c.status == "authorized",
+        _PAYMENTS.c.authorized_amount >= bindparam("capture"),
+    )
+    .values(status="captured", captured_amount=bindparam("capture"), updated_at=bindparam("now"))
+    .returning(*_PAYMENTS.c)
+)
 
 
 def _announce(uow: UnitOfWork, event: EventRecord, payment: PaymentRecord) -> None:

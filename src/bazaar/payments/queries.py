@@ -83,16 +83,16 @@ async def payment_for_order(*, uow: UnitOfWork, order_id: str) -> PaymentRead | 
     return None if payment is None else await payment_read(uow, payment)
 
 
-async def payments_due_for_capture(*, uow: UnitOfWork, now: datetime, limit: int = 100) -> list[str]:
-    """Ids of authorized payments whose fraud-check window has passed, oldest first. No lock is taken:
-    capture_payment is safe to run twice for the same payment (one key, one capture)."""
+async def payments_due_for_capture(*, uow: UnitOfWork, now: datetime, limit: int = 100) -> list[tuple[str, str | None]]:
+    """Authorized payments whose fraud-check window has passed, oldest first, each as (its id, its order's id). No
+    lock is taken: capture_payment is safe to run twice for the same payment (one key, one capture)."""
     rows = await uow.session.execute(
-        select(Payment.id)
+        select(Payment.id, Payment.order_id)
         .where(Payment.status == "authorized", Payment.capture_after.is_not(None), Payment.capture_after <= now)
         .order_by(Payment.capture_after, Payment.id)
         .limit(limit)
     )
-    return list(rows.scalars())
+    return [(payment_id, order_id) for payment_id, order_id in rows]
 
 
 async def payments_awaiting_answers(*, uow: UnitOfWork, recorded_before: datetime, limit: int = 100) -> list[str]:

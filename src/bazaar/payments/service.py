@@ -33,7 +33,6 @@ from bazaar.payments.calls import (
     record_outcome,
     refund_key,
     settled,
-    synced,
     void_key,
 )
 from bazaar.payments.errors import InvalidPaymentAmount, PaymentStateConflict, RefundExceedsCapture
@@ -96,7 +95,7 @@ async def capture_payment(
 ) -> PaymentRead:
     """Capture the authorization, all of it unless `amount` is less. Repeated or concurrent calls capture once."""
 
-    def check(payment: Payment, amount_minor: int) -> None:
+    def check(payment: PaymentRecord, amount_minor: int) -> None:
         if payment.status != "authorized":
             raise PaymentStateConflict(f"cannot capture a {payment.status} payment", status=payment.status)
         if not 0 < amount_minor <= payment.authorized_amount:
@@ -124,7 +123,7 @@ async def void_payment(
         async with uow_factory() as uow:
             return await payment_read(uow, await get_payment_row(uow, payment_id))
 
-    def check(payment: Payment, amount_minor: int) -> None:
+    def check(payment: PaymentRecord, amount_minor: int) -> None:
         if payment.status != "authorized":
             raise PaymentStateConflict(f"cannot void a {payment.status} payment; refund it", status=payment.status)
 
@@ -147,7 +146,7 @@ async def refund_payment(
     the same refund_id is refunded once however often it is asked; refunds never exceed the capture in total."""
     _check_positive(amount)
 
-    def check(payment: Payment, amount_minor: int) -> None:
+    def check(payment: PaymentRecord, amount_minor: int) -> None:
         if payment.status not in ("captured", "partially_refunded"):
             raise PaymentStateConflict(f"cannot refund a {payment.status} payment", status=payment.status)
         if payment.refunded_amount + amount_minor > payment.captured_amount:
@@ -212,4 +211,4 @@ async def schedule_capture(*, uow: UnitOfWork, payment_id: str, order_id: str, c
     if done is None:
         payment = await get_payment_row(uow, payment_id)
         raise PaymentStateConflict(f"cannot schedule the capture of a {payment.status} payment", status=payment.status)
-    synced(uow, Payment, done)  # the session's copy of the payment, if it holds one, as written
+    uow.synced(Payment, done)  # the session's copy of the payment, if it holds one, as written

@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from bazaar.bootstrap import Container
 from bazaar.checkout import service as checkout_service
-from bazaar.checkout.models import CheckoutStep
+from bazaar.checkout.saga import log_step
 from bazaar.db.base import CROSS_PARTITION
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DomainError
 from bazaar.orders.models import Order, Return
-from bazaar.orders.queries import buyer_of
+from bazaar.orders.queries import order_state
 from bazaar.orders.service import change_status
 from bazaar.payments import service as payments
 from bazaar.payments.models import Payment
@@ -33,46 +33,42 @@ async def run_capture(container: Container) -> int:
     async with container.read_uow() as uow:
         due = await payments_due_for_capture(uow=uow, now=utcnow(), limit=BATCH)
     done = 0
-    for payment_id in due:
+    for payment_id, order_id in due:
         try:
-            await _capture_one(container, payment_id)
+            await _capture_one(container, payment_id, order_id)
             done += 1
         except DomainError as exc:  # provider down or a state race: the next round tries again
             log.warning("capture of %s postponed: %s", payment_id, exc.message)
     return done + await _advance_captured_orders(container) + await _settle_cancelled(container)
 
 
-async def _capture_one(container: Container, payment_id: str) -> None:
+async def _capture_one(container: Container, payment_id: str, order_id: str | None) -> None:
+    if order_id is None:
+        return
     async with container.read_uow() as uow:
-        payment = await uow.session.get(Payment, payment_id)
-        buyer = await buyer_of(uow, payment.order_id) if payment and payment.order_id else None
-        order = await uow.session.get(Order, (payment.order_id, buyer)) if payment and buyer else None
-    if payment is None or order is None:
+        order = await order_state(uow, order_id)
+    if order is None:
         return
     if order.status == "cancelled":
         await container.payments_facade().settle_cancelled(order_id=order.id)
         return
     await payments.capture_payment(uow_factory=container.uow, gateway=container.payments, payment_id=payment_id)
-    await _mark_processing(container, order.id, order.user_id)
+    await _mark_processing(container, order.id, order.user_id, order.checkout_id)
 
 
-async def _mark_processing(container: Container, order_id: str, user_id: str) -> bool:
+async def _mark_processing(container: Container, order_id: str, user_id: str, checkout_id: str) -> bool:
+    """The order to `processing` if it is still `pending` (the move's own condition: nothing is read first)."""
     async with container.uow() as uow:
-        order = await uow.session.get(Order, (order_id, user_id))
-        if order is None or order.status != "pending":
-            return False
         moved = await change_status(
             uow=uow,
             order_id=order_id,
-            user_id=order.user_id,
+            user_id=user_id,
             current="pending",
             target="processing",
             note="payment captured",
         )
         if moved:
-            uow.session.add(
-                CheckoutStep(checkout_id=order.checkout_id, status="payment_captured", detail={"order_id": order_id})
-            )
+            log_step(uow, checkout_id, "payment_captured", order_id=order_id)
         await uow.commit()
         return moved
 
@@ -82,14 +78,14 @@ async def _advance_captured_orders(container: Container) -> int:
     async with container.read_uow() as uow:
         keys = (
             await uow.session.execute(
-                select(Order.id, Order.user_id)
+                select(Order.id, Order.user_id, Order.checkout_id)
                 .join(Payment, Payment.order_id == Order.id)
                 .where(Order.status == "pending", Payment.status == "captured")
                 .limit(BATCH)
                 .execution_options(**CROSS_PARTITION)  # a sweep: on separate servers, one per server
             )
         ).all()
-    return sum([await _mark_processing(container, order_id, user_id) for order_id, user_id in keys])
+    return sum([await _mark_processing(container, *key) for key in keys])
 
 
 async def _settle_cancelled(container: Container) -> int:
