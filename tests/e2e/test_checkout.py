@@ -278,6 +278,47 @@ async def test_capture_after_the_fraud_window(client: httpx.AsyncClient, contain
     assert await capture.run_capture(container) == 0
 
 
+async def test_an_order_moves_on_in_the_transaction_that_records_its_capture(
+    client: httpx.AsyncClient, container: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capture's answer and the order's move to `processing` commit together: when the move fails, neither is
+    recorded, and the next round sends the capture again under its key, which the provider carries out once."""
+    from bazaar.workers import payments as capture
+
+    a = await make_offer(container, quantity=2, price=1500)
+    headers = await buyer_with_cart(client, (a, 1))
+    order_id = (await checkout(client, headers)).json()["order_id"]
+    sent: list[str | None] = []
+    real_capture = container.payments.capture
+
+    async def counted(**kwargs: Any) -> Any:
+        sent.append(kwargs["idempotency_key"])
+        return await real_capture(**kwargs)
+
+    monkeypatch.setattr(container.payments, "capture", counted)
+    real_move = capture.change_status
+
+    async def broken_move(**kwargs: Any) -> bool:
+        raise RuntimeError("the database went away mid-transaction")
+
+    monkeypatch.setattr(capture, "change_status", broken_move)
+    with pytest.raises(RuntimeError):
+        await capture.run_capture(container)
+    order = (await client.get(f"{API}/orders/{order_id}", headers=headers)).json()
+    assert (order["status"], order["payment"]["status"]) == ("pending", "authorized")  # neither was recorded
+
+    monkeypatch.setattr(capture, "change_status", real_move)
+    assert await capture.run_capture(container) == 1
+    order = (await client.get(f"{API}/orders/{order_id}", headers=headers)).json()
+    assert (order["status"], order["payment"]["status"]) == ("processing", "captured")
+    assert order["payment"]["captured"] == order["total"]
+    assert [h["status"] for h in order["history"]] == ["pending", "processing"]
+    assert len(sent) == 2 and sent[0] == sent[1]  # the same call again, under its key
+    found = await container.payments.lookup(idempotency_key=sent[0])
+    assert found is not None and found.approved and found.amount.amount == order["total"]["amount"]
+    assert await capture.run_capture(container) == 0
+
+
 async def test_a_shipping_method_per_seller(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]
     a = await make_offer(container, quantity=5, price=1000)
     b = await make_offer(container, quantity=5, price=1000)

@@ -222,8 +222,10 @@ async def perform(
     deadline: float | None,
     *,
     ours: bool,
+    and_then: Captured | None = None,
 ) -> PaymentRead:
-    """Send a recorded capture, void or refund (again, under its key) unless its answer is already known."""
+    """Send a recorded capture, void or refund (again, under its key) unless its answer is already known.
+    `and_then`: see `record_outcome`."""
     if event.outcome in NOT_FINAL:
         pid = payment.provider_payment_id or ""
         money = Money(event.amount, payment.currency)
@@ -236,7 +238,7 @@ async def perform(
         else:
             call = gateway.refund(idempotency_key=key, provider_payment_id=pid, amount=money, deadline=deadline)
         result = await guarded(uow_factory, event, call, sent_before=not ours and event.outcome in OPEN)
-        payment, event = await record_outcome(uow_factory, event.id, result)
+        payment, event = await record_outcome(uow_factory, event.id, result, and_then=and_then)
     return settled(payment, event)
 
 
@@ -281,12 +283,22 @@ async def mark(uow_factory: UowFactory, event: EventRecord, outcome: str) -> boo
         return applied
 
 
+# What follows a capture in the transaction that records it (the order moving on): given the payment as captured.
+Captured = Callable[[UnitOfWork, PaymentRecord], Awaitable[None]]
+
+
 async def record_outcome(
-    uow_factory: UowFactory, event_id: str, result: ProviderResult
+    uow_factory: UowFactory, event_id: str, result: ProviderResult, *, and_then: Captured | None = None
 ) -> tuple[PaymentRecord, EventRecord]:
-    """Close the event with the provider's answer and, if this closes it, apply the effect exactly once."""
+    """Close the event with the provider's answer and, if this closes it, apply the effect exactly once.
+
+    `and_then` runs in the same transaction when the payment stands captured: what follows the capture is
+    recorded with it, or (should it fail) neither is, and the capture is sent again under its key, which the
+    provider answers without capturing twice."""
     async with uow_factory() as uow:
         payment, event = await record_outcome_in(uow, event_id, result)
+        if and_then is not None and payment.status == "captured":
+            await and_then(uow, payment)
         await uow.commit()
         return _detached(uow, payment, event)
 

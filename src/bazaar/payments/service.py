@@ -22,6 +22,7 @@ from bazaar.kernel.ports import PaymentGateway
 from bazaar.payments.calls import (
     MAX_KEY_LENGTH,
     OPEN,
+    Captured,
     UowFactory,
     authorization_key,
     capture_key,
@@ -92,8 +93,10 @@ async def capture_payment(
     payment_id: str,
     amount: Money | None = None,
     deadline: float | None = None,
+    and_then: Captured | None = None,
 ) -> PaymentRead:
-    """Capture the authorization, all of it unless `amount` is less. Repeated or concurrent calls capture once."""
+    """Capture the authorization, all of it unless `amount` is less. Repeated or concurrent calls capture once.
+    `and_then(uow, payment)` runs in the transaction that records the capture (the order moving on with it)."""
 
     def check(payment: PaymentRecord, amount_minor: int) -> None:
         if payment.status != "authorized":
@@ -104,7 +107,7 @@ async def capture_payment(
     payment, event, ours = await open_call(
         uow_factory, payment_id=payment_id, kind="capture", key_of=capture_key, amount=amount, check=check
     )
-    return await perform(uow_factory, gateway, payment, event, deadline, ours=ours)
+    return await perform(uow_factory, gateway, payment, event, deadline, ours=ours, and_then=and_then)
 
 
 async def void_payment(

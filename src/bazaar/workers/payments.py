@@ -11,13 +11,14 @@ from bazaar.bootstrap import Container
 from bazaar.checkout import service as checkout_service
 from bazaar.checkout.saga import log_step
 from bazaar.db.base import CROSS_PARTITION
+from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DomainError
 from bazaar.orders.models import Order, Return
 from bazaar.orders.queries import order_state
 from bazaar.orders.service import change_status
 from bazaar.payments import service as payments
-from bazaar.payments.models import Payment
+from bazaar.payments.models import Payment, PaymentRecord
 from bazaar.payments.queries import payments_due_for_capture
 
 log = logging.getLogger("bazaar.workers.payments")
@@ -52,25 +53,32 @@ async def _capture_one(container: Container, payment_id: str, order_id: str | No
     if order.status == "cancelled":
         await container.payments_facade().settle_cancelled(order_id=order.id)
         return
-    await payments.capture_payment(uow_factory=container.uow, gateway=container.payments, payment_id=payment_id)
-    await _mark_processing(container, order.id, order.user_id, order.checkout_id)
+
+    async def to_processing(uow: UnitOfWork, payment: PaymentRecord) -> None:
+        await _to_processing(uow, order.id, order.user_id, order.checkout_id)
+
+    # The order moves on in the transaction that records the capture (one transaction, not two; a crash between
+    # them once left it for `_advance_captured_orders`, which still sweeps captures made before this).
+    await payments.capture_payment(
+        uow_factory=container.uow, gateway=container.payments, payment_id=payment_id, and_then=to_processing
+    )
 
 
 async def _mark_processing(container: Container, order_id: str, user_id: str, checkout_id: str) -> bool:
-    """The order to `processing` if it is still `pending` (the move's own condition: nothing is read first)."""
     async with container.uow() as uow:
-        moved = await change_status(
-            uow=uow,
-            order_id=order_id,
-            user_id=user_id,
-            current="pending",
-            target="processing",
-            note="payment captured",
-        )
-        if moved:
-            log_step(uow, checkout_id, "payment_captured", order_id=order_id)
+        moved = await _to_processing(uow, order_id, user_id, checkout_id)
         await uow.commit()
         return moved
+
+
+async def _to_processing(uow: UnitOfWork, order_id: str, user_id: str, checkout_id: str) -> bool:
+    """The order to `processing` if it is still `pending` (the move's own condition: nothing is read first)."""
+    moved = await change_status(
+        uow=uow, order_id=order_id, user_id=user_id, current="pending", target="processing", note="payment captured"
+    )
+    if moved:
+        log_step(uow, checkout_id, "payment_captured", order_id=order_id)
+    return moved
 
 
 async def _advance_captured_orders(container: Container) -> int:
