@@ -211,7 +211,7 @@ async def authenticate_token(*, sessions: SessionCache, read_uow: Callable[[], U
     return principal
 
 
-_USER = (
+_USER = Prepared(
     select(
         _USERS.c.id,
         _USERS.c.email,
@@ -227,7 +227,7 @@ _USER = (
 
 
 async def get_user(*, uow: UnitOfWork, user_id: str) -> UserRead:
-    row = (await uow.session.execute(_USER, {"user": user_id})).first()
+    row = (await uow.fetch(_USER, {"user": user_id})).first()
     if row is None:
         raise NotFound("user not found")
     return _user_read(row, row.seller_id)
