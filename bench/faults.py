@@ -42,8 +42,14 @@ from tests.private_servers import PrivatePostgres, PrivateRedis, free_port, wait
 
 RESULTS = Path(__file__).resolve().parent / "results"
 API = "/api/v1"
-ADDRESS = {"name": "Fay Fault", "line1": "1 Main St", "city": "Austin", "region": "TX", "postal_code": "78701",
-           "country": "US"}
+ADDRESS = {
+    "name": "Fay Fault",
+    "line1": "1 Main St",
+    "city": "Austin",
+    "region": "TX",
+    "postal_code": "78701",
+    "country": "US",
+}
 CARDS = ["4242424242424242"] * 7 + ["4000000000000002"] * 2 + ["4000000000000119"]  # approve, decline, fail
 EXPECTED = {200, 201, 202, 204, 402, 404, 409, 422}  # business answers: not errors
 # The failing test card's honest answer (and every card's while the provider is down): a business answer too.
@@ -63,8 +69,15 @@ class Plan:
 
     @classmethod
     def short(cls) -> Plan:
-        return cls(products=60, buyers=3, warmup=2.0, under_fault=1.0, down_seconds=2.0, worker_stop_seconds=8.0,
-                   settle_timeout=60.0)
+        return cls(
+            products=60,
+            buyers=3,
+            warmup=2.0,
+            under_fault=1.0,
+            down_seconds=2.0,
+            worker_stop_seconds=8.0,
+            settle_timeout=60.0,
+        )
 
 
 @dataclass
@@ -113,8 +126,13 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.port}"
 
     def _bazaar(self, *args: str) -> None:
-        subprocess.run([sys.executable, "-m", "bazaar.cli", *args], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "bazaar.cli", *args],
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def start(self) -> None:
         self.pg.init().start()
@@ -123,8 +141,12 @@ class Stack:
         self._bazaar("seed", "--products", str(self.plan.products), "--quiet")
         self.start_provider()
         log = (self.root / "serve.log").open("ab")
-        self.serve = subprocess.Popen([sys.executable, "-m", "bazaar.cli", "serve", "--workers", "2", "--port",
-                                       str(self.port)], env=self.env, stdout=log, stderr=log)
+        self.serve = subprocess.Popen(
+            [sys.executable, "-m", "bazaar.cli", "serve", "--workers", "2", "--port", str(self.port)],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+        )
         deadline = time.monotonic() + 180
         while not self.ready():
             assert time.monotonic() < deadline, "serve did not become ready"
@@ -133,8 +155,12 @@ class Stack:
 
     def start_provider(self) -> None:
         log = (self.root / "provider.log").open("ab")
-        self.provider = subprocess.Popen([sys.executable, "-m", "bazaar.cli", "sandbox-payments", "--port",
-                                          str(self.provider_port)], env=self.env, stdout=log, stderr=log)
+        self.provider = subprocess.Popen(
+            [sys.executable, "-m", "bazaar.cli", "sandbox-payments", "--port", str(self.provider_port)],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+        )
         wait_for_port(self.provider_port, timeout=60)
 
     def stop_provider(self) -> None:
@@ -223,10 +249,20 @@ class Load:
                 if self.stopped:
                     return
                 if not headers:
-                    await self._call(client, "register", "POST", f"{API}/auth/register",
-                                     json={"email": email, "password": "fault tolerant", "name": "Load"})
-                    r = await self._call(client, "login", "POST", f"{API}/auth/login",
-                                         json={"email": email, "password": "fault tolerant"})
+                    await self._call(
+                        client,
+                        "register",
+                        "POST",
+                        f"{API}/auth/register",
+                        json={"email": email, "password": "fault tolerant", "name": "Load"},
+                    )
+                    r = await self._call(
+                        client,
+                        "login",
+                        "POST",
+                        f"{API}/auth/login",
+                        json={"email": email, "password": "fault tolerant"},
+                    )
                     if r is not None and r.status_code == 200:
                         headers = {"Authorization": f"Bearer {r.json()['token']}"}
                     else:
@@ -234,20 +270,30 @@ class Load:
                     continue
                 await self._call(client, "search", "GET", f"{API}/search", params={"q": rng.choice(self.queries)})
                 if rng.random() < 0.3:
-                    await self._call(client, "hold", "POST", f"{API}/reservations",
-                                     json={"offer_id": self.hot, "quantity": 1}, headers=headers)
+                    await self._call(
+                        client,
+                        "hold",
+                        "POST",
+                        f"{API}/reservations",
+                        json={"offer_id": self.hot, "quantity": 1},
+                        headers=headers,
+                    )
                 await self._checkout(client, headers, rng)
                 await asyncio.sleep(0.05)
 
     async def _checkout(self, client: httpx.AsyncClient, headers: dict[str, str], rng: random.Random) -> None:
         offer = rng.choice(self.offers)
-        r = await self._call(client, "cart", "POST", f"{API}/cart/items", json={"offer_id": offer, "quantity": 1},
-                             headers=headers)
+        r = await self._call(
+            client, "cart", "POST", f"{API}/cart/items", json={"offer_id": offer, "quantity": 1}, headers=headers
+        )
         if r is None or r.status_code != 200:
             return
         card = rng.choice(CARDS)
-        body = {"shipping_address": ADDRESS, "shipping_method": "standard",
-                "payment": {"card_number": card, "exp_month": 12, "exp_year": 2035, "cvc": "123"}}
+        body = {
+            "shipping_address": ADDRESS,
+            "shipping_method": "standard",
+            "payment": {"card_number": card, "exp_month": 12, "exp_year": 2035, "cvc": "123"},
+        }
         key = {"Idempotency-Key": f"k{time.monotonic_ns()}"}
         r = await self._call(client, "checkout", "POST", f"{API}/checkout", json=body, headers={**headers, **key})
         if r is None:
@@ -305,52 +351,81 @@ class Invariants:
         conn = await self._conn()
         try:
             v: dict[str, int] = {}
-            sold = {r["offer_id"]: int(r["units"]) for r in await conn.fetch(
-                "SELECT offer_id, sum(quantity) AS units FROM order_lines GROUP BY offer_id")}
-            now = {r["offer_id"]: int(r["units"]) for r in await conn.fetch(
-                "SELECT offer_id, sum(on_hand) AS units FROM stock_buckets GROUP BY offer_id")}
+            sold = {
+                r["offer_id"]: int(r["units"])
+                for r in await conn.fetch("SELECT offer_id, sum(quantity) AS units FROM order_lines GROUP BY offer_id")
+            }
+            now = {
+                r["offer_id"]: int(r["units"])
+                for r in await conn.fetch("SELECT offer_id, sum(on_hand) AS units FROM stock_buckets GROUP BY offer_id")
+            }
             v["oversold_or_lost_units"] = sum(
                 1 for offer, units in self.initial_stock.items() if now.get(offer, 0) + sold.get(offer, 0) != units
             )
-            v["held_units_mismatch"] = int(await conn.fetchval("""
+            v["held_units_mismatch"] = int(
+                await conn.fetchval("""
                 SELECT count(*) FROM (SELECT offer_id, sum(on_hand - available) AS held FROM stock_buckets
                                       GROUP BY offer_id) b
                 LEFT JOIN (SELECT offer_id, sum(quantity) AS q FROM reservations WHERE status = 'held'
                            GROUP BY offer_id) r USING (offer_id)
-                WHERE b.held <> coalesce(r.q, 0)"""))
-            v["holds_past_ttl"] = int(await conn.fetchval(
-                "SELECT count(*) FROM reservations WHERE status = 'held' AND expires_at < now() - interval '15 s'"))
-            v["checkouts_not_terminal"] = int(await conn.fetchval(
-                "SELECT count(*) FROM checkouts WHERE status NOT IN ('completed', 'failed')"))
-            v["authorization_without_order"] = int(await conn.fetchval("""
+                WHERE b.held <> coalesce(r.q, 0)""")
+            )
+            v["holds_past_ttl"] = int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM reservations WHERE status = 'held' AND expires_at < now() - interval '15 s'"
+                )
+            )
+            v["checkouts_not_terminal"] = int(
+                await conn.fetchval("SELECT count(*) FROM checkouts WHERE status NOT IN ('completed', 'failed')")
+            )
+            v["authorization_without_order"] = int(
+                await conn.fetchval("""
                 SELECT count(*) FROM payments WHERE authorized_amount > 0
-                  AND status NOT IN ('voided', 'failed') AND order_id IS NULL"""))
-            v["order_without_authorization"] = int(await conn.fetchval("""
+                  AND status NOT IN ('voided', 'failed') AND order_id IS NULL""")
+            )
+            v["order_without_authorization"] = int(
+                await conn.fetchval("""
                 SELECT count(*) FROM orders o WHERE NOT EXISTS (
-                  SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.authorized_amount > 0)"""))
-            v["double_capture_or_refund"] = int(await conn.fetchval("""
+                  SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.authorized_amount > 0)""")
+            )
+            v["double_capture_or_refund"] = int(
+                await conn.fetchval("""
                 SELECT count(*) FROM payments WHERE captured_amount > authorized_amount
-                   OR refunded_amount > captured_amount""")) + int(await conn.fetchval("""
+                   OR refunded_amount > captured_amount""")
+            ) + int(
+                await conn.fetchval("""
                 SELECT count(*) FROM (SELECT payment_id FROM payment_events WHERE kind = 'capture'
-                                      GROUP BY payment_id HAVING count(DISTINCT idempotency_key) > 1) d"""))
-            v["captures_overdue"] = int(await conn.fetchval(
-                "SELECT count(*) FROM payments WHERE status = 'authorized'"
-                " AND capture_after < now() - interval '30 s'"))
+                                      GROUP BY payment_id HAVING count(DISTINCT idempotency_key) > 1) d""")
+            )
+            v["captures_overdue"] = int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM payments WHERE status = 'authorized'"
+                    " AND capture_after < now() - interval '30 s'"
+                )
+            )
             lost: dict[str, int] = {}
             for consumer, topics in self.subscriptions:
                 clauses = " OR ".join(
-                    f"e.topic LIKE ${i + 3}" if t.endswith(".") else f"e.topic = ${i + 3}"
-                    for i, t in enumerate(topics)
+                    f"e.topic LIKE ${i + 3}" if t.endswith(".") else f"e.topic = ${i + 3}" for i, t in enumerate(topics)
                 )
                 args = [t + "%" if t.endswith(".") else t for t in topics]
-                lost[consumer] = int(await conn.fetchval(f"""  -- placeholders only
+                lost[consumer] = int(
+                    await conn.fetchval(
+                        f"""  -- placeholders only
                     SELECT count(*) FROM outbox e WHERE ({clauses}) AND e.created_at <= $2
                       AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.consumer = $1 AND i.event_id = e.event_id)
                       AND NOT EXISTS (SELECT 1 FROM event_failures f WHERE f.consumer = $1
                                       AND f.event_id = e.event_id AND f.dead_at IS NOT NULL)""",  # noqa: S608
-                    consumer, self.cutoff, *args))
-            v["events_unsettled"] = int(await conn.fetchval(
-                "SELECT count(*) FROM outbox WHERE settled_at IS NULL AND created_at <= $1", self.cutoff))
+                        consumer,
+                        self.cutoff,
+                        *args,
+                    )
+                )
+            v["events_unsettled"] = int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM outbox WHERE settled_at IS NULL AND created_at <= $1", self.cutoff
+                )
+            )
             return v, {consumer: n for consumer, n in lost.items() if n}
         finally:
             await conn.close()
@@ -405,12 +480,16 @@ async def _probe_checkout(base: str) -> bool:
         product = await client.get(f"{API}/products/{offers.json()['items'][0]['id']}")
         if product.status_code != 200 or not product.json().get("best_offer"):
             return False
-        r = await client.post(f"{API}/cart/items", json={"offer_id": product.json()["best_offer"]["id"], "quantity": 1},
-                              headers=headers)
+        r = await client.post(
+            f"{API}/cart/items", json={"offer_id": product.json()["best_offer"]["id"], "quantity": 1}, headers=headers
+        )
         if r.status_code != 200:
             return False
-        body = {"shipping_address": ADDRESS, "shipping_method": "standard",
-                "payment": {"card_number": CARDS[0], "exp_month": 12, "exp_year": 2035, "cvc": "123"}}
+        body = {
+            "shipping_address": ADDRESS,
+            "shipping_method": "standard",
+            "payment": {"card_number": CARDS[0], "exp_month": 12, "exp_year": 2035, "cvc": "123"},
+        }
         r = await client.post(f"{API}/checkout", json=body, headers={**headers, "Idempotency-Key": "probe"})
         deadline = time.monotonic() + 20
         while r.status_code == 202 and time.monotonic() < deadline:
@@ -502,8 +581,14 @@ async def inject(name: str, stack: Stack, plan: Plan, result: FaultResult) -> fl
     raise ValueError(name)
 
 
-FAULTS = ("kill -9 web", "kill -9 worker", "restart Redis without saving", "restart PostgreSQL",
-          "stop the payment provider", "stop the worker")
+FAULTS = (
+    "kill -9 web",
+    "kill -9 worker",
+    "restart Redis without saving",
+    "restart PostgreSQL",
+    "stop the payment provider",
+    "stop the worker",
+)
 
 
 async def run(plan: Plan, faults: tuple[str, ...] = FAULTS) -> dict[str, Any]:
@@ -578,8 +663,10 @@ async def run(plan: Plan, faults: tuple[str, ...] = FAULTS) -> dict[str, Any]:
         await asyncio.to_thread(stack.close)
 
 
-HEADER = ("| fault | requests | client errors (non-business answers) | 500s | invariant violations | lost events "
-          "| restarted / up s | recovery s | /readyz not ready seen |\n|---|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| fault | requests | client errors (non-business answers) | 500s | invariant violations | lost events "
+    "| restarted / up s | recovery s | /readyz not ready seen |\n|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def _row(r: FaultResult) -> str:
@@ -587,8 +674,10 @@ def _row(r: FaultResult) -> str:
     violations = sum(v for k, v in r.violations.items())
     detail = ", ".join(f"{k} {v}" for k, v in r.violations.items() if v)
     restart = "" if r.restart_seconds is None else f"{r.restart_seconds} / {r.started_seconds}"
-    return (f"| {r.fault} | {r.requests} | {errors} | {r.answers_500} | {violations}{f' ({detail})' if detail else ''} "
-            f"| {r.lost_events} | {restart} | {r.recovery_seconds} | {'yes' if r.not_ready_seen else 'no'} |")
+    return (
+        f"| {r.fault} | {r.requests} | {errors} | {r.answers_500} | {violations}{f' ({detail})' if detail else ''} "
+        f"| {r.lost_events} | {restart} | {r.recovery_seconds} | {'yes' if r.not_ready_seen else 'no'} |"
+    )
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from bazaar.bootstrap import Container
 from bazaar.checkout import service as checkout_service
 from bazaar.checkout.saga import log_step
 from bazaar.db.base import CROSS_PARTITION
+from bazaar.db.consumers import is_outage
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DomainError
@@ -36,23 +37,29 @@ async def run_capture(container: Container) -> int:
     done = 0
     for payment_id, order_id in due:
         try:
-            await _capture_one(container, payment_id, order_id)
-            done += 1
+            done += await _capture_one(container, payment_id, order_id)
         except DomainError as exc:  # provider down or a state race: the next round tries again
             log.warning("capture of %s postponed: %s", payment_id, exc.message)
+        except Exception as exc:
+            if is_outage(exc):  # the database is away: the round stops, and the next one tries again
+                raise
+            # This payment alone (its order's move failed, and with it the record of its capture): the ones after
+            # it are not held up behind it; the next round sends it again under its key.
+            log.exception("capture of %s failed; it is tried again next round", payment_id)
     return done + await _advance_captured_orders(container) + await _settle_cancelled(container)
 
 
-async def _capture_one(container: Container, payment_id: str, order_id: str | None) -> None:
+async def _capture_one(container: Container, payment_id: str, order_id: str | None) -> bool:
+    """Capture a due payment and move its order on; answers whether anything was done."""
     if order_id is None:
-        return
+        return False
     async with container.read_uow() as uow:
         order = await order_state(uow, order_id)
     if order is None:
-        return
+        return False
     if order.status == "cancelled":
         await container.payments_facade().settle_cancelled(order_id=order.id)
-        return
+        return True
 
     async def to_processing(uow: UnitOfWork, payment: PaymentRecord) -> None:
         await _to_processing(uow, order.id, order.user_id, order.checkout_id)
@@ -62,6 +69,7 @@ async def _capture_one(container: Container, payment_id: str, order_id: str | No
     await payments.capture_payment(
         uow_factory=container.uow, gateway=container.payments, payment_id=payment_id, and_then=to_processing
     )
+    return True
 
 
 async def _mark_processing(container: Container, order_id: str, user_id: str, checkout_id: str) -> bool:
