@@ -29,6 +29,7 @@ from bazaar.kernel.payments import (
     ProviderStatus,
     ProviderUnavailable,
 )
+from bazaar.kernel.waiting import waiting_elsewhere
 from bazaar.settings import Settings
 
 log = logging.getLogger("bazaar.payments.client")
@@ -139,6 +140,13 @@ class HttpPaymentGateway:
     # -- transport: one request, retried until definitive or out of time --------------------------
 
     async def _send(
+        self, method: str, path: str, key: str, body: dict[str, Any] | None, deadline: float | None
+    ) -> httpx.Response:
+        # Waiting on the provider, a web request gives up its admission slot to a request that has work to do.
+        async with waiting_elsewhere():
+            return await self._send_waiting(method, path, key, body, deadline)
+
+    async def _send_waiting(
         self, method: str, path: str, key: str, body: dict[str, Any] | None, deadline: float | None
     ) -> httpx.Response:
         acts = method != "GET"

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bazaar.kernel.waiting import holding, reset
 from bazaar.web.errors import envelope, wants_page
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -68,6 +69,10 @@ class Lane:
     def leave(self) -> None:
         self._slots.release()
 
+    async def come_back(self) -> None:
+        """A slot again for a request that gave its up to wait elsewhere: in line, however long the line."""
+        await self._slots.acquire()
+
 
 class Lanes:
     """A process's admission lanes (None: that lane is not bounded), shared by the middleware and /metrics."""
@@ -106,10 +111,35 @@ class WriteAdmission:
         if not await lane.enter(self.lanes.wait):
             await _overloaded(scope, receive, send)
             return
+        place = _Place(lane)
+        token = holding(place)
         try:
             await self.app(scope, receive, send)
         finally:
-            lane.leave()
+            reset(token)
+            place.give_up()
+
+
+class _Place:
+    """A request's slot in its lane. Given up while the request waits on the payment provider (kernel.waiting):
+    the lane bounds the work a process does at once, and a checkout waiting 100 ms on the network does none,
+    so one slot per process would otherwise cap it at 1 / latency checkouts a second. Taken again, in line
+    behind those already waiting, before the request goes on (a request holding a payment in flight is never
+    turned away)."""
+
+    def __init__(self, lane: Lane) -> None:
+        self.lane = lane
+        self.held = True
+
+    def give_up(self) -> None:
+        if self.held:
+            self.held = False
+            self.lane.leave()
+
+    async def take_again(self) -> None:
+        if not self.held:
+            await self.lane.come_back()
+            self.held = True
 
 
 async def _overloaded(scope: Scope, receive: Receive, send: Send) -> None:
