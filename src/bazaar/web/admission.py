@@ -111,16 +111,16 @@ class WriteAdmission:
         if not await lane.enter(self.lanes.wait):
             await _overloaded(scope, receive, send)
             return
-        place = _Place(lane)
+        place = AdmittedPlace(lane)
         token = holding(place)
         try:
             await self.app(scope, receive, send)
         finally:
             reset(token)
-            place.give_up()
+            place.close()
 
 
-class _Place:
+class AdmittedPlace:
     """A request's slot in its lane. Given up while the request waits on the payment provider (kernel.waiting):
     the lane bounds the work a process does at once, and a checkout waiting 100 ms on the network does none,
     so one slot per process would otherwise cap it at 1 / latency checkouts a second. Taken again, in line
@@ -130,6 +130,7 @@ class _Place:
     def __init__(self, lane: Lane) -> None:
         self.lane = lane
         self.held = True
+        self.closed = False  # the request is over: a task it started that outlives it takes no slot
 
     def give_up(self) -> None:
         if self.held:
@@ -137,9 +138,15 @@ class _Place:
             self.lane.leave()
 
     async def take_again(self) -> None:
-        if not self.held:
+        if not self.held and not self.closed:
             await self.lane.come_back()
             self.held = True
+            if self.closed:  # the request ended while this waited in line
+                self.give_up()
+
+    def close(self) -> None:
+        self.closed = True
+        self.give_up()
 
 
 async def _overloaded(scope: Scope, receive: Receive, send: Send) -> None:
