@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 
+from bazaar.adapters import payment_client
 from bazaar.bootstrap import Container
 from bazaar.checkout import saga
 from tests.e2e.test_checkout import body, buyer_with_cart
@@ -66,17 +69,27 @@ async def test_a_checkout_past_the_bound_is_turned_away_while_reads_go_on(
 
 
 async def test_a_checkout_waiting_on_the_provider_gives_its_slot_to_the_next(
-    client: httpx.AsyncClient, container: Container
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One checkout slot per process bounds the work done at once, not the checkouts waiting on the provider
     (1.5 s here): the second checkout is let in while the first waits, and both are placed."""
     offer = await make_offer(container, quantity=10)
     first = await buyer_with_cart(client, (offer, 1))
     second = await buyer_with_cart(client, (offer, 1))
+    at_the_provider = asyncio.Event()
+    real = payment_client.waiting_elsewhere
+
+    @asynccontextmanager
+    async def seen() -> AsyncIterator[None]:
+        async with real():
+            at_the_provider.set()
+            yield
+
+    monkeypatch.setattr(payment_client, "waiting_elsewhere", seen)
     waiting = asyncio.create_task(
         client.post(f"{API}/checkout", json=body(), headers={**first, "Idempotency-Key": "a"})
     )
-    await asyncio.sleep(0.5)  # the first checkout is at the provider by now
+    await asyncio.wait_for(at_the_provider.wait(), 10)
     also = await client.post(f"{API}/checkout", json=body(), headers={**second, "Idempotency-Key": "b"})
     placed = await waiting
     assert placed.status_code == 201, placed.text
