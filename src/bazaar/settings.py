@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     flash_queue_idle_seconds: int = Field(default=60, ge=5)  # a waiting buyer not polling this long loses the place
     capture_delay_seconds: int = 60
     # Captures a worker has with the provider at once (each a call of its latency): on PostgreSQL; one on SQLite.
-    capture_concurrency: int = Field(default=8, ge=1, le=64)
+    capture_concurrency: int = Field(default=8, ge=1, le=16)  # within the worker's read pool (4 + 8)
     checkout_deadline_seconds: int = 30
     rate_limits: str = "on"
     login_limit_per_minute: int = 10  # per email

@@ -96,3 +96,4 @@ async def test_a_checkout_waiting_on_the_provider_gives_its_slot_to_the_next(
     assert also.status_code == 201, also.text  # not 503 after the 0.3 s line
     metrics = (await client.get("/metrics")).text
     assert 'bazaar_write_admission{lane="checkout",outcome="refused"} 0.0' in metrics
+    assert 'bazaar_write_admission{lane="checkout",outcome="in_flight"} 0.0' in metrics  # every slot given back

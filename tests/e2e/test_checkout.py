@@ -287,8 +287,8 @@ async def test_an_order_moves_on_in_the_transaction_that_records_its_capture(
     its key, which the provider carries out once."""
     from bazaar.workers import payments as capture
 
-    a = await make_offer(container, quantity=2, price=1500)
-    first = await buyer_with_cart(client, (a, 1))
+    a = await make_offer(container, quantity=3, price=1500)
+    first = await buyer_with_cart(client, (a, 2))  # two units: its total tells its capture from the other's
     first_order = (await checkout(client, first)).json()["order_id"]
     second = await buyer_with_cart(client, (a, 1))
     second_order = (await checkout(client, second)).json()["order_id"]
@@ -344,13 +344,20 @@ async def test_due_captures_are_sent_side_by_side_and_each_carried_out_once(
     real_capture = container.payments.capture
     in_flight, most, sent = 0, 0, []
 
+    all_in = asyncio.Event()
+
     async def slow(**kwargs: Any) -> Any:
         nonlocal in_flight, most
         in_flight += 1
         most = max(most, in_flight)
         sent.append(kwargs["idempotency_key"])
+        if in_flight == 4:
+            all_in.set()
         try:
-            await asyncio.sleep(0.05)  # the provider's latency
+            try:  # the provider answers once four calls are in (or after a while, for the last two)
+                await asyncio.wait_for(all_in.wait(), 5)
+            except TimeoutError:
+                pass
             return await real_capture(**kwargs)
         finally:
             in_flight -= 1

@@ -40,6 +40,7 @@ from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DomainError, ValidationFailed
 from bazaar.kernel.ids import new_id
 from bazaar.kernel.schemas import money
+from bazaar.kernel.waiting import waiting_elsewhere
 from bazaar.promotions import service as promotions
 from bazaar.shipping.addresses import ShippingAddress
 
@@ -215,7 +216,10 @@ async def _replay(deps: saga.SagaDeps, *, user_id: str, key: str, fingerprint: s
             return await _answer(deps, existing.id)
         if loop.time() >= waited_until:
             raise IdempotencyKeyInUse(checkout_id=existing.id)
-        await asyncio.sleep(0.05)
+        # Waiting on the request that runs it (which may be waiting for this process's checkout slot again, after
+        # the provider answered it): the slot is not this request's to hold meanwhile.
+        async with waiting_elsewhere():
+            await asyncio.sleep(0.05)
 
 
 async def _answer(deps: saga.SagaDeps, checkout_id: str) -> CheckoutRead:

@@ -14,7 +14,8 @@ from typing import Protocol
 
 
 class Place(Protocol):
-    """A place held in a bounded line of work: given up while waiting elsewhere, taken again afterwards."""
+    """A place held in a bounded line of work: given up while waiting elsewhere, taken again afterwards. Both do
+    nothing when called from another task than the one that holds the place (a task it started)."""
 
     def give_up(self) -> None: ...
 
@@ -22,10 +23,11 @@ class Place(Protocol):
 
 
 _held: ContextVar[Place | None] = ContextVar("bazaar_place_held", default=None)
+_waiting: ContextVar[bool] = ContextVar("bazaar_waiting_elsewhere", default=False)
 
 
 def holding(place: Place) -> Token[Place | None]:
-    """The current task (and the tasks it starts) holds `place` until `reset(token)`."""
+    """The current task holds `place` until `reset(token)`."""
     return _held.set(place)
 
 
@@ -36,13 +38,22 @@ def reset(token: Token[Place | None]) -> None:
 @asynccontextmanager
 async def waiting_elsewhere() -> AsyncIterator[None]:
     """The place this work holds is given up for the block (a call that waits on another service), and taken
-    again, waiting in line if need be, before the work goes on."""
+    again, waiting in line if need be, before the work goes on. A block inside another changes nothing; work
+    cancelled meanwhile (the client gone, the server stopping) does not queue for a place it would not use."""
     place = _held.get()
-    if place is None:
+    if place is None or _waiting.get():
         yield
         return
     place.give_up()
+    inside = _waiting.set(True)
     try:
         yield
-    finally:
-        await place.take_again()
+    except Exception:
+        _waiting.reset(inside)
+        await place.take_again()  # the work goes on, handling what went wrong
+        raise
+    except BaseException:  # cancelled: it does not go on
+        _waiting.reset(inside)
+        raise
+    _waiting.reset(inside)
+    await place.take_again()

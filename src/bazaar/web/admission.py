@@ -130,23 +130,28 @@ class AdmittedPlace:
     def __init__(self, lane: Lane) -> None:
         self.lane = lane
         self.held = True
-        self.closed = False  # the request is over: a task it started that outlives it takes no slot
+        self.closed = False  # the request is over
+        # Only the request's own task moves its slot: a task it started sees the place (context variables are
+        # copied) but neither gives up nor takes again what is not its own.
+        self.owner = asyncio.current_task()
 
     def give_up(self) -> None:
-        if self.held:
+        if self.held and asyncio.current_task() is self.owner:
             self.held = False
             self.lane.leave()
 
     async def take_again(self) -> None:
-        if not self.held and not self.closed:
+        if not self.held and not self.closed and asyncio.current_task() is self.owner:
             await self.lane.come_back()
             self.held = True
             if self.closed:  # the request ended while this waited in line
-                self.give_up()
+                self.close()
 
     def close(self) -> None:
         self.closed = True
-        self.give_up()
+        if self.held:
+            self.held = False
+            self.lane.leave()
 
 
 async def _overloaded(scope: Scope, receive: Receive, send: Send) -> None:

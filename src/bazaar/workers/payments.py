@@ -41,15 +41,19 @@ async def run_capture(container: Container) -> int:
     async with container.read_uow() as uow:
         due = await payments_due_for_capture(uow=uow, now=utcnow(), limit=BATCH)
     at_once = asyncio.Semaphore(container.settings.capture_concurrency if uow.is_postgres else 1)
+    outage = asyncio.Event()
 
     async def capture(payment_id: str, order_id: str | None) -> bool:
         async with at_once:
+            if outage.is_set():  # the database went away: the captures not begun wait for the next round
+                return False
             try:
                 return await _capture_one(container, payment_id, order_id)
             except DomainError as exc:  # provider down or a state race: the next round tries again
                 log.warning("capture of %s postponed: %s", payment_id, exc.message)
             except Exception as exc:
-                if is_outage(exc):  # the database is away: the round stops, and the next one tries again
+                if is_outage(exc):  # the round stops, and the next one tries again
+                    outage.set()
                     raise
                 # This payment alone (its order's move failed, and with it the record of its capture): the others
                 # are not held up by it; the next round sends it again under its key.
