@@ -47,7 +47,14 @@ _LINES = cast(Table, OrderLine.__table__)
 # Built once: every capture, and the consumers of every order's events, read an order's buyer and its money.
 _BUYER_OF = Prepared(select(_DIRECTORY.c.user_id).where(_DIRECTORY.c.id == bindparam("any_id")))
 _THE_ORDER = (_ORDERS.c.id == bindparam("order")) & (_ORDERS.c.user_id == bindparam("buyer"))
-_ORDER_STATE = Prepared(select(*(_ORDERS.c[k] for k in ("id", "user_id", "status", "checkout_id"))).where(_THE_ORDER))
+# An order and its lines by (id, buyer), every column, built once: a capture reads where its order stands, and the
+# consumers of an order's events and its emails read its money and its receipt.
+_ORDER_ROW = Prepared(select(*_ORDERS.c).where(_THE_ORDER))
+_ORDER_LINES = Prepared(
+    select(*_LINES.c)
+    .where(_LINES.c.order_id == bindparam("order"), _LINES.c.user_id == bindparam("buyer"))
+    .order_by(_LINES.c.id)
+)
 
 
 async def buyer_of(uow: UnitOfWork, any_id: str) -> str | None:
@@ -69,7 +76,7 @@ async def order_state(uow: UnitOfWork, order_id: str, buyer_id: str | None = Non
     buyer = buyer_id or await buyer_of(uow, order_id)
     if buyer is None:
         return None
-    row = (await uow.fetch(_ORDER_STATE, {"order": order_id, "buyer": buyer})).one_or_none()
+    row = (await uow.fetch(_ORDER_ROW, {"order": order_id, "buyer": buyer})).one_or_none()
     return None if row is None else OrderState(row.id, row.user_id, row.status, row.checkout_id)
 
 
@@ -121,30 +128,20 @@ async def get_order(*, uow: UnitOfWork, order_id: str, user_id: str, seller_id: 
 async def order_receipt(*, uow: UnitOfWork, order_id: str, user_id: str) -> OrderReceipt:
     """The buyer's order as a receipt: its lines and totals (two statements, where `get_order` reads all that
     happened to it); 404 if the buyer has no such order."""
-    order = (await uow.fetch(_RECEIPT, {"order": order_id, "buyer": user_id})).one_or_none()
+    order = (await uow.fetch(_ORDER_ROW, {"order": order_id, "buyer": user_id})).one_or_none()
     if order is None:
         raise OrderNotFound()
     c = order.currency
     shipping, tax, discount = order.shipping_amount, order.tax_amount, order.discount_amount
     return OrderReceipt(
         id=order.id,
-        lines=[_line_read(li) for li in await uow.fetch(_RECEIPT_LINES, {"order": order_id, "buyer": user_id})],
+        lines=[_line_read(li) for li in await uow.fetch(_ORDER_LINES, {"order": order_id, "buyer": user_id})],
         subtotal=money(order.subtotal_amount, c),
         discount=money(discount, c),
         shipping=money(shipping, c),
         tax=money(tax, c),
         total=money(order.subtotal_amount - discount + shipping + tax, c),
     )
-
-
-# Built once: every order's confirmation email reads its receipt.
-_RECEIPT_COLUMNS = ("id", "currency", "subtotal_amount", "shipping_amount", "tax_amount", "discount_amount")
-_RECEIPT = Prepared(select(*(_ORDERS.c[k] for k in _RECEIPT_COLUMNS)).where(_THE_ORDER))
-_RECEIPT_LINES = Prepared(
-    select(*_LINES.c)
-    .where(_LINES.c.order_id == bindparam("order"), _LINES.c.user_id == bindparam("buyer"))
-    .order_by(_LINES.c.id)
-)
 
 
 async def get_order_as_operator(*, uow: UnitOfWork, order_id: str) -> OrderRead:
@@ -493,10 +490,10 @@ async def order_money(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = 
     """What an order's money is made of, per seller (for the sellers' ledger). Give the buyer when it is known
     (an order event carries it); else the directory names it."""
     buyer = buyer_id or await buyer_of(uow, order_id)
-    order = None if buyer is None else (await uow.fetch(_MONEY, {"order": order_id, "buyer": buyer})).one_or_none()
+    order = None if buyer is None else (await uow.fetch(_ORDER_ROW, {"order": order_id, "buyer": buyer})).one_or_none()
     if order is None:
         raise OrderNotFound()
-    lines = await uow.fetch(_MONEY_LINES, {"order": order_id, "buyer": buyer})
+    lines = await uow.fetch(_ORDER_LINES, {"order": order_id, "buyer": buyer})
     return OrderMoney(
         order_id=order.id,
         buyer_id=order.user_id,
@@ -506,19 +503,6 @@ async def order_money(*, uow: UnitOfWork, order_id: str, buyer_id: str | None = 
         delivered_at=order.delivered_at,
         sellers=sellers_money(money_line(li._mapping) for li in lines),
     )
-
-
-# Built once: the ledger, the notifications and the sellers' figures read an order's money for each of its events.
-_MONEY = Prepared(
-    select(*(_ORDERS.c[k] for k in ("id", "user_id", "currency", "status", "total_amount", "delivered_at"))).where(
-        _THE_ORDER
-    )
-)
-_MONEY_LINES = Prepared(
-    select(*(_LINES.c[k] for k in _MONEY_COLUMNS))
-    .where(_LINES.c.order_id == bindparam("order"), _LINES.c.user_id == bindparam("buyer"))
-    .order_by(_LINES.c.id)
-)
 
 
 async def return_seller(*, uow: UnitOfWork, return_id: str) -> str | None:
