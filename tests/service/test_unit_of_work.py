@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, cast
 
+import asyncpg
 import pytest
 from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 
+from bazaar.accounts.models import User
 from bazaar.bootstrap import Container
+from bazaar.checkout.models import Checkout, CheckoutStep
 from bazaar.db.outbox import OutboxEvent
+from bazaar.kernel.clock import utcnow
 from bazaar.kernel.events import Event
 from bazaar.orders.models import OrderDirectory
 
@@ -69,3 +73,56 @@ async def test_a_savepoint_that_fails_drops_what_it_recorded_and_a_bad_row_fails
     assert await written(container) == (["before", "inside"], ["before", "inside"])
     async with container.read_uow() as uow:
         assert (await uow.session.execute(select(func.count()).select_from(OutboxEvent))).scalar_one() == 2
+
+
+USERS, CHECKOUTS, STEPS = (cast(Table, m.__table__) for m in (User, Checkout, CheckoutStep))
+
+
+def a_checkout(checkout_id: str, user_id: str) -> dict[str, object]:
+    now = utcnow()
+    return {
+        "id": checkout_id, "user_id": user_id, "idempotency_key": checkout_id, "request_hash": "h",
+        "status": "started", "shipping_address": {"country": "DE"}, "deadline_at": now, "created_at": now,
+        "updated_at": now,
+    }  # fmt: skip
+
+
+async def test_rows_of_several_tables_go_in_one_statement_and_one_failing_row_fails_them_all(
+    container: Container, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit's rows of several tables and its events: one statement on PostgreSQL (a round trip each before), rows
+    that reference others written by the same commit, and one failing row fails all of them."""
+    sent: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def counted(self: asyncpg.Connection, query: str, *args: object, **options: object) -> str:
+        if args:  # a statement with parameters: BEGIN and COMMIT have none
+            sent.append(query)
+        return await execute(self, query, *args, **options)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", counted)
+    now = utcnow()
+    async with container.uow() as uow:
+        await uow.session.execute(select(func.count()).select_from(USERS))  # as a unit of work reads before it writes
+        # The steps reference the checkout, which references the user: all written by this commit.
+        uow.insert(USERS, {"id": "u1", "email": "u1@example.com", "name": "U", "password_hash": "x"})
+        uow.insert(CHECKOUTS, a_checkout("c1", "u1"))
+        uow.insert(STEPS, {"id": "s1", "checkout_id": "c1", "status": "started", "detail": {"n": 1}, "at": now})
+        uow.insert(STEPS, {"id": "s2", "checkout_id": "c1", "status": "priced", "detail": {}, "at": now})
+        uow.insert(DIRECTORY, entry("kept"))
+        uow.emit(Noted("kept"))
+        await uow.commit()
+    assert await written(container) == (["kept"], ["kept"])
+    async with container.read_uow() as uow:
+        steps = (await uow.session.execute(select(STEPS.c.id, STEPS.c.detail).order_by(STEPS.c.id))).all()
+    assert [tuple(s) for s in steps] == [("s1", {"n": 1}), ("s2", {})]
+    if backend == "postgres":
+        assert len(sent) == 1 and sent[0].startswith("WITH "), sent
+
+    with pytest.raises(IntegrityError):  # a step of a checkout nobody wrote: nothing of this commit is kept
+        async with container.uow() as uow:
+            uow.insert(DIRECTORY, entry("dropped"))
+            uow.insert(STEPS, {"id": "s3", "checkout_id": "nowhere", "status": "x", "detail": {}, "at": now})
+            uow.emit(Noted("dropped"))
+            await uow.commit()
+    assert await written(container) == (["kept"], ["kept"])

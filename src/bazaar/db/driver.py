@@ -287,8 +287,8 @@ def insert_for(table: Table, keys: tuple[str, ...]) -> _Compiled | None:
     return _INSERTS[key]
 
 
-async def insert_rows(connection: Any, table: Table, compiled: _Compiled, rows: list[dict[str, Any]]) -> None:
-    """Write rows (all with the same keys) with one pipelined statement; missing columns take their default."""
+def _arguments(table: Table, compiled: _Compiled, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Each row's parameters for the table's compiled INSERT; columns the rows leave out take their default."""
     defaults: dict[str, Any] = {}
     for name in compiled.names:
         if name not in rows[0]:
@@ -298,9 +298,82 @@ async def insert_rows(connection: Any, table: Table, compiled: _Compiled, rows: 
         if defaults:
             row = {**row, **{n: d.arg if d.is_scalar else d.arg(None) for n, d in defaults.items()}}
         arguments.append(compiled.arguments(row))
+    return arguments
+
+
+async def insert_rows(connection: Any, table: Table, compiled: _Compiled, rows: list[dict[str, Any]]) -> None:
+    """Write rows (all with the same keys) with one pipelined statement; missing columns take their default."""
+    arguments = _arguments(table, compiled, rows)
     for tap in taps:
         tap(compiled.sql, compiled.options)
     if len(arguments) == 1:  # one row: a plain execute costs the driver less than its batch machinery
         await connection.execute(compiled.sql, *arguments[0])
     else:
         await connection.executemany(compiled.sql, arguments)
+
+
+# Column types whose values go into a statement as an array and come out of `unnest` one per row, as a one-row
+# INSERT binds them (an ARRAY column would be flattened by `unnest`, so it is not among them).
+_ARRAYABLE = _PLAIN_RESULTS
+
+
+class _Together:
+    """Rows of several tables written by one statement: each table's INSERT takes its columns as arrays, one
+    parameter per column, through `unnest`, and all but the last run as data-modifying WITH queries of it.
+
+    PostgreSQL runs them as one statement: a row may reference a row another of them writes (the foreign key is
+    checked at the statement's end), a failing row fails all of them (as it fails the transaction anyway), and it
+    is one round trip where a table each was one each. The text depends only on the tables and their columns, not
+    on how many rows each has, so asyncpg prepares it once per connection."""
+
+    __slots__ = ("sql", "parts")
+
+    def __init__(self, groups: Sequence[tuple[Table, tuple[str, ...], _Compiled]]) -> None:
+        quote = _DIALECT.identifier_preparer
+        self.parts: list[tuple[Table, _Compiled, str]] = []  # each table's part, as the INSERT a tap is shown
+        position = 0
+        statements = []
+        for table, _keys, compiled in groups:
+            columns = [table.c[name] for name in compiled.names]
+            arrays = []
+            for column in columns:
+                position += 1
+                arrays.append(f"${position}::{column.type.compile(dialect=_DIALECT)}[]")
+            names = ", ".join(quote.format_column(column) for column in columns)
+            # Only the schema's names (quoted by the dialect) and types go into the text; every value is a parameter.
+            into = f"INSERT INTO {quote.format_table(table)} ({names})"
+            statement = f"{into} SELECT * FROM unnest({', '.join(arrays)})"  # noqa: S608
+            statements.append(statement)
+            self.parts.append((table, compiled, statement))
+        *first, last = statements
+        self.sql = "WITH " + ", ".join(f"w{n} AS ({part})" for n, part in enumerate(first)) + " " + last
+
+
+_TOGETHER: dict[tuple[tuple[Table, tuple[str, ...]], ...], _Together | None] = {}
+
+
+def inserts_for(groups: tuple[tuple[Table, tuple[str, ...]], ...]) -> _Together | None:
+    """One statement writing rows of these tables (each with these columns given), built once; None when a table's
+    rows cannot be written on the driver (see `insert_for`) or a column cannot go through an array."""
+    if groups not in _TOGETHER:
+        parts = []
+        for table, keys in groups:
+            compiled = insert_for(table, keys)
+            if compiled is None or any(not isinstance(table.c[n].type, _ARRAYABLE) for n in compiled.names):
+                _TOGETHER[groups] = None
+                break
+            parts.append((table, keys, compiled))
+        else:
+            _TOGETHER[groups] = _Together(parts)
+    return _TOGETHER[groups]
+
+
+async def insert_together(connection: Any, together: _Together, rows: Sequence[list[dict[str, Any]]]) -> None:
+    """Write each table's rows (`rows` in the order of `inserts_for`'s tables) with the one statement."""
+    parameters: list[Any] = []
+    for (table, compiled, statement), table_rows in zip(together.parts, rows, strict=True):
+        arguments = _arguments(table, compiled, table_rows)
+        parameters.extend([row[n] for row in arguments] for n in range(len(compiled.names)))
+        for tap in taps:
+            tap(statement, compiled.options)
+    await connection.execute(together.sql, *parameters)

@@ -190,13 +190,33 @@ class UnitOfWork:
     async def _write(self, rows: list[tuple[Table, dict[str, Any]]], events: list[dict[str, Any]]) -> None:
         if rows:
             await self.session.flush()  # the session's objects first: these rows may reference them
-            by_table: dict[Table, list[dict[str, Any]]] = {}
-            for table, row in rows:
-                by_table.setdefault(table, []).append(row)
-            for table, table_rows in by_table.items():
-                await self._insert_rows(table, table_rows)
+        # One group per table and set of columns given, in the order first named; the outbox's last.
+        groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for table, row in rows:
+            groups.setdefault((table, tuple(row)), []).append(row)
         if events:
-            await self._insert_rows(_OUTBOX, events)
+            groups.setdefault((_OUTBOX, tuple(events[0])), []).extend(events)
+        if len(groups) > 1 and self.dialect == "postgresql":
+            if await self._driver() is None:  # nothing began the transaction: the session's first insert does
+                first = next(iter(groups))
+                await self._insert_rows(first[0], groups.pop(first))
+            if len(groups) > 1 and await self._insert_together(groups):
+                return
+        for (table, _keys), table_rows in groups.items():
+            await self._insert_rows(table, table_rows)
+
+    async def _insert_together(self, groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]]) -> bool:
+        """Rows of several tables in one statement, on PostgreSQL (`driver.inserts_for`): one round trip where a
+        table each was one each. False, nothing written, where that cannot be done."""
+        connection = await self._driver()
+        together = driver.inserts_for(tuple(groups)) if connection is not None else None
+        if together is None:
+            return False
+        try:
+            await driver.insert_together(connection, together, list(groups.values()))
+        except _DRIVER_ERRORS as exc:
+            raise await self._driver_failed(exc, connection, together.sql, None) from exc
+        return True
 
     async def _insert_rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
         connection = await self._driver()
