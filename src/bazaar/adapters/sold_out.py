@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -13,13 +14,20 @@ class MemorySoldOutFlags:
         self._until: dict[str, float] = {}
 
     async def is_sold_out(self, offer_id: str) -> bool:
-        until = self._until.get(offer_id)
-        if until is None:
-            return False
-        if until <= time.monotonic():
-            self._until.pop(offer_id, None)
-            return False
-        return True
+        return bool(await self.sold_out_of([offer_id]))
+
+    async def sold_out_of(self, offer_ids: Sequence[str]) -> set[str]:
+        now = time.monotonic()
+        flagged = set()
+        for offer_id in offer_ids:
+            until = self._until.get(offer_id)
+            if until is None:
+                continue
+            if until <= now:
+                self._until.pop(offer_id, None)
+            else:
+                flagged.add(offer_id)
+        return flagged
 
     async def mark_sold_out(self, offer_id: str, ttl_seconds: float) -> None:
         now = time.monotonic()
@@ -52,17 +60,33 @@ class RedisSoldOutFlags:
         self._seen: dict[str, tuple[float, bool]] = {}  # offer -> (trusted until, sold out)
 
     async def is_sold_out(self, offer_id: str) -> bool:
+        return bool(await self.sold_out_of([offer_id]))
+
+    async def sold_out_of(self, offer_ids: Sequence[str]) -> set[str]:
+        """What this process was told lately, and the rest asked of Redis in one MGET."""
         now = time.monotonic()
-        seen = self._seen.get(offer_id)
-        if seen is not None and seen[0] > now:
-            return seen[1]
+        flagged: set[str] = set()
+        unknown: list[str] = []
+        for offer_id in dict.fromkeys(offer_ids):
+            seen = self._seen.get(offer_id)
+            if seen is not None and seen[0] > now:
+                if seen[1]:
+                    flagged.add(offer_id)
+            else:
+                unknown.append(offer_id)
+        if not unknown:
+            return flagged
         try:
-            flagged = bool(await self.client.exists(self.prefix + offer_id))
+            values = await self.client.mget([self.prefix + o for o in unknown])
         except RedisError:
-            return False
-        if len(self._seen) >= _REMEMBERED:
+            return flagged
+        if len(self._seen) + len(unknown) > _REMEMBERED:
             self._seen.clear()
-        self._seen[offer_id] = (now + (SOLD_OUT_SECONDS if flagged else NOT_SOLD_OUT_SECONDS), flagged)
+        for offer_id, value in zip(unknown, values, strict=True):
+            sold_out = value is not None
+            self._seen[offer_id] = (now + (SOLD_OUT_SECONDS if sold_out else NOT_SOLD_OUT_SECONDS), sold_out)
+            if sold_out:
+                flagged.add(offer_id)
         return flagged
 
     async def mark_sold_out(self, offer_id: str, ttl_seconds: float) -> None:
