@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, CompoundSelect, Table, and_, bindparam, select, union_all
+from sqlalchemy import ARRAY, BindParameter, CompoundSelect, Table, and_, any_, bindparam, delete, select, union_all
 
 from bazaar.cart.models import Cart, CartItem
 from bazaar.catalog.models import Offer, Product
@@ -99,6 +99,31 @@ _LINES_OF = Prepared(select(*_LINE_COLUMNS).where(ITEMS.c.cart_id == bindparam("
 async def cart_items(uow: UnitOfWork, cart_id: str) -> list[StoredCartLine]:
     """The cart's lines as the database has them now (plain rows: the cart's use cases write with statements)."""
     return [StoredCartLine(*row) for row in await uow.fetch(_LINES_OF, {"cart_id": cart_id})]
+
+
+_ORDERED = bindparam("ordered", type_=ARRAY(ITEMS.c.offer_id.type))
+_REMOVE_ORDERED = Prepared.listing(  # built once: every order runs it
+    lambda one_of: delete(ITEMS).where(ITEMS.c.cart_id == bindparam("the_cart"), one_of(ITEMS.c.offer_id, "ordered"))
+)
+# PostgreSQL: the lines removed and those left read in one statement. Its SELECT sees the lines as they were when the
+# statement began, so the removed ones are left out by the same condition; nothing else can have changed them, as
+# the caller holds the cart's lock.
+_REMOVE_ORDERED_LEAVING = Prepared(
+    select(*_LINE_COLUMNS)
+    .where(ITEMS.c.cart_id == bindparam("the_cart"), ~(ITEMS.c.offer_id == any_(_ORDERED)))
+    .add_cte(
+        delete(ITEMS).where(ITEMS.c.cart_id == bindparam("the_cart"), ITEMS.c.offer_id == any_(_ORDERED)).cte("gone")
+    )
+)
+
+
+async def remove_ordered_lines(uow: UnitOfWork, cart_id: str, offer_ids: list[str]) -> list[StoredCartLine]:
+    """Remove the lines of these offers from a cart the caller has locked; answers the lines left."""
+    params = {"the_cart": cart_id, "ordered": offer_ids}
+    if uow.is_postgres:  # one round trip
+        return [StoredCartLine(*row) for row in await uow.fetch(_REMOVE_ORDERED_LEAVING, params)]
+    await uow.fetch(_REMOVE_ORDERED, params)  # SQLite has no DELETE inside WITH
+    return await cart_items(uow, cart_id)
 
 
 @dataclass(frozen=True)

@@ -397,18 +397,12 @@ async def merge_carts(
     return cart.id
 
 
-_REMOVE_ORDERED = Prepared.listing(  # built once: every order runs it
-    lambda one_of: delete(ITEMS).where(ITEMS.c.cart_id == bindparam("the_cart"), one_of(ITEMS.c.offer_id, "ordered"))
-)
-
-
 async def remove_ordered(*, uow: UnitOfWork, store: CartStore, cart_id: str, offer_ids: list[str]) -> None:
     """Take what was just ordered out of the cart, inside the caller's transaction (the order's)."""
     cart = await _lock(uow, (_CART_BY_ID, {"the_cart": cart_id}))
     if cart is None:
         return
-    await uow.fetch(_REMOVE_ORDERED, {"the_cart": cart_id, "ordered": offer_ids})
-    copy = queries.snapshot(cart, await queries.cart_items(uow, cart_id))
+    copy = queries.snapshot(cart, await queries.remove_ordered_lines(uow, cart_id, offer_ids))
 
     async def publish() -> None:
         await store.save(copy)
