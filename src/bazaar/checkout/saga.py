@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, inspect, select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import make_transient_to_detached
 
 from bazaar.cart import service as cart_service
 from bazaar.checkout import queries
@@ -31,6 +32,7 @@ from bazaar.checkout.models import Checkout, CheckoutStep
 from bazaar.checkout.ports import AuthOutcome, CheckoutPayments, PendingAuthorization
 from bazaar.checkout.pricing import PricedLine, Quote, price_cart, seller_subtotals
 from bazaar.checkout.schemas import CardInput, CheckoutRead, StepRead
+from bazaar.db.dialects import PerDialect
 from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork, is_transient_conflict
 from bazaar.flash_sales import holds as flash_holds
@@ -101,6 +103,35 @@ async def _locked(uow: UnitOfWork, checkout_id: str, progress: Progress | None) 
             uow.session.add(known)
             return known
     return await _load(uow, checkout_id, lock=True)
+
+
+_NEW_CHECKOUT = PerDialect(
+    lambda insert: (
+        insert(_CHECKOUTS)
+        .on_conflict_do_nothing(index_elements=[_CHECKOUTS.c.user_id, _CHECKOUTS.c.idempotency_key])
+        .returning(_CHECKOUTS.c.id)
+    )
+).prepared(columns=[c.key for c in _CHECKOUTS.c])
+
+
+async def insert_checkout(uow: UnitOfWork, **values: Any) -> Checkout | None:
+    """A new checkout (status `started`) inserted in the caller's transaction, as the session's object, unless this
+    user used the key already: then None, and nothing written (a concurrent request inserting the same key first is
+    waited for, as the unique index has it). One statement on the driver, not the session's flush of a new object
+    with an IntegrityError to roll back for a replay."""
+    now = utcnow()
+    row = {
+        **{c.key: None for c in _CHECKOUTS.c},
+        "id": new_id(), "status": "started", "lines": [], "currency": "USD", "subtotal_amount": 0,
+        "shipping_amount": 0, "tax_amount": 0, "total_amount": 0, "attempts": 0, "created_at": now, "updated_at": now,
+        **values,
+    }  # fmt: skip
+    if (await uow.fetch(_NEW_CHECKOUT, row)).first() is None:
+        return None
+    checkout = Checkout(**row)
+    make_transient_to_detached(checkout)  # the row the statement wrote, every column of it known
+    uow.session.add(checkout)  # what changes is written by the session's flush, as for a checkout it read
+    return checkout
 
 
 @dataclass
@@ -220,7 +251,7 @@ async def _prepare(
         try:  # the cart's vouchers: one use each, taken in this transaction under their limits, or no checkout
             discounts = await _redeem_vouchers(uow, checkout, cart_lines) if cart.has_codes else []
         except (VoucherExhausted, VoucherNotActive, VoucherNotApplicable) as exc:
-            await uow.rollback()
+            await _roll_back(uow, progress)
             await _fail_alone(deps, progress, exc.code, exc.message, **exc.details)
             return "failed"
         progress.vouchers = bool(discounts)
@@ -248,7 +279,7 @@ async def _prepare(
                 limits=deps.hold_limits,
             )
     except (InsufficientStock, AdmissionRequired, HoldLimitExceeded) as exc:
-        await uow.rollback()  # what was written with the checkout goes; the checkout is recorded failed alone
+        await _roll_back(uow, progress)  # what was written with the checkout goes; it is recorded failed alone
         await _fail_alone(deps, progress, exc.code, exc.message, **exc.details)
         return "failed"
     new_step(uow, checkout, "inventory_reserved", progress, reservations=len(reservations))
@@ -281,6 +312,14 @@ async def _prepare(
     for status in ("started", "cart_validated", "inventory_reserved", "priced"):  # all persisted by that commit
         _crash_point(deps, status)
     return "priced"
+
+
+async def _roll_back(uow: UnitOfWork, progress: Progress) -> None:
+    """Roll back the transaction that inserted the checkout, keeping what the request knows of it: the session would
+    expire its object (inserted by a statement, it counts as a row the session read), so it leaves the session first.
+    """
+    uow.session.expunge(progress.checkout)
+    await uow.rollback()
 
 
 async def _fail_alone(deps: SagaDeps, progress: Progress, code: str, message: str, **details: Any) -> None:

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bazaar.addresses import service as addresses
 from bazaar.checkout import queries, saga
@@ -38,7 +37,6 @@ from bazaar.checkout.schemas import (
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import DomainError, ValidationFailed
-from bazaar.kernel.ids import new_id
 from bazaar.kernel.schemas import money
 from bazaar.kernel.waiting import waiting_elsewhere
 from bazaar.promotions import service as promotions
@@ -158,22 +156,17 @@ async def start_checkout(
     async def begin(uow: UnitOfWork) -> saga.Progress | None:
         """Insert the checkout and take it to `priced` in one transaction; None: the key was used already."""
         address = await _shipping_address(uow, None if guest_cart_id else user_id, request)
-        checkout = Checkout(
-            id=new_id(),
+        checkout = await saga.insert_checkout(
+            uow,
             user_id=user_id,
             idempotency_key=key,
             request_hash=fingerprint,
-            status="started",
             cart_id=guest_cart_id,  # set only for a guest: the saga orders this cart (see saga.prepare)
             shipping_address=address.model_dump(mode="json"),
             shipping_method=request.shipping_method,
             deadline_at=utcnow() + deps.deadline,
-            attempts=0,
         )
-        uow.session.add(checkout)
-        try:
-            await uow.flush()
-        except IntegrityError:  # this user already used the key: a replay (the unique index decides)
+        if checkout is None:  # this user already used the key: a replay (the unique index decides)
             await uow.rollback()
             return None
         progress = saga.Progress(checkout)
