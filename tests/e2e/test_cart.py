@@ -195,8 +195,11 @@ async def test_login_merges_the_anonymous_cart_capped_by_stock(client: httpx.Asy
     after = (await client.get(f"{API}/cart", headers=headers)).json()
     assert {i["offer_id"]: i["quantity"] for i in after["items"]} == quantities
     # The next change to the cart clears the merge notices.
+    assert {"merge_quantity_capped", "merge_removed"} <= {w["code"] for w in after["warnings"]}
     r = await client.patch(f"{API}/cart/items/{after['items'][1]['id']}", json={"quantity": 1}, headers=headers)
     assert not {w["code"] for w in r.json()["warnings"]} & {"merge_quantity_capped", "merge_removed"}
+    read = (await client.get(f"{API}/cart", headers=headers)).json()
+    assert not {w["code"] for w in read["warnings"]} & {"merge_quantity_capped", "merge_removed"}
 
 
 async def test_login_without_a_cart_reports_the_users_cart(client: httpx.AsyncClient, container: Container) -> None:

@@ -46,13 +46,18 @@ def _notice_key(cart_id: str) -> str:
     return f"cart-notices:{cart_id}"
 
 
-async def _notices(cache: Cache, cart_id: str) -> list[CartWarning]:
-    """Notices are a courtesy kept in the cache: with the cache down the cart reads without them."""
+async def _notices(cache: Cache, cart: CartRow) -> list[CartWarning]:
+    """The notices of the cart's current version. They are kept with the version they were made for, so the cart's
+    next write (a new version) ends them without a round trip to remove them. A courtesy kept in the cache: with the
+    cache down the cart reads without them."""
     try:
-        raw = await cache.get(_notice_key(cart_id))
+        raw = await cache.get(_notice_key(cart.id))
     except DependencyUnavailable:
         return []
-    return [CartWarning(**n) for n in json.loads(raw)] if raw else []
+    kept = json.loads(raw) if raw else None
+    if not isinstance(kept, dict) or kept.get("version") != queries.version_of(cart):
+        return []
+    return [CartWarning(**n) for n in kept["notices"]]
 
 
 @dataclass(frozen=True)
@@ -226,18 +231,17 @@ async def _save(
     views: dict[str, queries.OfferView] | None = None,
     has_codes: bool = True,
 ) -> CartRead:
-    """Commit the cart's new version (its rows written already); then the store gets it and notices are
-    replaced (or dropped)."""
+    """Commit the cart's new version (its rows written already); then the store gets it, and its notices (if any)
+    are kept for that version."""
     copy = queries.snapshot(cart, lines)
     answer = await present(uow, cart.id, copy.lines, notes or [], views, has_codes=has_codes)
     key = _notice_key(cart.id)
 
     async def publish() -> None:
         await store.save(copy)
-        if notes:
-            await cache.set(key, json.dumps([n.model_dump() for n in notes]).encode(), NOTICE_SECONDS)
-        else:
-            await cache.delete(key)
+        if notes:  # (without notes, the new version alone ends the earlier ones: see _notices)
+            kept = {"version": copy.version, "notices": [n.model_dump() for n in notes]}
+            await cache.set(key, json.dumps(kept).encode(), NOTICE_SECONDS)
 
     uow.after_commit(publish)
     await uow.commit()
@@ -250,7 +254,7 @@ async def get_cart(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner: Ca
     if cart is None:
         return await present(uow, None, (), [])
     lines = await queries.cart_lines(uow, store, cart)
-    return await present(uow, cart.id, lines, await _notices(cache, cart.id))
+    return await present(uow, cart.id, lines, await _notices(cache, cart))
 
 
 async def add_item(
