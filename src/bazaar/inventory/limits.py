@@ -11,12 +11,13 @@ whatever they send at once. Lock order: stock buckets first, then the buyer's ro
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Integer, String, Table, bindparam, select, text, update
 
 from bazaar.db.dialects import PerDialect
 from bazaar.db.driver import Prepared
@@ -141,6 +142,35 @@ async def claim_holds(
     await _store_row(uow, user_id, units + sum(wanted.values()), offers)
 
 
+# PostgreSQL: a buyer's ended holds taken off their row by one statement (its lock taken by the UPDATE itself), each
+# offer's count kept only while some are left, as `end_holds` does on SQLite with a read and a write.
+_END_HOLDS = Prepared(
+    text(
+        """
+        UPDATE buyer_holds SET
+            units = greatest(0, buyer_holds.units - :ended_units),
+            offers = coalesce((
+                SELECT json_object_agg(held.key, held.units_left)
+                FROM (
+                    SELECT h.key, (h.value #>> '{}')::integer - coalesce((CAST(:ended AS jsonb) ->> h.key)::integer, 0)
+                        AS units_left
+                    FROM json_each(buyer_holds.offers) AS h
+                ) AS held
+                WHERE held.units_left > 0
+            ), '{}'::json),
+            updated_at = :now
+        WHERE buyer_holds.user_id = :buyer
+        RETURNING buyer_holds.user_id
+        """
+    ).bindparams(
+        bindparam("ended_units", type_=Integer()),
+        bindparam("ended", type_=String()),
+        bindparam("now", type_=_HOLDS.c.updated_at.type),
+        bindparam("buyer", type_=String()),
+    )
+)
+
+
 async def end_holds(*, uow: UnitOfWork, holds: Iterable[Any]) -> None:
     """Holds that ended (rows with user_id, offer_id, quantity) no longer count against their buyers."""
     by_user: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -148,6 +178,11 @@ async def end_holds(*, uow: UnitOfWork, holds: Iterable[Any]) -> None:
         if hold.user_id is not None:
             by_user[hold.user_id][hold.offer_id] += int(hold.quantity)
     for user_id in sorted(by_user):
+        ended = by_user[user_id]
+        if uow.is_postgres:  # a buyer without a row (made before hold limits counted holds): nothing to take away
+            params = {"buyer": user_id, "ended_units": sum(ended.values()), "ended": json.dumps(ended), "now": utcnow()}
+            await uow.fetch(_END_HOLDS, params)
+            continue
         row = await _lock_row(uow, user_id)
         if row is None:  # made before hold limits counted holds: nothing is counted to take away
             continue
