@@ -8,7 +8,7 @@ from typing import ClassVar, cast
 import asyncpg
 import pytest
 from sqlalchemy import Table, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bazaar.accounts.models import User
 from bazaar.bootstrap import Container
@@ -126,3 +126,19 @@ async def test_rows_of_several_tables_go_in_one_statement_and_one_failing_row_fa
             uow.emit(Noted("dropped"))
             await uow.commit()
     assert await written(container) == (["kept"], ["kept"])
+
+
+async def test_a_value_too_long_for_its_column_is_refused_whatever_else_the_commit_writes(
+    container: Container, backend: str
+) -> None:
+    """Rows of several tables go in one statement on PostgreSQL; a value longer than its column is still refused
+    (not cut to fit), and nothing of the commit is kept."""
+    if backend != "postgres":
+        pytest.skip("SQLite does not hold a VARCHAR to its length")
+    with pytest.raises(DBAPIError):
+        async with container.uow() as uow:
+            await uow.session.execute(select(func.count()).select_from(DIRECTORY))
+            uow.insert(DIRECTORY, {"id": "y" * 40, "user_id": "u", "order_id": "o"})  # id is 32 characters at most
+            uow.emit(Noted("too-long"))
+            await uow.commit()
+    assert await written(container) == ([], [])

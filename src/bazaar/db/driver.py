@@ -46,7 +46,8 @@ _DIALECT = _AsyncpgDialect()
 _PLAIN_RESULTS = (String, Text, Integer, BigInteger, SmallInteger, Boolean, Float, UTCDateTime, JSON)
 
 # Every statement sent this way, as (SQL, execution options): what `before_cursor_execute` listeners see of the
-# statements SQLAlchemy sends (tests/integration/test_order_partition_key.py looks at both).
+# statements SQLAlchemy sends (tests/integration/test_order_partition_key.py looks at both). Rows of several tables
+# written by one statement (`insert_together`) are shown as each table's INSERT, one call each.
 taps: list[Callable[[str, Mapping[str, Any]], None]] = []
 _LOCKING = re.compile(r"\bFOR (UPDATE|SHARE|NO KEY UPDATE|KEY SHARE)\b")
 _WRITING = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|nextval|setval|set_config|pg_advisory\w*)\b", re.IGNORECASE)
@@ -312,6 +313,7 @@ async def insert_rows(connection: Any, table: Table, compiled: _Compiled, rows: 
         await connection.executemany(compiled.sql, arguments)
 
 
+_LENGTH = re.compile(r"\(\d+\)")
 # Column types whose values go into a statement as an array and come out of `unnest` one per row, as a one-row
 # INSERT binds them (an ARRAY column would be flattened by `unnest`, so it is not among them).
 _ARRAYABLE = _PLAIN_RESULTS
@@ -338,7 +340,10 @@ class _Together:
             arrays = []
             for column in columns:
                 position += 1
-                arrays.append(f"${position}::{column.type.compile(dialect=_DIALECT)}[]")
+                # The element type without its length: an explicit cast to VARCHAR(n) would cut a longer value where
+                # the column's assignment refuses it ("value too long"), as a one-row INSERT does.
+                element = _LENGTH.sub("", column.type.compile(dialect=_DIALECT))
+                arrays.append(f"${position}::{element}[]")
             names = ", ".join(quote.format_column(column) for column in columns)
             # Only the schema's names (quoted by the dialect) and types go into the text; every value is a parameter.
             into = f"INSERT INTO {quote.format_table(table)} ({names})"

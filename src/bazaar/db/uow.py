@@ -190,12 +190,14 @@ class UnitOfWork:
     async def _write(self, rows: list[tuple[Table, dict[str, Any]]], events: list[dict[str, Any]]) -> None:
         if rows:
             await self.session.flush()  # the session's objects first: these rows may reference them
-        # One group per table and set of columns given, in the order first named; the outbox's last.
-        groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+        # One group per table and set of columns given, tables in the order first named (a row referencing another
+        # table names it after it: written one statement per table, the referenced one goes first); the outbox last.
+        by_table: dict[Table, dict[tuple[str, ...], list[dict[str, Any]]]] = {}
         for table, row in rows:
-            groups.setdefault((table, tuple(row)), []).append(row)
+            by_table.setdefault(table, {}).setdefault(tuple(sorted(row)), []).append(row)
         if events:
-            groups.setdefault((_OUTBOX, tuple(events[0])), []).extend(events)
+            by_table.setdefault(_OUTBOX, {}).setdefault(tuple(sorted(events[0])), []).extend(events)
+        groups = {(table, keys): group for table, sets in by_table.items() for keys, group in sets.items()}
         if len(groups) > 1 and self.dialect == "postgresql":
             if await self._driver() is None:  # nothing began the transaction: the session's first insert does
                 first = next(iter(groups))
