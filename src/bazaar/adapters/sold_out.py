@@ -63,7 +63,8 @@ class RedisSoldOutFlags:
         return bool(await self.sold_out_of([offer_id]))
 
     async def sold_out_of(self, offer_ids: Sequence[str]) -> set[str]:
-        """What this process was told lately, and the rest asked of Redis in one MGET."""
+        """What this process was told lately, and the rest asked of Redis in one pipeline (one round trip; on a
+        cluster one per shard holding some of them, where a multi-key MGET would be refused across slots)."""
         now = time.monotonic()
         flagged: set[str] = set()
         unknown: list[str] = []
@@ -77,13 +78,16 @@ class RedisSoldOutFlags:
         if not unknown:
             return flagged
         try:
-            values = await self.client.mget([self.prefix + o for o in unknown])
+            async with self.client.pipeline(transaction=False) as pipe:
+                for offer_id in unknown:
+                    pipe.exists(self.prefix + offer_id)
+                values = await pipe.execute()
         except RedisError:
             return flagged
         if len(self._seen) + len(unknown) > _REMEMBERED:
             self._seen.clear()
         for offer_id, value in zip(unknown, values, strict=True):
-            sold_out = value is not None
+            sold_out = bool(value)
             self._seen[offer_id] = (now + (SOLD_OUT_SECONDS if sold_out else NOT_SOLD_OUT_SECONDS), sold_out)
             if sold_out:
                 flagged.add(offer_id)
