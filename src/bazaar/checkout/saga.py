@@ -120,12 +120,11 @@ async def insert_checkout(uow: UnitOfWork, **values: Any) -> Checkout | None:
     waited for, as the unique index has it). One statement on the driver, not the session's flush of a new object
     with an IntegrityError to roll back for a replay."""
     now = utcnow()
-    row = {
-        **{c.key: None for c in _CHECKOUTS.c},
-        "id": new_id(), "status": "started", "lines": [], "currency": "USD", "subtotal_amount": 0,
-        "shipping_amount": 0, "tax_amount": 0, "total_amount": 0, "attempts": 0, "created_at": now, "updated_at": now,
-        **values,
-    }  # fmt: skip
+    row = {"id": new_id(), "status": "started", "created_at": now, "updated_at": now, **values}
+    for column in _CHECKOUTS.c:  # the others as the model's defaults have them (every column is given)
+        if column.key not in row:
+            default = column.default
+            row[column.key] = None if default is None else default.arg if default.is_scalar else default.arg(None)
     if (await uow.fetch(_NEW_CHECKOUT, row)).first() is None:
         return None
     checkout = Checkout(**row)
