@@ -190,8 +190,8 @@ class UnitOfWork:
     async def _write(self, rows: list[tuple[Table, dict[str, Any]]], events: list[dict[str, Any]]) -> None:
         if rows:
             await self.session.flush()  # the session's objects first: these rows may reference them
-        # One group per table and set of columns given, tables in the order first named (a row referencing another
-        # table names it after it: written one statement per table, the referenced one goes first); the outbox last.
+        # One group per table and set of columns given, the tables in the order first named and the outbox last: where
+        # they go one statement each (SQLite), a table referenced by another of them is written first if named first.
         by_table: dict[Table, dict[tuple[str, ...], list[dict[str, Any]]]] = {}
         for table, row in rows:
             by_table.setdefault(table, {}).setdefault(tuple(sorted(row)), []).append(row)
