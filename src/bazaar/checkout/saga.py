@@ -33,7 +33,7 @@ from bazaar.checkout.ports import AuthOutcome, CheckoutPayments, PendingAuthoriz
 from bazaar.checkout.pricing import PricedLine, Quote, price_cart, seller_subtotals
 from bazaar.checkout.schemas import CardInput, CheckoutRead, StepRead
 from bazaar.db.dialects import PerDialect
-from bazaar.db.driver import Prepared
+from bazaar.db.driver import Prepared, python_default
 from bazaar.db.uow import UnitOfWork, is_transient_conflict
 from bazaar.flash_sales import holds as flash_holds
 from bazaar.flash_sales.errors import AdmissionRequired
@@ -123,8 +123,7 @@ async def insert_checkout(uow: UnitOfWork, **values: Any) -> Checkout | None:
     row = {"id": new_id(), "status": "started", "created_at": now, "updated_at": now, **values}
     for column in _CHECKOUTS.c:  # the others as the model's defaults have them (every column is given)
         if column.key not in row:
-            default = column.default
-            row[column.key] = None if default is None else default.arg if default.is_scalar else default.arg(None)
+            row[column.key] = None if column.default is None else python_default(column.default)
     if (await uow.fetch(_NEW_CHECKOUT, row)).first() is None:
         return None
     checkout = Checkout(**row)

@@ -288,6 +288,12 @@ def insert_for(table: Table, keys: tuple[str, ...]) -> _Compiled | None:
     return _INSERTS[key]
 
 
+def python_default(generator: Any) -> Any:
+    """A column's Python-side `default` or `onupdate` value: its constant, or its callable called (with no execution
+    context, which Bazaar's defaults do not use)."""
+    return generator.arg if generator.is_scalar else generator.arg(None)
+
+
 def _arguments(table: Table, compiled: _Compiled, rows: list[dict[str, Any]]) -> list[list[Any]]:
     """Each row's parameters for the table's compiled INSERT; columns the rows leave out take their default."""
     defaults: dict[str, Any] = {}
@@ -297,7 +303,7 @@ def _arguments(table: Table, compiled: _Compiled, rows: list[dict[str, Any]]) ->
     arguments = []
     for row in rows:
         if defaults:
-            row = {**row, **{n: d.arg if d.is_scalar else d.arg(None) for n, d in defaults.items()}}
+            row = {**row, **{n: python_default(d) for n, d in defaults.items()}}
         arguments.append(compiled.arguments(row))
     return arguments
 
