@@ -135,13 +135,15 @@ async def fill_carts(
 ) -> list[float]:
     """1-3 distinct offers, 1-2 units each, in every buyer's cart, through POST /api/v1/cart/items.
     `hot`: every cart holds offers[0] (one stock row all checkouts update) plus 0-2 others."""
-    jobs = []
+    carts = []
     for _, token in buyers:
         lines = (
             [offers[0], *rng.sample(offers[1:], rng.randint(0, 2))] if hot else rng.sample(offers, rng.randint(1, 3))
         )
-        for offer_id in lines:
-            jobs.append((token, json.dumps({"offer_id": offer_id, "quantity": rng.randint(1, 2)}).encode()))
+        carts.append([(token, json.dumps({"offer_id": o, "quantity": rng.randint(1, 2)}).encode()) for o in lines])
+    # Every buyer's first add, then every second one, …: a buyer adds one item after another, as a person does (a
+    # buyer's adds in flight at once race for one cart, which no buyer does).
+    jobs = [cart[n] for n in range(3) for cart in carts if n < len(cart)]
 
     async def add(reader: Any, writer: Any, host: str, job: tuple[str, bytes]) -> tuple[int, bytes]:
         return await request(reader, writer, host, "POST", "/api/v1/cart/items", token=job[0], body=job[1])

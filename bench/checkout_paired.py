@@ -6,8 +6,9 @@ request path alone has measured 17.7 and 26.5 ms of web CPU an hour apart). Here
 `serve --workers 2` on its own database and Redis prefix, their workers paused, and checkouts go to one and then the
 other in batches of a few seconds, the first of each pair alternating: whatever the host does, it does to both within
 seconds. Per version: the web processes' CPU per checkout (from /proc, summed over its batches only), one at a time
-and 16 in flight; then both workers are resumed together and what they spend working off what the checkouts set off
-is read once both have drained. CPU per operation is the steady figure; latencies are given for reference only.
+and 16 in flight, and per cart add (each batch first fills its buyers' carts, 16 adds in flight); then both workers
+are resumed together and what they spend working off what the checkouts set off is read once both have drained.
+CPU per operation is the steady figure; latencies are given for reference only.
 
     .venv/bin/python bench/checkout_paired.py --baseline-src DIR --redis-url redis://127.0.0.1:6379/3
     # DIR: another version's src/ (`git archive REV src | tar -x -C DIR`); results: bench/results/checkout_paired.json
@@ -57,6 +58,8 @@ class Server:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.base_url = ""
         self.spent: dict[str, list[float]] = {}  # run -> [web CPU seconds, checkouts]
+        self.adds: list[float] = [0.0, 0]  # [web CPU seconds, cart adds] over every batch's cart filling
+        self.offers: list[str] = []
         self.latencies: dict[str, list[float]] = {}
 
     @property
@@ -75,8 +78,8 @@ class Server:
 
 
 async def _prepare(args: argparse.Namespace, server: Server, rng_seed: int, batches: int) -> list[list[Any]]:
-    """The version's database (the same catalog shape and carts for both: one seed), its server, the buyers of every
-    batch with their carts filled; answers the buyers per batch, per run (alone, then in flight)."""
+    """The version's database (the same catalog shape for both), its server, the buyers of every batch (their carts
+    are filled by the batch, measured); answers the buyers per batch, per run (alone, then in flight)."""
     database = server.dsn.rsplit("/", 1)[1]
     await recreate_database(args.pg_url, database=database)
     data_dir = RESULTS / "checkout-paired-data" / server.name
@@ -85,7 +88,9 @@ async def _prepare(args: argparse.Namespace, server: Server, rng_seed: int, batc
     _migrate(env)
     conn = await asyncpg.connect(server.dsn)
     try:
-        offers = await create_catalog(conn, sellers=args.sellers, offers_per_seller=args.offers, units=args.units)
+        server.offers = offers = await create_catalog(
+            conn, sellers=args.sellers, offers_per_seller=args.offers, units=args.units
+        )
         runs = []
         for run, size in (("alone", args.alone_batch), ("in_flight", args.flight_batch)):
             runs.append([await create_buyers(conn, size, f"{server.name}-{run}-{b}") for b in range(batches)])
@@ -97,14 +102,17 @@ async def _prepare(args: argparse.Namespace, server: Server, rng_seed: int, batc
     server.procs.append(_spawn(cmd, env))
     server.base_url = f"http://127.0.0.1:{port}"
     await wait_ready(server.base_url)
-    rng = random.Random(rng_seed)
-    for buyers in [warm, *(b for run in runs for b in run)]:
-        await fill_carts(server.base_url, buyers, offers, rng, hot=False)
+    await fill_carts(server.base_url, warm, offers, random.Random(rng_seed), hot=False)
     await fire(server.base_url, warm, args.concurrency)  # connections, statements and caches warm
     return runs
 
 
-async def _batch(server: Server, run: str, buyers: list[Any], concurrency: int) -> None:
+async def _batch(server: Server, run: str, buyers: list[Any], concurrency: int, seed: int) -> None:
+    """The batch's carts filled (16 adds in flight; the same carts for both versions: one seed per batch), then
+    its checkouts; the web processes' CPU of each part is added to the version's figures."""
+    before = server.web_cpu()
+    added = await fill_carts(server.base_url, buyers, server.offers, random.Random(seed), hot=False)
+    server.adds = [server.adds[0] + server.web_cpu() - before, server.adds[1] + len(added)]
     before = server.web_cpu()
     result = await fire(server.base_url, buyers, concurrency)
     spent = server.web_cpu() - before
@@ -131,7 +139,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             for pair in range(args.pairs):
                 order = [0, 1] if pair % 2 == 0 else [1, 0]  # which version goes first alternates
                 for i in order:
-                    await _batch(servers[i], run, prepared[i][run_no][pair], concurrency)
+                    seed = args.seed * 1000 + run_no * 100 + pair  # the same carts for both versions
+                    await _batch(servers[i], run, prepared[i][run_no][pair], concurrency, seed)
         window = time.monotonic() - started
         # What the checkouts set off: both workers resumed together, each read when it has drained, less what an
         # idle worker spends polling over as long (measured after both drained).
@@ -169,11 +178,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             **{f"web_ms_per_checkout_{run}": round(cpu / count * 1000, 2) for run, (cpu, count) in s.spent.items()},
             **{f"p50_ms_{run}_median_batch": round(_percentile(v, 50), 1) for run, v in s.latencies.items()},
             "worker_ms_per_checkout": round(w / checkouts * 1000, 2),
+            "web_ms_per_cart_add": round(s.adds[0] / s.adds[1] * 1000, 3),
+            "cart_adds": s.adds[1],
             "checkouts": checkouts,
         }
     cur, old = report["versions"]["current"], report["versions"]["baseline"]
     report["ratio_current_to_baseline"] = {
-        k: round(cur[k] / old[k], 3) for k in cur if k.endswith("per_checkout") or "_per_checkout_" in k
+        k: round(cur[k] / old[k], 3) for k in cur if "_per_checkout" in k or k.endswith("per_cart_add")
     }
     return report
 
@@ -208,7 +219,8 @@ def main() -> None:
         print(
             f"{name:9} web CPU per checkout: alone {v.get('web_ms_per_checkout_alone')} ms,"
             f" {args.concurrency} in flight {v.get('web_ms_per_checkout_in_flight')} ms;"
-            f" worker afterwards {v['worker_ms_per_checkout']} ms; {v['checkouts']} checkouts"
+            f" worker afterwards {v['worker_ms_per_checkout']} ms; {v['checkouts']} checkouts;"
+            f" web CPU per cart add {v['web_ms_per_cart_add']} ms ({v['cart_adds']} adds)"
         )
     print(f"current / baseline: {report['ratio_current_to_baseline']} (window {report['window_seconds']} s)")
     print(f"written to {RESULTS / args.out}")
