@@ -1,4 +1,5 @@
-"""Carts under real concurrency on PostgreSQL: one cart per user, and an anonymous cart merged only once."""
+"""Carts under real concurrency on PostgreSQL: one cart per user, an add without the cart's lock that finds its
+cart moved done again under it, and an anonymous cart merged only once."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
+from asyncpg.prepared_stmt import PreparedStatement
 
 from bazaar.accounts.models import User
 from bazaar.bootstrap import Container, build_container
@@ -46,13 +49,60 @@ async def test_concurrent_adds_on_two_devices_make_one_cart(container: Container
             )  # fmt: skip
             return cart.id
 
+    relocked = carts.adds_relocked
     ids = await asyncio.gather(*(add(engines[i % 2]) for i in range(20)))
     assert len(set(ids)) == 1
+    # Twenty adds read the cart at once; the first to write moved it, so others found it moved and were done again
+    # under the lock, queued behind one another: none lost.
+    assert carts.adds_relocked > relocked
     async with container.read_uow() as uow:
         cart = await carts.get_cart(
             uow=uow, store=container.carts, cache=container.cache, owner=carts.CartOwner(user_id=user_id)
         )
     assert [i.quantity for i in cart.items] == [20]
+
+
+async def test_an_add_is_two_statements_and_no_transaction(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A buyer's add, the cart's first, a new line, more of a line: each one statement that reads the cart and one
+    that writes the line and moves the cart's version on, each on its own (no BEGIN, no COMMIT)."""
+    sent: list[str] = []
+
+    def on_connection(original: Any) -> Any:  # Connection.execute and .fetch: BEGIN, COMMIT, statements on the driver
+        async def sending(self: asyncpg.Connection, query: str, *args: Any, **options: Any) -> Any:
+            sent.append(query)
+            return await original(self, query, *args, **options)
+
+        return sending
+
+    prepared_fetch = PreparedStatement.fetch  # what SQLAlchemy's own statements go through
+
+    async def prepared(self: PreparedStatement, *args: Any, **options: Any) -> Any:
+        sent.append(self.get_query())
+        return await prepared_fetch(self, *args, **options)
+
+    a, b = await make_offer(container, quantity=10), await make_offer(container, quantity=10)
+    user_id = await _user(container, "one-device")
+    owner = carts.CartOwner(user_id=user_id)
+    relocked = carts.adds_relocked
+    for method in ("execute", "fetch"):
+        monkeypatch.setattr(asyncpg.Connection, method, on_connection(getattr(asyncpg.Connection, method)))
+    monkeypatch.setattr(PreparedStatement, "fetch", prepared)
+    for n, (offer, quantity) in enumerate(((a, 1), (b, 2), (a, 3))):
+        sent.clear()
+        async with container.uow() as uow:
+            cart = await carts.add_item(
+                uow=uow, store=container.carts, cache=container.cache, owner=owner, offer_id=offer.id,
+                quantity=quantity,
+            )  # fmt: skip
+        write = "new_cart" if n == 0 else "unchanged"
+        assert [q.split(maxsplit=2)[:2] for q in sent] == [["WITH", "found"], ["WITH", write]], sent
+    monkeypatch.undo()
+    assert sorted((i.offer_id, i.quantity) for i in cart.items) == sorted([(a.id, 4), (b.id, 2)])
+    async with container.read_uow() as uow:
+        again = await carts.get_cart(uow=uow, store=container.carts, cache=container.cache, owner=owner)
+    assert again == cart and carts.adds_relocked == relocked
 
 
 async def test_an_anonymous_cart_is_merged_once_even_when_two_logins_race(

@@ -7,7 +7,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, BindParameter, CompoundSelect, Table, and_, any_, bindparam, delete, select, union_all
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    ColumnElement,
+    CompoundSelect,
+    FromClause,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    select,
+    true,
+    union_all,
+)
 
 from bazaar.cart.models import Cart, CartItem
 from bazaar.catalog.models import Offer, Product
@@ -128,43 +142,72 @@ async def remove_ordered_lines(uow: UnitOfWork, cart_id: str, offer_ids: list[st
 
 @dataclass(frozen=True)
 class CartContents:
-    """A locked cart's lines, the offers of those lines and of one more (the one being added), and whether the
-    cart has voucher codes on it: what an add needs, in one statement."""
+    """A cart's lines, the offers of those lines and of one more (the one being added), and whether the cart has
+    voucher codes on it: what an add needs, in one statement."""
 
     lines: list[StoredCartLine]
     views: dict[str, OfferView]
     has_codes: bool
 
 
-def _contents() -> CompoundSelect:
-    cart: BindParameter[str] = bindparam("the_cart")
+def _contents(found_by: ColumnElement[bool] | None = None) -> CompoundSelect:
+    """The cart named by the parameter `the_cart`; or, with `found_by`, the cart that condition finds, read in the
+    same statement, its row (`CART_COLUMNS`) on every row answered."""
     offer: BindParameter[str] = bindparam("offer")
+    if found_by is None:
+        cart: ColumnElement[str] = bindparam("the_cart")
+        offers: FromClause = _OFFERS_WITH_PRODUCTS
+        lines: FromClause = ITEMS
+        row: tuple[ColumnElement[Any], ...] = ()
+    else:
+        found = select(*CART_COLUMNS).where(found_by).cte("found")
+        cart, row = found.c.id, tuple(found.c)
+        offers = _OFFERS_WITH_PRODUCTS.outerjoin(found, true())  # the offer asked for, whether or not a cart is found
+        lines = found.join(ITEMS, ITEMS.c.cart_id == found.c.id)
     mine = and_(ITEMS.c.offer_id == _OFFERS.id, ITEMS.c.cart_id == cart)
-    extra = (*_LINE_COLUMNS, codes_on(cart))
+    extra = (*_LINE_COLUMNS, codes_on(cart), *row)
     # Two index lookups, not one OR over both (which the planner may answer by scanning every offer): the offer
     # asked for, with its line if the cart has one; then the cart's other lines, with their offers.
-    asked = (
-        select(*_VIEW_COLUMNS, *extra)
-        .select_from(_OFFERS_WITH_PRODUCTS.outerjoin(ITEMS, mine))
-        .where(_OFFERS.id == offer)
-    )
+    asked = select(*_VIEW_COLUMNS, *extra).select_from(offers.outerjoin(ITEMS, mine)).where(_OFFERS.id == offer)
     others = (
         select(*_VIEW_COLUMNS, *extra)
-        .select_from(ITEMS.join(_OFFERS_WITH_PRODUCTS, _OFFERS.id == ITEMS.c.offer_id))
+        .select_from(lines.join(_OFFERS_WITH_PRODUCTS, _OFFERS.id == ITEMS.c.offer_id))
         .where(ITEMS.c.cart_id == cart, ITEMS.c.offer_id != offer)
     )
     return union_all(asked, others)
 
 
 _CONTENTS = Prepared(_contents())
+_WIDTH = len(_VIEW_COLUMNS)
+
+
+def _read_contents(rows: list[Any]) -> CartContents:
+    lines = [StoredCartLine(*r[_WIDTH : _WIDTH + 5]) for r in rows if r[_WIDTH] is not None]
+    return CartContents(lines, {r[0]: _view(r) for r in rows}, any(bool(r[_WIDTH + 5]) for r in rows))
 
 
 async def contents(uow: UnitOfWork, cart_id: str, offer_id: str) -> CartContents:
     """Read after the cart is locked (a statement of its own: it sees every write committed before the lock)."""
-    rows = (await uow.fetch(_CONTENTS, {"the_cart": cart_id, "offer": offer_id})).all()
-    width = len(_VIEW_COLUMNS)
-    lines = [StoredCartLine(*r[width : width + 5]) for r in rows if r[width] is not None]
-    return CartContents(lines, {r[0]: _view(r) for r in rows}, any(bool(r[-1]) for r in rows))
+    return _read_contents((await uow.fetch(_CONTENTS, {"the_cart": cart_id, "offer": offer_id})).all())
+
+
+def contents_found_by(found_by: ColumnElement[bool]) -> Prepared:
+    """The statement `found_contents` runs for carts found by this condition (its parameters and `offer`)."""
+    return Prepared(_contents(found_by))
+
+
+async def found_contents(
+    uow: UnitOfWork, statement: Prepared, params: dict[str, Any]
+) -> tuple[CartRow | None, CartContents] | None:
+    """The cart and its contents read by one statement without a transaction or a lock (`UnitOfWork.fetch_alone`),
+    a consistent snapshot of both: the cart's version says which state of the lines was read. None where it cannot be
+    read so (see `fetch_alone`)."""
+    result = await uow.fetch_alone(statement, params)
+    if result is None:
+        return None
+    rows = result.all()
+    cart = next((CartRow(*r[_WIDTH + 6 :]) for r in rows if r[_WIDTH + 6] is not None), None)
+    return cart, _read_contents(rows)
 
 
 async def cart_lines(uow: UnitOfWork, store: CartStore, cart: CartRow) -> tuple[StoredCartLine, ...]:

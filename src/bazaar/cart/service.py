@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, select, update
+from sqlalchemy import CTE, ColumnElement, and_, bindparam, delete, select, update
 from sqlalchemy import insert as insert_row
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bazaar.cart import queries
 from bazaar.cart.errors import CartFull, CartItemNotFound
@@ -67,6 +69,7 @@ class _Statements:
     find: Prepared
     locked: Prepared
     bump: Prepared
+    contents: Prepared  # the cart found, its lines and an offer's, in one statement (an add without the lock)
 
 
 def _statements(where: ColumnElement[bool]) -> _Statements:
@@ -78,7 +81,12 @@ def _statements(where: ColumnElement[bool]) -> _Statements:
         .returning(*CART_COLUMNS)
     )
     # FOR UPDATE: PostgreSQL only
-    return _Statements(find=Prepared(find), locked=Prepared(find.with_for_update()), bump=Prepared(bump))
+    return _Statements(
+        find=Prepared(find),
+        locked=Prepared(find.with_for_update()),
+        bump=Prepared(bump),
+        contents=queries.contents_found_by(where),
+    )
 
 
 _USERS_CART = _statements(CARTS.c.user_id == bindparam("for_user"))
@@ -116,6 +124,57 @@ _SET_QUANTITY = Prepared(
     .where(ITEMS.c.id == bindparam("item_id"))
     .values(quantity=bindparam("new_quantity"), updated_at=bindparam("now"))
 )
+# PostgreSQL: an add's write in one statement, which also moves the cart's version on, but only from the version
+# its read saw (`seen`); a cart moved since (a concurrent write) writes nothing and answers no row. A new cart is made
+# by the same statement as its first line (a user's second device making it at the same moment: no row).
+_NEW_VERSION = bindparam("now", type_=CARTS.c.updated_at.type)
+_UNCHANGED = (
+    update(CARTS)
+    .where(CARTS.c.id == bindparam("the_cart"), CARTS.c.updated_at == bindparam("seen", type_=CARTS.c.updated_at.type))
+    .values(updated_at=_NEW_VERSION)
+    .returning(CARTS.c.id)
+    .cte("unchanged")
+)
+_NEW_CART = (
+    pg_insert(CARTS)
+    .values(
+        id=bindparam("the_cart"),
+        user_id=bindparam("for_user"),
+        status="active",
+        created_at=_NEW_VERSION,
+        updated_at=_NEW_VERSION,
+    )
+    .on_conflict_do_nothing()
+    .returning(CARTS.c.id)
+    .cte("new_cart")
+)
+
+
+def _line_into(cart: CTE) -> Prepared:
+    line = select(
+        bindparam("item", type_=ITEMS.c.id.type),
+        cart.c.id,
+        bindparam("offer", type_=ITEMS.c.offer_id.type),
+        bindparam("qty", type_=ITEMS.c.quantity.type),
+        bindparam("price", type_=ITEMS.c.price_at_add_amount.type),
+        bindparam("in_currency", type_=ITEMS.c.currency.type),
+        _NEW_VERSION,
+        _NEW_VERSION,
+    )
+    columns = ["id", "cart_id", "offer_id", "quantity", "price_at_add_amount", "currency", "created_at", "updated_at"]
+    return Prepared(insert_row(ITEMS).from_select(columns, line).returning(ITEMS.c.id).add_cte(cart))
+
+
+_ADD_LINE_IF_UNCHANGED = _line_into(_UNCHANGED)
+_ADD_LINE_TO_NEW_CART = _line_into(_NEW_CART)
+_SET_QUANTITY_IF_UNCHANGED = Prepared(
+    update(ITEMS)
+    .where(ITEMS.c.id == bindparam("item_id"), ITEMS.c.cart_id == _UNCHANGED.c.id)
+    .values(quantity=bindparam("new_quantity"), updated_at=_NEW_VERSION)
+    .returning(ITEMS.c.id)
+    .add_cte(_UNCHANGED)
+)
+adds_relocked = 0  # adds that found their cart moved between their read and their write (exported at /metrics)
 _Key = tuple[_Statements, dict[str, str]]
 
 
@@ -257,18 +316,15 @@ async def get_cart(*, uow: UnitOfWork, store: CartStore, cache: Cache, owner: Ca
     return await present(uow, cart.id, lines, await _notices(cache, cart))
 
 
-async def add_item(
-    *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, offer_id: str, quantity: int
-) -> CartRead:
-    """Add units of an offer (to its line if already there), never beyond what is available now."""
-    cart = await _open_for_write(uow, owner)
-    # The lines, their offers and the new line's, in one read, which the answer reuses (not read again after the
-    # write); and whether the cart has codes whose discounts the answer must show.
-    found = await queries.contents(uow, cart.id, offer_id)
-    lines, views = found.lines, found.views
-    view = views.get(offer_id)
+def _with_added(
+    found: queries.CartContents, offer_id: str, quantity: int
+) -> tuple[list[StoredCartLine], StoredCartLine, bool]:
+    """The cart's lines with `quantity` more of the offer (its line if there, else a new one), never beyond what is
+    available now: the new lines, the line written, and whether it is new."""
+    view = found.views.get(offer_id)
     if view is None or not view.active:
         raise OfferNotFound(offer_id=offer_id)
+    lines = list(found.lines)
     at = next((n for n, line in enumerate(lines) if line.offer_id == offer_id), None)
     in_cart = lines[at].quantity if at is not None else 0
     if in_cart + quantity > min(view.available, MAX_LINE_QUANTITY):
@@ -283,12 +339,71 @@ async def add_item(
         if len(lines) >= MAX_CART_LINES:
             raise CartFull(f"a cart holds at most {MAX_CART_LINES} different offers", max_lines=MAX_CART_LINES)
         line = StoredCartLine(new_id(), offer_id, quantity, view.price, view.currency)
-        await _add_line(uow, cart.id, line)
         lines.append(line)
+        return lines, line, True
+    line = lines[at] = replace(lines[at], quantity=in_cart + quantity)
+    return lines, line, False
+
+
+async def add_item(
+    *, uow: UnitOfWork, store: CartStore, cache: Cache, owner: CartOwner, offer_id: str, quantity: int
+) -> CartRead:
+    """Add units of an offer (to its line if already there), never beyond what is available now.
+
+    On PostgreSQL first without the cart's lock (`_add_unlocked`: two statements, no transaction); if the cart moved
+    between its read and its write, and on SQLite, under the lock: the cart locked and moved on, its lines and offers
+    read, the line written, in one transaction. What the add decides (`_with_added`) is the same either way."""
+    if uow.is_postgres:
+        added = await _add_unlocked(uow, store=store, cache=cache, owner=owner, offer_id=offer_id, quantity=quantity)
+        if added is not None:
+            return added
+    cart = await _open_for_write(uow, owner)
+    # The lines, their offers and the new line's, in one read, which the answer reuses (not read again after the
+    # write); and whether the cart has codes whose discounts the answer must show.
+    found = await queries.contents(uow, cart.id, offer_id)
+    lines, line, new = _with_added(found, offer_id, quantity)
+    if new:
+        await _add_line(uow, cart.id, line)
     else:
-        lines[at] = replace(lines[at], quantity=in_cart + quantity)
-        await _set_line_quantity(uow, lines[at].item_id, in_cart + quantity)
-    return await _save(uow, store=store, cache=cache, cart=cart, lines=lines, views=views, has_codes=found.has_codes)
+        await _set_line_quantity(uow, line.item_id, line.quantity)
+    return await _save(
+        uow, store=store, cache=cache, cart=cart, lines=lines, views=found.views, has_codes=found.has_codes
+    )
+
+
+async def _add_unlocked(
+    uow: UnitOfWork, *, store: CartStore, cache: Cache, owner: CartOwner, offer_id: str, quantity: int
+) -> CartRead | None:
+    """The add in two statements, each on its own (no BEGIN, no COMMIT, no lock held between them): one reads the cart
+    (its version), its lines and the offers; the other writes the line and moves the version on, only if it is still
+    the version read, so two adds that read the same cart cannot both write. None, nothing written, where the cart
+    moved in between (a concurrent write to the same cart) or a new cart was made meanwhile: the caller then adds
+    under the lock. Three round trips fewer than the locked add, which a buyer's cart, written by one device at a
+    time, almost never needs."""
+    global adds_relocked
+    statements, params = _key(owner) or (_ANONYMOUS_CART, {"the_cart": ""})  # no cart id: no cart is found
+    read = await queries.found_contents(uow, statements.contents, {**params, "offer": offer_id})
+    if read is None:
+        return None
+    cart, found = read
+    lines, line, new = _with_added(found, offer_id, quantity)
+    values: dict[str, Any] = {"offer": offer_id, "qty": line.quantity, "item": line.item_id, "item_id": line.item_id}
+    values |= {"new_quantity": line.quantity, "price": line.price_at_add_amount, "in_currency": line.currency}
+    if cart is None:
+        cart = CartRow(id=new_secret(), user_id=owner.user_id, status="active", updated_at=utcnow())
+        values |= {"the_cart": cart.id, "for_user": owner.user_id, "now": cart.updated_at}
+        statement = _ADD_LINE_TO_NEW_CART
+    else:
+        seen, cart.updated_at = cart.updated_at, _touch(cart.updated_at)
+        values |= {"the_cart": cart.id, "seen": seen, "now": cart.updated_at}
+        statement = _ADD_LINE_IF_UNCHANGED if new else _SET_QUANTITY_IF_UNCHANGED
+    written = await uow.fetch_alone(statement, values)
+    if written is None or written.first() is None:
+        adds_relocked += 1
+        return None
+    return await _save(
+        uow, store=store, cache=cache, cart=cart, lines=lines, views=found.views, has_codes=found.has_codes
+    )
 
 
 async def set_item_quantity(

@@ -92,12 +92,13 @@ class UnitOfWork:
         self.dialect = dialect
         self.session: AsyncSession
         self._connection: Any = None  # the asyncpg connection of this transaction, once `fetch` found it
+        self._alone: Any = None  # the asyncpg connection `fetch_alone` ran statements on, outside a transaction
 
     async def __aenter__(self) -> UnitOfWork:
         if self._route is not None:
             self._sessionmaker = await self._route()
         self.session = self._sessionmaker()
-        self._connection = None
+        self._connection = self._alone = None
         self._events.clear()
         self._rows.clear()
         return self
@@ -107,7 +108,7 @@ class UnitOfWork:
     ) -> None:
         # close() rolls back whatever was not committed and detaches objects without expiring them,
         # so what a use case read stays readable after its unit of work ends.
-        self._connection = None
+        self._connection = self._alone = None
         await self.session.close()
 
     def emit(self, event: Event) -> str:
@@ -175,7 +176,9 @@ class UnitOfWork:
         rows, self._rows = self._rows, []
         await self._write(rows, events)
         self._connection = None  # the commit hands the connection back to the pool
-        await self.session.commit()
+        if not self._nothing_begun():
+            self._alone = None  # (so does this)
+            await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             # The write is durable now: a failing side effect (a cache that is down) is logged, never
@@ -206,6 +209,17 @@ class UnitOfWork:
                 return
         for (table, _keys), table_rows in groups.items():
             await self._insert_rows(table, table_rows)
+
+    def _nothing_begun(self) -> bool:
+        """Only statements run alone (`fetch_alone`, each committed as it ran) and no transaction begun since: the
+        commit has nothing to commit, and SQLAlchemy's would only go through its motions (the unit of work's end
+        hands the connection back)."""
+        session = self.session
+        return (
+            self._alone is not None
+            and not self._alone.is_in_transaction()
+            and not (session.new or session.dirty or session.deleted)
+        )
 
     async def _insert_together(self, groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]]) -> bool:
         """Rows of several tables in one statement, on PostgreSQL (`driver.inserts_for`): one round trip where a
@@ -244,6 +258,26 @@ class UnitOfWork:
             return await self.session.execute(
                 statement.statement if self.dialect != "postgresql" else statement.postgresql, params
             )
+        try:
+            return await driver.run(connection, compiled, params or {})
+        except _DRIVER_ERRORS as exc:
+            raise await self._driver_failed(exc, connection, compiled.sql, params) from exc
+
+    async def fetch_alone(self, statement: driver.Prepared, params: dict[str, Any] | None = None) -> Any:
+        """PostgreSQL, before this unit of work has begun a transaction: run the statement on its own, outside any
+        transaction (a write is committed when it answers), and answer its result as `fetch` does; no BEGIN and no
+        COMMIT, two of a lone write's three round trips. None, nothing run, where it cannot be run so (SQLite, or a
+        transaction already begun): the caller then does its work in the unit of work's transaction.
+
+        For work that is whole in one statement, or that reads with one and then writes with one that checks the
+        read still holds (a version compared in its WHERE), doing the work again under a lock when it does not."""
+        if self.dialect != "postgresql":
+            return None
+        connection = await self._driver(reading=True)
+        if connection is None or connection.is_in_transaction():
+            return None
+        self._alone = connection
+        compiled = statement.compiled
         try:
             return await driver.run(connection, compiled, params or {})
         except _DRIVER_ERRORS as exc:
@@ -325,7 +359,7 @@ class UnitOfWork:
         raise AssertionError("unreachable")
 
     async def rollback(self) -> None:
-        self._connection = None
+        self._connection = self._alone = None
         await self.session.rollback()
         self._after_commit.clear()
         self._events.clear()

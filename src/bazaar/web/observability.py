@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bazaar.cart import service as cart_service
 from bazaar.db import uow as uow_module
 from bazaar.kernel.ids import request_id
 from bazaar.kernel.ports import EventStreamStats
@@ -114,6 +115,12 @@ class Metrics:
             ["lane", "outcome"],
             registry=self.registry,
         )
+        self.cart_adds_relocked = Gauge(
+            "bazaar_cart_adds_relocked",
+            "Cart adds (PostgreSQL) whose cart moved between their read and their write (a concurrent write to the same"
+            " cart), done again under the cart's lock",
+            registry=self.registry,
+        )
         self.db_conflicts = Gauge(
             "bazaar_db_transient_conflicts",
             "Transactions PostgreSQL broke up (deadlock, serialization failure): retried, or given up (503)",
@@ -154,6 +161,7 @@ class Metrics:
                 self.admission.labels(lane.name, outcome).set(value)
         self.db_conflicts.labels("retried").set(uow_module.conflicts_retried)
         self.db_conflicts.labels("given_up").set(uow_module.conflicts_given_up)
+        self.cart_adds_relocked.set(cart_service.adds_relocked)
 
     def observe_mail(self, counts: dict[str, int]) -> None:
         for status, n in counts.items():
