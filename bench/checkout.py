@@ -141,14 +141,16 @@ async def fill_carts(
             [offers[0], *rng.sample(offers[1:], rng.randint(0, 2))] if hot else rng.sample(offers, rng.randint(1, 3))
         )
         carts.append([(token, json.dumps({"offer_id": o, "quantity": rng.randint(1, 2)}).encode()) for o in lines])
-    # Every buyer's first add, then every second one, …: a buyer adds one item after another, as a person does (a
-    # buyer's adds in flight at once race for one cart, which no buyer does).
-    jobs = [cart[n] for n in range(3) for cart in carts if n < len(cart)]
 
     async def add(reader: Any, writer: Any, host: str, job: tuple[str, bytes]) -> tuple[int, bytes]:
         return await request(reader, writer, host, "POST", "/api/v1/cart/items", token=job[0], body=job[1])
 
-    results, _ = await run_pool(base_url, jobs, 16, add)
+    # Every buyer's first add, then (once all are answered) every second one, then every third: a buyer adds one item
+    # after another, as a person does (a buyer's adds in flight at once race for one cart, which no buyer does).
+    results = []
+    for n in range(3):
+        jobs = [cart[n] for cart in carts if n < len(cart)]
+        results += (await run_pool(base_url, jobs, min(16, len(jobs)), add))[0]
     failed = [(s, b[:200]) for _, s, b in results if s != 200]
     if failed:
         raise RuntimeError(f"{len(failed)} cart additions failed, e.g. {failed[:3]}")

@@ -1,8 +1,10 @@
 """Cart use cases: read a cart with fresh prices and stock, add, change and remove lines, merge at login.
 
 A cart is found by its user (one server-side cart each) or, for anonymous buyers, by its
-unguessable id. Every write locks the cart row and moves its version forward, so concurrent
-writes to one cart queue, and the active-cart store never keeps an older copy than the database.
+unguessable id. Every write moves the cart's version forward, so the active-cart store never keeps
+an older copy than the database: under the cart row's lock, so concurrent writes to one cart queue,
+or (an add on PostgreSQL, see `add_item`) by a write that moves it on only from the version its read
+saw, done again under the lock when the cart moved in between.
 No stock is held at add-to-cart; the hard check is the reservation at checkout.
 """
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, and_, bindparam, delete, select, update
+from sqlalchemy import CTE, ColumnElement, and_, bindparam, delete, exists, select, update
 from sqlalchemy import insert as insert_row
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -167,12 +169,24 @@ def _line_into(cart: CTE) -> Prepared:
 
 _ADD_LINE_IF_UNCHANGED = _line_into(_UNCHANGED)
 _ADD_LINE_TO_NEW_CART = _line_into(_NEW_CART)
+_ITEM = bindparam("item_id", type_=ITEMS.c.id.type)
+_UNCHANGED_WITH_LINE = (  # and the line still there: no row, nothing written (not even the version), where not
+    update(CARTS)
+    .where(
+        CARTS.c.id == bindparam("the_cart"),
+        CARTS.c.updated_at == bindparam("seen", type_=CARTS.c.updated_at.type),
+        exists().where(ITEMS.c.id == _ITEM, ITEMS.c.cart_id == CARTS.c.id),
+    )
+    .values(updated_at=_NEW_VERSION)
+    .returning(CARTS.c.id)
+    .cte("unchanged")
+)
 _SET_QUANTITY_IF_UNCHANGED = Prepared(
     update(ITEMS)
-    .where(ITEMS.c.id == bindparam("item_id"), ITEMS.c.cart_id == _UNCHANGED.c.id)
+    .where(ITEMS.c.id == _ITEM, ITEMS.c.cart_id == _UNCHANGED_WITH_LINE.c.id)
     .values(quantity=bindparam("new_quantity"), updated_at=_NEW_VERSION)
     .returning(ITEMS.c.id)
-    .add_cte(_UNCHANGED)
+    .add_cte(_UNCHANGED_WITH_LINE)
 )
 adds_relocked = 0  # adds that found their cart moved between their read and their write (exported at /metrics)
 _Key = tuple[_Statements, dict[str, str]]
@@ -379,11 +393,16 @@ async def _add_unlocked(
     the version read, so two adds that read the same cart cannot both write. None, nothing written, where the cart
     moved in between (a concurrent write to the same cart) or a new cart was made meanwhile: the caller then adds
     under the lock. Three round trips fewer than the locked add, which a buyer's cart, written by one device at a
-    time, almost never needs."""
+    time, almost never needs.
+
+    Nothing after the write may fail the request, which would answer an error for an add that is saved (and a retry
+    would add again): the answer is made from what the read gave, without a read of its own, so a cart with voucher
+    codes (whose discounts the answer reads) is added under the lock; what the store and the notices get is sent
+    after the write and only logged if it fails (`UnitOfWork.after_commit`)."""
     global adds_relocked
     statements, params = _key(owner) or (_ANONYMOUS_CART, {"the_cart": ""})  # no cart id: no cart is found
     read = await queries.found_contents(uow, statements.contents, {**params, "offer": offer_id})
-    if read is None:
+    if read is None or read[1].has_codes:
         return None
     cart, found = read
     lines, line, new = _with_added(found, offer_id, quantity)

@@ -45,7 +45,8 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
 
 TRANSACTIONS = Counter(
     "bazaar_db_transactions",
-    "Database transactions this process began: a unit of work's, or a pooled connection's liveness ping",
+    "Database transactions this process began: a unit of work's, or a pooled connection's liveness ping (a unit of"
+    " work that ran only statements each on its own, a cart add on PostgreSQL, counts one though it sent no BEGIN)",
     ["kind"],
     registry=DOMAIN_REGISTRY,
 )

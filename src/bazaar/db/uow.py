@@ -271,7 +271,7 @@ class UnitOfWork:
 
         For work that is whole in one statement, or that reads with one and then writes with one that checks the
         read still holds (a version compared in its WHERE), doing the work again under a lock when it does not."""
-        if self.dialect != "postgresql":
+        if self.dialect != "postgresql" or self._reads_only:  # (a unit of work for reads writes nothing)
             return None
         connection = await self._driver(reading=True)
         if connection is None or connection.is_in_transaction():
