@@ -94,6 +94,7 @@ async def test_metrics_scraped_again_and_again_and_with_the_event_stream_down(  
     first = await client.get("/metrics")
     assert first.status_code == 200
     assert "bazaar_write_admission" in first.text and "bazaar_db_transient_conflicts" in first.text
+    assert "bazaar_cart_adds_relocked" in first.text
     monkeypatch.undo()
     caplog.clear()
     for _ in range(3):
