@@ -21,9 +21,11 @@ from tests.inventory_factories import make_offer
 
 @pytest.fixture
 def settings(settings_factory):  # type: ignore[no-untyped-def]
-    # One checkout at a time, a short line, and a provider slow enough to keep the one slot busy.
+    # One checkout at a time (no spare slot: tests/e2e/test_admission_headroom.py), a short line, and a provider slow
+    # enough to keep the one slot busy.
     return settings_factory(
         admission_checkouts_per_process=1,
+        admission_checkouts_with_headroom=1,
         admission_wait_seconds=0.3,
         payment_sandbox_latency_ms=1500,
         payment_call_timeout_seconds=5,

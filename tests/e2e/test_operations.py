@@ -94,7 +94,8 @@ async def test_metrics_scraped_again_and_again_and_with_the_event_stream_down(  
     first = await client.get("/metrics")
     assert first.status_code == 200
     assert "bazaar_write_admission" in first.text and "bazaar_db_transient_conflicts" in first.text
-    assert "bazaar_cart_adds_relocked" in first.text
+    assert "bazaar_cart_adds_relocked" in first.text and "bazaar_event_loop_lag_seconds_bucket" in first.text
+    assert 'bazaar_write_admission{lane="checkout",outcome="widened"}' in first.text
     monkeypatch.undo()
     caplog.clear()
     for _ in range(3):

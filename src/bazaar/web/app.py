@@ -49,6 +49,7 @@ from bazaar.web.errors import envelope, install_error_handlers
 from bazaar.web.fastpath import ReadFastPath
 from bazaar.web.fastwrite import HoldFastPath
 from bazaar.web.guards import RequestGuard, SecurityHeaders
+from bazaar.web.loop_lag import LoopLag
 from bazaar.web.observability import Metrics, ObservabilityMiddleware, configure_logging
 from bazaar.web.openapi import describe
 from bazaar.web.read_your_writes import ReadYourWrites
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         await _settle(c)
         # On the load board from now on (the server listens as soon as this start-up ends), never before.
         publishing = asyncio.create_task(share.keep_publishing(stop)) if share is not None else None
+        sampling = asyncio.create_task(app.state.loop_lag.keep_sampling(stop))
         try:
             yield
         finally:
@@ -150,6 +152,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 await beating
             if publishing is not None:
                 await publishing
+            await sampling
             if owned:
                 await c.close()
 
@@ -198,8 +201,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "storefront" / "static")), name="static")
     app.add_middleware(ReadFastPath, prefix=API_PREFIX)  # inside observability: still counted and logged
     app.add_middleware(HoldFastPath, prefix=API_PREFIX)
+    app.state.loop_lag = LoopLag()
     app.state.admission = Lanes(
         checkouts=settings.admission_checkouts_per_process,
+        checkouts_with_headroom=settings.admission_checkouts_with_headroom,
+        loop_lag=app.state.loop_lag,
         writes=settings.admission_writes_per_process,
         wait=settings.admission_wait_seconds,
     )

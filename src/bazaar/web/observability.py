@@ -111,7 +111,8 @@ class Metrics:
         self.admission = Gauge(
             "bazaar_write_admission",
             "Writes per admission lane since the process started: admitted, queued (admitted after waiting for a"
-            " slot), refused (503 overloaded); in_flight now",
+            " slot), refused (503 overloaded), widened (let in on a spare checkout slot, the process's event loop"
+            " keeping time); in_flight now (may pass the checkout lane's setting while widened)",
             ["lane", "outcome"],
             registry=self.registry,
         )
@@ -157,7 +158,7 @@ class Metrics:
         for lane in lanes:
             f = lane.figures
             for outcome, value in (("admitted", f.admitted), ("queued", f.queued), ("refused", f.refused),
-                                   ("in_flight", lane.in_flight)):  # fmt: skip
+                                   ("widened", f.widened), ("in_flight", lane.in_flight)):  # fmt: skip
                 self.admission.labels(lane.name, outcome).set(value)
         self.db_conflicts.labels("retried").set(uow_module.conflicts_retried)
         self.db_conflicts.labels("given_up").set(uow_module.conflicts_given_up)
