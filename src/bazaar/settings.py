@@ -65,10 +65,10 @@ class Settings(BaseSettings):
 
     # Admission control (web/admission.py), per web process: checkouts and other writes run at once; the rest
     # wait in line up to admission_wait_seconds, then 503 `overloaded` with Retry-After. 0 = no bound.
-    # One checkout per process while the cores are busy: at two, a 32-shopper soak on 2 cores put product-page p99
+    # One checkout per process while its event loop lags: at two, a 32-shopper soak on 2 cores put product-page p99
     # at 160 ms (budget 150); at one, 58 ms, for 28 % fewer checkouts a second (docs/PERFORMANCE.md, issue 21)...
     admission_checkouts_per_process: int = Field(default=1, ge=0)
-    # ...and this many while its event loop keeps time (every timer of the last half second within 5 ms,
+    # ...and this many while its event loop keeps time (its last ten 50 ms samples each within 5 ms,
     # web/admission.py): a process waits on the database for much of a checkout, and a second one uses that wait.
     # No effect when not above `admission_checkouts_per_process` (or when that is 0).
     admission_checkouts_with_headroom: int = Field(default=2, ge=0)

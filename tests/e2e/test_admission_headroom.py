@@ -10,6 +10,8 @@ import pytest
 
 from bazaar.bootstrap import Container
 from bazaar.checkout import saga
+from bazaar.web.app import create_app
+from bazaar.web.loop_lag import WINDOW
 from tests.e2e.test_checkout import body, buyer_with_cart
 from tests.helpers import API
 from tests.inventory_factories import make_offer
@@ -124,3 +126,14 @@ async def test_a_checkout_waiting_in_line_gets_the_spare_slot_when_the_loop_catc
     await _until(lambda: app.state.admission.checkout.in_flight == 2)
     go.set()
     assert (await first).status_code == 201 and (await second).status_code == 201
+
+
+async def test_the_app_samples_its_loop_while_it_runs(settings: Any) -> None:
+    app = create_app(settings.model_copy(update={"embedded_workers": False}))
+    async with app.router.lifespan_context(app):
+        await _until(lambda: len(app.state.loop_lag.samples) == WINDOW)  # half a second of samples
+        assert app.state.loop_lag.recent() is not None
+        assert app.state.admission.checkout.wake in app.state.loop_lag.listeners
+    sampled = app.state.loop_lag.sampled_at
+    await asyncio.sleep(0.15)
+    assert app.state.loop_lag.sampled_at == sampled  # stopped with the app

@@ -1,20 +1,20 @@
 """Admission control for writes: a bound on the writes each web process runs at once, so reads keep their budgets.
 
-Reads (product pages, search, category pages) share each process's event loop with writes. A checkout costs
-tens of milliseconds of CPU spread over a dozen database round trips; with many in flight, every read waits
-behind their slices, and everybody slows down together. Here each process runs at most `checkouts` checkouts
-and `writes` other writes at once; the rest wait in line (waiting costs no CPU) for up to `wait` seconds, and
-past that are turned away with 503 `overloaded` and `Retry-After` (admission control, rather than everybody
-slowing down). Reads never wait here.
+Reads (product pages, search, category pages) share each process's event loop with writes. A checkout costs tens of
+milliseconds of CPU spread over a dozen database round trips; with many in flight, every read waits behind their
+slices, and everybody slows down together. Here each process runs at most `checkouts` checkouts (more with headroom,
+below) and `writes` other writes at once; the rest wait in line (waiting costs no CPU) for up to `wait` seconds, and
+past that are turned away with 503 `overloaded` and `Retry-After` (admission control, rather than everybody slowing
+down). Reads never wait here.
 
 A checkout waits on a dozen database round trips, and with one at a time a process sits idle for much of it (16
 checkouts in flight on `serve --workers 2`, one per process: the machine 60-70 % busy). So the checkout lane has
-`spare` slots more, taken only while the process has headroom: its event loop woke every timer of the last half
-second within `LAG_BUDGET_SECONDS` of when it was due (web/loop_lag.py). A loop that lags is busy with other
-requests or kept off the cores by other processes, and every read it serves waits that long already: then a
-process works on `size` checkouts at once, as before (a 32-shopper soak that saturates the cores put product-page
-p99 at 160 ms with two per process, 58 ms with one). With the spare slot a rush of checkouts alone went through
-19-30 % faster, the same p99 or better; the soak kept its read latencies. A checkout let in on a spare slot
+`spare` slots more, taken only while the process has headroom: its event loop's last ten wake-ups (sampled every 50
+ms, web/loop_lag.py) each came within `LAG_BUDGET_SECONDS` of their time; nothing known, no headroom. A loop that
+lags is busy with other requests or kept off the cores by other processes, and every read it serves waits that long
+already: then a process works on `size` checkouts at once, as before (a 32-shopper soak that saturates the cores put
+product-page p99 at 160 ms with two per process, 58 ms with one). With the spare slot a rush of checkouts alone went
+through 19-30 % faster, the same p99 or better; the soak kept its read latencies. A checkout let in on a spare slot
 finishes there; one that gave its slot up to wait on the payment provider comes back in line like any other.
 
 Exempt: the flash-sale hold path (it batches holds into one statement and has its own queue), the payment
@@ -41,7 +41,7 @@ from bazaar.web.loop_lag import LoopLag
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_AFTER_SECONDS = 1
 OUT, IN, SPARE = 0, 1, 2  # what a request waiting in a lane is given: nothing (its wait is over), a slot, a spare one
-# A spare checkout slot only while every timer of the last half second ran within this of its time. Measured on
+# A spare checkout slot only while the loop's last ten samples each came within this of their time. Measured on
 # `serve --workers 2` (docs/PERFORMANCE.md, 2026-12-07): in a rush of checkouts alone (16 in flight), 98 % of the
 # samples within 5 ms with one slot per process, 92 % with two; in the 32-shopper soak (reads, cart adds and
 # checkouts saturating the cores) 45 %. At 10 ms the soak still widened 28 % of its checkouts and its reads
@@ -148,7 +148,13 @@ class Lane:
 
 
 def _headroom(loop_lag: LoopLag) -> Callable[[], bool]:
-    return lambda: loop_lag.recent() < LAG_BUDGET_SECONDS
+    """Room for a spare checkout: the loop's recent samples all within budget (none known: no room)."""
+
+    def roomy() -> bool:
+        lag = loop_lag.recent()
+        return lag is not None and lag < LAG_BUDGET_SECONDS
+
+    return roomy
 
 
 def _turn_away(waiter: asyncio.Future[int]) -> None:

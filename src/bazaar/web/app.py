@@ -146,13 +146,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         finally:
             gc.unfreeze()
             stop.set()
+            sampling.cancel()  # asleep between two samples: nothing of it to finish
+            await asyncio.gather(sampling, return_exceptions=True)
             if task is not None:
                 await asyncio.wait_for(task, timeout=10)
             if beating is not None:
                 await beating
             if publishing is not None:
                 await publishing
-            await sampling
             if owned:
                 await c.close()
 
