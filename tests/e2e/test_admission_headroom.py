@@ -45,6 +45,10 @@ def _lagging(app: Any, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     monkeypatch.setattr(app.state.loop_lag, "recent", lambda: seconds)
 
 
+def _checkout(client: httpx.AsyncClient, buyer: dict[str, str], key: str) -> Any:
+    return client.post(f"{API}/checkout", json=body(), headers={**buyer, "Idempotency-Key": key})
+
+
 async def _until(condition: Any) -> None:
     for _ in range(1000):
         if condition():
@@ -60,12 +64,10 @@ async def test_a_process_with_headroom_works_on_two_checkouts_at_once(
     buyers = [await buyer_with_cart(client, (offer, 1)) for _ in range(3)]
     _lagging(app, monkeypatch, 0.0)
     _, _, go = _held_in_reserve(monkeypatch)
-    first, second = (
-        asyncio.create_task(client.post(f"{API}/checkout", json=body(), headers={**b, "Idempotency-Key": k}))
-        for b, k in ((buyers[0], "a"), (buyers[1], "b"))
-    )
+    first = asyncio.create_task(_checkout(client, buyers[0], "a"))
+    second = asyncio.create_task(_checkout(client, buyers[1], "b"))
     await _until(lambda: app.state.admission.checkout.in_flight == 2)  # both let in: the second on the spare slot
-    third = await client.post(f"{API}/checkout", json=body(), headers={**buyers[2], "Idempotency-Key": "c"})
+    third = await _checkout(client, buyers[2], "c")
     go.set()
     placed = [await first, await second]
 
@@ -85,18 +87,16 @@ async def test_a_process_whose_loop_lags_works_on_one_checkout_at_a_time(
     second_buyer = await buyer_with_cart(client, (offer, 1))
     _lagging(app, monkeypatch, 0.05)  # busy serving pages, say, or the cores busy with other processes
     working, arrived, go = _held_in_reserve(monkeypatch)
-    first = asyncio.create_task(
-        client.post(f"{API}/checkout", json=body(), headers={**first_buyer, "Idempotency-Key": "a"})
-    )
+    first = asyncio.create_task(_checkout(client, first_buyer, "a"))
     await asyncio.wait_for(arrived.wait(), 10)
     page = await client.get(f"{API}/products/{offer.product_id}")  # reads never wait in the lane
-    refused = await client.post(f"{API}/checkout", json=body(), headers={**second_buyer, "Idempotency-Key": "b"})
+    refused = await _checkout(client, second_buyer, "b")
     go.set()
     placed = await first
 
     assert page.status_code == 200 and placed.status_code == 201
     assert refused.status_code == 503 and len(working) == 1  # the second never got to work
-    again = await client.post(f"{API}/checkout", json=body(), headers={**second_buyer, "Idempotency-Key": "b"})
+    again = await _checkout(client, second_buyer, "b")
     assert again.status_code == 201, again.text  # nothing of the refused one happened
     metrics = (await client.get("/metrics")).text
     assert 'bazaar_write_admission{lane="checkout",outcome="widened"} 0.0' in metrics
@@ -112,14 +112,10 @@ async def test_a_checkout_waiting_in_line_gets_the_spare_slot_when_the_loop_catc
     lag = [0.05]
     monkeypatch.setattr(app.state.loop_lag, "recent", lambda: lag[0])
     _, arrived, go = _held_in_reserve(monkeypatch)
-    first = asyncio.create_task(
-        client.post(f"{API}/checkout", json=body(), headers={**first_buyer, "Idempotency-Key": "a"})
-    )
+    first = asyncio.create_task(_checkout(client, first_buyer, "a"))
     await asyncio.wait_for(arrived.wait(), 10)
     monkeypatch.setattr(app.state.admission, "wait", 30.0)  # this one waits as long as it takes
-    second = asyncio.create_task(
-        client.post(f"{API}/checkout", json=body(), headers={**second_buyer, "Idempotency-Key": "b"})
-    )
+    second = asyncio.create_task(_checkout(client, second_buyer, "b"))
     await _until(lambda: len(app.state.admission.checkout._line) == 1)
     lag[0] = 0.0
     app.state.loop_lag.listeners[0]()  # a sample taken: what the sampler calls after each

@@ -177,10 +177,11 @@ class Lanes:
     ) -> None:
         self.checkout: Lane | None = None
         if checkouts > 0:
-            spare = max(0, checkouts_with_headroom - checkouts) if loop_lag is not None else 0
-            headroom = _headroom(loop_lag) if loop_lag is not None else None
-            self.checkout = Lane("checkout", checkouts, spare=spare, headroom=headroom)
-            if loop_lag is not None and spare:
+            spare = max(0, checkouts_with_headroom - checkouts)
+            if loop_lag is None or not spare:
+                self.checkout = Lane("checkout", checkouts)
+            else:
+                self.checkout = Lane("checkout", checkouts, spare=spare, headroom=_headroom(loop_lag))
                 loop_lag.listeners.append(self.checkout.wake)
         self.write = Lane("write", writes) if writes > 0 else None
         self.wait = wait
