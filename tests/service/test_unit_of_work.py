@@ -142,3 +142,86 @@ async def test_a_value_too_long_for_its_column_is_refused_whatever_else_the_comm
             uow.emit(Noted("too-long"))
             await uow.commit()
     assert await written(container) == ([], [])
+
+
+async def checkouts_as_stored(container: Container) -> dict[str, tuple[object, ...]]:
+    async with container.read_uow() as uow:
+        rows = (
+            await uow.session.execute(
+                select(CHECKOUTS.c.id, CHECKOUTS.c.status, CHECKOUTS.c.lines, CHECKOUTS.c.total_amount)
+            )
+        ).all()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+async def test_changes_are_written_by_the_commit_with_its_rows_and_a_rollback_drops_them(
+    container: Container, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`update`: rows changed by primary key with the commit (on PostgreSQL in the one statement with its inserts and
+    events), the last of two changes of a row winning, `updated_at` taking the time of the change, a change of a row
+    inserted by the same commit going into its insert, and nothing of it kept by a rollback or a failed savepoint."""
+    async with container.uow() as uow:
+        uow.insert(USERS, {"id": "u1", "email": "u1@example.com", "name": "U", "password_hash": "x"})
+        uow.insert(CHECKOUTS, a_checkout("c1", "u1"))
+        uow.insert(CHECKOUTS, a_checkout("c2", "u1"))
+        await uow.commit()
+    async with container.read_uow() as uow:
+        before = (await uow.session.execute(select(CHECKOUTS.c.updated_at).where(CHECKOUTS.c.id == "c1"))).scalar()
+
+    sent: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def counted(self: asyncpg.Connection, query: str, *args: object, **options: object) -> str:
+        if args:
+            sent.append(query)
+        return await execute(self, query, *args, **options)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", counted)
+    now = utcnow()
+    async with container.uow() as uow:
+        await uow.session.execute(select(func.count()).select_from(CHECKOUTS))  # begins the transaction
+        uow.update(CHECKOUTS, {"id": "c1", "status": "priced", "lines": [{"offer_id": "o1"}]})
+        uow.update(CHECKOUTS, {"id": "c1", "total_amount": 1234})
+        uow.update(CHECKOUTS, {"id": "c1", "status": "completed"})  # the last change of a column wins
+        uow.update(CHECKOUTS, {"id": "c2", "status": "failed"})  # another set of columns: a part of its own
+        uow.insert(CHECKOUTS, a_checkout("c3", "u1"))
+        uow.update(CHECKOUTS, {"id": "c3", "status": "priced", "total_amount": 5})  # goes into c3's insert
+        uow.insert(STEPS, {"id": "s1", "checkout_id": "c1", "status": "completed", "detail": {}, "at": now})
+        uow.emit(Noted("changed"))
+        await uow.commit()
+    if backend == "postgres":
+        assert len(sent) == 1 and sent[0].startswith("WITH ") and sent[0].count("UPDATE checkouts SET") == 2, sent
+    assert await checkouts_as_stored(container) == {
+        "c1": ("completed", [{"offer_id": "o1"}], 1234),
+        "c2": ("failed", [], 0),
+        "c3": ("priced", [], 5),
+    }
+    async with container.read_uow() as uow:
+        after = (await uow.session.execute(select(CHECKOUTS.c.updated_at).where(CHECKOUTS.c.id == "c1"))).scalar()
+    assert after > before
+
+    async with container.uow() as uow:
+        uow.update(CHECKOUTS, {"id": "c2", "status": "dropped-by-rollback"})
+        await uow.rollback()
+        await uow.session.execute(select(func.count()).select_from(CHECKOUTS))
+        with pytest.raises(RuntimeError):
+            async with uow.savepoint():
+                uow.update(CHECKOUTS, {"id": "c2", "status": "dropped-with-its-block"})
+                raise RuntimeError("the block failed")
+        async with uow.savepoint():
+            uow.update(CHECKOUTS, {"id": "c1", "total_amount": 99})  # written when its block ends
+        await uow.commit()
+    stored = await checkouts_as_stored(container)
+    assert stored["c2"] == ("failed", [], 0) and stored["c1"][2] == 99
+
+
+async def test_a_change_alone_before_anything_began_the_transaction(container: Container) -> None:
+    """A commit whose only write is a change, with nothing run before it: the change begins the transaction."""
+    async with container.uow() as uow:
+        uow.insert(USERS, {"id": "u2", "email": "u2@example.com", "name": "U", "password_hash": "x"})
+        uow.insert(CHECKOUTS, a_checkout("c9", "u2"))
+        await uow.commit()
+    async with container.uow() as uow:
+        uow.update(CHECKOUTS, {"id": "c9", "status": "failed"})
+        await uow.commit()
+    assert (await checkouts_as_stored(container))["c9"][0] == "failed"

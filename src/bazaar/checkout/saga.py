@@ -24,6 +24,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, inspect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bazaar.cart import service as cart_service
 from bazaar.checkout import queries
@@ -128,7 +129,7 @@ async def insert_checkout(uow: UnitOfWork, **values: Any) -> Checkout | None:
         return None
     checkout = Checkout(**row)
     make_transient_to_detached(checkout)  # the row the statement wrote, every column of it known
-    uow.session.add(checkout)  # what changes is written by the session's flush, as for a checkout it read
+    uow.session.add(checkout)  # the session's, as a checkout it read; what changes is written by `_set`
     return checkout
 
 
@@ -179,9 +180,24 @@ def log_step(uow: UnitOfWork, checkout_id: str, status: str, **detail: Any) -> N
     _record(uow, checkout_id, Step(status, utcnow(), detail))
 
 
+def _set(uow: UnitOfWork, checkout: Checkout, **values: Any) -> None:
+    """Change the checkout in the caller's transaction: written with the commit, in its one statement with the steps
+    and the rest (`UnitOfWork.update`), where the session's flush of the changed object was a round trip and a
+    unit-of-work pass of its own per commit. The object takes the values as the row will have them, so the session
+    has nothing to flush; one the session is to insert (a failure recorded alone) takes them for its insert."""
+    if inspect(checkout).pending:
+        for key, value in values.items():
+            setattr(checkout, key, value)
+        return
+    row = {"id": checkout.id, **values}
+    uow.update(_CHECKOUTS, row)
+    for key, value in row.items():
+        set_committed_value(checkout, key, value)
+
+
 def new_step(uow: UnitOfWork, checkout: Checkout, status: str, progress: Progress | None = None, **detail: Any) -> None:
     """Record a step in the caller's transaction (committed with the work it records)."""
-    checkout.status = status
+    _set(uow, checkout, status=status)
     step = Step(status, utcnow(), detail)
     _record(uow, checkout.id, step)
     if progress is not None:
@@ -212,7 +228,7 @@ async def prepare(
     flash-sale holds), hold the stock, price it and record the authorize call, each with its step, and commit.
     Answers `priced`, or `failed` (recorded)."""
     # Nothing read here needs this transaction's new rows flushed first, so all of them go in the commit's one
-    # flush: one UPDATE of the checkout and the steps, holds and events in batches, not a round trip each.
+    # statement: the checkout's change with the steps, holds and events, not a round trip each.
     with uow.session.no_autoflush:
         return await _prepare(deps, uow, progress, card, shipping_methods, flash_sale_id)
 
@@ -243,8 +259,7 @@ async def _prepare(
         if not cart_lines:
             await _fail(uow, checkout, "cart_empty", "your cart is empty", progress)
             return "failed"
-        checkout.cart_id = cart.cart_id
-        checkout.currency = cart.currency
+        _set(uow, checkout, cart_id=cart.cart_id, currency=cart.currency)
         lines = [line.__dict__ for line in cart_lines]
         try:  # the cart's vouchers: one use each, taken in this transaction under their limits, or no checkout
             discounts = await _redeem_vouchers(uow, checkout, cart_lines) if cart.has_codes else []
@@ -285,17 +300,23 @@ async def _prepare(
     if quote is None:
         quote = _quote(checkout, lines, shipping_methods)
     taxes = quote.line_taxes
-    checkout.lines = [
-        {
-            **line,
-            "reservation_id": line.get("reservation_id") or by_offer[line["offer_id"]],
-            "tax": taxes[line["offer_id"]],
-            "discount": quote.line_discounts.get(line["offer_id"], 0),
-        }
-        for line in lines
-    ]
-    checkout.subtotal_amount, checkout.shipping_amount = quote.subtotal, quote.shipping
-    checkout.tax_amount, checkout.total_amount = quote.tax, quote.total
+    _set(
+        uow,
+        checkout,
+        lines=[
+            {
+                **line,
+                "reservation_id": line.get("reservation_id") or by_offer[line["offer_id"]],
+                "tax": taxes[line["offer_id"]],
+                "discount": quote.line_discounts.get(line["offer_id"], 0),
+            }
+            for line in lines
+        ],
+        subtotal_amount=quote.subtotal,
+        shipping_amount=quote.shipping,
+        tax_amount=quote.tax,
+        total_amount=quote.total,
+    )
     progress.shipping_by_seller = {s.seller_id: s.chosen.amount if s.chosen else 0 for s in quote.shipments}
     new_step(uow, checkout, "priced", progress, total=quote.total, shipping_by_seller=progress.shipping_by_seller)
     progress.pending = deps.payments.open_authorization(
@@ -344,7 +365,7 @@ async def _flash_sale_lines(uow: UnitOfWork, checkout: Checkout, sale_id: str) -
         held[h.offer_id] = (held.get(h.offer_id, (0, h.price_amount))[0] + h.quantity, h.price_amount)
         ids.setdefault(h.offer_id, []).append(h.reservation_id)
     lines = await queries.held_lines(uow=uow, held=held) if held else []
-    checkout.currency = holds[0].currency if holds else "USD"
+    _set(uow, checkout, currency=holds[0].currency if holds else "USD")
     return [
         {**line.__dict__, "reservation_id": ids[line.offer_id][0], "reservation_ids": ids[line.offer_id]}
         for line in lines
@@ -499,7 +520,7 @@ async def _record_authorization(
         # (the reconciler asked the provider, found this same authorization and placed the order it pays for).
         return outcome, "" if checkout.status in ("compensating", "failed") else _TAKEN_ON
     if outcome.status == "authorized":
-        checkout.payment_id = outcome.payment_id
+        _set(uow, checkout, payment_id=outcome.payment_id)
         new_step(uow, checkout, "payment_authorized", progress, payment_id=outcome.payment_id)
         if alone:
             await uow.commit()
@@ -602,7 +623,7 @@ async def _place(deps: SagaDeps, uow: UnitOfWork, checkout: Checkout, progress: 
     if vouchers:
         await promotions.attach_order(uow=uow, checkout_id=checkout.id, order_id=order_id)
     await _set_payment_order(uow, checkout, order_id, deps.capture_delay)
-    checkout.order_id = order_id
+    _set(uow, checkout, order_id=order_id)
     if checkout.cart_id:
         offer_ids = [line["offer_id"] for line in checkout.lines]
         await cart_service.remove_ordered(uow=uow, store=deps.carts, cart_id=checkout.cart_id, offer_ids=offer_ids)
@@ -631,8 +652,12 @@ async def compensate(deps: SagaDeps, checkout_id: str, code: str | None, message
         if checkout.status in TERMINAL:
             return True
         if checkout.status != "compensating":
-            checkout.failure_code = code or checkout.failure_code or "checkout_expired"
-            checkout.failure_message = message or checkout.failure_message
+            _set(
+                uow,
+                checkout,
+                failure_code=code or checkout.failure_code or "checkout_expired",
+                failure_message=message or checkout.failure_message,
+            )
             await _advance(uow, checkout, "compensating", code=checkout.failure_code)
     try:
         await deps.payments.void(checkout_id=checkout_id)
@@ -659,7 +684,7 @@ async def _release_holds(deps: SagaDeps, uow: UnitOfWork, checkout_id: str) -> N
 async def _fail(
     uow: UnitOfWork, checkout: Checkout, code: str, message: str, progress: Progress | None = None, **details: Any
 ) -> None:
-    checkout.failure_code, checkout.failure_message = code, message
+    _set(uow, checkout, failure_code=code, failure_message=message)
     await _advance(uow, checkout, "failed", progress, code=code, **details)
 
 

@@ -325,66 +325,140 @@ _LENGTH = re.compile(r"\(\d+\)")
 _ARRAYABLE = _PLAIN_RESULTS
 
 
+def _array_of(column: Any) -> str:
+    """The column's type as an array parameter's element type, without its length: an explicit cast to VARCHAR(n)
+    would cut a longer value where the column's assignment refuses it ("value too long"), as a one-row INSERT does."""
+    return _LENGTH.sub("", column.type.compile(dialect=_DIALECT)) + "[]"
+
+
+class _Update:
+    """Rows of one table changed by primary key, each in the same columns (`keys`): the values of a row's key
+    columns, then of those columns, as parameters; and its part of a statement, the rows through `unnest`."""
+
+    __slots__ = ("table", "names", "processors")
+
+    def __init__(self, table: Table, keys: tuple[str, ...]) -> None:
+        self.table = table
+        self.names = (*(column.key for column in table.primary_key.columns), *keys)
+        self.processors = tuple(
+            table.c[name].type.dialect_impl(_DIALECT).bind_processor(_DIALECT) for name in self.names
+        )
+
+    def arguments(self, rows: list[dict[str, Any]]) -> list[list[Any]]:
+        return [
+            [row[n] if p is None else p(row[n]) for n, p in zip(self.names, self.processors, strict=True)]
+            for row in rows
+        ]
+
+    def statement(self, first: int) -> str:
+        quote = _DIALECT.identifier_preparer
+        table = quote.format_table(self.table)
+        columns = [quote.format_column(self.table.c[name]) for name in self.names]
+        arrays = ", ".join(f"${first + n}::{_array_of(self.table.c[name])}" for n, name in enumerate(self.names))
+        keys = len(self.table.primary_key.columns)
+        sets = ", ".join(f"{c} = v.{c}" for c in columns[keys:])
+        where = " AND ".join(f"{table}.{c} = v.{c}" for c in columns[:keys])
+        # Only the schema's names (quoted by the dialect) and types go into the text; every value is a parameter.
+        return f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({', '.join(columns)}) WHERE {where}"  # noqa: S608
+
+
+_UPDATES: dict[tuple[Table, tuple[str, ...]], _Update | None] = {}
+
+
+def update_for(table: Table, keys: tuple[str, ...]) -> _Update | None:
+    """The change of these columns of rows picked by primary key, built once; None when a column (a key among them)
+    cannot go through an array, and SQLAlchemy writes the rows."""
+    key = (table, keys)
+    if key not in _UPDATES:
+        names = (*(column.key for column in table.primary_key.columns), *keys)
+        arrayable = all(isinstance(table.c[name].type, _ARRAYABLE) for name in names)
+        _UPDATES[key] = _Update(table, keys) if arrayable else None
+    return _UPDATES[key]
+
+
+INSERT = "insert"
+UPDATE = "update"
+_NO_OPTIONS: Mapping[str, Any] = {}
+# A group of rows one statement writes: (INSERT or UPDATE, the table, the columns given).
+Group = tuple[str, Table, tuple[str, ...]]
+
+
 class _Together:
     """Rows of several tables written by one statement: each table's INSERT takes its columns as arrays, one
-    parameter per column, through `unnest`, and all but the last run as data-modifying WITH queries of it.
+    parameter per column, through `unnest`, and all but the last run as data-modifying WITH queries of it; rows
+    changed by primary key (`UnitOfWork.update`) are an UPDATE taking its rows so too.
 
     PostgreSQL runs them as one statement: a row may reference a row another of them writes (the foreign key is
     checked at the statement's end), a failing row fails all of them (as it fails the transaction anyway), and it
-    is one round trip where a table each was one each. The text depends only on the tables and their columns, not
-    on how many rows each has, so asyncpg prepares it once per connection."""
+    is one round trip where a table each was one each. Every part sees the rows as they were before the statement
+    (an UPDATE cannot see a row an INSERT of it writes: `UnitOfWork` gives such a change to the insert instead).
+    The text depends only on the tables and their columns, not on how many rows each has, so asyncpg prepares it
+    once per connection."""
 
     __slots__ = ("sql", "parts")
 
-    def __init__(self, groups: Sequence[tuple[Table, tuple[str, ...], _Compiled]]) -> None:
+    def __init__(self, groups: Sequence[tuple[Table, _Compiled | _Update]]) -> None:
         quote = _DIALECT.identifier_preparer
-        self.parts: list[tuple[Table, _Compiled, str]] = []  # each table's part, as the INSERT a tap is shown
+        self.parts: list[tuple[Table, _Compiled | _Update, str]] = []  # each part, as the statement a tap is shown
         position = 0
         statements = []
-        for table, _keys, compiled in groups:
-            columns = [table.c[name] for name in compiled.names]
-            arrays = []
-            for column in columns:
-                position += 1
-                # The element type without its length: an explicit cast to VARCHAR(n) would cut a longer value where
-                # the column's assignment refuses it ("value too long"), as a one-row INSERT does.
-                element = _LENGTH.sub("", column.type.compile(dialect=_DIALECT))
-                arrays.append(f"${position}::{element}[]")
-            names = ", ".join(quote.format_column(column) for column in columns)
-            # Only the schema's names (quoted by the dialect) and types go into the text; every value is a parameter.
-            into = f"INSERT INTO {quote.format_table(table)} ({names})"
-            statement = f"{into} SELECT * FROM unnest({', '.join(arrays)})"  # noqa: S608
+        for table, compiled in groups:
+            if isinstance(compiled, _Update):
+                statement = compiled.statement(position + 1)
+                position += len(compiled.names)
+            else:
+                columns = [table.c[name] for name in compiled.names]
+                arrays = []
+                for column in columns:
+                    position += 1
+                    arrays.append(f"${position}::{_array_of(column)}")
+                names = ", ".join(quote.format_column(column) for column in columns)
+                # Only the schema's names (quoted by the dialect) and types go into the text; every value is a
+                # parameter.
+                into = f"INSERT INTO {quote.format_table(table)} ({names})"
+                statement = f"{into} SELECT * FROM unnest({', '.join(arrays)})"  # noqa: S608
             statements.append(statement)
             self.parts.append((table, compiled, statement))
         *first, last = statements
-        self.sql = "WITH " + ", ".join(f"w{n} AS ({part})" for n, part in enumerate(first)) + " " + last
+        with_ = "WITH " + ", ".join(f"w{n} AS ({part})" for n, part in enumerate(first)) + " " if first else ""
+        self.sql = with_ + last
 
 
-_TOGETHER: dict[tuple[tuple[Table, tuple[str, ...]], ...], _Together | None] = {}
+_TOGETHER: dict[tuple[Group, ...], _Together | None] = {}
 
 
-def inserts_for(groups: tuple[tuple[Table, tuple[str, ...]], ...]) -> _Together | None:
-    """One statement writing rows of these tables (each with these columns given), built once; None when a table's
-    rows cannot be written on the driver (see `insert_for`) or a column cannot go through an array."""
+def writes_for(groups: tuple[Group, ...]) -> _Together | None:
+    """One statement writing the rows of these groups (each an INSERT or an UPDATE by primary key of a table, with
+    these columns given), built once; None when a group cannot be written on the driver (see `insert_for` and
+    `update_for`) or a column cannot go through an array."""
     if groups not in _TOGETHER:
-        parts = []
-        for table, keys in groups:
-            compiled = insert_for(table, keys)
-            if compiled is None or any(not isinstance(table.c[n].type, _ARRAYABLE) for n in compiled.names):
+        parts: list[tuple[Table, _Compiled | _Update]] = []
+        for kind, table, keys in groups:
+            compiled: _Compiled | _Update | None
+            if kind == UPDATE:
+                compiled = update_for(table, keys)
+            else:
+                compiled = insert_for(table, keys)
+                if compiled is not None and any(not isinstance(table.c[n].type, _ARRAYABLE) for n in compiled.names):
+                    compiled = None
+            if compiled is None:
                 _TOGETHER[groups] = None
                 break
-            parts.append((table, keys, compiled))
+            parts.append((table, compiled))
         else:
             _TOGETHER[groups] = _Together(parts)
     return _TOGETHER[groups]
 
 
-async def insert_together(connection: Any, together: _Together, rows: Sequence[list[dict[str, Any]]]) -> None:
-    """Write each table's rows (`rows` in the order of `inserts_for`'s tables) with the one statement."""
+async def write_together(connection: Any, together: _Together, rows: Sequence[list[dict[str, Any]]]) -> None:
+    """Write each group's rows (`rows` in the order of `writes_for`'s groups) with the one statement."""
     parameters: list[Any] = []
-    for (table, compiled, statement), table_rows in zip(together.parts, rows, strict=True):
-        arguments = _arguments(table, compiled, table_rows)
+    for (table, compiled, statement), group_rows in zip(together.parts, rows, strict=True):
+        if isinstance(compiled, _Update):
+            arguments, options = compiled.arguments(group_rows), _NO_OPTIONS
+        else:
+            arguments, options = _arguments(table, compiled, group_rows), compiled.options
         parameters.extend([row[n] for row in arguments] for n in range(len(compiled.names)))
         for tap in taps:
-            tap(statement, compiled.options)
+            tap(statement, options)
     await connection.execute(together.sql, *parameters)

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import asyncpg
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, bindparam, insert, text, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -66,6 +66,29 @@ def is_transient_conflict(exc: BaseException) -> bool:
     return False
 
 
+def _changes(
+    rows: list[tuple[Table, dict[str, Any]]], updates: list[tuple[Table, dict[str, Any]]]
+) -> dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]]:
+    """The changes `update` recorded, one per row (a row changed twice changed once, to the last values), grouped by
+    table and columns changed; a change of a row `insert` recorded is made to the row to insert instead."""
+    if not updates:
+        return {}
+    changed: dict[tuple[Table, tuple[Any, ...]], dict[str, Any]] = {}
+    for table, row in updates:
+        identity = tuple(row[column.key] for column in table.primary_key.columns)
+        changed.setdefault((table, identity), {}).update(row)
+    for table, row in rows:
+        identity = tuple(row.get(column.key) for column in table.primary_key.columns)
+        change = changed.pop((table, identity), None)
+        if change is not None:
+            row.update(change)
+    keys = {table: {column.key for column in table.primary_key.columns} for table, _ in changed}
+    groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for (table, _identity), row in changed.items():
+        groups.setdefault((table, tuple(sorted(k for k in row if k not in keys[table]))), []).append(row)
+    return groups
+
+
 def _name(callback: AfterCommit) -> str:
     return getattr(callback, "__qualname__", repr(callback))
 
@@ -89,6 +112,7 @@ class UnitOfWork:
         self._after_commit: list[AfterCommit] = []
         self._events: list[dict[str, Any]] = []  # the outbox rows `emit` recorded, written by `commit`
         self._rows: list[tuple[Table, dict[str, Any]]] = []  # the rows `insert` recorded, written by `commit`
+        self._updates: list[tuple[Table, dict[str, Any]]] = []  # the changes `update` recorded, written by `commit`
         self.dialect = dialect
         self.session: AsyncSession
         self._connection: Any = None  # the asyncpg connection of this transaction, once `fetch` found it
@@ -101,6 +125,7 @@ class UnitOfWork:
         self._connection = self._alone = None
         self._events.clear()
         self._rows.clear()
+        self._updates.clear()
         return self
 
     async def __aexit__(
@@ -128,6 +153,20 @@ class UnitOfWork:
         row referencing another of these tables names that table after it). Not readable before the commit:
         for rows nothing in their transaction reads back, which the ORM would otherwise track and flush."""
         self._rows.append((table, row))
+
+    def update(self, table: Table, row: dict[str, Any]) -> None:
+        """Change a row with the commit: `row` holds its primary key's columns and the new values of the columns it
+        changes (a column with an `onupdate` not among them takes that value, as the ORM's flush gives it). Written
+        in the commit's one statement with the rows `insert` recorded, one part per table and set of columns; a
+        row changed twice is changed once, to the last values; a change of a row `insert` recorded goes into the
+        insert. Not readable before the commit, and unconditional: for a row the transaction holds (locked, or
+        inserted in it) and nothing in it reads back, which the ORM would otherwise flush with an UPDATE of its own
+        (the caller keeps its object as the row will be, `set_committed_value`, so the session has nothing to
+        flush)."""
+        for column in table.c:
+            if column.onupdate is not None and column.key not in row:
+                row[column.key] = driver.python_default(column.onupdate)
+        self._updates.append((table, row))
 
     async def insert_now(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Write these rows now, in one statement (after the session's pending objects, which they may reference):
@@ -157,24 +196,28 @@ class UnitOfWork:
         """A nested transaction: if the block raises, its changes and the after-commit callbacks it
         registered are dropped, and the rest of the unit of work carries on."""
         registered, emitted, rows = len(self._after_commit), len(self._events), len(self._rows)
+        updates = len(self._updates)
         try:
             async with self.session.begin_nested():
                 yield
                 # What the block recorded is written inside it (as the ORM flushes its objects when a savepoint
                 # is released): a row that fails fails this block alone, not the transaction's commit.
                 block_rows, block_events = self._rows[rows:], self._events[emitted:]
-                del self._rows[rows:], self._events[emitted:]
-                await self._write(block_rows, block_events)
+                block_updates = self._updates[updates:]
+                del self._rows[rows:], self._events[emitted:], self._updates[updates:]
+                await self._write(block_rows, block_events, block_updates)
         except BaseException:
             del self._after_commit[registered:]
             del self._events[emitted:]
             del self._rows[rows:]
+            del self._updates[updates:]
             raise
 
     async def commit(self) -> None:
         events, self._events = self._events, []
         rows, self._rows = self._rows, []
-        await self._write(rows, events)
+        updates, self._updates = self._updates, []
+        await self._write(rows, events, updates)
         self._connection = None  # the commit hands the connection back to the pool
         if not self._nothing_begun():
             self._alone = None  # (so does this)
@@ -190,25 +233,53 @@ class UnitOfWork:
         if events and self._on_events_committed is not None:
             self._on_events_committed()
 
-    async def _write(self, rows: list[tuple[Table, dict[str, Any]]], events: list[dict[str, Any]]) -> None:
-        if rows:
+    async def _write(
+        self,
+        rows: list[tuple[Table, dict[str, Any]]],
+        events: list[dict[str, Any]],
+        updates: list[tuple[Table, dict[str, Any]]],
+    ) -> None:
+        if rows or updates:
             await self.session.flush()  # the session's objects first: these rows may reference them
-        # One group per table and set of columns given, the tables in the order first named and the outbox last: where
-        # they go one statement each (SQLite), a table referenced by another of them is written first if named first.
+        changes = _changes(rows, updates)
+        # One group per table and set of columns given, the tables in the order first named, the outbox after them
+        # and the changes last: where they go one statement each (SQLite), a table referenced by another of them is
+        # written first if named first, and a changed row may name a row inserted with it.
         by_table: dict[Table, dict[tuple[str, ...], list[dict[str, Any]]]] = {}
         for table, row in rows:
             by_table.setdefault(table, {}).setdefault(tuple(sorted(row)), []).append(row)
         if events:
             by_table.setdefault(_OUTBOX, {}).setdefault(tuple(sorted(events[0])), []).extend(events)
-        groups = {(table, keys): group for table, sets in by_table.items() for keys, group in sets.items()}
-        if len(groups) > 1 and self.dialect == "postgresql":
-            if await self._driver() is None:  # nothing began the transaction: the session's first insert does
+        groups: dict[driver.Group, list[dict[str, Any]]] = {
+            (driver.INSERT, table, keys): table_rows
+            for table, sets in by_table.items()
+            for keys, table_rows in sets.items()
+        }
+        for (table, keys), changed in changes.items():
+            groups[(driver.UPDATE, table, keys)] = changed
+        if groups and self.dialect == "postgresql" and (len(groups) > 1 or changes):
+            if await self._driver() is None:  # nothing began the transaction: the session's first statement does
                 first = next(iter(groups))
-                await self._insert_rows(first[0], groups.pop(first))
-            if len(groups) > 1 and await self._insert_together(groups):
+                await self._write_group(first, groups.pop(first))
+            if groups and (len(groups) > 1 or changes) and await self._write_together(groups):
                 return
-        for (table, _keys), table_rows in groups.items():
-            await self._insert_rows(table, table_rows)
+        for group, group_rows in groups.items():
+            await self._write_group(group, group_rows)
+
+    async def _write_group(self, group: driver.Group, rows: list[dict[str, Any]]) -> None:
+        kind, table, keys = group
+        if kind == driver.INSERT:
+            await self._insert_rows(table, rows)
+            return
+        # SQLite, or no transaction begun yet: through the session, one UPDATE by primary key run for each row.
+        primary_key = [column.key for column in table.primary_key.columns]
+        statement = (
+            update(table)
+            .where(*(table.c[name] == bindparam(f"key_{name}") for name in primary_key))
+            .values({name: bindparam(name) for name in keys})
+        )
+        parameters = [{**row, **{f"key_{name}": row[name] for name in primary_key}} for row in rows]
+        await self.session.execute(statement, parameters)
 
     def _nothing_begun(self) -> bool:
         """Only statements run alone (`fetch_alone`, each committed as it ran) and no transaction begun since: the
@@ -221,15 +292,15 @@ class UnitOfWork:
             and not (session.new or session.dirty or session.deleted)
         )
 
-    async def _insert_together(self, groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]]) -> bool:
-        """Rows of several tables in one statement, on PostgreSQL (`driver.inserts_for`): one round trip where a
-        table each was one each. False, nothing written, where that cannot be done."""
+    async def _write_together(self, groups: dict[driver.Group, list[dict[str, Any]]]) -> bool:
+        """Rows of several tables (and the rows changed) in one statement, on PostgreSQL (`driver.writes_for`): one
+        round trip where a table each was one each. False, nothing written, where that cannot be done."""
         connection = await self._driver()
-        together = driver.inserts_for(tuple(groups)) if connection is not None else None
+        together = driver.writes_for(tuple(groups)) if connection is not None else None
         if together is None:
             return False
         try:
-            await driver.insert_together(connection, together, list(groups.values()))
+            await driver.write_together(connection, together, list(groups.values()))
         except _DRIVER_ERRORS as exc:
             raise await self._driver_failed(exc, connection, together.sql, None) from exc
         return True
@@ -364,6 +435,7 @@ class UnitOfWork:
         self._after_commit.clear()
         self._events.clear()
         self._rows.clear()
+        self._updates.clear()
 
     async def flush(self) -> None:
         await self.session.flush()
