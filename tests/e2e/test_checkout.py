@@ -564,6 +564,46 @@ async def test_an_order_that_fails_to_be_placed_keeps_the_providers_answer_and_t
     await assert_nothing_held(container)
 
 
+async def test_an_order_the_database_keeps_breaking_up_keeps_the_providers_answer_and_answers_busy(
+    client: httpx.AsyncClient, container, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """When every attempt at the answer and its order is broken up by the database (deadlocks), the request answers
+    503 `database_busy` with the provider's answer recorded alone (the checkout at `payment_authorized`), and the
+    reconciler places the order: the answer is never lost to the retries."""
+    from sqlalchemy.exc import DBAPIError
+
+    from bazaar.checkout import saga
+    from bazaar.kernel.errors import DatabaseBusy
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    a = await make_offer(container, quantity=3)
+    user, headers = await new_user(client)
+    await client.post(f"{API}/cart/items", json={"offer_id": a.id, "quantity": 1}, headers=headers)
+    real = saga.place_order
+
+    async def broken_up(**kw: Any) -> str:
+        raise DBAPIError("INSERT INTO orders …", {}, Deadlock("deadlock detected"))
+
+    monkeypatch.setattr(saga, "place_order", broken_up)
+    request = CheckoutRequest.model_validate(body())
+    with pytest.raises(DatabaseBusy):
+        await service.start_checkout(
+            deps=container.saga_deps(), user_id=user["id"], idempotency_key="k", request=request
+        )
+    async with container.read_uow() as uow:
+        checkout = (await uow.session.execute(select(Checkout))).scalar_one()
+        payment = (await uow.session.execute(select(Payment))).scalar_one()
+    assert checkout.status == "payment_authorized" and payment.status == "authorized"
+    monkeypatch.setattr(saga, "place_order", real)
+    assert await service.reconcile_once(deps=container.saga_deps(), now=utcnow() + timedelta(minutes=5)) == 1
+    async with container.read_uow() as uow:
+        checkout = (await uow.session.execute(select(Checkout))).scalar_one()
+    assert checkout.status == "completed" and await count(container, Order) == 1
+    await assert_nothing_held(container)
+
+
 async def test_a_checkout_request_takes_at_most_four_database_transactions(
     client: httpx.AsyncClient, container, backend: str
 ) -> None:  # type: ignore[no-untyped-def]

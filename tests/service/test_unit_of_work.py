@@ -208,11 +208,16 @@ async def test_changes_are_written_by_the_commit_with_its_rows_and_a_rollback_dr
             async with uow.savepoint():
                 uow.update(CHECKOUTS, {"id": "c2", "status": "dropped-with-its-block"})
                 raise RuntimeError("the block failed")
-        async with uow.savepoint():
-            uow.update(CHECKOUTS, {"id": "c1", "total_amount": 99})  # written when its block ends
+        uow.update(CHECKOUTS, {"id": "c1", "total_amount": 98})
+        uow.insert(CHECKOUTS, a_checkout("c4", "u1"))
+        async with uow.savepoint():  # its changes wait for the commit, after those recorded before the block
+            uow.update(CHECKOUTS, {"id": "c1", "total_amount": 99})
+            uow.update(CHECKOUTS, {"id": "c4", "status": "priced"})  # a row the commit is yet to insert
         await uow.commit()
     stored = await checkouts_as_stored(container)
-    assert stored["c2"] == ("failed", [], 0) and stored["c1"][2] == 99
+    assert stored["c2"] == ("failed", [], 0) and stored["c1"][2] == 99 and stored["c4"][0] == "priced"
+    with pytest.raises(ValueError):
+        uow.update(CHECKOUTS, {"id": "c1"})  # nothing to change
 
 
 async def test_a_change_alone_before_anything_began_the_transaction(container: Container) -> None:

@@ -96,8 +96,11 @@ _LOCK_STATUS = Prepared(
 async def _locked(uow: UnitOfWork, checkout_id: str, progress: Progress | None) -> Checkout:
     """The checkout, its row locked. The request driving it holds it as it last committed it: then only the
     status is read, under the lock, and while nobody moved it that copy joins this unit of work instead of the
-    whole row being read again (lines, address). A retried attempt (its copy expired by the rollback) reads it."""
-    if progress is not None and inspect(progress.checkout).detached:
+    whole row being read again (lines, address). A retried attempt (its copy expired by the rollback) reads it, as
+    does the answer recorded alone after the attempts ran out (its copy expired, then detached with its unit of
+    work)."""
+    state = inspect(progress.checkout) if progress is not None else None
+    if progress is not None and state is not None and state.detached and not state.unloaded:
         known = progress.checkout
         status = (await uow.fetch(_LOCK_STATUS, {"the_checkout": checkout_id})).scalar_one()
         if status == known.status:
@@ -573,7 +576,8 @@ async def _create_order_in(
     checkout = await _load(uow, checkout_id, lock=True)
     if checkout.status != "payment_authorized":
         return checkout.status
-    # As in `prepare`: nothing read below needs the rows added here flushed first, so they go in the commit's flush.
+    # As in `prepare`: nothing read below needs the rows added here flushed first, so they go in the commit's one
+    # statement.
     with uow.session.no_autoflush:
         placed = await _place(deps, uow, checkout, progress)
     if placed is None:

@@ -47,7 +47,7 @@ _PLAIN_RESULTS = (String, Text, Integer, BigInteger, SmallInteger, Boolean, Floa
 
 # Every statement sent this way, as (SQL, execution options): what `before_cursor_execute` listeners see of the
 # statements SQLAlchemy sends (tests/integration/test_order_partition_key.py looks at both). Rows of several tables
-# written by one statement (`insert_together`) are shown as each table's INSERT, one call each.
+# written by one statement (`write_together`) are shown as each table's INSERT (or UPDATE), one call each.
 taps: list[Callable[[str, Mapping[str, Any]], None]] = []
 _LOCKING = re.compile(r"\bFOR (UPDATE|SHARE|NO KEY UPDATE|KEY SHARE)\b")
 _WRITING = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|nextval|setval|set_config|pg_advisory\w*)\b", re.IGNORECASE)
@@ -339,7 +339,7 @@ class _Update:
 
     def __init__(self, table: Table, keys: tuple[str, ...]) -> None:
         self.table = table
-        self.names = (*(column.key for column in table.primary_key.columns), *keys)
+        self.names = _keyed(table, keys)
         self.processors = tuple(
             table.c[name].type.dialect_impl(_DIALECT).bind_processor(_DIALECT) for name in self.names
         )
@@ -370,10 +370,16 @@ def update_for(table: Table, keys: tuple[str, ...]) -> _Update | None:
     cannot go through an array, and SQLAlchemy writes the rows."""
     key = (table, keys)
     if key not in _UPDATES:
-        names = (*(column.key for column in table.primary_key.columns), *keys)
-        arrayable = all(isinstance(table.c[name].type, _ARRAYABLE) for name in names)
-        _UPDATES[key] = _Update(table, keys) if arrayable else None
+        _UPDATES[key] = _Update(table, keys) if _arrayable(table, _keyed(table, keys)) else None
     return _UPDATES[key]
+
+
+def _keyed(table: Table, keys: tuple[str, ...]) -> tuple[str, ...]:
+    return (*(column.key for column in table.primary_key.columns), *keys)
+
+
+def _arrayable(table: Table, names: Sequence[str]) -> bool:
+    return all(isinstance(table.c[name].type, _ARRAYABLE) for name in names)
 
 
 INSERT = "insert"
@@ -439,7 +445,7 @@ def writes_for(groups: tuple[Group, ...]) -> _Together | None:
                 compiled = update_for(table, keys)
             else:
                 compiled = insert_for(table, keys)
-                if compiled is not None and any(not isinstance(table.c[n].type, _ARRAYABLE) for n in compiled.names):
+                if compiled is not None and not _arrayable(table, compiled.names):
                     compiled = None
             if compiled is None:
                 _TOGETHER[groups] = None

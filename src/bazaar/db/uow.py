@@ -156,13 +156,19 @@ class UnitOfWork:
 
     def update(self, table: Table, row: dict[str, Any]) -> None:
         """Change a row with the commit: `row` holds its primary key's columns and the new values of the columns it
-        changes (a column with an `onupdate` not among them takes that value, as the ORM's flush gives it). Written
-        in the commit's one statement with the rows `insert` recorded, one part per table and set of columns; a
-        row changed twice is changed once, to the last values; a change of a row `insert` recorded goes into the
-        insert. Not readable before the commit, and unconditional: for a row the transaction holds (locked, or
-        inserted in it) and nothing in it reads back, which the ORM would otherwise flush with an UPDATE of its own
-        (the caller keeps its object as the row will be, `set_committed_value`, so the session has nothing to
-        flush)."""
+        changes; a column with an `onupdate` not among them is added to `row` with that value, as the ORM's flush
+        gives it (so the caller can keep its object as the row will be). Written in the commit's one statement with
+        the rows `insert` recorded, one part per table and set of columns; a row changed twice is changed once, to
+        the last values; a change of a row `insert` recorded goes into the insert. A change recorded in a savepoint's
+        block waits for the commit too (a failing block drops it), so the order of changes holds across blocks.
+
+        Not readable before the commit, and unconditional (no row matching is no error): for a row the transaction
+        holds (locked, or inserted in it) and nothing in it reads back, which the ORM would otherwise flush with an
+        UPDATE of its own (the caller keeps its object as the row will be, `set_committed_value`, so the session has
+        nothing to flush; such an object is not expired by a savepoint's rollback, as a changed one would be)."""
+        keys = {column.key for column in table.primary_key.columns}
+        if not row.keys() - keys:
+            raise ValueError("a change names at least one column besides the primary key")
         for column in table.c:
             if column.onupdate is not None and column.key not in row:
                 row[column.key] = driver.python_default(column.onupdate)
@@ -202,10 +208,11 @@ class UnitOfWork:
                 yield
                 # What the block recorded is written inside it (as the ORM flushes its objects when a savepoint
                 # is released): a row that fails fails this block alone, not the transaction's commit.
+                # Its changes wait for the commit (`update`): one written here could reach a row before the insert
+                # the transaction recorded for it, or be overtaken by an earlier change written at the commit.
                 block_rows, block_events = self._rows[rows:], self._events[emitted:]
-                block_updates = self._updates[updates:]
-                del self._rows[rows:], self._events[emitted:], self._updates[updates:]
-                await self._write(block_rows, block_events, block_updates)
+                del self._rows[rows:], self._events[emitted:]
+                await self._write(block_rows, block_events, [])
         except BaseException:
             del self._after_commit[registered:]
             del self._events[emitted:]
@@ -278,7 +285,7 @@ class UnitOfWork:
             .where(*(table.c[name] == bindparam(f"key_{name}") for name in primary_key))
             .values({name: bindparam(name) for name in keys})
         )
-        parameters = [{**row, **{f"key_{name}": row[name] for name in primary_key}} for row in rows]
+        parameters = [{**{n: row[n] for n in keys}, **{f"key_{n}": row[n] for n in primary_key}} for row in rows]
         await self.session.execute(statement, parameters)
 
     def _nothing_begun(self) -> bool:
