@@ -413,3 +413,46 @@ async def test_the_background_workers_deliver_soon_after_commit(events: Containe
     finally:
         stop.set()
         await asyncio.wait_for(workers, timeout=10)
+
+
+async def test_a_batch_costs_its_consumer_three_round_trips_to_redis_and_leaves_no_lease(events: Container) -> None:
+    """Redis Streams: a partition's batch takes its lease with the look at what is pending, reads, and acknowledges
+    with the lease's release (three round trips, where five were), and no lease is left behind."""
+    from bazaar.adapters.redis_stream import RedisEventStream
+
+    stream = events.events
+    if not isinstance(stream, RedisEventStream):
+        pytest.skip("the outbox in-process has no Redis round trips")
+    user = await new_user_id(events)
+    recorder = Recorder("test-trips", user)
+    events.subscribe("test-trips", ("catalog.",), recorder, scope=SHARED)
+    await emit(events, *things(6, keys=3))
+    await stream.relay()
+    client = stream.client
+    trips: list[str] = []
+    execute_command, pipeline = client.execute_command, client.pipeline
+
+    async def one(*args: Any, **options: Any) -> Any:
+        trips.append(str(args[0]).upper())
+        return await execute_command(*args, **options)
+
+    def counted_pipeline(*args: Any, **options: Any) -> Any:
+        pipe = pipeline(*args, **options)
+        execute = pipe.execute
+
+        async def once(*a: Any, **kw: Any) -> Any:
+            trips.append("PIPELINE")
+            return await execute(*a, **kw)
+
+        pipe.execute = once
+        return pipe
+
+    client.execute_command, client.pipeline = one, counted_pipeline
+    try:
+        assert await stream.consume() > 0
+    finally:
+        client.execute_command, client.pipeline = execute_command, pipeline
+    batches = trips.count("XREADGROUP")
+    assert batches > 0 and len(trips) == 1 + 3 * batches, trips  # the look at every partition, then three a batch
+    assert sum(recorder.calls.values()) == 6  # every event delivered once
+    assert not await client.keys(f"{stream.prefix}events:lease:*")
