@@ -418,6 +418,8 @@ async def test_the_background_workers_deliver_soon_after_commit(events: Containe
 async def test_a_batch_costs_its_consumer_three_round_trips_to_redis_and_leaves_no_lease(events: Container) -> None:
     """Redis Streams: a partition's batch takes its lease with the look at what is pending, reads, and acknowledges
     with the lease's release (three round trips, where five were), and no lease is left behind."""
+    from redis.exceptions import ResponseError
+
     from bazaar.adapters.redis_stream import RedisEventStream
 
     stream = events.events
@@ -455,4 +457,12 @@ async def test_a_batch_costs_its_consumer_three_round_trips_to_redis_and_leaves_
     batches = trips.count("XREADGROUP")
     assert batches > 0 and len(trips) == 1 + 3 * batches, trips  # the look at every partition, then three a batch
     assert sum(recorder.calls.values()) == 6  # every event delivered once
+    assert not await client.keys(f"{stream.prefix}events:lease:*")
+
+    # A look at what is pending that fails (its group gone) still releases the lease it was taken with.
+    sub = next(s for s in stream._subscriptions if s.consumer == "test-trips")
+    partition = [p for p in stream.streams_of(sub) if await client.exists(p)][0]
+    await client.xgroup_destroy(partition, "test-trips")
+    with pytest.raises(ResponseError, match="NOGROUP"):
+        await stream._consume_partition(sub, partition)
     assert not await client.keys(f"{stream.prefix}events:lease:*")

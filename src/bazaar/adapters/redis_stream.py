@@ -304,21 +304,20 @@ class RedisEventStream:
         return infos
 
     async def _consume_partition(self, sub: Subscription, stream: str) -> int:
-        """One batch of a partition for a consumer, under the partition's lease: three round trips in the common case
-        (the lease taken with the look at what is pending, the read, the acknowledgement with the lease's release),
-        where they were five: a batch of a few events costs its consumer less in Redis than in its own work."""
+        """One batch of a partition for a consumer, under the partition's lease. On one Redis server three round trips
+        in the common case (the lease taken with the look at what is pending, the read, the acknowledgement with the
+        lease's release), where they were five: a batch of a few events costs its consumer less in Redis than in its
+        own work. On a cluster, five: the lease and the stream live on different shards, whose parts of a pipeline
+        run in no set order."""
         lease = _Lease(f"{self.prefix}events:lease:{sub.consumer}:{stream[len(self.prefix) + len('events:') :]}")
-        # What is pending is read in the same round trip, after the lease is taken (Redis runs a pipeline's commands
-        # in order): read without the lease, it could miss entries another process read and left pending meanwhile.
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.set(lease.key, self.name, nx=True, px=self.lease_ms)
-            pipe.xpending_range(stream, sub.consumer, min="-", max="+", count=self.batch_size)
-            taken, pending = await pipe.execute(raise_on_error=False)
+        taken, pending = await self._take_and_look(sub, stream, lease)
         if isinstance(taken, BaseException):
             raise taken
         if not taken:
             return 0  # another process is working this partition for this consumer
         try:
+            if pending is None:
+                pending = await self._pending(sub, stream)
             if isinstance(pending, BaseException):  # (the lease taken is released all the same)
                 raise pending
             if pending:
@@ -329,6 +328,21 @@ class RedisEventStream:
         finally:
             if not lease.released:
                 await self.client.eval(_RELEASE, 1, lease.key, self.name)
+
+    async def _take_and_look(self, sub: Subscription, stream: str, lease: _Lease) -> tuple[Any, Any]:
+        """The lease taken, and on one server what is pending read in the same round trip, after it (the server runs
+        a pipeline's commands in order): read before the lease, it could miss entries another process read and left
+        pending meanwhile, and new entries would overtake them. On a cluster the look waits for the lease (None)."""
+        if not self._atomic:
+            return await self.client.set(lease.key, self.name, nx=True, px=self.lease_ms), None
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(lease.key, self.name, nx=True, px=self.lease_ms)
+            pipe.xpending_range(stream, sub.consumer, min="-", max="+", count=self.batch_size)
+            taken, pending = await pipe.execute(raise_on_error=False)
+        return taken, pending
+
+    async def _pending(self, sub: Subscription, stream: str) -> Any:
+        return await self.client.xpending_range(stream, sub.consumer, min="-", max="+", count=self.batch_size)
 
     async def _keep_lease(self, lease: _Lease) -> bool:
         """Renew the lease during a long batch; False if it was lost (then stop and let the owner go on)."""
@@ -341,7 +355,8 @@ class RedisEventStream:
         self, sub: Subscription, stream: str, entries: list[Entry], lease: _Lease | None = None
     ) -> int:
         """Deliver newly read entries in one transaction; stop at the first failure (the partition waits). With the
-        batch's `lease`, a batch delivered in full is acknowledged and the lease released in one round trip."""
+        batch's `lease`, on one server, a batch delivered in full is acknowledged and the lease released in one round
+        trip."""
         acked = [entry_id for entry_id, fields in entries if not sub.wants(fields["topic"])]
         wanted = [(entry_id, fields) for entry_id, fields in entries if sub.wants(fields["topic"])]
         try:
@@ -357,7 +372,7 @@ class RedisEventStream:
                 dead = await self._failed(sub, stream, entry_id, fields, 1, error, acked=acked, untried=untried)
                 return len(acked) + dead
             acked.append(entry_id)
-        if acked and lease is not None:
+        if acked and lease is not None and self._atomic:  # (on a cluster the release could overtake the acks)
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.xack(stream, sub.consumer, *acked)
                 pipe.eval(_RELEASE, 1, lease.key, self.name)
