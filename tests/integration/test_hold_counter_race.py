@@ -75,3 +75,41 @@ async def test_two_first_holds_at_once_count_against_each_other(container: Conta
         await end_holds(uow=uow, holds=[_Hold(other, offer.id, 3)])
         await uow.commit()
     assert await _held(container, other) == (0, {})
+
+
+async def _refused(container: Container, buyer: str, wanted: dict[str, int], **caps: int) -> HoldLimitExceeded:
+    async with container.uow() as uow:
+        with pytest.raises(HoldLimitExceeded) as refused:
+            await claim_holds(uow=uow, user_id=buyer, wanted=wanted, limits=LIMITS, offer_caps=caps or None)
+    return refused.value
+
+
+async def test_a_claim_past_a_cap_says_what_the_buyer_holds_and_counts_nothing(container: Container) -> None:
+    """On PostgreSQL a claim is one statement that adds only within the caps; one it refuses still names what the
+    buyer holds (read then), as on SQLite, and leaves the count as it was."""
+    first = await make_offer(container, quantity=10)
+    second = await make_offer(container, quantity=10)
+    buyer = await _fresh_buyer(container)
+    await _claim_and_commit(container, buyer, {first.id: 2})
+    await _claim_and_commit(container, buyer, {first.id: 1, second.id: 1})  # added to the row, offer by offer
+    assert await _held(container, buyer) == (4, {first.id: 3, second.id: 1})
+
+    over_all = await _refused(container, buyer, {second.id: 1})  # 4 held + 1 > 4 over all offers
+    assert (over_all.details["held"], over_all.details["limit"]) == (4, 4)
+    alone_too_many = await _refused(container, buyer, {second.id: 5})  # past the cap even alone: still says 4 held
+    assert alone_too_many.details["held"] == 4
+    assert await _held(container, buyer) == (4, {first.id: 3, second.id: 1})
+
+    async with container.uow() as uow:
+        await end_holds(uow=uow, holds=[_Hold(buyer, first.id, 3)])
+        await uow.commit()
+    # A tighter cap of one offer (a flash sale's per-buyer limit) counts what the buyer holds of it.
+    per_offer = await _refused(container, buyer, {second.id: 1}, **{second.id: 1})
+    assert (per_offer.details["offer_id"], per_offer.details["held"], per_offer.details["limit"]) == (second.id, 1, 1)
+    await _claim_and_commit(container, buyer, {first.id: 3})
+    assert await _held(container, buyer) == (4, {first.id: 3, second.id: 1})
+
+    async with container.uow() as uow:  # counting without limits (an ending's undo) passes any cap
+        await claim_holds(uow=uow, user_id=buyer, wanted={second.id: 6}, limits=None)
+        await uow.commit()
+    assert await _held(container, buyer) == (10, {first.id: 3, second.id: 7})

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, Table, bindparam, select, text, update
+from sqlalchemy import Boolean, Integer, String, Table, bindparam, select, text, update
 
 from bazaar.db.dialects import PerDialect
 from bazaar.db.driver import Prepared
@@ -112,6 +112,81 @@ async def _store_row(uow: UnitOfWork, user_id: str, units: int, offers: dict[str
     await uow.fetch(_STORE_ROW, values)
 
 
+# PostgreSQL: a buyer's new holds counted by one statement, which makes their row or adds to it only while the caps
+# allow (the per-offer caps as one JSON object, the wanted units as another); nothing answered means the row is
+# there and a cap would be passed, which the read-and-check path then says in detail (or, should holds have ended
+# meanwhile, counts). The row is locked by the statement as by the read it spares.
+_CLAIM = Prepared(
+    text(
+        """
+        INSERT INTO buyer_holds (user_id, units, offers, updated_at)
+        VALUES (:buyer, :total, CAST(:wanted AS json), :now)
+        ON CONFLICT (user_id) DO UPDATE SET
+            units = buyer_holds.units + excluded.units,
+            offers = (
+                SELECT json_object_agg(counted.key, counted.units)
+                FROM (
+                    SELECT held.key, sum(held.units)::integer AS units
+                    FROM (
+                        SELECT h.key, (h.value #>> '{}')::integer AS units FROM json_each(buyer_holds.offers) AS h
+                        UNION ALL
+                        SELECT w.key, (w.value #>> '{}')::integer FROM json_each(excluded.offers) AS w
+                    ) AS held
+                    GROUP BY held.key
+                ) AS counted
+            ),
+            updated_at = excluded.updated_at
+        WHERE :unchecked OR (
+            buyer_holds.units + excluded.units <= :per_buyer
+            AND NOT EXISTS (
+                SELECT 1 FROM json_each(excluded.offers) AS w
+                WHERE coalesce((buyer_holds.offers ->> w.key)::integer, 0) + (w.value #>> '{}')::integer
+                    > (CAST(:caps AS json) ->> w.key)::integer
+            )
+        )
+        RETURNING buyer_holds.user_id
+        """
+    ).bindparams(
+        bindparam("buyer", type_=String()),
+        bindparam("total", type_=Integer()),
+        bindparam("wanted", type_=String()),
+        bindparam("now", type_=_HOLDS.c.updated_at.type),
+        bindparam("unchecked", type_=Boolean()),
+        bindparam("per_buyer", type_=Integer()),
+        bindparam("caps", type_=String()),
+    )
+)
+
+
+async def _claim_at_once(
+    uow: UnitOfWork,
+    user_id: str,
+    wanted: Mapping[str, int],
+    limits: HoldLimits | None,
+    offer_caps: Mapping[str, int] | None,
+) -> bool:
+    """`claim_holds` in one statement (PostgreSQL); False when it counted nothing (see _CLAIM)."""
+    caps = {}
+    if limits is not None:
+        # What is wanted must fit on its own (a buyer's first row is made without a check in the statement); if it
+        # does not, the read-and-check path says by how much, with what the buyer holds.
+        try:
+            check_hold_cap(held=0, held_by_offer={}, wanted=wanted, limits=limits, offer_caps=offer_caps)
+        except HoldLimitExceeded:
+            return False
+        caps = {o: min(limits.per_offer, (offer_caps or {}).get(o, limits.per_offer)) for o in wanted}
+    params = {
+        "buyer": user_id,
+        "total": sum(wanted.values()),
+        "wanted": json.dumps(dict(wanted)),
+        "now": utcnow(),
+        "unchecked": limits is None,
+        "per_buyer": limits.per_buyer if limits is not None else 0,
+        "caps": json.dumps(caps),
+    }
+    return (await uow.fetch(_CLAIM, params)).first() is not None
+
+
 async def claim_holds(
     *,
     uow: UnitOfWork,
@@ -125,6 +200,8 @@ async def claim_holds(
     Every hold of a buyer is counted (`limits=None` counts without checking: the ending of a hold always
     subtracts). Locks the buyer's row until the caller's transaction ends: call it after taking the stock.
     """
+    if uow.is_postgres and await _claim_at_once(uow, user_id, wanted, limits, offer_caps):
+        return
     row = await _lock_row(uow, user_id)
     first = row is None
     if row is None:
