@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bazaar.accounts.models import User
 from bazaar.adapters.sandbox_payments import Ledger
@@ -17,7 +17,15 @@ from bazaar.checkout.models import Checkout
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import PaymentDeclined
 from bazaar.kernel.ids import new_id
-from bazaar.kernel.payments import CardDetails, InvalidCard, PaymentOutcomeUnknown, ProviderResult, ProviderUnavailable
+from bazaar.kernel.payments import (
+    CardDetails,
+    InvalidCard,
+    Operation,
+    PaymentOutcomeUnknown,
+    ProviderResult,
+    ProviderStatus,
+    ProviderUnavailable,
+)
 from bazaar.payments import calls, queries
 from bazaar.payments import service as payments
 from bazaar.payments.errors import (
@@ -297,6 +305,53 @@ async def test_a_copy_of_the_payment_held_in_the_transaction_reads_what_the_stat
         await uow.commit()
     async with container.read_uow() as uow:
         assert (await queries.get_payment(uow=uow, payment_id=payment_id)).order_id == "order-9"
+
+
+@pytest.mark.parametrize("approves", [True, False], ids=["approved", "declined"])
+async def test_an_authorizations_answer_is_recorded_once_with_its_event_and_the_copies_held_agree(
+    container: Container, approves: bool
+) -> None:
+    """`record_authorization_in` (the checkout's way, one statement on PostgreSQL): the event closed and the payment
+    moved together, what the session holds of both set to it; recorded again (a racing caller, the reconciler), the
+    first answer stands and nothing moves twice; an answer that no longer fits the payment closes only the event."""
+    checkout_id = await new_checkout(container)
+    opened, recorded, _ = await calls.open_authorization(
+        container.uow, checkout_id, usd(5000), "4242", f"checkout:{checkout_id}"
+    )
+    status = ProviderStatus.APPROVED if approves else ProviderStatus.DECLINED
+    answer = ProviderResult(
+        Operation.AUTHORIZE, status, recorded.idempotency_key, usd(5000), provider_payment_id="pay_x", reference="op_x"
+    )
+    async with container.uow() as uow:
+        held = await queries.get_payment_row(uow, opened.id)
+        event = await uow.session.get_one(PaymentEvent, recorded.id)
+        payment, closed = await calls.record_authorization_in(uow, recorded.id, answer)
+        expected = ("authorized", 5000, "pay_x") if approves else ("failed", 0, None)
+        assert (payment.status, payment.authorized_amount, payment.provider_payment_id) == expected
+        assert (closed.outcome, closed.provider_reference, closed.kind) == (status.value, "op_x", "authorize")
+        assert (held.status, event.outcome) == (expected[0], status.value)
+        assert not uow.session.dirty
+        await uow.commit()
+
+    other = ProviderResult(Operation.AUTHORIZE, ProviderStatus.DECLINED, recorded.idempotency_key, usd(5000))
+    async with container.uow() as uow:  # the same call answered again, differently: the first answer stands
+        payment, closed = await calls.record_authorization_in(uow, recorded.id, other if approves else answer)
+        assert (payment.status, closed.outcome) == (expected[0], status.value)
+        await uow.commit()
+
+    # An answer for a payment that moved on meanwhile (voided by hand, say): its event closed, the payment left.
+    checkout_id = await new_checkout(container)
+    opened, recorded, _ = await calls.open_authorization(
+        container.uow, checkout_id, usd(5000), "4242", f"checkout:{checkout_id}"
+    )
+    async with container.uow() as uow:
+        await uow.session.execute(update(Payment).where(Payment.id == opened.id).values(status="voided"))
+        await uow.commit()
+    late = ProviderResult(Operation.AUTHORIZE, status, recorded.idempotency_key, usd(5000), reference="op_late")
+    async with container.uow() as uow:
+        payment, closed = await calls.record_authorization_in(uow, recorded.id, late)
+        assert (payment.status, closed.outcome, closed.provider_reference) == ("voided", status.value, "op_late")
+        await uow.commit()
 
 
 class FailsOnce:

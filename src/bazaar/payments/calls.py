@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy import Table, bindparam, case, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 
 from bazaar.db.dialects import PerDialect
@@ -317,23 +317,27 @@ _CLOSE_EVENT = Prepared(
     .values(outcome=bindparam("answer"), provider_reference=bindparam("reference"), error_code=bindparam("error"))
     .returning(*_EVENTS.c)
 )
+
+
 # An authorization's answer: "failed" too, since a definitive answer arriving after we had concluded "not
-# performed" is the truth.
-_AUTHORIZABLE = update(_PAYMENTS).where(
-    _PAYMENTS.c.id == bindparam("payment"), _one_of(_PAYMENTS.c.status, ("pending", "failed"))
-)
-_AUTHORIZED, _REFUSED = (
-    Prepared(s.returning(*_PAYMENTS.c))
-    for s in (
-        _AUTHORIZABLE.values(
+# performed" is the truth. `_answered(approved, payment)`: the UPDATE for the payment whose id `payment` gives.
+def _answered(approved: bool, payment: Any) -> Any:
+    authorizable = update(_PAYMENTS).where(
+        _PAYMENTS.c.id == payment, _one_of(_PAYMENTS.c.status, ("pending", "failed"))
+    )
+    if approved:
+        authorizable = authorizable.values(
             status="authorized",
             authorized_amount=bindparam("authorized"),
             provider_payment_id=bindparam("provider_id"),
             updated_at=bindparam("now"),
-        ),
-        _AUTHORIZABLE.values(status="failed", updated_at=bindparam("now")),
-    )
-)
+        )
+    else:
+        authorizable = authorizable.values(status="failed", updated_at=bindparam("now"))
+    return authorizable.returning(*_PAYMENTS.c)
+
+
+_AUTHORIZED, _REFUSED = (Prepared(_answered(approved, bindparam("payment"))) for approved in (True, False))
 
 
 async def record_outcome_in(
@@ -357,6 +361,80 @@ async def record_outcome_in(
     return payment, event
 
 
+def _closing_and_answering(approved: bool) -> Prepared:
+    """An authorization's answer recorded by one statement (PostgreSQL): the event closed as `_CLOSE_EVENT` does and,
+    if that closed an authorization's, its payment moved as `_AUTHORIZED` or `_REFUSED` moves it; both rows answered
+    side by side, their columns prefixed `event_` and `payment_` (the payment's NULL when it did not fit). Nothing
+    answered: the event was closed already. The payment's UPDATE takes the payment's id from the closing part's
+    RETURNING, so it moves nothing unless this statement closed the event."""
+    closed = _CLOSE_EVENT.statement.cte("closed")
+    answered = _answered(approved, select(closed.c.payment_id).where(closed.c.kind == "authorize").scalar_subquery())
+    moved = answered.cte("moved")
+    return Prepared(
+        select(
+            # (typed as the tables' columns: a copy of a column that takes its type from a foreign key has none)
+            *(type_coerce(closed.c[c.key], c.type).label(f"event_{c.key}") for c in _EVENTS.c),
+            *(type_coerce(moved.c[c.key], c.type).label(f"payment_{c.key}") for c in _PAYMENTS.c),
+        ).select_from(closed.outerjoin(moved, moved.c.id == closed.c.payment_id))
+    )
+
+
+_CLOSE_AUTHORIZED, _CLOSE_REFUSED = (_closing_and_answering(approved) for approved in (True, False))
+
+
+class _Part:
+    """One table's columns of a row that answered two (`_closing_and_moving`): as `driver.run`'s rows are read."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, row: Any, prefix: str) -> None:
+        values = row._mapping
+        self._mapping = {key[len(prefix) :]: value for key, value in values.items() if key.startswith(prefix)}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+async def record_authorization_in(
+    uow: UnitOfWork, event_id: str, result: ProviderResult
+) -> tuple[PaymentRecord, EventRecord]:
+    """`record_outcome_in` for an authorization's answer: one round trip where it makes two on PostgreSQL."""
+    if not uow.is_postgres:
+        return await record_outcome_in(uow, event_id, result)
+    params: dict[str, Any] = {
+        "event": event_id, "answer": result.status.value, "reference": result.reference, "error": result.error_code,
+        "now": utcnow(),
+    }  # fmt: skip
+    if result.approved:
+        params.update(authorized=result.amount.amount, provider_id=result.provider_payment_id)
+    row = (await uow.fetch(_CLOSE_AUTHORIZED if result.approved else _CLOSE_REFUSED, params)).one_or_none()
+    if row is None:  # closed already (a concurrent caller, the reconciler): its answer stands
+        event = await uow.session.get_one(PaymentEvent, event_id, populate_existing=True)
+        return await uow.session.get_one(Payment, event.payment_id, populate_existing=True), event
+    event = uow.synced(PaymentEvent, _Part(row, "event_"))
+    moved = _Part(row, "payment_")
+    if event.kind != "authorize":  # not an authorization after all: its effect as any answer's (none was applied)
+        payment = await _apply(uow, event, result)
+    elif moved.id is None:
+        _does_not_fit(event)
+        payment = None
+    else:
+        payment = uow.synced(Payment, moved)
+    if payment is None:
+        payment = await uow.session.get_one(Payment, event.payment_id, populate_existing=True)
+    return cast(PaymentRecord, payment), event
+
+
+def _does_not_fit(event: EventRecord) -> None:
+    log.error(
+        "the provider's answer does not fit our record of the payment",
+        extra={"payment_id": event.payment_id, "kind": event.kind, "idempotency_key": event.idempotency_key},
+    )
+
+
 async def _apply(uow: UnitOfWork, event: EventRecord, result: ProviderResult) -> PaymentRecord | None:
     """The payment moved as the provider's answer says; answers it as it now stands (None when it did not fit)."""
     if event.kind == "authorize":
@@ -372,10 +450,7 @@ async def _apply(uow: UnitOfWork, event: EventRecord, result: ProviderResult) ->
         moved = await uow.session.execute(_voided_or_refunded(event).returning(*_PAYMENTS.c))
     row = moved.one_or_none()
     if row is None:
-        log.error(
-            "the provider's answer does not fit our record of the payment",
-            extra={"payment_id": event.payment_id, "kind": event.kind, "idempotency_key": event.idempotency_key},
-        )
+        _does_not_fit(event)
         return None
     payment = uow.synced(Payment, row)
     if event.kind in ("capture", "refund"):

@@ -67,7 +67,7 @@ class PaymentsFacade:
     async def record_authorization(
         self, uow: UnitOfWork, pending: PendingAuthorization, result: ProviderResult
     ) -> AuthOutcome:
-        payment, event = await calls.record_outcome_in(uow, pending.event_id, result)
+        payment, event = await calls.record_authorization_in(uow, pending.event_id, result)
         if event.outcome == ProviderStatus.APPROVED.value:
             return AuthOutcome("authorized" if payment.status == "authorized" else payment.status, payment.id)
         try:
