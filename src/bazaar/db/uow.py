@@ -375,7 +375,8 @@ class UnitOfWork:
             return None
         session = self.session
         await self._flush_pending()
-        transaction = session.get_transaction()
+        # (the ORM's own transaction: the async session's would wrap it in a proxy object on every statement)
+        transaction = session.sync_session.get_transaction()
         if transaction is not None and not transaction.is_active:
             self._connection = None
             return None

@@ -64,8 +64,10 @@ _held_by_transaction: WeakKeyDictionary[Any, _Held] = WeakKeyDictionary()
 
 
 async def _held(uow: UnitOfWork) -> _Held:
-    await uow.session.connection()  # begins the transaction if this is its first statement
     transaction = uow.session.sync_session.get_transaction()
+    if transaction is None:
+        await uow.session.connection()  # begins the transaction if this is its first statement
+        transaction = uow.session.sync_session.get_transaction()
     assert transaction is not None
     return _held_by_transaction.setdefault(transaction, _Held())
 
