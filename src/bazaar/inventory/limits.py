@@ -123,7 +123,7 @@ _CLAIM = Prepared(
         VALUES (:buyer, :total, CAST(:wanted AS json), :now)
         ON CONFLICT (user_id) DO UPDATE SET
             units = buyer_holds.units + excluded.units,
-            offers = (
+            offers = coalesce((
                 SELECT json_object_agg(counted.key, counted.units)
                 FROM (
                     SELECT held.key, sum(held.units)::integer AS units
@@ -134,7 +134,7 @@ _CLAIM = Prepared(
                     ) AS held
                     GROUP BY held.key
                 ) AS counted
-            ),
+            ), '{}'::json),
             updated_at = excluded.updated_at
         WHERE :unchecked OR (
             buyer_holds.units + excluded.units <= :per_buyer

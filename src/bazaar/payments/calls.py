@@ -379,11 +379,20 @@ def _closing_and_answering(approved: bool) -> Prepared:
     )
 
 
-_CLOSE_AUTHORIZED, _CLOSE_REFUSED = (_closing_and_answering(approved) for approved in (True, False))
+# Built on first use, not at import: the copy of a column that takes its type from a foreign key (the payment's
+# checkout_id) has that type only once the referenced table's model is loaded, which need not have happened yet.
+_CLOSING_AND_ANSWERING: dict[bool, Prepared] = {}
+
+
+def _closing_and_answering_once(approved: bool) -> Prepared:
+    statement = _CLOSING_AND_ANSWERING.get(approved)
+    if statement is None:
+        statement = _CLOSING_AND_ANSWERING[approved] = _closing_and_answering(approved)
+    return statement
 
 
 class _Part:
-    """One table's columns of a row that answered two (`_closing_and_moving`): as `driver.run`'s rows are read."""
+    """One table's columns of a row that answered two (`_closing_and_answering`): as `driver.run`'s rows are read."""
 
     __slots__ = ("_mapping",)
 
@@ -410,7 +419,7 @@ async def record_authorization_in(
     }  # fmt: skip
     if result.approved:
         params.update(authorized=result.amount.amount, provider_id=result.provider_payment_id)
-    row = (await uow.fetch(_CLOSE_AUTHORIZED if result.approved else _CLOSE_REFUSED, params)).one_or_none()
+    row = (await uow.fetch(_closing_and_answering_once(result.approved), params)).one_or_none()
     if row is None:  # closed already (a concurrent caller, the reconciler): its answer stands
         event = await uow.session.get_one(PaymentEvent, event_id, populate_existing=True)
         return await uow.session.get_one(Payment, event.payment_id, populate_existing=True), event
