@@ -228,3 +228,93 @@ async def test_a_refused_mailbox_fails_once_and_the_rest_of_the_batch_goes_out(
     assert rows["zoë@example.com"].status == "sent"
     [mail] = smtp.inbox
     assert mail["Subject"] == "Ünïcode order ✓" and text_of(mail).startswith("Grüße €")
+
+
+class _Recording:
+    """A transport that accepts everything and keeps what it was given; `during_send` runs inside a send."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.sent: list[str] = []
+        self.during_send: Any = None
+        self.error = error  # what every email meets, if anything
+
+    async def send(self, mails: Any) -> list[Exception | None]:
+        if self.during_send is not None:
+            during, self.during_send = self.during_send, None
+            await during()
+        await asyncio.sleep(0.01)  # a mail server's round trip: other senders run meanwhile
+        self.sent += [m.mail_id for m in mails]
+        return [self.error] * len(mails)
+
+    async def close(self) -> None:
+        return None
+
+
+async def _queue(container: Any, count: int) -> None:
+    from bazaar.mail import service
+
+    async with container.uow() as uow:
+        for n in range(count):
+            await service.enqueue_email(
+                uow=uow, event_id=f"q{n}", kind="order_placed", to=f"b{n}@example.com", subject=f"#{n}",
+                text="t", html="<p>t</p>", unsubscribe_url=None,
+            )  # fmt: skip
+        await uow.commit()
+
+
+@pytest.fixture
+async def second_container(settings: Any, pg_only: None) -> Any:
+    """Another node's worker: its own engine and connections, the same database."""
+    from bazaar.bootstrap import build_container
+
+    other = build_container(settings)
+    try:
+        yield other
+    finally:
+        await other.close()
+
+
+async def test_senders_running_at_once_send_every_email_once(container: Any, second_container: Any) -> None:
+    """Several senders (two nodes' workers) share the outbox: each claims its batch with one statement that skips
+    rows another holds, so every email goes out once and all of them are settled sent."""
+    from bazaar.mail.sender import SendPolicy, send_due
+
+    await _queue(container, 30)
+    transport = _Recording()
+    policy = SendPolicy(sender="shop@example.com", batch=4)
+
+    async def sender(c: Any) -> None:
+        while await send_due(uow_factory=c.uow, transport=transport, policy=policy):
+            pass
+
+    await asyncio.gather(*(sender(c) for c in (container, second_container, container, second_container)))
+    assert sorted(transport.sent) == sorted(set(transport.sent)) and len(transport.sent) == 30
+    rows = await mail_rows(container)
+    assert {r.status for r in rows} == {"sent"} and {r.attempts for r in rows} == {1}
+    assert all(r.claim is None and r.locked_until is None for r in rows)
+
+
+async def test_a_sender_whose_lease_ran_out_settles_nothing_of_what_another_took(container: Any) -> None:
+    """A sender slower than its lease: another sender claims the rows again (and sends them: the one duplicate
+    window, same Message-ID); the first one's settle then finds them under the other claim and leaves them, even
+    when what it would write says its own try failed."""
+    from datetime import timedelta
+
+    from bazaar.kernel.clock import utcnow
+    from bazaar.mail.sender import SendPolicy, send_due
+
+    await _queue(container, 3)
+    policy = SendPolicy(sender="shop@example.com", batch=10, lease=timedelta(seconds=60))
+    slow, quick = _Recording(TimeoutError("the mail server did not answer")), _Recording()
+
+    async def another_sender_after_the_lease() -> None:
+        later = utcnow() + timedelta(seconds=61)
+        assert await send_due(uow_factory=container.uow, transport=quick, policy=policy, now=later) == 3
+
+    slow.during_send = another_sender_after_the_lease
+    assert await send_due(uow_factory=container.uow, transport=slow, policy=policy) == 3
+    assert sorted(slow.sent) == sorted(quick.sent)
+    rows = await mail_rows(container)
+    assert {r.status for r in rows} == {"sent"} and {r.attempts for r in rows} == {2}  # taken twice, settled once
+    assert all(r.sent_at is not None and r.last_error is None for r in rows)
+    assert await send_due(uow_factory=container.uow, transport=quick, policy=policy) == 0  # nothing left due

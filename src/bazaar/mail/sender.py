@@ -45,6 +45,8 @@ def retry_delay(attempts: int, policy: SendPolicy, rng: Callable[[], float] = ra
 async def _claim(
     uow_factory: Callable[[], UnitOfWork], policy: SendPolicy, now: datetime
 ) -> tuple[str, list[MailMessage]]:
+    """Up to a batch of due emails taken under a new claim and lease: one statement (the claim's UPDATE answers
+    the rows it took), where picking, claiming and reading them back were three and two transactions."""
     claim = new_id()
     async with uow_factory() as uow:
         due = (
@@ -59,19 +61,16 @@ async def _claim(
         )
         if uow.is_postgres:
             due = due.with_for_update(skip_locked=True)
-        ids = list((await uow.session.execute(due)).scalars())
-        if not ids:
-            return claim, []
-        await uow.session.execute(
+        taken = await uow.session.execute(
             update(MailMessage)
-            .where(MailMessage.id.in_(ids))
+            .where(MailMessage.id.in_(due.scalar_subquery()))
             .values(claim=claim, locked_until=now + policy.lease, attempts=MailMessage.attempts + 1)
+            .returning(MailMessage)
             .execution_options(synchronize_session=False)
         )
+        rows = list(taken.scalars())
         await uow.commit()
-    async with uow_factory() as uow:
-        rows = (await uow.session.execute(select(MailMessage).where(MailMessage.claim == claim))).scalars()
-        return claim, sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
+    return claim, sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
 
 
 async def send_due(
@@ -84,26 +83,31 @@ async def send_due(
         return 0
     results = await transport.send([outgoing(row, sender=policy.sender) for row in rows])
     settled_at = utcnow()
+    # Only rows this claim still holds are settled (a lease that ran out may have passed a row to another sender).
+    settle = update(MailMessage).where(MailMessage.claim == claim).execution_options(synchronize_session=False)
     async with uow_factory() as uow:
-        for row, error in zip(rows, results, strict=True):
-            mine = (MailMessage.id == row.id, MailMessage.claim == claim)
-            if error is None:
-                values: dict[str, object] = {"status": "sent", "sent_at": settled_at, "last_error": None}
-            else:
-                give_up = isinstance(error, PermanentDeliveryFailure) or (
-                    settled_at - aware(row.created_at) >= policy.give_up_after
-                )
-                delay = timedelta(seconds=retry_delay(row.attempts, policy))
-                values = {
-                    "status": "failed" if give_up else "pending",
-                    "next_attempt_at": settled_at + delay,
-                    "last_error": f"{type(error).__name__}: {error}"[:2000],
-                }
+        sent = [row.id for row, error in zip(rows, results, strict=True) if error is None]
+        if sent:  # the usual case, all of the batch: one statement
             await uow.session.execute(
-                update(MailMessage)
-                .where(*mine)
-                .values(locked_until=None, claim=None, **values)
-                .execution_options(synchronize_session=False)
+                settle.where(MailMessage.id.in_(sent)).values(
+                    status="sent", sent_at=settled_at, last_error=None, locked_until=None, claim=None
+                )
+            )
+        for row, error in zip(rows, results, strict=True):
+            if error is None:
+                continue
+            give_up = isinstance(error, PermanentDeliveryFailure) or (
+                settled_at - aware(row.created_at) >= policy.give_up_after
+            )
+            delay = timedelta(seconds=retry_delay(row.attempts, policy))
+            await uow.session.execute(
+                settle.where(MailMessage.id == row.id).values(
+                    status="failed" if give_up else "pending",
+                    next_attempt_at=settled_at + delay,
+                    last_error=f"{type(error).__name__}: {error}"[:2000],
+                    locked_until=None,
+                    claim=None,
+                )
             )
         await uow.commit()
     return len(rows)
