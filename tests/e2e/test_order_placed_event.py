@@ -52,3 +52,42 @@ async def test_the_sellers_of_an_order_are_counted_from_its_event_as_from_the_or
         1, 3, from_event[a.seller_id].gross,
     )  # fmt: skip
     assert (stats_c.orders, stats_c.units_sold) == (2, 4)
+
+
+def _line(seller_id: str, quantity: int, amount: int) -> dict[str, object]:
+    return {"seller_id": seller_id, "product_id": "p", "quantity": quantity, "title": "t", "amount": amount, "tax": 0}
+
+
+async def test_a_batch_of_orders_and_holds_adds_to_each_sellers_figures_once(container: Container) -> None:
+    """The seller-figures consumer sums a batch's events per seller and writes them with one statement (PostgreSQL;
+    one per seller on SQLite): the figures are those the events give one by one, whatever sellers they share."""
+    from bazaar.notifications.handlers import handle_seller_stats, handle_seller_stats_batch
+    from tests.inventory_factories import make_seller
+
+    a, b, c = [await make_seller(container) for _ in range(3)]
+
+    def placed(n: int, *lines: dict[str, object]) -> dict[str, object]:
+        payload = {"id": f"o{n}", "user_id": "u", "lines": list(lines)}
+        return {"event_id": f"e{n}", "topic": "orders.order_placed.v1", "key": f"o{n}", "payload": payload}
+
+    held = {
+        "event_id": "h1", "topic": "inventory.reservations_made.v1", "key": "x",
+        "payload": {"holds": [
+            {"reservation_id": "r1", "offer_id": "x", "seller_id": b, "quantity": 2},
+            {"reservation_id": "r2", "offer_id": "y", "seller_id": c, "quantity": 1},
+            {"reservation_id": "r3", "offer_id": "z", "seller_id": b, "quantity": 3},
+        ]},
+    }  # fmt: skip
+    shipped = {"event_id": "s1", "topic": "orders.order_status_changed.v1", "key": "o1", "payload": {"status": "paid"}}
+    batch = [placed(1, _line(a, 2, 500), _line(b, 1, 300)), held, shipped, placed(2, _line(b, 4, 1000))]
+    async with container.uow() as uow:
+        await handle_seller_stats_batch(uow, batch)
+        await uow.commit()
+    async with container.uow() as uow:  # the same events one at a time (the consumer's way after a failure)
+        for event in batch:
+            await handle_seller_stats(uow, event)
+        await uow.commit()
+    async with container.read_uow() as uow:
+        figures = {s: await seller_stats(uow=uow, seller_id=s) for s in (a, b, c)}
+    got = {s: (f.orders, f.units_sold, f.revenue.amount, f.reservations) for s, f in figures.items()}
+    assert got == {a: (2, 4, 1000, 0), b: (4, 10, 2600, 4), c: (0, 0, 0, 2)}

@@ -15,7 +15,7 @@ from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.events import holds_of
 from bazaar.notifications import marketplace
-from bazaar.notifications.service import bump_seller_stats, notify
+from bazaar.notifications.service import SellerFigures, bump_seller_stats, notify
 from bazaar.orders import queries as orders
 
 Event = dict[str, Any]
@@ -153,48 +153,42 @@ async def on_product_alert(uow: UnitOfWork, event: Event) -> None:
     await notify(uow=uow, user_id=p["user_id"], kind=p["kind"], event_id=event["event_id"], subject=subject, body=body)
 
 
-def _figures(sellers: dict[str, orders.SellerMoney]) -> dict[str, tuple[int, int]]:
-    """seller id -> (units, revenue) of an order's lines; revenue is price plus the seller's shipping charge."""
-    return {seller_id: (part.units, part.gross) for seller_id, part in sellers.items()}
+def _sold(sellers: dict[str, orders.SellerMoney], sign: int) -> dict[str, SellerFigures]:
+    """What an order adds to its sellers' figures (`sign` -1: takes away, cancelled): one order, its units and its
+    revenue, which is the lines' price plus the seller's shipping charge."""
+    return {
+        seller_id: SellerFigures(orders=sign, units_sold=sign * part.units, revenue=sign * part.gross)
+        for seller_id, part in sellers.items()
+    }
 
 
-async def stats_on_order_placed(uow: UnitOfWork, event: Event) -> None:
-    sellers = await orders.placed_sellers(uow=uow, placed=event["payload"])
-    for seller_id, (units, revenue) in _figures(sellers).items():
-        await bump_seller_stats(uow=uow, seller_id=seller_id, orders=1, units_sold=units, revenue=revenue)
+async def _stats_on_order_placed(uow: UnitOfWork, event: Event) -> dict[str, SellerFigures]:
+    return _sold(await orders.placed_sellers(uow=uow, placed=event["payload"]), 1)
 
 
-async def stats_on_status_changed(uow: UnitOfWork, event: Event) -> None:
-    if event["payload"]["status"] != "cancelled":
-        return
+async def _stats_on_status_changed(uow: UnitOfWork, event: Event) -> dict[str, SellerFigures]:
     p = event["payload"]
-    sellers = (await orders.order_money(uow=uow, order_id=p["id"], buyer_id=p["user_id"])).sellers
-    for seller_id, (units, revenue) in _figures(sellers).items():
-        await bump_seller_stats(uow=uow, seller_id=seller_id, orders=-1, units_sold=-units, revenue=-revenue)
+    if p["status"] != "cancelled":
+        return {}
+    return _sold((await orders.order_money(uow=uow, order_id=p["id"], buyer_id=p["user_id"])).sellers, -1)
 
 
-def _reserved_by_seller(events: list[Event]) -> dict[str, list[int]]:
-    """seller id -> [holds, units] of the holds these events made (one hold an event, or several)."""
-    reserved: dict[str, list[int]] = {}
-    for event in events:
-        for h in holds_of(event):
-            if h.get("seller_id"):
-                counts = reserved.setdefault(h["seller_id"], [0, 0])
-                counts[0] += 1
-                counts[1] += int(h.get("quantity", 1))
+async def _stats_on_reservation_made(uow: UnitOfWork, event: Event) -> dict[str, SellerFigures]:
+    """Each seller's holds (one hold an event, or several) and units held."""
+    reserved: dict[str, SellerFigures] = {}
+    for h in holds_of(event):
+        if h.get("seller_id"):
+            reserved.setdefault(h["seller_id"], SellerFigures()).add(
+                SellerFigures(reservations=1, units_reserved=int(h.get("quantity", 1)))
+            )
     return reserved
-
-
-async def stats_on_reservation_made(uow: UnitOfWork, event: Event) -> None:
-    for seller_id, (holds, units) in sorted(_reserved_by_seller([event]).items()):
-        await bump_seller_stats(uow=uow, seller_id=seller_id, reservations=holds, units_reserved=units)
 
 
 RESERVATION_TOPICS = ("inventory.reservations_made.v1", "inventory.reservation_made.v1")
 STATS_HANDLERS = {
-    "orders.order_placed.v1": stats_on_order_placed,
-    "orders.order_status_changed.v1": stats_on_status_changed,
-    **{topic: stats_on_reservation_made for topic in RESERVATION_TOPICS},
+    "orders.order_placed.v1": _stats_on_order_placed,
+    "orders.order_status_changed.v1": _stats_on_status_changed,
+    **{topic: _stats_on_reservation_made for topic in RESERVATION_TOPICS},
 }
 
 HANDLERS = {
@@ -215,16 +209,16 @@ async def handle_notifications(uow: UnitOfWork, event: Event) -> None:
 
 
 async def handle_seller_stats_batch(uow: UnitOfWork, events: list[Event]) -> None:
-    """`handle_seller_stats` for a batch: a flash sale's holds become one counter update per seller."""
+    """`handle_seller_stats` for a batch: what all its events add, summed per seller, written by one statement
+    (a rush's orders and holds become one counter update per seller, not one per event and seller)."""
+    added: dict[str, SellerFigures] = {}
     for event in events:
-        if event["topic"] not in RESERVATION_TOPICS:
-            await handle_seller_stats(uow, event)
-    reserved = _reserved_by_seller([e for e in events if e["topic"] in RESERVATION_TOPICS])
-    for seller_id, (holds, units) in sorted(reserved.items()):
-        await bump_seller_stats(uow=uow, seller_id=seller_id, reservations=holds, units_reserved=units)
+        handler = STATS_HANDLERS.get(event["topic"])
+        if handler is not None:
+            for seller_id, figures in (await handler(uow, event)).items():
+                added.setdefault(seller_id, SellerFigures()).add(figures)
+    await bump_seller_stats(uow=uow, figures=added)
 
 
 async def handle_seller_stats(uow: UnitOfWork, event: Event) -> None:
-    handler = STATS_HANDLERS.get(event["topic"])
-    if handler is not None:
-        await handler(uow, event)
+    await handle_seller_stats_batch(uow, [event])

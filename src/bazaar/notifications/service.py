@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import ARRAY, BigInteger, Integer, String, Table, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from bazaar.db.base import UTCDateTime
 from bazaar.db.dialects import PerDialect
+from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ids import new_id
@@ -70,60 +74,99 @@ async def mark_all_read(*, uow: UnitOfWork, user_id: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def bump_seller_stats(
-    *,
-    uow: UnitOfWork,
-    seller_id: str,
-    orders: int = 0,
-    units_sold: int = 0,
-    revenue: int = 0,
-    reservations: int = 0,
-    units_reserved: int = 0,
-) -> None:
-    """Add to a seller's running figures (called by consumers, inside their inbox-protected transaction)."""
-    values = {
-        "seller_id": seller_id,
-        "orders": orders,
-        "units_sold": units_sold,
-        "revenue_amount": revenue,
-        "currency": "USD",
-        "reservations": reservations,
-        "units_reserved": units_reserved,
-        "updated_at": utcnow(),
+@dataclass
+class SellerFigures:
+    """What some events add to one seller's running figures."""
+
+    orders: int = 0
+    units_sold: int = 0
+    revenue: int = 0
+    reservations: int = 0
+    units_reserved: int = 0
+
+    def add(self, other: SellerFigures) -> None:
+        self.orders += other.orders
+        self.units_sold += other.units_sold
+        self.revenue += other.revenue
+        self.reservations += other.reservations
+        self.units_reserved += other.units_reserved
+
+    def __bool__(self) -> bool:
+        return any((self.orders, self.units_sold, self.revenue, self.reservations, self.units_reserved))
+
+
+async def bump_seller_stats(*, uow: UnitOfWork, figures: Mapping[str, SellerFigures]) -> None:
+    """Add to sellers' running figures (called by consumers, inside their inbox-protected transaction), in seller
+    id order (the order every batch locks their rows in): one statement for all of them on PostgreSQL, one per
+    seller on SQLite."""
+    changed = sorted((seller_id, added) for seller_id, added in figures.items() if added)
+    if not changed:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "seller_id": seller_id,
+            "orders": added.orders,
+            "units_sold": added.units_sold,
+            "revenue_amount": added.revenue,
+            "currency": "USD",
+            "reservations": added.reservations,
+            "units_reserved": added.units_reserved,
+            "updated_at": now,
+        }
+        for seller_id, added in changed
+    ]
+    if uow.is_postgres:
+        await uow.fetch(_BUMP_ALL_STATS, {name: [row[name] for row in rows] for name in _STATS_COLUMNS})
+        return
+    for row in rows:
+        await uow.fetch(_BUMP_STATS, row)
+
+
+def _added_up(statement: Any) -> dict[str, Any]:
+    added = statement.excluded
+    return {
+        "orders": _SELLER_STATS.c.orders + added.orders,
+        "units_sold": _SELLER_STATS.c.units_sold + added.units_sold,
+        "revenue_amount": _SELLER_STATS.c.revenue_amount + added.revenue_amount,
+        "reservations": _SELLER_STATS.c.reservations + added.reservations,
+        "units_reserved": _SELLER_STATS.c.units_reserved + added.units_reserved,
+        "updated_at": added.updated_at,
     }
-    await uow.fetch(_BUMP_STATS, values)
 
 
 def _bump_stats(insert: Callable[[Table], Any]) -> Any:
-    """The upsert that adds to a seller's figures (every order and hold runs it)."""
+    """The upsert that adds to one seller's figures."""
     statement = insert(_SELLER_STATS)
-    added = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[_SELLER_STATS.c.seller_id],
-        set_={
-            "orders": _SELLER_STATS.c.orders + added.orders,
-            "units_sold": _SELLER_STATS.c.units_sold + added.units_sold,
-            "revenue_amount": _SELLER_STATS.c.revenue_amount + added.revenue_amount,
-            "reservations": _SELLER_STATS.c.reservations + added.reservations,
-            "units_reserved": _SELLER_STATS.c.units_reserved + added.units_reserved,
-            "updated_at": added.updated_at,
-        },
-    )
+    return statement.on_conflict_do_update(index_elements=[_SELLER_STATS.c.seller_id], set_=_added_up(statement))
 
 
 _SELLER_STATS = cast(Table, SellerStats.__table__)
-_BUMP_STATS = PerDialect(_bump_stats).prepared(
-    columns=(
-        "seller_id",
-        "orders",
-        "units_sold",
-        "revenue_amount",
-        "currency",
-        "reservations",
-        "units_reserved",
-        "updated_at",
+_STATS_COLUMNS: dict[str, Any] = {
+    "seller_id": String(),
+    "orders": Integer(),
+    "units_sold": Integer(),
+    "revenue_amount": BigInteger(),
+    "currency": String(),
+    "reservations": Integer(),
+    "units_reserved": Integer(),
+    "updated_at": UTCDateTime(),
+}
+_BUMP_STATS = PerDialect(_bump_stats).prepared(columns=tuple(_STATS_COLUMNS))
+
+
+def _bump_all_stats() -> Prepared:
+    """PostgreSQL: the upsert for many sellers at once, one array per column, rows taken in the arrays' order."""
+    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in _STATS_COLUMNS.items()]
+    added = func.unnest(*arrays).table_valued(*_STATS_COLUMNS, with_ordinality="position").render_derived(name="added")
+    rows = select(*(added.c[name] for name in _STATS_COLUMNS)).order_by(added.c.position)
+    statement = pg_insert(_SELLER_STATS).from_select(list(_STATS_COLUMNS), rows)
+    return Prepared(
+        statement.on_conflict_do_update(index_elements=[_SELLER_STATS.c.seller_id], set_=_added_up(statement))
     )
-)
+
+
+_BUMP_ALL_STATS = _bump_all_stats()  # built once: every batch of orders and holds runs it
 
 
 async def seller_stats(*, uow: UnitOfWork, seller_id: str) -> SellerStatsRead:
