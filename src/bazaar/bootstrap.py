@@ -349,6 +349,7 @@ def register_consumers(container: Container) -> None:
             *notification_marketplace.HANDLERS,
         ),
         notification_handlers.handle_notifications,
+        batch_handler=notification_handlers.handle_notifications_batch,
         scope=SHARED,
     )
     # Shared subscriptions (one handler in the cluster): alerts decided once per change, emails queued once.

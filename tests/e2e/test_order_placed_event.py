@@ -91,3 +91,40 @@ async def test_a_batch_of_orders_and_holds_adds_to_each_sellers_figures_once(con
         figures = {s: await seller_stats(uow=uow, seller_id=s) for s in (a, b, c)}
     got = {s: (f.orders, f.units_sold, f.revenue.amount, f.reservations) for s, f in figures.items()}
     assert got == {a: (2, 4, 1000, 0), b: (4, 10, 2600, 4), c: (0, 0, 0, 2)}
+
+
+async def test_a_batch_of_orders_tells_each_buyer_and_seller_once(container: Container) -> None:
+    """The notifications consumer's batch: every order placed in it tells its buyer and each of its sellers, the
+    sellers read once and the notifications written together; handled again (one by one), nothing is added."""
+    from bazaar.accounts.models import Seller
+    from bazaar.notifications.handlers import handle_notifications, handle_notifications_batch
+    from bazaar.notifications.models import Notification
+    from tests.inventory_factories import make_seller
+
+    a, b = [await make_seller(container) for _ in range(2)]
+    async with container.read_uow() as uow:
+        users = {s: (await uow.session.get_one(Seller, s)).user_id for s in (a, b)}
+
+    def placed(n: int, buyer: str, *lines: dict[str, object]) -> dict[str, object]:
+        payload = {"id": f"order000{n}", "user_id": buyer, "total_amount": 1234, "lines": list(lines)}
+        return {"event_id": f"e{n}", "topic": "orders.order_placed.v1", "key": f"o{n}", "payload": payload}
+
+    batch = [placed(1, users[b], _line(a, 2, 500), _line(b, 1, 300)), placed(2, users[a], _line(b, 4, 1000))]
+    for handle in (lambda uow: handle_notifications_batch(uow, batch), None):
+        async with container.uow() as uow:
+            if handle is not None:
+                await handle(uow)
+            else:
+                for event in batch:
+                    await handle_notifications(uow, event)
+            await uow.commit()
+    async with container.read_uow() as uow:
+        rows = (await uow.session.execute(select(Notification))).scalars().all()
+    told = sorted((r.event_id, r.kind, r.user_id, r.subject) for r in rows)
+    assert told == sorted([
+        ("e1", "order_placed", users[b], "Order rder0001 placed"),
+        ("e1", "new_order", users[a], "New order rder0001: 2 item(s) to ship"),
+        ("e1", "new_order", users[b], "New order rder0001: 1 item(s) to ship"),
+        ("e2", "order_placed", users[a], "Order rder0002 placed"),
+        ("e2", "new_order", users[b], "New order rder0002: 4 item(s) to ship"),
+    ])  # fmt: skip

@@ -15,7 +15,7 @@ from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.inventory.events import holds_of
 from bazaar.notifications import marketplace
-from bazaar.notifications.service import SellerFigures, bump_seller_stats, notify
+from bazaar.notifications.service import Notice, SellerFigures, bump_seller_stats, notify, notify_all
 from bazaar.orders import queries as orders
 
 Event = dict[str, Any]
@@ -36,29 +36,34 @@ async def _seller_users(uow: UnitOfWork, seller_ids: list[str]) -> dict[str, str
     return {seller_id: user_id for seller_id, user_id in rows}
 
 
-async def on_order_placed(uow: UnitOfWork, event: Event) -> None:
-    p = event["payload"]
-    short = p["id"][-8:]
-    await notify(
-        uow=uow,
-        user_id=p["user_id"],
-        kind="order_placed",
-        event_id=event["event_id"],
-        subject=f"Order {short} placed",
-        body=f"Thank you! Your order totals {_amount(p['total_amount'])}.",
-    )
-    per_seller = await orders.placed_sellers(uow=uow, placed=p)
-    users = await _seller_users(uow, list(per_seller))
-    for seller_id, part in per_seller.items():
-        if seller_id in users:
-            await notify(
-                uow=uow,
-                user_id=users[seller_id],
-                kind="new_order",
-                event_id=event["event_id"],
-                subject=f"New order {short}: {part.units} item(s) to ship",
-                body=", ".join(f"{quantity} x {title}" for quantity, title in part.items),
+async def _order_placed_notices(uow: UnitOfWork, events: list[Event]) -> list[Notice]:
+    """What orders placed tell their buyers and sellers (the sellers' users read once for all of them)."""
+    per_order = [(e, await orders.placed_sellers(uow=uow, placed=e["payload"])) for e in events]
+    users = await _seller_users(uow, sorted({s for _, sellers in per_order for s in sellers}))
+    notices = []
+    for event, per_seller in per_order:
+        p = event["payload"]
+        short = p["id"][-8:]
+        total = _amount(p["total_amount"])
+        notices.append(
+            Notice(
+                p["user_id"],
+                "order_placed",
+                f"Order {short} placed",
+                f"Thank you! Your order totals {total}.",
+                event["event_id"],
             )
+        )
+        for seller_id, part in per_seller.items():
+            if seller_id in users:
+                subject = f"New order {short}: {part.units} item(s) to ship"
+                body = ", ".join(f"{quantity} x {title}" for quantity, title in part.items)
+                notices.append(Notice(users[seller_id], "new_order", subject, body, event["event_id"]))
+    return notices
+
+
+async def on_order_placed(uow: UnitOfWork, event: Event) -> None:
+    await notify_all(uow=uow, notices=await _order_placed_notices(uow, [event]))
 
 
 STATUS_MESSAGES = {
@@ -206,6 +211,17 @@ async def handle_notifications(uow: UnitOfWork, event: Event) -> None:
     handler = HANDLERS.get(event["topic"])
     if handler is not None:
         await handler(uow, event)
+
+
+async def handle_notifications_batch(uow: UnitOfWork, events: list[Event]) -> None:
+    """`handle_notifications` for a batch: the orders placed (a rush's events) tell their buyers and sellers with
+    one read of the sellers and one write for all; other events one by one."""
+    placed = [e for e in events if e["topic"] == "orders.order_placed.v1"]
+    for event in events:
+        if event["topic"] != "orders.order_placed.v1":
+            await handle_notifications(uow, event)
+    if placed:
+        await notify_all(uow=uow, notices=await _order_placed_notices(uow, placed))
 
 
 async def handle_seller_stats_batch(uow: UnitOfWork, events: list[Event]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -20,26 +20,71 @@ from bazaar.notifications.models import Notification, SellerStats
 from bazaar.notifications.schemas import NotificationRead, SellerStatsRead
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A notification to add: for whom, of what kind, and the event it comes from."""
+
+    user_id: str
+    kind: str
+    subject: str
+    body: str
+    event_id: str
+
+
 async def notify(*, uow: UnitOfWork, user_id: str, kind: str, subject: str, body: str, event_id: str) -> None:
     """Add a notification unless this event already produced it (a redelivered event changes nothing)."""
-    values = {
-        "id": new_id(),
-        "user_id": user_id,
-        "kind": kind,
-        "subject": subject,
-        "body": body,
-        "event_id": event_id,
-        "created_at": utcnow(),
-    }
-    await uow.fetch(_NOTIFY, values)
+    await notify_all(uow=uow, notices=[Notice(user_id, kind, subject, body, event_id)])
+
+
+async def notify_all(*, uow: UnitOfWork, notices: Sequence[Notice]) -> None:
+    """`notify` for several notifications: one statement for all of them on PostgreSQL, one each on SQLite."""
+    now = utcnow()
+    rows = [
+        {
+            "id": new_id(),
+            "user_id": n.user_id,
+            "kind": n.kind,
+            "subject": n.subject,
+            "body": n.body,
+            "event_id": n.event_id,
+            "created_at": now,
+        }
+        for n in notices
+    ]
+    if uow.is_postgres and len(rows) > 1:
+        await uow.fetch(_NOTIFY_ALL, {name: [row[name] for row in rows] for name in _NOTICE_COLUMNS})
+        return
+    for row in rows:
+        await uow.fetch(_NOTIFY, row)
 
 
 _NOTIFICATIONS = cast(Table, Notification.__table__)
+_ONCE_PER_EVENT = [_NOTIFICATIONS.c.user_id, _NOTIFICATIONS.c.event_id, _NOTIFICATIONS.c.kind]
+_NOTICE_COLUMNS: dict[str, Any] = {
+    "id": String(),
+    "user_id": String(),
+    "kind": String(),
+    "subject": String(),
+    "body": String(),
+    "event_id": String(),
+    "created_at": UTCDateTime(),
+}
 _NOTIFY = PerDialect(  # every order tells its buyer and sellers
-    lambda insert: insert(_NOTIFICATIONS).on_conflict_do_nothing(
-        index_elements=[_NOTIFICATIONS.c.user_id, _NOTIFICATIONS.c.event_id, _NOTIFICATIONS.c.kind]
+    lambda insert: insert(_NOTIFICATIONS).on_conflict_do_nothing(index_elements=_ONCE_PER_EVENT)
+).prepared(columns=tuple(_NOTICE_COLUMNS))
+
+
+def _notify_all() -> Prepared:
+    """PostgreSQL: many notifications by one statement, one array per column."""
+    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in _NOTICE_COLUMNS.items()]
+    given = func.unnest(*arrays).table_valued(*_NOTICE_COLUMNS).render_derived(name="given")
+    statement = pg_insert(_NOTIFICATIONS).from_select(
+        list(_NOTICE_COLUMNS), select(*(given.c[name] for name in _NOTICE_COLUMNS))
     )
-).prepared(columns=("id", "user_id", "kind", "subject", "body", "event_id", "created_at"))
+    return Prepared(statement.on_conflict_do_nothing(index_elements=_ONCE_PER_EVENT))
+
+
+_NOTIFY_ALL = _notify_all()  # built once: every batch of orders runs it
 
 
 async def list_notifications(*, uow: UnitOfWork, user_id: str, page: int, per_page: int) -> Page[NotificationRead]:
