@@ -357,7 +357,13 @@ def register_consumers(container: Container) -> None:
         timedelta(seconds=container.settings.alert_cooldown_seconds)
     )
     container.subscribe("wishlist-alerts", wishlist_handlers.TOPICS, alerts, batch_handler=alerts_batch, scope=SHARED)
-    container.subscribe("mail", MAIL_TOPICS, mail_handlers.queue_emails(container.mail_config), scope=SHARED)
+    container.subscribe(
+        "mail",
+        MAIL_TOPICS,
+        mail_handlers.queue_emails(container.mail_config),
+        batch_handler=mail_handlers.queue_emails_batch(container.mail_config),
+        scope=SHARED,
+    )
     container.subscribe(
         "seller-stats",
         ("orders.order_placed.v1", "orders.order_status_changed.v1", *notification_handlers.RESERVATION_TOPICS),

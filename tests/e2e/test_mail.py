@@ -318,3 +318,37 @@ async def test_a_sender_whose_lease_ran_out_settles_nothing_of_what_another_took
     assert {r.status for r in rows} == {"sent"} and {r.attempts for r in rows} == {2}  # taken twice, settled once
     assert all(r.sent_at is not None and r.last_error is None for r in rows)
     assert await send_due(uow_factory=container.uow, transport=quick, policy=policy) == 0  # nothing left due
+
+
+async def test_a_batch_of_orders_queues_the_emails_each_buyer_wants_once(
+    client: Any, container: Any, smtp: SmtpServer
+) -> None:
+    """The email consumer's batch: each order's email composed as for it alone, the recipients' choices read
+    together (one turned this kind off, one turned every email off), the wanted ones queued together; the same
+    events handled again, one by one, queue nothing more."""
+    from bazaar.mail.handlers import queue_emails, queue_emails_batch
+
+    buyers = [await new_user(client) for _ in range(3)]
+    await client.patch(f"{API}/me/preferences", json={"email": {"order_placed": False}}, headers=buyers[1][1])
+    from bazaar.mail import service as mail_service
+    from bazaar.mail.tokens import ALL, unsubscribe_token
+
+    every = unsubscribe_token(secret=container.mail_config.secret_key, email=buyers[2][0]["email"], kind=ALL)
+    async with container.uow() as uow:  # the "all emails" link of any email
+        await mail_service.unsubscribe(uow=uow, secret=container.mail_config.secret_key, token=every)
+    for _, h in buyers:
+        await place_order(client, container, h)
+    async with container.read_uow() as uow:
+        rows = await uow.session.execute(select(OutboxEvent).where(OutboxEvent.topic == "orders.order_placed.v1"))
+        events = [event_from_row(row) for row in rows.scalars()]
+    assert len(events) == 3
+    async with container.uow() as uow:
+        await queue_emails_batch(container.mail_config)(uow, events)
+        await uow.commit()
+    async with container.uow() as uow:
+        for event in events:
+            await queue_emails(container.mail_config)(uow, event)
+        await uow.commit()
+    queued = await mail_rows(container)
+    assert [(m.to_address, m.kind) for m in queued] == [(buyers[0][0]["email"], "order_placed")]
+    assert "Your Bazaar order" in queued[0].subject and queued[0].unsubscribe_url

@@ -12,39 +12,49 @@ from typing import Any
 from bazaar.db.uow import UnitOfWork
 from bazaar.mail.kinds import KINDS, MailConfig
 from bazaar.mail.render import render
-from bazaar.mail.service import enqueue_email, wants_email
+from bazaar.mail.service import QueuedEmail, enqueue_emails, wanted_emails
 from bazaar.mail.tokens import unsubscribe_token
 
 Event = dict[str, Any]
 
 
 def queue_emails(config: MailConfig) -> Callable[[UnitOfWork, Event], Awaitable[None]]:
+    handle_batch = queue_emails_batch(config)
+
     async def handle(uow: UnitOfWork, event: Event) -> None:
-        for kind in KINDS:
-            if kind.topic != event["topic"]:
+        await handle_batch(uow, [event])
+
+    return handle
+
+
+def queue_emails_batch(config: MailConfig) -> Callable[[UnitOfWork, list[Event]], Awaitable[None]]:
+    """The consumer for a batch of events: each event's emails composed as for it alone, then the recipients'
+    preferences read with one statement and the emails they want queued with one (PostgreSQL)."""
+
+    async def handle(uow: UnitOfWork, events: list[Event]) -> None:
+        drafts = []
+        for event in events:
+            for kind in KINDS:
+                if kind.topic == event["topic"]:
+                    drafts += [(event, kind, draft) for draft in await kind.compose(uow, event, config)]
+        wanted = await wanted_emails(uow=uow, wanted=[(draft.to, kind.name) for _, kind, draft in drafts])
+        emails = []
+        for (event, kind, draft), wants in zip(drafts, wanted, strict=True):
+            if not wants:
                 continue
-            for draft in await kind.compose(uow, event, config):
-                if not await wants_email(uow=uow, email=draft.to, kind=kind.name):
-                    continue
-                token = unsubscribe_token(secret=config.secret_key, email=draft.to, kind=kind.name)
-                unsubscribe_url = f"{config.public_url}/unsubscribe?token={token}"
-                context = {
-                    **draft.context,
-                    "subject": draft.subject,
-                    "kind_label": kind.label,
-                    "unsubscribe_url": unsubscribe_url,
-                    "preferences_url": f"{config.public_url}/account/email",
-                }
-                text, html = render(kind.name, context)
-                await enqueue_email(
-                    uow=uow,
-                    event_id=event["event_id"],
-                    kind=kind.name,
-                    to=draft.to,
-                    subject=draft.subject,
-                    text=text,
-                    html=html,
-                    unsubscribe_url=unsubscribe_url,
-                )
+            token = unsubscribe_token(secret=config.secret_key, email=draft.to, kind=kind.name)
+            unsubscribe_url = f"{config.public_url}/unsubscribe?token={token}"
+            context = {
+                **draft.context,
+                "subject": draft.subject,
+                "kind_label": kind.label,
+                "unsubscribe_url": unsubscribe_url,
+                "preferences_url": f"{config.public_url}/account/email",
+            }
+            text, html = render(kind.name, context)
+            emails.append(
+                QueuedEmail(event["event_id"], kind.name, draft.to, draft.subject, text, html, unsubscribe_url)
+            )
+        await enqueue_emails(uow=uow, emails=emails)
 
     return handle

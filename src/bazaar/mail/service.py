@@ -4,12 +4,15 @@ unsubscribe through a signed link."""
 from __future__ import annotations
 
 import hashlib
-from typing import cast
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import ARRAY, Integer, String, Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bazaar.db.base import UTCDateTime
 from bazaar.db.dialects import PerDialect
 from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
@@ -30,6 +33,19 @@ def dedupe_key(event_id: str, kind: str, to: str) -> str:
     return hashlib.sha256(f"{event_id}:{kind}:{to.lower()}".encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class QueuedEmail:
+    """An email to queue: the event it comes from, its kind, its recipient and what it says."""
+
+    event_id: str
+    kind: str
+    to: str
+    subject: str
+    text: str
+    html: str
+    unsubscribe_url: str | None
+
+
 async def enqueue_email(
     *,
     uow: UnitOfWork,
@@ -42,33 +58,67 @@ async def enqueue_email(
     unsubscribe_url: str | None,
 ) -> None:
     """Add an email to the outbox in the caller's transaction; the same event, kind and recipient add it once."""
+    await enqueue_emails(uow=uow, emails=[QueuedEmail(event_id, kind, to, subject, text, html, unsubscribe_url)])
+
+
+async def enqueue_emails(*, uow: UnitOfWork, emails: Sequence[QueuedEmail]) -> None:
+    """`enqueue_email` for several: one statement for all of them on PostgreSQL, one each on SQLite."""
     now = utcnow()
-    values = {
-        "id": new_id(),
-        "dedupe_key": dedupe_key(event_id, kind, to),
-        "kind": kind,
-        "to_address": to,
-        "subject": subject[:300],
-        "text_body": text,
-        "html_body": html,
-        "unsubscribe_url": unsubscribe_url,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
-    await uow.fetch(_ENQUEUE, values)
+    rows = [
+        {
+            "id": new_id(),
+            "dedupe_key": dedupe_key(e.event_id, e.kind, e.to),
+            "kind": e.kind,
+            "to_address": e.to,
+            "subject": e.subject[:300],
+            "text_body": e.text,
+            "html_body": e.html,
+            "unsubscribe_url": e.unsubscribe_url,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for e in emails
+    ]
+    if uow.is_postgres and len(rows) > 1:
+        await uow.fetch(_ENQUEUE_ALL, {name: [row[name] for row in rows] for name in _MESSAGE_COLUMNS})
+        return
+    for row in rows:
+        await uow.fetch(_ENQUEUE, row)
 
 
 _MESSAGES = cast(Table, MailMessage.__table__)
+_MESSAGE_COLUMNS: dict[str, Any] = {
+    "id": String(),
+    "dedupe_key": String(),
+    "kind": String(),
+    "to_address": String(),
+    "subject": String(),
+    "text_body": String(),
+    "html_body": String(),
+    "unsubscribe_url": String(),
+    "status": String(),
+    "attempts": Integer(),
+    "next_attempt_at": UTCDateTime(),
+    "created_at": UTCDateTime(),
+}
 _ENQUEUE = PerDialect(  # every order queues its emails
     lambda insert: insert(_MESSAGES).on_conflict_do_nothing(index_elements=[_MESSAGES.c.dedupe_key])
-).prepared(
-    columns=(
-        "id", "dedupe_key", "kind", "to_address", "subject", "text_body", "html_body", "unsubscribe_url", "status",
-        "attempts", "next_attempt_at", "created_at",
+).prepared(columns=tuple(_MESSAGE_COLUMNS))
+
+
+def _enqueue_all() -> Prepared:
+    """PostgreSQL: many emails queued by one statement, one array per column."""
+    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in _MESSAGE_COLUMNS.items()]
+    given = func.unnest(*arrays).table_valued(*_MESSAGE_COLUMNS).render_derived(name="given")
+    statement = pg_insert(_MESSAGES).from_select(
+        list(_MESSAGE_COLUMNS), select(*(given.c[name] for name in _MESSAGE_COLUMNS))
     )
-)  # fmt: skip
+    return Prepared(statement.on_conflict_do_nothing(index_elements=[_MESSAGES.c.dedupe_key]))
+
+
+_ENQUEUE_ALL = _enqueue_all()  # built once: every batch of order emails runs it
 _PREFERENCES = cast(Table, MailPreference.__table__)
 _CHOICES = Prepared(
     select(_PREFERENCES.c.kind, _PREFERENCES.c.enabled).where(_PREFERENCES.c.email == bindparam("address"))
@@ -80,9 +130,26 @@ async def _choices(uow: UnitOfWork, email: str) -> dict[str, bool]:
     return {kind: bool(enabled) for kind, enabled in rows}
 
 
-async def wants_email(*, uow: UnitOfWork, email: str, kind: str) -> bool:
-    choices = await _choices(uow, email)
-    return choices.get(kind, True) and choices.get(ALL, True)
+_CHOICES_OF = Prepared.listing(
+    lambda one_of: select(_PREFERENCES.c.email, _PREFERENCES.c.kind, _PREFERENCES.c.enabled).where(
+        one_of(_PREFERENCES.c.email, "addresses")
+    )
+)  # built once: every batch of order emails runs it
+
+
+async def wanted_emails(*, uow: UnitOfWork, wanted: Sequence[tuple[str, str]]) -> list[bool]:
+    """Whether each address wants emails of each kind (on unless turned off, for the kind or for all), for several
+    (email, kind) pairs: the addresses' choices read with one statement."""
+    addresses = sorted({email.strip().lower() for email, _ in wanted})
+    choices: dict[str, dict[str, bool]] = {}
+    if addresses:
+        for email, kind, enabled in await uow.fetch(_CHOICES_OF, {"addresses": addresses}):
+            choices.setdefault(email, {})[kind] = bool(enabled)
+    answers = []
+    for email, kind in wanted:
+        mine = choices.get(email.strip().lower(), {})
+        answers.append(mine.get(kind, True) and mine.get(ALL, True))
+    return answers
 
 
 async def email_preferences(*, uow: UnitOfWork, email: str) -> PreferencesRead:
