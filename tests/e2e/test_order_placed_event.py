@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from bazaar.bootstrap import Container
 from bazaar.db.outbox import OutboxEvent
-from bazaar.notifications.service import seller_stats
+from bazaar.notifications.service import list_notifications, seller_stats
 from bazaar.orders import queries as orders
 from tests.e2e.test_checkout import buyer_with_cart, checkout
 from tests.helpers import drain_events
@@ -109,7 +109,10 @@ async def test_a_batch_of_orders_tells_each_buyer_and_seller_once(container: Con
         payload = {"id": f"order000{n}", "user_id": buyer, "total_amount": 1234, "lines": list(lines)}
         return {"event_id": f"e{n}", "topic": "orders.order_placed.v1", "key": f"o{n}", "payload": payload}
 
-    batch = [placed(1, users[b], _line(a, 2, 500), _line(b, 1, 300)), placed(2, users[a], _line(b, 4, 1000))]
+    prepared = {"id": "order0001", "user_id": users[b], "status": "processing"}
+    paid = {"event_id": "e3", "topic": "orders.order_status_changed.v1", "key": "o1", "payload": prepared}
+    first, second = placed(1, users[b], _line(a, 2, 500), _line(b, 1, 300)), placed(2, users[a], _line(b, 4, 1000))
+    batch = [first, paid, second]
     for handle in (lambda uow: handle_notifications_batch(uow, batch), None):
         async with container.uow() as uow:
             if handle is not None:
@@ -127,4 +130,14 @@ async def test_a_batch_of_orders_tells_each_buyer_and_seller_once(container: Con
         ("e1", "new_order", users[b], "New order rder0001: 1 item(s) to ship"),
         ("e2", "order_placed", users[a], "Order rder0002 placed"),
         ("e2", "new_order", users[b], "New order rder0002: 4 item(s) to ship"),
+        ("e3", "payment_captured", users[b], "Order rder0001 is being prepared"),
     ])  # fmt: skip
+    # Newest first, as they were told: the order's later news above its "placed" (the batch keeps event order).
+    async with container.read_uow() as uow:
+        listed = await list_notifications(uow=uow, user_id=users[b], page=1, per_page=10)
+    assert [n.subject for n in listed.items] == [
+        "New order rder0002: 4 item(s) to ship",
+        "Order rder0001 is being prepared",
+        "New order rder0001: 1 item(s) to ship",
+        "Order rder0001 placed",
+    ]

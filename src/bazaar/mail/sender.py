@@ -61,9 +61,11 @@ async def _claim(
         )
         if uow.is_postgres:
             due = due.with_for_update(skip_locked=True)
+        # Picked once (MATERIALIZED): a subquery the plan ran again could pick past the batch's LIMIT.
+        picked = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
         taken = await uow.session.execute(
             update(MailMessage)
-            .where(MailMessage.id.in_(due.scalar_subquery()))
+            .where(MailMessage.id.in_(select(picked.c.id)))
             .values(claim=claim, locked_until=now + policy.lease, attempts=MailMessage.attempts + 1)
             .returning(MailMessage)
             .execution_options(synchronize_session=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import ARRAY, Integer, String, Table, bindparam, func, select
@@ -76,10 +77,10 @@ async def enqueue_emails(*, uow: UnitOfWork, emails: Sequence[QueuedEmail]) -> N
             "unsubscribe_url": e.unsubscribe_url,
             "status": "pending",
             "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
+            "next_attempt_at": now + timedelta(microseconds=i),  # sent in the order queued, as one by one
+            "created_at": now + timedelta(microseconds=i),
         }
-        for e in emails
+        for i, e in enumerate(emails)
     ]
     if uow.is_postgres and len(rows) > 1:
         await uow.fetch(_ENQUEUE_ALL, {name: [row[name] for row in rows] for name in _MESSAGE_COLUMNS})

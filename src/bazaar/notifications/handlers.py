@@ -214,14 +214,19 @@ async def handle_notifications(uow: UnitOfWork, event: Event) -> None:
 
 
 async def handle_notifications_batch(uow: UnitOfWork, events: list[Event]) -> None:
-    """`handle_notifications` for a batch: the orders placed (a rush's events) tell their buyers and sellers with
-    one read of the sellers and one write for all; other events one by one."""
-    placed = [e for e in events if e["topic"] == "orders.order_placed.v1"]
-    for event in events:
-        if event["topic"] != "orders.order_placed.v1":
+    """`handle_notifications` for a batch: orders placed one after another (a rush's events) tell their buyers and
+    sellers with one read of the sellers and one write for all of them; other events one by one, in their place
+    (an order's later news stays newer than its "placed")."""
+    placed: list[Event] = []
+    for event in [*events, None]:
+        if event is not None and event["topic"] == "orders.order_placed.v1":
+            placed.append(event)
+            continue
+        if placed:
+            await notify_all(uow=uow, notices=await _order_placed_notices(uow, placed))
+            placed = []
+        if event is not None:
             await handle_notifications(uow, event)
-    if placed:
-        await notify_all(uow=uow, notices=await _order_placed_notices(uow, placed))
 
 
 async def handle_seller_stats_batch(uow: UnitOfWork, events: list[Event]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import ARRAY, BigInteger, Integer, String, Table, bindparam, func, select, update
@@ -37,7 +38,9 @@ async def notify(*, uow: UnitOfWork, user_id: str, kind: str, subject: str, body
 
 
 async def notify_all(*, uow: UnitOfWork, notices: Sequence[Notice]) -> None:
-    """`notify` for several notifications: one statement for all of them on PostgreSQL, one each on SQLite."""
+    """`notify` for several notifications: one statement for all of them on PostgreSQL, one each on SQLite. Each is
+    stamped a microsecond after the one before, so a user's list (newest first) shows them in the order given, as
+    it would had they been added one by one."""
     now = utcnow()
     rows = [
         {
@@ -47,9 +50,9 @@ async def notify_all(*, uow: UnitOfWork, notices: Sequence[Notice]) -> None:
             "subject": n.subject,
             "body": n.body,
             "event_id": n.event_id,
-            "created_at": now,
+            "created_at": now + timedelta(microseconds=i),
         }
-        for n in notices
+        for i, n in enumerate(notices)
     ]
     if uow.is_postgres and len(rows) > 1:
         await uow.fetch(_NOTIFY_ALL, {name: [row[name] for row in rows] for name in _NOTICE_COLUMNS})
@@ -136,15 +139,12 @@ class SellerFigures:
         self.reservations += other.reservations
         self.units_reserved += other.units_reserved
 
-    def __bool__(self) -> bool:
-        return any((self.orders, self.units_sold, self.revenue, self.reservations, self.units_reserved))
-
 
 async def bump_seller_stats(*, uow: UnitOfWork, figures: Mapping[str, SellerFigures]) -> None:
     """Add to sellers' running figures (called by consumers, inside their inbox-protected transaction), in seller
     id order (the order every batch locks their rows in): one statement for all of them on PostgreSQL, one per
     seller on SQLite."""
-    changed = sorted((seller_id, added) for seller_id, added in figures.items() if added)
+    changed = sorted(figures.items())  # (a seller whose events added up to nothing still has their row written)
     if not changed:
         return
     now = utcnow()
