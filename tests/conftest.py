@@ -193,3 +193,13 @@ def pg_only(backend: str) -> Iterator[None]:
     if backend != "postgres":
         pytest.skip("this test is about PostgreSQL concurrency")
     yield
+
+
+@pytest.fixture
+async def second_container(settings: Settings, pg_only: None) -> AsyncIterator[Container]:
+    """Another process's (or node's) view: its own engine and connections, the same database and sandbox file."""
+    other = build_container(settings)
+    try:
+        yield other
+    finally:
+        await other.close()

@@ -262,18 +262,6 @@ async def _queue(container: Any, count: int) -> None:
         await uow.commit()
 
 
-@pytest.fixture
-async def second_container(settings: Any, pg_only: None) -> Any:
-    """Another node's worker: its own engine and connections, the same database."""
-    from bazaar.bootstrap import build_container
-
-    other = build_container(settings)
-    try:
-        yield other
-    finally:
-        await other.close()
-
-
 async def test_senders_running_at_once_send_every_email_once(container: Any, second_container: Any) -> None:
     """Several senders (two nodes' workers) share the outbox: each claims its batch with one statement that skips
     rows another holds, so every email goes out once and all of them are settled sent."""

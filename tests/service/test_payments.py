@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from bazaar.accounts.models import User
 from bazaar.adapters.sandbox_payments import Ledger
-from bazaar.bootstrap import Container, build_container
+from bazaar.bootstrap import Container
 from bazaar.checkout.models import Checkout
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.errors import PaymentDeclined
@@ -422,16 +421,6 @@ async def test_provider_down_after_a_lost_answer_still_leaves_the_outcome_unknow
 
 
 # -- concurrency on PostgreSQL, with separate engines (real parallel connections) --------------------
-
-
-@pytest.fixture
-async def second_container(settings: Settings, pg_only: None) -> AsyncIterator[Container]:
-    """Another process's view: its own engine and connections, the same database and sandbox file."""
-    other = build_container(settings)
-    try:
-        yield other
-    finally:
-        await other.close()
 
 
 async def test_concurrent_captures_capture_once(container: Container, second_container: Container) -> None:

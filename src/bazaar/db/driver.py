@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import re
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ARRAY, Table, any_, bindparam, insert
+from sqlalchemy import ARRAY, Table, any_, bindparam, func, insert, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as _AsyncpgDialect
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import JSON, BigInteger, Boolean, Float, Integer, SmallInteger, String, Text
@@ -135,6 +136,25 @@ class Prepared:
         if self._compiled is None:
             self._compiled = _Compiled(self.postgresql, column_keys=self.columns)
         return self._compiled
+
+
+def insert_from_arrays(table: Table, columns: Mapping[str, Any], *, in_order: bool = False) -> Any:
+    """PostgreSQL: `INSERT INTO table (columns) SELECT … FROM unnest(…)`, one array parameter per column (named as
+    the column, of the type `columns` gives it), so any number of rows go in one statement whose text does not depend
+    on how many (prepared once per connection). `in_order`: the rows taken in the arrays' order, the order an upsert
+    then locks them in. The caller adds its ON CONFLICT clause; `arrays_of` gives the parameters."""
+    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in columns.items()]
+    ordinality = {"with_ordinality": "position"} if in_order else {}
+    given = func.unnest(*arrays).table_valued(*columns, **ordinality).render_derived(name="given")
+    rows = select(*(given.c[name] for name in columns))
+    if in_order:
+        rows = rows.order_by(given.c.position)
+    return pg_insert(table).from_select(list(columns), rows)
+
+
+def arrays_of(rows: Sequence[Mapping[str, Any]], columns: Iterable[str]) -> dict[str, list[Any]]:
+    """The parameters of an `insert_from_arrays` statement: each column's values, row after row."""
+    return {name: [row[name] for row in rows] for name in columns}
 
 
 def _in_list(column: Any, name: str) -> Any:

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, Integer, String, Table, bindparam, func, select
+from sqlalchemy import Integer, String, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bazaar.db.base import UTCDateTime
 from bazaar.db.dialects import PerDialect
-from bazaar.db.driver import Prepared
+from bazaar.db.driver import Prepared, arrays_of, insert_from_arrays
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ids import new_id
@@ -83,7 +83,7 @@ async def enqueue_emails(*, uow: UnitOfWork, emails: Sequence[QueuedEmail]) -> N
         for i, e in enumerate(emails)
     ]
     if uow.is_postgres and len(rows) > 1:
-        await uow.fetch(_ENQUEUE_ALL, {name: [row[name] for row in rows] for name in _MESSAGE_COLUMNS})
+        await uow.fetch(_ENQUEUE_ALL, arrays_of(rows, _MESSAGE_COLUMNS))
         return
     for row in rows:
         await uow.fetch(_ENQUEUE, row)
@@ -111,11 +111,7 @@ _ENQUEUE = PerDialect(  # every order queues its emails
 
 def _enqueue_all() -> Prepared:
     """PostgreSQL: many emails queued by one statement, one array per column."""
-    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in _MESSAGE_COLUMNS.items()]
-    given = func.unnest(*arrays).table_valued(*_MESSAGE_COLUMNS).render_derived(name="given")
-    statement = pg_insert(_MESSAGES).from_select(
-        list(_MESSAGE_COLUMNS), select(*(given.c[name] for name in _MESSAGE_COLUMNS))
-    )
+    statement = insert_from_arrays(_MESSAGES, _MESSAGE_COLUMNS)
     return Prepared(statement.on_conflict_do_nothing(index_elements=[_MESSAGES.c.dedupe_key]))
 
 

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, BigInteger, Integer, String, Table, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import BigInteger, Integer, String, Table, func, select, update
 
 from bazaar.db.base import UTCDateTime
 from bazaar.db.dialects import PerDialect
-from bazaar.db.driver import Prepared
+from bazaar.db.driver import Prepared, arrays_of, insert_from_arrays
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ids import new_id
@@ -55,7 +54,7 @@ async def notify_all(*, uow: UnitOfWork, notices: Sequence[Notice]) -> None:
         for i, n in enumerate(notices)
     ]
     if uow.is_postgres and len(rows) > 1:
-        await uow.fetch(_NOTIFY_ALL, {name: [row[name] for row in rows] for name in _NOTICE_COLUMNS})
+        await uow.fetch(_NOTIFY_ALL, arrays_of(rows, _NOTICE_COLUMNS))
         return
     for row in rows:
         await uow.fetch(_NOTIFY, row)
@@ -79,11 +78,7 @@ _NOTIFY = PerDialect(  # every order tells its buyer and sellers
 
 def _notify_all() -> Prepared:
     """PostgreSQL: many notifications by one statement, one array per column."""
-    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in _NOTICE_COLUMNS.items()]
-    given = func.unnest(*arrays).table_valued(*_NOTICE_COLUMNS).render_derived(name="given")
-    statement = pg_insert(_NOTIFICATIONS).from_select(
-        list(_NOTICE_COLUMNS), select(*(given.c[name] for name in _NOTICE_COLUMNS))
-    )
+    statement = insert_from_arrays(_NOTIFICATIONS, _NOTICE_COLUMNS)
     return Prepared(statement.on_conflict_do_nothing(index_elements=_ONCE_PER_EVENT))
 
 
@@ -162,7 +157,7 @@ async def bump_seller_stats(*, uow: UnitOfWork, figures: Mapping[str, SellerFigu
         for seller_id, added in changed
     ]
     if uow.is_postgres:
-        await uow.fetch(_BUMP_ALL_STATS, {name: [row[name] for row in rows] for name in _STATS_COLUMNS})
+        await uow.fetch(_BUMP_ALL_STATS, arrays_of(rows, _STATS_COLUMNS))
         return
     for row in rows:
         await uow.fetch(_BUMP_STATS, row)
@@ -202,10 +197,7 @@ _BUMP_STATS = PerDialect(_bump_stats).prepared(columns=tuple(_STATS_COLUMNS))
 
 def _bump_all_stats() -> Prepared:
     """PostgreSQL: the upsert for many sellers at once, one array per column, rows taken in the arrays' order."""
-    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in _STATS_COLUMNS.items()]
-    added = func.unnest(*arrays).table_valued(*_STATS_COLUMNS, with_ordinality="position").render_derived(name="added")
-    rows = select(*(added.c[name] for name in _STATS_COLUMNS)).order_by(added.c.position)
-    statement = pg_insert(_SELLER_STATS).from_select(list(_STATS_COLUMNS), rows)
+    statement = insert_from_arrays(_SELLER_STATS, _STATS_COLUMNS, in_order=True)
     return Prepared(
         statement.on_conflict_do_update(index_elements=[_SELLER_STATS.c.seller_id], set_=_added_up(statement))
     )

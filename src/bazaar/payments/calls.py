@@ -10,6 +10,7 @@ No transaction or row lock is held across the provider call.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -381,14 +382,7 @@ def _closing_and_answering(approved: bool) -> Prepared:
 
 # Built on first use, not at import: the copy of a column that takes its type from a foreign key (the payment's
 # checkout_id) has that type only once the referenced table's model is loaded, which need not have happened yet.
-_CLOSING_AND_ANSWERING: dict[bool, Prepared] = {}
-
-
-def _closing_and_answering_once(approved: bool) -> Prepared:
-    statement = _CLOSING_AND_ANSWERING.get(approved)
-    if statement is None:
-        statement = _CLOSING_AND_ANSWERING[approved] = _closing_and_answering(approved)
-    return statement
+_closing_and_answering_once = functools.cache(_closing_and_answering)
 
 
 class _Part:

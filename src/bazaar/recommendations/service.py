@@ -7,15 +7,13 @@ from collections import defaultdict
 from itertools import permutations
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, Table, bindparam, case, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Integer, String, Table, case, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bazaar.catalog.queries import product_category_id, product_summaries
 from bazaar.catalog.schemas import ProductSummary
 from bazaar.db.base import UTCDateTime
-from bazaar.db.driver import Prepared
+from bazaar.db.driver import Prepared, arrays_of, insert_from_arrays
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.orders import queries as orders
@@ -38,10 +36,7 @@ def _count_up_from_arrays() -> Prepared:
     rows, compiled and prepared once (a multi-row VALUES differs with every batch's size, so SQLAlchemy compiled it
     anew each time: about 5 % of the worker's CPU in a rush of checkouts). The rows are upserted in the arrays'
     order (`WITH ORDINALITY`, ordered), which is what keeps two consumers' batches from deadlocking."""
-    arrays: list[Any] = [bindparam(name, type_=ARRAY(kind)) for name, kind in _PAIR_COLUMNS.items()]
-    pairs = func.unnest(*arrays).table_valued(*_PAIR_COLUMNS, with_ordinality="position").render_derived(name="pair")
-    rows = select(*(pairs.c[name] for name in _PAIR_COLUMNS)).order_by(pairs.c.position)
-    statement = pg_insert(_CO_PURCHASES).from_select(list(_PAIR_COLUMNS), rows)
+    statement = insert_from_arrays(_CO_PURCHASES, _PAIR_COLUMNS, in_order=True)
     return Prepared(statement.on_conflict_do_update(index_elements=_PAIR_KEY, set_=_counted_up(statement)))
 
 
@@ -69,7 +64,7 @@ async def _count_up(uow: UnitOfWork, rows: list[dict[str, object]]) -> None:
     if not rows:
         return
     if uow.is_postgres:
-        await uow.fetch(_COUNT_UP, {name: [row[name] for row in rows] for name in _PAIR_COLUMNS})
+        await uow.fetch(_COUNT_UP, arrays_of(rows, _PAIR_COLUMNS))
         return
     for start in range(0, len(rows), UPSERT_ROWS):  # SQLite: a multi-row VALUES, at most UPSERT_ROWS rows each
         statement = sqlite_insert(_CO_PURCHASES).values(rows[start : start + UPSERT_ROWS])
