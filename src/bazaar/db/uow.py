@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -340,6 +340,18 @@ class UnitOfWork:
             return await driver.run(connection, compiled, params or {})
         except _DRIVER_ERRORS as exc:
             raise await self._driver_failed(exc, connection, compiled.sql, params) from exc
+
+    async def fetch_rows(
+        self, rows: Sequence[Mapping[str, Any]], *, each: driver.Prepared, together: driver.Prepared
+    ) -> None:
+        """Write rows with a statement that takes one row (`each`, run once per row) or, on PostgreSQL and for more
+        than one row, with its form that takes them all as one array per column (`together`, built with
+        `driver.insert_from_arrays` from the same columns): one round trip for any number of rows."""
+        if self.dialect == "postgresql" and len(rows) > 1:
+            await self.fetch(together, driver.arrays_of(rows, rows[0].keys()))
+            return
+        for row in rows:
+            await self.fetch(each, dict(row))
 
     async def fetch_alone(self, statement: driver.Prepared, params: dict[str, Any] | None = None) -> Any:
         """PostgreSQL, before this unit of work has begun a transaction: run the statement on its own, outside any

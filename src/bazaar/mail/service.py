@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bazaar.db.base import UTCDateTime
 from bazaar.db.dialects import PerDialect
-from bazaar.db.driver import Prepared, arrays_of, insert_from_arrays
+from bazaar.db.driver import Prepared, insert_from_arrays
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ids import new_id
@@ -82,11 +82,7 @@ async def enqueue_emails(*, uow: UnitOfWork, emails: Sequence[QueuedEmail]) -> N
         }
         for i, e in enumerate(emails)
     ]
-    if uow.is_postgres and len(rows) > 1:
-        await uow.fetch(_ENQUEUE_ALL, arrays_of(rows, _MESSAGE_COLUMNS))
-        return
-    for row in rows:
-        await uow.fetch(_ENQUEUE, row)
+    await uow.fetch_rows(rows, each=_ENQUEUE, together=_ENQUEUE_ALL)
 
 
 _MESSAGES = cast(Table, MailMessage.__table__)

@@ -11,7 +11,7 @@ from sqlalchemy import BigInteger, Integer, String, Table, func, select, update
 
 from bazaar.db.base import UTCDateTime
 from bazaar.db.dialects import PerDialect
-from bazaar.db.driver import Prepared, arrays_of, insert_from_arrays
+from bazaar.db.driver import Prepared, insert_from_arrays
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
 from bazaar.kernel.ids import new_id
@@ -53,11 +53,7 @@ async def notify_all(*, uow: UnitOfWork, notices: Sequence[Notice]) -> None:
         }
         for i, n in enumerate(notices)
     ]
-    if uow.is_postgres and len(rows) > 1:
-        await uow.fetch(_NOTIFY_ALL, arrays_of(rows, _NOTICE_COLUMNS))
-        return
-    for row in rows:
-        await uow.fetch(_NOTIFY, row)
+    await uow.fetch_rows(rows, each=_NOTIFY, together=_NOTIFY_ALL)
 
 
 _NOTIFICATIONS = cast(Table, Notification.__table__)
@@ -156,11 +152,7 @@ async def bump_seller_stats(*, uow: UnitOfWork, figures: Mapping[str, SellerFigu
         }
         for seller_id, added in changed
     ]
-    if uow.is_postgres:
-        await uow.fetch(_BUMP_ALL_STATS, arrays_of(rows, _STATS_COLUMNS))
-        return
-    for row in rows:
-        await uow.fetch(_BUMP_STATS, row)
+    await uow.fetch_rows(rows, each=_BUMP_STATS, together=_BUMP_ALL_STATS)
 
 
 def _added_up(statement: Any) -> dict[str, Any]:
