@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -13,6 +14,16 @@ from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 
 T = TypeVar("T")
+
+
+def taken_once(uow: UnitOfWork, due: Select[Any]) -> Select[Any]:
+    """The rows `due` selects (ordered and limited), for an `UPDATE … WHERE id IN (…)` that takes them: on PostgreSQL
+    rows another transaction is taking are skipped (`FOR UPDATE SKIP LOCKED`) and picked once (a MATERIALIZED CTE:
+    a subquery the plan ran again could pick past the LIMIT); SQLite has one writer at a time."""
+    if uow.is_postgres:
+        due = due.with_for_update(skip_locked=True)
+    picked = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
+    return select(*picked.c)
 
 
 class PerDialect(Generic[T]):

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 
+from bazaar.db.dialects import taken_once
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import aware, utcnow
 from bazaar.kernel.ids import new_id
@@ -59,13 +60,9 @@ async def _claim(
             .order_by(MailMessage.next_attempt_at, MailMessage.id)
             .limit(policy.batch)
         )
-        if uow.is_postgres:
-            due = due.with_for_update(skip_locked=True)
-        # Picked once (MATERIALIZED): a subquery the plan ran again could pick past the batch's LIMIT.
-        picked = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
         taken = await uow.session.execute(
             update(MailMessage)
-            .where(MailMessage.id.in_(select(picked.c.id)))
+            .where(MailMessage.id.in_(taken_once(uow, due)))
             .values(claim=claim, locked_until=now + policy.lease, attempts=MailMessage.attempts + 1)
             .returning(MailMessage)
             .execution_options(synchronize_session=False)
