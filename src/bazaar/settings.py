@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     capture_delay_seconds: int = 60
     # Captures a worker has with the provider at once (each a call of its latency): on PostgreSQL; one on SQLite.
     capture_concurrency: int = Field(default=8, ge=1, le=16)  # within the worker's read pool (4 + 8)
+    # A worker holds the due captures it takes for this long; another worker (another node's) takes one only after
+    # (the first died mid-round). What a worker claims waits for at most one capture before it is sent: at least
+    # two provider calls and a margin, or a slow capture could be sent by two workers (harmless, one key, one
+    # capture, but wasted).
+    capture_claim_seconds: float = Field(default=30.0, gt=0)
     checkout_deadline_seconds: int = 30
     rate_limits: str = "on"
     login_limit_per_minute: int = 10  # per email
@@ -250,7 +255,8 @@ class Settings(BaseSettings):
     def check_deadlines(self) -> None:
         """The payment deadline must fit inside the checkout deadline: past the checkout deadline the reconciler
         takes a checkout over, and if that can happen while its request still waits on the provider, the two
-        race (a failing provider then answers 409 checkout_expired instead of 503)."""
+        race (a failing provider then answers 409 checkout_expired instead of 503). Likewise a worker's hold on a
+        capture it sends must outlast the call."""
         margin = CHECKOUT_DEADLINE_MARGIN_SECONDS
         needed = self.payment_deadline_seconds + margin
         if self.checkout_deadline_seconds < needed:
@@ -259,4 +265,12 @@ class Settings(BaseSettings):
                 f" BAZAAR_PAYMENT_DEADLINE_SECONDS ({self.payment_deadline_seconds:g}) + {margin:g}"
                 f" s for the steps around the payment call, i.e. {needed:g}: raise the checkout deadline or lower the"
                 " payment deadline"
+            )
+        claim = 2 * self.payment_deadline_seconds + margin
+        if self.capture_claim_seconds < claim:
+            raise SettingsError(
+                f"BAZAAR_CAPTURE_CLAIM_SECONDS ({self.capture_claim_seconds:g}) must be at least twice"
+                f" BAZAAR_PAYMENT_DEADLINE_SECONDS ({self.payment_deadline_seconds:g}) + {margin:g} s, i.e. {claim:g}:"
+                " a worker holds a capture it takes that long, and one still waiting on the provider when its hold"
+                " ends could be sent again by another worker"
             )

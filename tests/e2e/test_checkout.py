@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 from bazaar.checkout import service
 from bazaar.checkout.errors import CheckoutExpired
@@ -371,6 +371,64 @@ async def test_due_captures_are_sent_side_by_side_and_each_carried_out_once(
         assert (order["status"], order["payment"]["status"]) == ("processing", "captured")
         assert order["payment"]["captured"] == order["total"]
     assert await capture.run_capture(container) == 0
+
+
+async def test_two_nodes_workers_share_the_due_captures_and_send_each_once(
+    client: httpx.AsyncClient, container: Any, second_container: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every node runs a capture worker. Each due capture is taken by one of them and sent to the provider once,
+    where each worker used to send every due capture (carried out once, one key, but each node's call and
+    writes wasted). A worker that died holding captures lets them go when their hold ends."""
+    from bazaar.payments import service as payments
+    from bazaar.workers import payments as capture
+
+    a = await make_offer(container, quantity=20, price=1500)
+    orders = []
+    for _ in range(8):
+        headers = await buyer_with_cart(client, (a, 1))
+        orders.append(((await checkout(client, headers)).json()["order_id"], headers))
+    for node in (container, second_container):
+        monkeypatch.setattr(node.settings, "capture_concurrency", 2)  # waves of two: the nodes' rounds interleave
+    sent: list[str] = []
+
+    def counted(node: Any) -> None:
+        real = node.payments.capture
+
+        async def call(**kwargs: Any) -> Any:
+            sent.append(kwargs["idempotency_key"])
+            await asyncio.sleep(0.1)  # a provider that takes a moment: both nodes' rounds are under way at once
+            return await real(**kwargs)
+
+        monkeypatch.setattr(node.payments, "capture", call)
+
+    counted(container)
+    counted(second_container)
+    for node in (container, second_container):  # connections open before the race (on a busy machine, in time)
+        await node.db.warm(2)
+    captured = await asyncio.gather(capture.run_capture(container), capture.run_capture(second_container))
+    assert sum(captured) == 8 and all(captured)  # both took part
+    assert len(sent) == len(set(sent)) == 8  # each capture sent once
+    for order_id, headers in orders:
+        order = (await client.get(f"{API}/orders/{order_id}", headers=headers)).json()
+        assert (order["status"], order["payment"]["status"]) == ("processing", "captured")
+
+    # A worker that claims a due capture and dies: no round sends it while the hold lasts, any round after it.
+    headers = await buyer_with_cart(client, (a, 1))
+    last = (await checkout(client, headers)).json()["order_id"]
+    (dead,) = await payments.claim_due_captures(
+        uow_factory=container.uow, now=utcnow(), hold=timedelta(seconds=30), limit=8
+    )
+    assert dead.order_id == last
+    assert await capture.run_capture(second_container) == 0
+    async with container.uow() as uow:  # the hold ends (30 s later)
+        await uow.session.execute(
+            update(Payment).where(Payment.id == dead.payment_id).values(capture_claimed_until=utcnow())
+        )
+        await uow.commit()
+    assert await capture.run_capture(second_container) == 1
+    assert len(sent) == len(set(sent)) == 9
+    order = (await client.get(f"{API}/orders/{last}", headers=headers)).json()
+    assert (order["status"], order["payment"]["status"]) == ("processing", "captured")
 
 
 async def test_a_shipping_method_per_seller(client: httpx.AsyncClient, container) -> None:  # type: ignore[no-untyped-def]

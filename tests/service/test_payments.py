@@ -278,6 +278,47 @@ async def test_capture_is_scheduled_with_the_order_and_becomes_due(container: Co
         assert (await queries.get_payment(uow=uow, payment_id=payment.id)).order_id == "order-1"
 
 
+async def due_payment(container: Container, order_id: str, *, due_since: timedelta) -> str:
+    payment = await authorize(container, await new_checkout(container))
+    async with container.uow() as uow:
+        await payments.schedule_capture(
+            uow=uow, payment_id=payment.id, order_id=order_id, capture_after=utcnow() - due_since
+        )
+        await uow.commit()
+    return payment.id
+
+
+async def test_a_due_capture_is_held_by_the_worker_that_took_it_until_its_hold_ends(container: Container) -> None:
+    older = await due_payment(container, "order-1", due_since=timedelta(seconds=2))
+    newer = await due_payment(container, "order-2", due_since=timedelta(seconds=1))
+    before = await current(container, older)
+    hold = timedelta(seconds=30)
+    now = utcnow()
+    (first,) = await payments.claim_due_captures(uow_factory=container.uow, now=now, hold=hold, limit=1)
+    assert (first.payment_id, first.order_id, first.until) == (older, "order-1", now + hold)  # oldest first
+    async with container.read_uow() as uow:
+        assert await queries.payments_due_for_capture(uow=uow, now=now) == [(newer, "order-2")]
+    (second,) = await payments.claim_due_captures(uow_factory=container.uow, now=now, hold=hold, limit=5)
+    assert second.payment_id == newer
+    assert await payments.claim_due_captures(uow_factory=container.uow, now=now, hold=hold, limit=5) == []
+    after = await current(container, older)
+    assert (after.status, after.updated_at) == ("authorized", before.updated_at)  # a hold is not a change
+
+    # Its hold over, a capture is due again and another worker takes it; the first worker's letting go is then
+    # nothing to the second's hold.
+    later = now + hold
+    (again,) = await payments.claim_due_captures(uow_factory=container.uow, now=later, hold=hold, limit=1)
+    assert again.payment_id == older and again.until == later + hold
+    await payments.release_capture_claims(uow_factory=container.uow, claims=[first])
+    assert await payments.claim_due_captures(uow_factory=container.uow, now=later, hold=hold, limit=1) == [
+        payments.CaptureClaim(newer, "order-2", later + hold)
+    ]
+    # Let go by the worker that holds it, it is due at once.
+    await payments.release_capture_claims(uow_factory=container.uow, claims=[again])
+    async with container.read_uow() as uow:
+        assert await queries.payments_due_for_capture(uow=uow, now=later) == [(older, "order-1")]
+
+
 async def test_a_copy_of_the_payment_held_in_the_transaction_reads_what_the_statements_wrote(
     container: Container,
 ) -> None:
@@ -464,6 +505,22 @@ async def test_concurrent_authorizations_of_one_checkout_authorize_once(
     async with container.read_uow() as uow:
         count = (await uow.session.execute(select(func.count()).select_from(Payment))).scalar_one()
     assert count == 1
+
+
+async def test_workers_taking_due_captures_at_once_each_take_their_own(
+    container: Container, second_container: Container
+) -> None:
+    """Workers of two nodes, two rounds each, claim at the same moment: every due capture is taken, by one."""
+    due = {await due_payment(container, f"order-{i}", due_since=timedelta(seconds=1)) for i in range(12)}
+    now = utcnow()
+    waves = await asyncio.gather(
+        *[
+            payments.claim_due_captures(uow_factory=c.uow, now=now, hold=timedelta(seconds=30), limit=4)
+            for c in (container, second_container, container, second_container)
+        ]
+    )
+    taken = [claim.payment_id for wave in waves for claim in wave]
+    assert sorted(taken) == sorted(due)  # none twice, none left
 
 
 def test_card_details_type_is_the_kernels() -> None:

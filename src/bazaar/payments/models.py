@@ -37,6 +37,8 @@ class Payment(Base):
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
     capture_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A worker capturing the payment holds it until then; another worker takes it only after (payments/service.py).
+    capture_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = updated_column()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from bazaar.db.uow import UnitOfWork
 from bazaar.payments.errors import PaymentNotFound
@@ -83,12 +83,22 @@ async def payment_for_order(*, uow: UnitOfWork, order_id: str) -> PaymentRead | 
     return None if payment is None else await payment_read(uow, payment)
 
 
+def due_for_capture(now: datetime) -> ColumnElement[bool]:
+    """An authorized payment whose fraud-check window has passed and that no worker holds (see
+    payments.service.claim_due_captures)."""
+    return and_(
+        Payment.status == "authorized",
+        Payment.capture_after.is_not(None),
+        Payment.capture_after <= now,
+        or_(Payment.capture_claimed_until.is_(None), Payment.capture_claimed_until <= now),
+    )
+
+
 async def payments_due_for_capture(*, uow: UnitOfWork, now: datetime, limit: int = 100) -> list[tuple[str, str | None]]:
-    """Authorized payments whose fraud-check window has passed, oldest first, each as (its id, its order's id). No
-    lock is taken: capture_payment is safe to run twice for the same payment (one key, one capture)."""
+    """Payments due for capture and not held by a worker, oldest first, each as (its id, its order's id)."""
     rows = await uow.session.execute(
         select(Payment.id, Payment.order_id)
-        .where(Payment.status == "authorized", Payment.capture_after.is_not(None), Payment.capture_after <= now)
+        .where(due_for_capture(now))
         .order_by(Payment.capture_after, Payment.id)
         .limit(limit)
     )

@@ -7,11 +7,13 @@ refunds up to the captured amount; keys derive from the payment's key, so retrie
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 
+from bazaar.db.dialects import taken_once
 from bazaar.db.driver import Prepared
 from bazaar.db.uow import UnitOfWork
 from bazaar.kernel.clock import utcnow
@@ -38,7 +40,7 @@ from bazaar.payments.calls import (
 )
 from bazaar.payments.errors import InvalidPaymentAmount, PaymentStateConflict, RefundExceedsCapture
 from bazaar.payments.models import EventRecord, Payment, PaymentEvent, PaymentRecord
-from bazaar.payments.queries import get_payment_row, payment_read
+from bazaar.payments.queries import due_for_capture, get_payment_row, payment_read
 from bazaar.payments.schemas import PaymentRead
 
 __all__ = [
@@ -108,6 +110,56 @@ async def capture_payment(
         uow_factory, payment_id=payment_id, kind="capture", key_of=capture_key, amount=amount, check=check
     )
     return await perform(uow_factory, gateway, payment, event, deadline, ours=ours, and_then=and_then)
+
+
+@dataclass(frozen=True)
+class CaptureClaim:
+    """A due capture a worker has taken, until `until`."""
+
+    payment_id: str
+    order_id: str | None
+    until: datetime
+
+
+async def claim_due_captures(
+    *, uow_factory: UowFactory, now: datetime, hold: timedelta, limit: int
+) -> list[CaptureClaim]:
+    """Up to `limit` due captures, oldest first, taken by the caller until `now + hold`, in one statement.
+
+    Rows another worker is taking at the same moment are skipped (PostgreSQL), and rows it holds are not due, so
+    the workers of several nodes each send their own captures instead of every worker sending all of them. A worker
+    that dies lets its captures go when the hold ends. Should a capture be sent twice all the same (its hold ended
+    while it still waited on the provider), it is carried out once: one key, one capture."""
+    until = now + hold
+    async with uow_factory() as uow:
+        due = select(Payment.id).where(due_for_capture(now)).order_by(Payment.capture_after, Payment.id).limit(limit)
+        taken = await uow.session.execute(
+            update(Payment)
+            .where(Payment.id.in_(taken_once(uow, due)))
+            # A worker's hold is not a change of the payment: updated_at stays.
+            .values(capture_claimed_until=until, updated_at=Payment.updated_at)
+            .returning(Payment.id, Payment.order_id, Payment.capture_after)
+            .execution_options(synchronize_session=False)
+        )
+        rows = sorted(taken.all(), key=lambda row: (row.capture_after, row.id))
+        await uow.commit()
+    return [CaptureClaim(row.id, row.order_id, until) for row in rows]
+
+
+async def release_capture_claims(*, uow_factory: UowFactory, claims: list[CaptureClaim]) -> None:
+    """Let captures go before their hold ends (they were not carried out this round): any worker's next round
+    takes them again. A hold that already ended and was taken by another worker is left to it."""
+    if not claims:
+        return
+    ours = or_(*(and_(Payment.id == c.payment_id, Payment.capture_claimed_until == c.until) for c in claims))
+    async with uow_factory() as uow:
+        await uow.session.execute(
+            update(Payment)
+            .where(ours)
+            .values(capture_claimed_until=None, updated_at=Payment.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+        await uow.commit()
 
 
 async def void_payment(

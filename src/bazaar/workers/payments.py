@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -21,7 +22,6 @@ from bazaar.orders.queries import order_state
 from bazaar.orders.service import change_status
 from bazaar.payments import service as payments
 from bazaar.payments.models import Payment, PaymentRecord
-from bazaar.payments.queries import payments_due_for_capture
 
 log = logging.getLogger("bazaar.workers.payments")
 BATCH = 50
@@ -34,37 +34,71 @@ async def run_reconciler(container: Container) -> int:
 async def run_capture(container: Container) -> int:
     """Capture what is due, then move captured orders to processing; cancelled orders get settled instead.
 
-    Up to `capture_concurrency` captures at once (one on SQLite, a single writer): each waits on the provider
-    for most of its time, and a loop of one at a time would do 1 / latency captures a second (10 at 100 ms),
-    fewer than a busy node's checkouts. Each payment's rows are its own (its calls, its order), so they do not
-    wait on one another."""
-    async with container.read_uow() as uow:
-        due = await payments_due_for_capture(uow=uow, now=utcnow(), limit=BATCH)
-    at_once = asyncio.Semaphore(container.settings.capture_concurrency if uow.is_postgres else 1)
+    Up to `capture_concurrency` captures at once (one on SQLite, a single writer): each waits on the provider for
+    most of its time, and a loop of one at a time would do 1 / latency captures a second (10 at 100 ms), fewer than
+    a busy node's checkouts. The due captures are claimed before they are sent (payments.service.
+    claim_due_captures), so the workers of several nodes share them instead of each sending all of them: a claim
+    of up to `capture_concurrency` is made when the last one has been handed out, so what is claimed waits for one
+    capture at most before it is sent, and the captures finish one after another, not wave by wave (the consumers
+    of their events batch them as they did). What a round could not capture is let go at its end, for the next
+    round on any worker; a round that stops for a database outage leaves its claims to end with their hold."""
+    settings = container.settings
+    at_once = settings.capture_concurrency if container.db.dialect == "postgresql" else 1
+    hold = timedelta(seconds=settings.capture_claim_seconds)
     outage = asyncio.Event()
+    claimed: asyncio.Queue[payments.CaptureClaim] = asyncio.Queue()
+    claiming = asyncio.Lock()
+    held: dict[str, payments.CaptureClaim] = {}  # claimed this round and not carried out (yet)
+    taken, done, exhausted = 0, 0, False
 
-    async def capture(payment_id: str, order_id: str | None) -> bool:
-        async with at_once:
-            if outage.is_set():  # the database went away: the captures not begun wait for the next round
-                return False
-            try:
-                return await _capture_one(container, payment_id, order_id)
-            except DomainError as exc:  # provider down or a state race: the next round tries again
-                log.warning("capture of %s postponed: %s", payment_id, exc.message)
-            except Exception as exc:
-                if is_outage(exc):  # the round stops, and the next one tries again
-                    outage.set()
+    async def next_claim() -> payments.CaptureClaim | None:
+        nonlocal taken, exhausted
+        async with claiming:  # one claim at a time, made when what the last one took has been handed out
+            if claimed.empty() and not exhausted and not outage.is_set() and taken < BATCH:
+                try:
+                    wave = await payments.claim_due_captures(
+                        uow_factory=container.uow, now=utcnow(), hold=hold, limit=min(at_once, BATCH - taken)
+                    )
+                except Exception as exc:
+                    if is_outage(exc):
+                        outage.set()
                     raise
-                # This payment alone (its order's move failed, and with it the record of its capture): the others
-                # are not held up by it; the next round sends it again under its key.
-                log.exception("capture of %s failed; it is tried again next round", payment_id)
-            return False
+                taken += len(wave)
+                exhausted = not wave
+                for claim in wave:
+                    held[claim.payment_id] = claim
+                    claimed.put_nowait(claim)
+            return None if claimed.empty() or outage.is_set() else claimed.get_nowait()
 
-    results = await asyncio.gather(*(capture(p, o) for p, o in due), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    done = sum(1 for result in results if result is True)
+    async def capture(claim: payments.CaptureClaim) -> bool:
+        try:
+            return await _capture_one(container, claim.payment_id, claim.order_id)
+        except DomainError as exc:  # provider down or a state race: the next round tries again
+            log.warning("capture of %s postponed: %s", claim.payment_id, exc.message)
+        except Exception as exc:
+            if is_outage(exc):  # the round stops; its claims end with their hold
+                outage.set()
+                raise
+            # This payment alone (its order's move failed, and with it the record of its capture): the others
+            # are not held up by it; the next round sends it again under its key.
+            log.exception("capture of %s failed; it is tried again next round", claim.payment_id)
+        return False
+
+    async def slot() -> None:
+        nonlocal done
+        while (claim := await next_claim()) is not None:
+            if await capture(claim):
+                done += 1
+                del held[claim.payment_id]
+
+    try:
+        results = await asyncio.gather(*(slot() for _ in range(at_once)), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+    finally:
+        if not outage.is_set():  # a failure or a stop: let go of what was not carried out, for the next round
+            await payments.release_capture_claims(uow_factory=container.uow, claims=list(held.values()))
     return done + await _advance_captured_orders(container) + await _settle_cancelled(container)
 
 
