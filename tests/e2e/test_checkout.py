@@ -388,7 +388,7 @@ async def test_two_nodes_workers_share_the_due_captures_and_send_each_once(
         headers = await buyer_with_cart(client, (a, 1))
         orders.append(((await checkout(client, headers)).json()["order_id"], headers))
     for node in (container, second_container):
-        monkeypatch.setattr(node.settings, "capture_concurrency", 2)  # waves of two: the nodes' rounds interleave
+        monkeypatch.setattr(node.settings, "capture_concurrency", 2)  # two at a time: the nodes' rounds interleave
     sent: list[str] = []
 
     def counted(node: Any) -> None:

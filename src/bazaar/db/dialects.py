@@ -17,9 +17,10 @@ T = TypeVar("T")
 
 
 def taken_once(uow: UnitOfWork, due: Select[Any]) -> Select[Any]:
-    """The rows `due` selects (ordered and limited), for an `UPDATE … WHERE id IN (…)` that takes them: on PostgreSQL
-    rows another transaction is taking are skipped (`FOR UPDATE SKIP LOCKED`) and picked once (a MATERIALIZED CTE:
-    a subquery the plan ran again could pick past the LIMIT); SQLite has one writer at a time."""
+    """The rows `due` selects (their ids, one column; ordered and limited), for an `UPDATE … WHERE id IN (…)` that
+    takes them: on PostgreSQL rows another transaction is taking are skipped (`FOR UPDATE SKIP LOCKED`) and picked
+    once (a MATERIALIZED CTE: a subquery the plan ran again could pick past the LIMIT); SQLite has one writer at a
+    time."""
     if uow.is_postgres:
         due = due.with_for_update(skip_locked=True)
     picked = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")

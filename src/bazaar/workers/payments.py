@@ -60,6 +60,7 @@ async def run_capture(container: Container) -> int:
                         uow_factory=container.uow, now=utcnow(), hold=hold, limit=min(at_once, BATCH - taken)
                     )
                 except Exception as exc:
+                    exhausted = True  # the other slots do not try the same failing statement again
                     if is_outage(exc):
                         outage.set()
                     raise
@@ -89,16 +90,22 @@ async def run_capture(container: Container) -> int:
         while (claim := await next_claim()) is not None:
             if await capture(claim):
                 done += 1
-                del held[claim.payment_id]
+                if held.get(claim.payment_id) is claim:  # (not a later claim of it, should this one outlast its hold)
+                    del held[claim.payment_id]
 
     try:
         results = await asyncio.gather(*(slot() for _ in range(at_once)), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-    finally:
+    except BaseException:
         if not outage.is_set():  # a failure or a stop: let go of what was not carried out, for the next round
-            await payments.release_capture_claims(uow_factory=container.uow, claims=list(held.values()))
+            try:
+                await payments.release_capture_claims(uow_factory=container.uow, claims=list(held.values()))
+            except Exception:  # what stopped the round is what is raised; the claims end with their hold
+                log.exception("letting go of %d claimed captures failed", len(held))
+        raise
+    await payments.release_capture_claims(uow_factory=container.uow, claims=list(held.values()))
     return done + await _advance_captured_orders(container) + await _settle_cancelled(container)
 
 
